@@ -1,0 +1,27 @@
+# PGXS build of custseg.so from the C++ core (src/core) and the PostgreSQL glue (src/pg).
+EXTENSION = custseg
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" custseg.control)
+MODULE_big = custseg
+DATA = $(wildcard sql/custseg--*.sql)
+
+CORE_SRCS = $(wildcard src/core/*.cpp)
+PG_SRCS = $(wildcard src/pg/*.cpp)
+OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+
+REGRESS = setup fit predict model_io errors
+REGRESS_OPTS = --load-extension=custseg
+
+PG_CONFIG ?= pg_config
+EIGEN_CFLAGS ?= $(shell pkg-config --cflags eigen3 2>/dev/null || echo -I/usr/include/eigen3)
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register $(EIGEN_CFLAGS)
+SHLIB_LINK = -lstdc++
+
+# The bitcode for the JIT would need clang++; custseg's hot loops are compiled C++ already.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: format
+format:
+	clang-format -i src/core/*.h src/core/*.cpp src/pg/*.h src/pg/*.cpp test/unit/*.cpp

@@ -1,0 +1,712 @@
+// The custseg_fit aggregate's core: feature planning, the flat state and its fast path, merging
+// partial states, and the final fit.
+//
+// State layout (offsets from the buffer start; the first 8 bytes belong to the glue's varlena
+// header): StateHeader, feature-name offsets and bytes, options text, category columns, offsets and
+// bytes, the hash index (uint32 per slot: category id + 1, 0 = empty), moments N, A, M (dim x dim,
+// column-major), pending rows (kPendingRows x width) and the reservoir (reservoir_cap x width).
+#include "fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <unordered_set>
+
+#include "kmeans.h"
+#include "metrics.h"
+#include "pca.h"
+#include "rng.h"
+
+namespace custseg::core {
+
+// ---- feature planning ----
+
+FeaturePlan plan_features(const std::vector<ColumnInfo>& columns, const FitOptions& opt) {
+  auto exists = [&](const std::string& n) {
+    for (const auto& c : columns)
+      if (c.name == n) return true;
+    return false;
+  };
+  auto listed = [](const std::vector<std::string>& list, const std::string& n) {
+    return std::find(list.begin(), list.end(), n) != list.end();
+  };
+  for (const auto* opt_list : {&opt.exclude, &opt.categorical, &opt.numeric}) {
+    const char* key = opt_list == &opt.exclude ? "exclude" : opt_list == &opt.categorical ? "categorical" : "numeric";
+    for (const auto& n : *opt_list)
+      if (!exists(n))
+        throw Error(ErrorCode::kUndefinedColumn,
+                    "column \"" + n + "\" named in option \"" + key + "\" does not exist",
+                    "column names are case-sensitive and must match the table's exactly");
+  }
+  FeaturePlan plan;
+  std::vector<PlannedFeature> cats;
+  for (int i = 0; i < int(columns.size()); ++i) {
+    const ColumnInfo& c = columns[size_t(i)];
+    if (listed(opt.exclude, c.name)) continue;
+    PlannedFeature f;
+    f.column = i;
+    if (listed(opt.categorical, c.name)) {
+      f.kind = Kind::kCategorical;
+      f.convert = c.type != ColumnType::kText;
+    } else if (listed(opt.numeric, c.name)) {
+      if (c.type == ColumnType::kOther)
+        throw Error(ErrorCode::kDatatypeMismatch,
+                    "column \"" + c.name + "\" of type " + c.type_name + " cannot be used as a numeric feature",
+                    "cast it to a number in a view, or list it in \"exclude\"");
+      f.kind = Kind::kNumeric;
+      f.convert = c.type == ColumnType::kText;
+    } else if (c.type == ColumnType::kNumber || c.type == ColumnType::kBool) {
+      f.kind = Kind::kNumeric;
+    } else if (c.type == ColumnType::kText) {
+      f.kind = Kind::kCategorical;
+    } else {
+      throw Error(ErrorCode::kDatatypeMismatch,
+                  "column \"" + c.name + "\" of type " + c.type_name + " cannot be used as a feature",
+                  "list it in \"exclude\", name it in \"categorical\", or cast it to a number or text in a view");
+    }
+    if (f.kind == Kind::kNumeric)
+      plan.features.push_back(f);
+    else
+      cats.push_back(f);
+  }
+  plan.n_numeric = int(plan.features.size());
+  plan.features.insert(plan.features.end(), cats.begin(), cats.end());
+  if (plan.features.empty())
+    throw Error(ErrorCode::kInvalidArgument, "no usable feature column",
+                "the row needs at least one numeric or text column that is not excluded");
+  if (int(plan.features.size()) > kMaxFeatures)
+    throw Error(ErrorCode::kProgramLimit, "too many feature columns: " + std::to_string(plan.features.size()),
+                "custseg uses at most " + std::to_string(kMaxFeatures) + " encoded columns");
+  for (const auto& f : plan.features) plan.names.push_back(columns[size_t(f.column)].name);
+  return plan;
+}
+
+// ---- the flat state ----
+
+namespace {
+
+constexpr uint32_t kStateMagic = 0x53475343;  // "CSGS"
+constexpr uint32_t kStateVersion = 1;
+constexpr size_t kReserved = 8;
+
+struct StateHeader {
+  uint32_t magic, version;
+  uint32_t n_features, n_numeric;
+  uint32_t n_levels, dim;
+  uint32_t hash_size, pending_count;
+  uint64_t reservoir_cap, reservoir_count;
+  int64_t sample_size;
+  uint64_t seen, skipped, used;
+  uint64_t rng[4];
+  double moments_n;
+  uint64_t off_name_off, off_name_bytes, name_bytes_len;
+  uint64_t off_options, options_len;
+  uint64_t off_level_col, off_level_off, off_level_bytes, level_bytes_len;
+  uint64_t off_hash;
+  uint64_t off_N, off_A, off_M;
+  uint64_t off_pending, off_reservoir;
+  uint64_t total_len;
+};
+
+size_t align8(size_t n) { return (n + 7) & ~size_t(7); }
+
+[[noreturn]] void bad_state(const char* what) {
+  throw Error(ErrorCode::kInvalidBinary, std::string("invalid custseg_fit state: ") + what);
+}
+
+uint64_t hash_level(int cat, const char* data, size_t len) {
+  uint64_t h = 1469598103934665603ULL ^ uint64_t(cat) * 0x9E3779B97F4A7C15ULL;
+  for (size_t i = 0; i < len; ++i) {
+    h ^= uint8_t(data[i]);
+    h *= 1099511628211ULL;
+  }
+  return h ^ (h >> 29);
+}
+
+uint32_t hash_size_for(size_t levels) {
+  uint32_t s = 16;
+  while (s < 2 * (levels + 1)) s <<= 1;
+  return s;
+}
+
+StateHeader read_header(const uint8_t* data, size_t len) {
+  if (reinterpret_cast<uintptr_t>(data) % 8 != 0) bad_state("misaligned");
+  if (len < kReserved + sizeof(StateHeader)) bad_state("too short");
+  StateHeader h;
+  std::memcpy(&h, data + kReserved, sizeof h);
+  if (h.magic != kStateMagic) bad_state("bad magic number");
+  if (h.version != kStateVersion) bad_state("unsupported version");
+  if (h.total_len != len) bad_state("length mismatch");
+  if (h.n_features < 1 || h.n_features > uint32_t(kMaxFeatures) || h.n_numeric > h.n_features ||
+      h.dim != h.n_numeric + h.n_levels || h.dim > uint32_t(kMaxFeatures) || h.reservoir_count > h.reservoir_cap ||
+      h.pending_count > uint32_t(FitParts::kPendingRows) || h.hash_size < 16 || (h.hash_size & (h.hash_size - 1)))
+    bad_state("bad header");
+  return h;
+}
+
+}  // namespace
+
+FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::string options_in)
+    : names(std::move(names_in)), n_numeric(n_numeric_in), options_json(std::move(options_in)),
+      moments(n_numeric_in) {
+  FitOptions o = parse_fit_options(options_json);
+  sample_size = o.sample_size;
+  Rng r(o.seed ^ 0x5EED5A3B1E5ULL);
+  r.save(rng);
+}
+
+std::vector<uint8_t> encode_state(const FitParts& p) {
+  const size_t w = size_t(p.row_width());
+  const size_t nl = p.levels.size();
+  const size_t dim = size_t(p.n_numeric) + nl;
+  if (dim > size_t(kMaxFeatures))
+    throw Error(ErrorCode::kProgramLimit, "too many encoded columns: " + std::to_string(dim),
+                "custseg uses at most " + std::to_string(kMaxFeatures) +
+                    " numeric columns and categories; exclude a column with many distinct values");
+  StateHeader h{};
+  h.magic = kStateMagic;
+  h.version = kStateVersion;
+  h.n_features = uint32_t(w);
+  h.n_numeric = uint32_t(p.n_numeric);
+  h.n_levels = uint32_t(nl);
+  h.dim = uint32_t(dim);
+  h.hash_size = hash_size_for(nl);
+  h.pending_count = uint32_t(p.pending.size() / w);
+  h.reservoir_count = p.reservoir.size() / w;
+  h.reservoir_cap = std::max<uint64_t>(p.reservoir_cap, h.reservoir_count);
+  h.sample_size = p.sample_size;
+  h.seen = p.seen;
+  h.skipped = p.skipped;
+  h.used = p.used;
+  std::memcpy(h.rng, p.rng, sizeof h.rng);
+  h.moments_n = p.moments.count();
+  size_t name_bytes = 0, level_bytes = 0;
+  for (const auto& n : p.names) name_bytes += n.size();
+  for (const auto& l : p.levels) level_bytes += l.size();
+  size_t off = kReserved + align8(sizeof(StateHeader));
+  auto take = [&off](size_t bytes) {
+    uint64_t o = off;
+    off += align8(bytes);
+    return o;
+  };
+  h.off_name_off = take(4 * (w + 1));
+  h.off_name_bytes = take(name_bytes);
+  h.name_bytes_len = name_bytes;
+  h.off_options = take(p.options_json.size());
+  h.options_len = p.options_json.size();
+  h.off_level_col = take(4 * nl);
+  h.off_level_off = take(4 * (nl + 1));
+  h.off_level_bytes = take(level_bytes);
+  h.level_bytes_len = level_bytes;
+  h.off_hash = take(4 * size_t(h.hash_size));
+  h.off_N = take(8 * dim * dim);
+  h.off_A = take(8 * dim * dim);
+  h.off_M = take(8 * dim * dim);
+  h.off_pending = take(8 * w * FitParts::kPendingRows);
+  h.off_reservoir = take(8 * w * size_t(h.reservoir_cap));
+  h.total_len = off;
+  if (off > (size_t(1) << 30) - 1024)
+    throw Error(ErrorCode::kProgramLimit, "custseg_fit state would exceed 1 GB",
+                "lower \"sample_size\" (rows kept for k-means)");
+
+  std::vector<uint8_t> buf(off, 0);
+  uint8_t* b = buf.data();
+  std::memcpy(b + kReserved, &h, sizeof h);
+  uint32_t* name_off = reinterpret_cast<uint32_t*>(b + h.off_name_off);
+  uint32_t pos = 0;
+  for (size_t i = 0; i < w; ++i) {
+    name_off[i] = pos;
+    std::memcpy(b + h.off_name_bytes + pos, p.names[i].data(), p.names[i].size());
+    pos += uint32_t(p.names[i].size());
+  }
+  name_off[w] = pos;
+  if (!p.options_json.empty()) std::memcpy(b + h.off_options, p.options_json.data(), p.options_json.size());
+  uint32_t* lcol = reinterpret_cast<uint32_t*>(b + h.off_level_col);
+  uint32_t* loff = reinterpret_cast<uint32_t*>(b + h.off_level_off);
+  uint32_t* hash = reinterpret_cast<uint32_t*>(b + h.off_hash);
+  pos = 0;
+  for (size_t i = 0; i < nl; ++i) {
+    lcol[i] = uint32_t(p.level_col[i]);
+    loff[i] = pos;
+    std::memcpy(b + h.off_level_bytes + pos, p.levels[i].data(), p.levels[i].size());
+    pos += uint32_t(p.levels[i].size());
+    uint32_t slot = uint32_t(hash_level(p.level_col[i], p.levels[i].data(), p.levels[i].size())) & (h.hash_size - 1);
+    while (hash[slot] != 0) slot = (slot + 1) & (h.hash_size - 1);
+    hash[slot] = uint32_t(i + 1);
+  }
+  loff[nl] = pos;
+  if (dim > 0) {
+    std::memcpy(b + h.off_N, p.moments.N().data(), 8 * dim * dim);
+    std::memcpy(b + h.off_A, p.moments.A().data(), 8 * dim * dim);
+    std::memcpy(b + h.off_M, p.moments.M().data(), 8 * dim * dim);
+  }
+  if (!p.pending.empty()) std::memcpy(b + h.off_pending, p.pending.data(), 8 * p.pending.size());
+  if (!p.reservoir.empty()) std::memcpy(b + h.off_reservoir, p.reservoir.data(), 8 * p.reservoir.size());
+  return buf;
+}
+
+FitParts decode_state(const uint8_t* b, size_t len) {
+  StateHeader h = read_header(b, len);
+  const size_t w = h.n_features, nl = h.n_levels, dim = h.dim;
+  auto check = [&](uint64_t off, uint64_t bytes) {
+    if (off % 8 != 0 || off > len || bytes > len - off) bad_state("section out of bounds");
+  };
+  check(h.off_name_off, 4 * (w + 1));
+  check(h.off_name_bytes, h.name_bytes_len);
+  check(h.off_options, h.options_len);
+  check(h.off_level_col, 4 * nl);
+  check(h.off_level_off, 4 * (nl + 1));
+  check(h.off_level_bytes, h.level_bytes_len);
+  check(h.off_N, 8 * dim * dim);
+  check(h.off_A, 8 * dim * dim);
+  check(h.off_M, 8 * dim * dim);
+  check(h.off_pending, 8 * w * h.pending_count);
+  check(h.off_reservoir, 8 * w * h.reservoir_cap);
+  FitParts p;
+  const uint32_t* name_off = reinterpret_cast<const uint32_t*>(b + h.off_name_off);
+  for (size_t i = 0; i < w; ++i) {
+    if (name_off[i] > name_off[i + 1] || name_off[i + 1] > h.name_bytes_len) bad_state("bad name table");
+    p.names.emplace_back(reinterpret_cast<const char*>(b + h.off_name_bytes + name_off[i]),
+                         name_off[i + 1] - name_off[i]);
+  }
+  p.n_numeric = int(h.n_numeric);
+  p.options_json.assign(reinterpret_cast<const char*>(b + h.off_options), h.options_len);
+  p.sample_size = h.sample_size;
+  p.seen = h.seen;
+  p.skipped = h.skipped;
+  p.used = h.used;
+  std::memcpy(p.rng, h.rng, sizeof p.rng);
+  const uint32_t* lcol = reinterpret_cast<const uint32_t*>(b + h.off_level_col);
+  const uint32_t* loff = reinterpret_cast<const uint32_t*>(b + h.off_level_off);
+  for (size_t i = 0; i < nl; ++i) {
+    if (lcol[i] >= w - h.n_numeric || loff[i] > loff[i + 1] || loff[i + 1] > h.level_bytes_len)
+      bad_state("bad category table");
+    p.level_col.push_back(int(lcol[i]));
+    p.levels.emplace_back(reinterpret_cast<const char*>(b + h.off_level_bytes + loff[i]), loff[i + 1] - loff[i]);
+  }
+  p.moments = Moments::from_raw(h.moments_n, reinterpret_cast<const double*>(b + h.off_N),
+                                reinterpret_cast<const double*>(b + h.off_A),
+                                reinterpret_cast<const double*>(b + h.off_M), int(dim));
+  const double* pend = reinterpret_cast<const double*>(b + h.off_pending);
+  p.pending.assign(pend, pend + w * h.pending_count);
+  const double* res = reinterpret_cast<const double*>(b + h.off_reservoir);
+  p.reservoir.assign(res, res + w * h.reservoir_count);
+  p.reservoir_cap = h.reservoir_cap;
+  return p;
+}
+
+// ---- the fast path ----
+
+FitStateView::FitStateView(uint8_t* data, size_t len) : base_(data), len_(len) { read_header(data, len); }
+
+int FitStateView::find_level(int cat, const StrRef& v) const {
+  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
+  const uint32_t* hash = reinterpret_cast<const uint32_t*>(base_ + h->off_hash);
+  const uint32_t* lcol = reinterpret_cast<const uint32_t*>(base_ + h->off_level_col);
+  const uint32_t* loff = reinterpret_cast<const uint32_t*>(base_ + h->off_level_off);
+  const char* bytes = reinterpret_cast<const char*>(base_ + h->off_level_bytes);
+  uint32_t slot = uint32_t(hash_level(cat, v.data, v.len)) & (h->hash_size - 1);
+  while (hash[slot] != 0) {
+    uint32_t id = hash[slot] - 1;
+    if (lcol[id] == uint32_t(cat) && loff[id + 1] - loff[id] == v.len &&
+        (v.len == 0 || std::memcmp(bytes + loff[id], v.data, v.len) == 0))
+      return int(id);
+    slot = (slot + 1) & (h->hash_size - 1);
+  }
+  return -1;
+}
+
+void FitStateView::fold_pending() {
+  StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
+  const int w = int(h->n_features), nn = int(h->n_numeric), dim = int(h->dim), rows = int(h->pending_count);
+  const double* pend = reinterpret_cast<const double*>(base_ + h->off_pending);
+  RowMatrix X = RowMatrix::Zero(rows, dim);
+  for (int r = 0; r < rows; ++r) {
+    const double* row = pend + size_t(r) * size_t(w);
+    for (int j = 0; j < nn; ++j) X(r, j) = row[j];
+    for (int c = nn; c < w; ++c)
+      if (row[c] >= 0) X(r, nn + int(row[c])) = 1.0;
+  }
+  double* N = reinterpret_cast<double*>(base_ + h->off_N);
+  double* A = reinterpret_cast<double*>(base_ + h->off_A);
+  double* M = reinterpret_cast<double*>(base_ + h->off_M);
+  Moments m = Moments::from_raw(h->moments_n, N, A, M, dim);
+  m.add(X);
+  std::memcpy(N, m.N().data(), sizeof(double) * size_t(dim) * size_t(dim));
+  std::memcpy(A, m.A().data(), sizeof(double) * size_t(dim) * size_t(dim));
+  std::memcpy(M, m.M().data(), sizeof(double) * size_t(dim) * size_t(dim));
+  h->moments_n = m.count();
+  h->pending_count = 0;
+}
+
+void FitStateView::add_skipped() {
+  StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
+  ++h->seen;
+  ++h->skipped;
+}
+
+bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
+  StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
+  const int w = int(h->n_features), nn = int(h->n_numeric);
+  bool any = false;
+  for (int j = 0; j < nn && !any; ++j) any = !std::isnan(numeric[j]);
+  for (int c = 0; c < w - nn && !any; ++c) any = !categorical[c].is_null;
+  if (!any) {
+    add_skipped();
+    return true;
+  }
+  double ids[kMaxFeatures];
+  for (int c = 0; c < w - nn; ++c) {
+    if (categorical[c].is_null) {
+      ids[c] = -1;
+      continue;
+    }
+    int id = find_level(c, categorical[c]);
+    if (id < 0) return false;
+    ids[c] = id;
+  }
+  const bool fills_reservoir = int64_t(h->reservoir_count) < h->sample_size;
+  if (fills_reservoir && h->reservoir_count == h->reservoir_cap) return false;
+  // Committed from here on.
+  ++h->seen;
+  ++h->used;
+  double* pend = reinterpret_cast<double*>(base_ + h->off_pending) + size_t(h->pending_count) * size_t(w);
+  std::memcpy(pend, numeric, sizeof(double) * size_t(nn));
+  std::memcpy(pend + nn, ids, sizeof(double) * size_t(w - nn));
+  ++h->pending_count;
+  double* res = reinterpret_cast<double*>(base_ + h->off_reservoir);
+  if (fills_reservoir) {
+    std::memcpy(res + size_t(h->reservoir_count) * size_t(w), pend, sizeof(double) * size_t(w));
+    ++h->reservoir_count;
+  } else {
+    // Reservoir sampling (Algorithm R): keep this row with probability sample_size / used.
+    Rng r(0);
+    r.load(h->rng);
+    uint64_t j = r.below(h->used);
+    r.save(h->rng);
+    if (j < uint64_t(h->sample_size)) std::memcpy(res + j * size_t(w), pend, sizeof(double) * size_t(w));
+  }
+  if (h->pending_count == uint32_t(FitParts::kPendingRows)) fold_pending();
+  return true;
+}
+
+// ---- structural changes and merging ----
+
+void FitParts::prepare(const StrRef* categorical) {
+  const int nc = n_categorical();
+  for (int c = 0; c < nc; ++c) {
+    const StrRef& v = categorical[c];
+    if (v.is_null) continue;
+    bool found = false;
+    for (size_t i = 0; i < levels.size() && !found; ++i)
+      found = level_col[i] == c && levels[i].size() == v.len && (v.len == 0 || std::memcmp(levels[i].data(), v.data, v.len) == 0);
+    if (found) continue;
+    int count = 0;
+    for (int lc : level_col) count += lc == c;
+    if (count >= kMaxLevelsPerColumn)
+      throw Error(ErrorCode::kProgramLimit,
+                  "column \"" + names[size_t(n_numeric + c)] + "\" has more than " +
+                      std::to_string(kMaxLevelsPerColumn) + " distinct values",
+                  "exclude it, or group its values into fewer categories in a view");
+    level_col.push_back(c);
+    levels.emplace_back(v.data, v.len);
+    moments.extend(1);
+  }
+  const uint64_t rows = reservoir.size() / size_t(row_width());
+  if (int64_t(rows) < sample_size && rows >= reservoir_cap)
+    reservoir_cap = std::min<uint64_t>(uint64_t(sample_size), std::max<uint64_t>(1024, 2 * rows));
+}
+
+void FitParts::fold_pending() {
+  const int w = row_width(), rows = int(pending.size() / size_t(w)), dim = moments.dim();
+  if (rows == 0) return;
+  RowMatrix X = RowMatrix::Zero(rows, dim);
+  for (int r = 0; r < rows; ++r) {
+    const double* row = pending.data() + size_t(r) * size_t(w);
+    for (int j = 0; j < n_numeric; ++j) X(r, j) = row[j];
+    for (int c = n_numeric; c < w; ++c)
+      if (row[c] >= 0) X(r, n_numeric + int(row[c])) = 1.0;
+  }
+  moments.add(X);
+  pending.clear();
+}
+
+void FitParts::merge(FitParts& o) {
+  if (o.names != names || o.n_numeric != n_numeric || o.options_json != options_json)
+    throw Error(ErrorCode::kDimensionMismatch, "cannot combine custseg_fit states of different tables or options");
+  fold_pending();
+  o.fold_pending();
+  const int w = row_width();
+  // Map the other side's category ids into ours, adding the ones we have not seen.
+  std::vector<int> map(o.levels.size());
+  const int added_before = int(levels.size());
+  for (size_t i = 0; i < o.levels.size(); ++i) {
+    int found = -1;
+    for (size_t j = 0; j < levels.size() && found < 0; ++j)
+      if (level_col[j] == o.level_col[i] && levels[j] == o.levels[i]) found = int(j);
+    if (found < 0) {
+      level_col.push_back(o.level_col[i]);
+      levels.push_back(o.levels[i]);
+      found = int(levels.size()) - 1;
+    }
+    map[i] = found;
+  }
+  if (int(levels.size()) > added_before) moments.extend(int(levels.size()) - added_before);
+  // The other side's moments, embedded in our columns: categories it never saw are zero columns.
+  Moments om = o.moments;
+  const int extra = int(levels.size() - o.levels.size());
+  if (extra > 0) om.extend(extra);
+  std::vector<int> perm(size_t(n_numeric) + levels.size(), -1);
+  for (int j = 0; j < n_numeric; ++j) perm[size_t(j)] = j;
+  std::vector<bool> taken(levels.size(), false);
+  for (size_t i = 0; i < map.size(); ++i) {
+    perm[size_t(n_numeric + map[i])] = n_numeric + int(i);
+    taken[size_t(map[i])] = true;
+  }
+  int next = n_numeric + int(o.levels.size());
+  for (size_t j = 0; j < levels.size(); ++j)
+    if (!taken[j]) perm[size_t(n_numeric) + j] = next++;
+  om.permute(perm);
+  moments.merge(om);
+  // Reservoirs: the union when it fits, else a uniform sample of the union.
+  std::vector<double> theirs = o.reservoir;
+  for (size_t r = 0; r < theirs.size() / size_t(w); ++r)
+    for (int c = n_numeric; c < w; ++c) {
+      double& id = theirs[r * size_t(w) + size_t(c)];
+      if (id >= 0) id = map[size_t(id)];
+    }
+  const uint64_t total = used + o.used;
+  if (total <= uint64_t(sample_size)) {
+    reservoir.insert(reservoir.end(), theirs.begin(), theirs.end());
+  } else {
+    Rng r(0);
+    r.load(rng);
+    uint64_t left_a = used, left_b = o.used;
+    std::vector<double> a = reservoir;
+    size_t na = a.size() / size_t(w), nb = theirs.size() / size_t(w);
+    std::vector<double> out;
+    out.reserve(size_t(sample_size) * size_t(w));
+    for (int64_t s = 0; s < sample_size; ++s) {
+      bool from_a = r.below(left_a + left_b) < left_a;
+      std::vector<double>& src = from_a ? a : theirs;
+      size_t& n = from_a ? na : nb;
+      (from_a ? left_a : left_b)--;
+      size_t pick = size_t(r.below(n));
+      out.insert(out.end(), src.begin() + long(pick * size_t(w)), src.begin() + long((pick + 1) * size_t(w)));
+      // Remove the picked row by moving the last one into its place.
+      std::copy(src.begin() + long((n - 1) * size_t(w)), src.begin() + long(n * size_t(w)),
+                src.begin() + long(pick * size_t(w)));
+      --n;
+    }
+    r.save(rng);
+    reservoir.swap(out);
+  }
+  reservoir_cap = std::max<uint64_t>(reservoir_cap, reservoir.size() / size_t(w));
+  seen += o.seen;
+  skipped += o.skipped;
+  used = total;
+}
+
+// ---- the final fit ----
+
+namespace {
+
+bool bytes_less(const std::string& a, const std::string& b) {
+  int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
+  return c < 0 || (c == 0 && a.size() < b.size());
+}
+
+std::string fmt(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+}  // namespace
+
+Model FitParts::finish(InterruptCheck check, const std::function<void(const std::string&)>& notice) {
+  const FitOptions opt = parse_fit_options(options_json);
+  auto say = [&](const std::string& s) {
+    if (opt.verbose && notice) notice(s);
+  };
+  fold_pending();
+  if (used == 0)
+    throw Error(ErrorCode::kDataException, "no usable rows to train on",
+                "all " + std::to_string(seen) + " rows had every feature NULL");
+  const int w = row_width(), nc = n_categorical();
+  const double n = double(used);
+  say("custseg_fit: " + std::to_string(seen) + " rows scanned, " + std::to_string(skipped) + " skipped, " +
+      std::to_string(levels.size()) + " categories in " + std::to_string(nc) + " categorical columns");
+  // Encoding order: numeric columns, then each categorical column's levels in sorted byte order.
+  std::vector<int> perm;  // encoded column -> moment column
+  std::vector<int> id_to_col(levels.size());
+  Model m;
+  m.scale_categoricals = opt.scale_categoricals;
+  for (int j = 0; j < n_numeric; ++j) {
+    perm.push_back(j);
+    Feature f;
+    f.name = names[size_t(j)];
+    m.features.push_back(f);
+  }
+  for (int c = 0; c < nc; ++c) {
+    std::vector<int> ids;
+    for (size_t i = 0; i < levels.size(); ++i)
+      if (level_col[i] == c) ids.push_back(int(i));
+    std::sort(ids.begin(), ids.end(), [&](int a, int b) { return bytes_less(levels[size_t(a)], levels[size_t(b)]); });
+    Feature f;
+    f.name = names[size_t(n_numeric + c)];
+    f.kind = Kind::kCategorical;
+    if (ids.empty())
+      throw Error(ErrorCode::kDataException, "column \"" + f.name + "\" has only NULL values",
+                  "exclude it with {\"exclude\": [\"" + f.name + "\"]}");
+    for (int id : ids) {
+      id_to_col[size_t(id)] = int(perm.size());
+      perm.push_back(n_numeric + id);
+      f.levels.push_back(levels[size_t(id)]);
+    }
+    m.features.push_back(f);
+  }
+  const int d = int(perm.size());
+  Moments mom = moments;
+  mom.permute(perm);
+  Vector mean = mom.mean(), var = mom.variance(), present = mom.present();
+  m.mean.assign(size_t(d), 0.0);
+  m.scale.assign(size_t(d), 1.0);
+  const double eps = std::numeric_limits<double>::epsilon();
+  for (int j = 0; j < d; ++j) {
+    if (j < n_numeric && present(j) == 0)
+      throw Error(ErrorCode::kDataException, "column \"" + names[size_t(j)] + "\" has only NULL values",
+                  "exclude it with {\"exclude\": [\"" + names[size_t(j)] + "\"]}");
+    if (j < n_numeric) m.features[size_t(j)].impute = mean(j);
+    if (j >= n_numeric && !opt.scale_categoricals) continue;  // one-hot columns stay 0/1
+    m.mean[size_t(j)] = mean(j);
+    // scikit-learn's constant-feature test: such a column keeps scale 1.
+    const bool constant = var(j) <= n * eps * var(j) + (n * mean(j) * eps) * (n * mean(j) * eps);
+    m.scale[size_t(j)] = constant ? 1.0 : std::sqrt(var(j));
+  }
+  Eigen::Map<const Vector> mv(m.mean.data(), d), sv(m.scale.data(), d);
+  RowMatrix proj;  // encoded column -> output coordinates, applied after scaling
+  Vector pca_mean;
+  if (opt.has_pca()) {
+    if (used < 2) throw Error(ErrorCode::kDataException, "PCA needs at least 2 rows", "train without PCA or on more rows");
+    Eigen::MatrixXd cov = mom.covariance();
+    Eigen::MatrixXd scov = cov.array() / (sv * sv.transpose()).array();
+    PcaResult pr = pca_from_covariance(scov, opt.n_components, opt.variance_fraction);
+    m.n_components = int(pr.components.rows());
+    pca_mean = (mean - mv).cwiseQuotient(sv);
+    m.pca_mean.assign(pca_mean.data(), pca_mean.data() + d);
+    m.components.assign(pr.components.data(), pr.components.data() + pr.components.size());
+    m.explained_variance.assign(pr.explained_variance.data(), pr.explained_variance.data() + m.n_components);
+    m.explained_variance_ratio.assign(pr.explained_variance_ratio.data(),
+                                      pr.explained_variance_ratio.data() + m.n_components);
+    proj = pr.components;
+    say("PCA: " + std::to_string(m.n_components) + " components explain " +
+        fmt(100 * pr.explained_variance_ratio.sum()) + "% of the variance");
+  }
+  m.info.rows_seen = double(seen);
+  m.info.rows_skipped = double(skipped);
+  m.info.rows_used = n;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  m.info.inertia = m.info.n_iter = m.info.silhouette = m.info.silhouette_rows = nan;
+  m.info.calinski_harabasz = m.info.davies_bouldin = nan;
+  if (opt.k > 0) {
+    // The rows k-means sees: every row up to sample_size, else the uniform reservoir sample.
+    const Eigen::Index rows = Eigen::Index(reservoir.size() / size_t(w));
+    RowMatrix Z = RowMatrix::Zero(rows, d);
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const double* row = reservoir.data() + size_t(r) * size_t(w);
+      for (int j = 0; j < n_numeric; ++j) Z(r, j) = std::isnan(row[j]) ? mean(j) : row[j];
+      for (int c = n_numeric; c < w; ++c)
+        if (row[c] >= 0) Z(r, id_to_col[size_t(row[c])]) = 1.0;
+    }
+    Z = (Z.rowwise() - mv.transpose()).array().rowwise() / sv.transpose().array();
+    RowMatrix X = opt.has_pca() ? RowMatrix((Z.rowwise() - pca_mean.transpose()) * proj.transpose()) : Z;
+    Z.resize(0, 0);
+    // k distinct points are needed for k clusters.
+    {
+      std::unordered_set<std::string> distinct;
+      for (Eigen::Index r = 0; r < rows && int(distinct.size()) < opt.k; ++r)
+        distinct.emplace(reinterpret_cast<const char*>(X.row(r).data()), sizeof(double) * size_t(X.cols()));
+      if (int(distinct.size()) < opt.k)
+        throw Error(ErrorCode::kDataException,
+                    "only " + std::to_string(distinct.size()) + " distinct rows for k = " + std::to_string(opt.k),
+                    "lower \"k\" or train on more varied rows");
+    }
+    KMeansOptions ko;
+    ko.k = opt.k;
+    ko.n_init = opt.n_init;
+    ko.max_iter = opt.max_iter;
+    ko.tol = opt.tol;
+    ko.seed = opt.seed;
+    say("k-means: k = " + std::to_string(opt.k) + " on " + std::to_string(rows) + " rows" +
+        (uint64_t(rows) < used ? " (uniform sample)" : ""));
+    KMeansResult km = kmeans_fit(X, ko, check, [&](int init, double inertia, int iters) {
+      say("k-means restart " + std::to_string(init + 1) + "/" + std::to_string(opt.n_init) + ": inertia " +
+          fmt(inertia) + " after " + std::to_string(iters) + " iterations");
+    });
+    m.k = opt.k;
+    m.centroids.assign(km.centers.data(), km.centers.data() + km.centers.size());
+    for (int c = 0; c < opt.k; ++c) m.segment_ids.push_back(c);
+    m.info.rows_clustered = double(rows);
+    m.info.inertia = km.inertia;
+    m.info.n_iter = km.n_iter;
+    // Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize, else on a uniform sample.
+    if (rows <= kSilhouetteSampleSize) {
+      m.info.silhouette = silhouette_score(X, km.labels, opt.k, check);
+      m.info.silhouette_rows = double(rows);
+    } else {
+      std::vector<Eigen::Index> idx(static_cast<size_t>(rows));
+      std::iota(idx.begin(), idx.end(), 0);
+      Rng r(opt.seed ^ 0x517E77E5ULL);
+      for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i)
+        std::swap(idx[size_t(i)], idx[size_t(i + Eigen::Index(r.below(uint64_t(rows - i))))]);
+      RowMatrix S(kSilhouetteSampleSize, X.cols());
+      std::vector<int> sl(static_cast<size_t>(kSilhouetteSampleSize));
+      for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i) {
+        S.row(i) = X.row(idx[size_t(i)]);
+        sl[size_t(i)] = km.labels[size_t(idx[size_t(i)])];
+      }
+      m.info.silhouette = silhouette_score(S, sl, opt.k, check);
+      m.info.silhouette_rows = double(kSilhouetteSampleSize);
+    }
+    m.info.calinski_harabasz = calinski_harabasz_score(X, km.labels, opt.k);
+    m.info.davies_bouldin = davies_bouldin_score(X, km.labels, opt.k);
+    say("k-means: inertia " + fmt(km.inertia) + ", silhouette " + fmt(m.info.silhouette));
+  } else {
+    m.info.rows_clustered = 0;
+  }
+  m.options_json = json::write(options_to_json(opt));
+  m.validate();
+  return m;
+}
+
+// ---- FitAccumulator ----
+
+FitAccumulator::FitAccumulator(std::vector<std::string> names, int n_numeric, std::string options_json)
+    : buf_(encode_state(FitParts(std::move(names), n_numeric, std::move(options_json)))) {}
+
+void FitAccumulator::add_row(const double* numeric, const StrRef* categorical) {
+  if (FitStateView(buf_.data(), buf_.size()).add_row(numeric, categorical)) return;
+  FitParts p = decode_state(buf_.data(), buf_.size());
+  p.prepare(categorical);
+  buf_ = encode_state(p);
+  if (!FitStateView(buf_.data(), buf_.size()).add_row(numeric, categorical))
+    throw Error(ErrorCode::kInternal, "custseg_fit state did not accept a prepared row");
+}
+
+void FitAccumulator::add_skipped() { FitStateView(buf_.data(), buf_.size()).add_skipped(); }
+
+void FitAccumulator::merge(const FitAccumulator& other) {
+  FitParts a = decode_state(buf_.data(), buf_.size());
+  FitParts b = decode_state(other.buf_.data(), other.buf_.size());
+  a.merge(b);
+  buf_ = encode_state(a);
+}
+
+Model FitAccumulator::finish(InterruptCheck check) const {
+  return decode_state(buf_.data(), buf_.size()).finish(check);
+}
+
+}  // namespace custseg::core

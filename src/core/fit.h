@@ -1,0 +1,120 @@
+// The custseg_fit aggregate's core: resolving a table's columns into features, the accumulator of
+// one partial scan (exact moments of every row plus a uniform reservoir sample of rows for k-means),
+// its flat serialized form that PostgreSQL keeps as the aggregate state, merging two partial
+// states, and the final fit (scaler, PCA, k-means, metrics) that turns a state into a Model.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "linalg.h"
+#include "model.h"
+#include "moments.h"
+#include "options.h"
+
+namespace custseg::core {
+
+// ---- column resolution ----
+
+enum class ColumnType { kNumber, kBool, kText, kOther };
+
+struct ColumnInfo {
+  std::string name;
+  ColumnType type = ColumnType::kOther;
+  std::string type_name;  // for messages
+};
+
+struct PlannedFeature {
+  int column = -1;      // index into the ColumnInfo list
+  Kind kind = Kind::kNumeric;
+  // kNumber/kBool column used as categorical: the glue passes its text form.
+  // kText column used as numeric: the glue parses its text as a number.
+  bool convert = false;
+};
+
+struct FeaturePlan {
+  std::vector<PlannedFeature> features;  // encoding order: numeric first, then categorical
+  std::vector<std::string> names;
+  int n_numeric = 0;
+};
+
+// Decides each column's role from its type and the options: numbers and booleans are numeric, text
+// is categorical, "categorical"/"numeric" force a kind, "exclude" drops columns. Every name an option
+// lists must exist; a column of another type must be excluded.
+FeaturePlan plan_features(const std::vector<ColumnInfo>& columns, const FitOptions& opt);
+
+// ---- the aggregate state ----
+//
+// A state is one flat buffer (see fit.cpp for the layout): header, feature names, options text, the
+// category dictionary with an open-addressing hash index, the moments (n, N, A, M), a block of
+// pending rows not yet folded into the moments, and the reservoir of rows for k-means. Rows are
+// stored raw: numeric values (NaN for NULL) then category ids (-1 for NULL), as doubles.
+
+// The decoded form, for the rare structural changes (a new category, a larger reservoir), merging
+// two states, and the final fit.
+struct FitParts {
+  static constexpr int kPendingRows = 256;
+
+  std::vector<std::string> names;  // encoding order: numeric first
+  int n_numeric = 0;
+  std::string options_json;
+  int64_t sample_size = kDefaultSampleSize;
+  uint64_t seen = 0, skipped = 0, used = 0;
+  uint64_t rng[4] = {0, 0, 0, 0};
+  std::vector<int> level_col;       // categorical index of each category id (insertion order)
+  std::vector<std::string> levels;  // text of each category id
+  Moments moments;                  // columns: numeric, then category ids
+  std::vector<double> pending;      // row-major, row_width() doubles per row
+  std::vector<double> reservoir;    // row-major
+  uint64_t reservoir_cap = 0;       // rows the encoded state has room for
+
+  FitParts() = default;
+  // A fresh state; the options are parsed here so a bad option fails on the first row.
+  FitParts(std::vector<std::string> names, int n_numeric, std::string options_json);
+
+  int row_width() const { return int(names.size()); }
+  int n_categorical() const { return row_width() - n_numeric; }
+  // Makes room for this row: adds its unseen categories, grows the reservoir when it is full.
+  void prepare(const StrRef* categorical);
+  void fold_pending();
+  void merge(FitParts& other);
+  // Runs scaler, PCA, k-means and the metrics. `notice` gets progress lines when verbose.
+  Model finish(InterruptCheck check = nullptr, const std::function<void(const std::string&)>& notice = {});
+};
+
+std::vector<uint8_t> encode_state(const FitParts& parts);
+FitParts decode_state(const uint8_t* data, size_t len);
+
+// In-place access to an encoded state: the per-row fast path. add_row returns false, changing
+// nothing, when the row needs a structural change (FitParts::prepare, then encode anew).
+class FitStateView {
+ public:
+  FitStateView(uint8_t* data, size_t len);
+  bool add_row(const double* numeric, const StrRef* categorical);
+  void add_skipped();
+
+ private:
+  int find_level(int cat, const StrRef& v) const;
+  void fold_pending();
+  uint8_t* base_;
+  size_t len_;
+};
+
+// An owning state for the core's own tests and tools: the same path the aggregate takes.
+class FitAccumulator {
+ public:
+  FitAccumulator(std::vector<std::string> names, int n_numeric, std::string options_json);
+  void add_row(const double* numeric, const StrRef* categorical);
+  void add_skipped();
+  void merge(const FitAccumulator& other);
+  Model finish(InterruptCheck check = nullptr) const;
+  const std::vector<uint8_t>& bytes() const { return buf_; }
+
+ private:
+  std::vector<uint8_t> buf_;
+};
+
+}  // namespace custseg::core

@@ -1,0 +1,42 @@
+// k-means as scikit-learn runs it: greedy k-means++ seeding (2 + ln k local trials), Lloyd
+// iterations stopping on unchanged labels or when the squared centre shift falls under
+// tol * mean feature variance, empty clusters relocated to the farthest points, n_init restarts
+// keeping the lowest inertia.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "errors.h"
+#include "linalg.h"
+
+namespace custseg::core {
+
+struct KMeansOptions {
+  int k = 3;
+  int n_init = 10;
+  int max_iter = 300;
+  double tol = 1e-4;
+  uint64_t seed = 0;
+};
+
+struct KMeansResult {
+  RowMatrix centers;          // k x d
+  std::vector<int> labels;    // n
+  double inertia = 0;
+  int n_iter = 0;
+  int best_init = 0;
+};
+
+// Called after each restart with (restart, inertia, iterations); may be empty.
+using KMeansProgress = std::function<void(int, double, int)>;
+
+KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt,
+                        InterruptCheck check = nullptr, const KMeansProgress& progress = {});
+
+// Index of the nearest centre of each row (ties to the lowest index) and the total inertia.
+double kmeans_assign(const Eigen::Ref<const RowMatrix>& X, const Eigen::Ref<const RowMatrix>& centers,
+                     std::vector<int>& labels);
+
+}  // namespace custseg::core

@@ -1,0 +1,25 @@
+// Eigen types shared by the core. Eigen's assertions throw instead of aborting the backend.
+#pragma once
+
+#include <stdexcept>
+
+#ifndef eigen_assert
+#define eigen_assert(x) \
+  do {                  \
+    if (!(x)) throw std::logic_error("Eigen assertion failed: " #x); \
+  } while (0)
+#endif
+
+// Why: GCC 12 reports a false maybe-uninitialized inside Eigen's self-adjoint product kernels.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Dense>
+#pragma GCC diagnostic pop
+
+namespace custseg::core {
+
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Vector = Eigen::VectorXd;
+using IndexVector = Eigen::VectorXi;
+
+}  // namespace custseg::core

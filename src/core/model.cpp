@@ -1,0 +1,691 @@
+// Model layout: building, validating and reading the flat binary form, and the JSON text form.
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include "errors.h"
+#include "options.h"
+
+namespace custseg::core {
+
+namespace {
+
+constexpr uint32_t kMagic = 0x4D475343;  // "CSGM" little-endian
+constexpr size_t kReserved = 8;          // varlena header + padding, owned by the glue
+constexpr int kInfoFields = 10;
+
+struct Header {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t flags;
+  int32_t n_features, n_numeric, dim, n_components, k, reserved;
+  uint64_t off_mean, off_scale, off_impute, off_pca_mean, off_components, off_ev, off_evr, off_centroids,
+      off_info, off_segment_ids, off_level_count, off_str_off, off_str_bytes, off_options;
+  uint32_t n_strings, str_bytes_len, options_len, pad;
+  uint64_t total_len;
+};
+
+size_t align8(size_t n) { return (n + 7) & ~size_t(7); }
+
+[[noreturn]] void corrupt(const std::string& what) {
+  throw Error(ErrorCode::kInvalidBinary, "invalid custseg_model binary value: " + what);
+}
+
+[[noreturn]] void bad_text(const std::string& what) {
+  throw Error(ErrorCode::kInvalidText, "invalid custseg_model text: " + what);
+}
+
+void info_to_array(const TrainInfo& t, double* a) {
+  const double v[kInfoFields] = {t.rows_seen,  t.rows_skipped,   t.rows_used,  t.rows_clustered,
+                                 t.inertia,    t.n_iter,         t.silhouette, t.silhouette_rows,
+                                 t.calinski_harabasz, t.davies_bouldin};
+  std::memcpy(a, v, sizeof v);
+}
+
+TrainInfo info_from_array(const double* a) {
+  TrainInfo t;
+  t.rows_seen = a[0];
+  t.rows_skipped = a[1];
+  t.rows_used = a[2];
+  t.rows_clustered = a[3];
+  t.inertia = a[4];
+  t.n_iter = a[5];
+  t.silhouette = a[6];
+  t.silhouette_rows = a[7];
+  t.calinski_harabasz = a[8];
+  t.davies_bouldin = a[9];
+  return t;
+}
+
+const char* const kInfoNames[kInfoFields] = {"rows_seen",  "rows_skipped",  "rows_used",  "rows_clustered",
+                                             "inertia",    "n_iter",        "silhouette", "silhouette_rows",
+                                             "calinski_harabasz", "davies_bouldin"};
+
+bool less_bytes(const std::string& a, const std::string& b) {
+  int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
+  return c < 0 || (c == 0 && a.size() < b.size());
+}
+
+}  // namespace
+
+int Model::n_numeric() const {
+  int n = 0;
+  for (const auto& f : features) n += f.kind == Kind::kNumeric;
+  return n;
+}
+
+int Model::encoded_dim() const {
+  int d = 0;
+  for (const auto& f : features) d += f.kind == Kind::kNumeric ? 1 : int(f.levels.size());
+  return d;
+}
+
+std::vector<std::string> Model::encoded_names() const {
+  std::vector<std::string> out;
+  for (const auto& f : features) {
+    if (f.kind == Kind::kNumeric)
+      out.push_back(f.name);
+    else
+      for (const auto& l : f.levels) out.push_back(f.name + "_" + l);
+  }
+  return out;
+}
+
+void Model::validate() const {
+  auto fail = [](const std::string& w) { throw Error(ErrorCode::kInvalidArgument, "invalid model: " + w); };
+  if (features.empty()) fail("no features");
+  if (int(features.size()) > kMaxFeatures) fail("too many features");
+  std::set<std::string> names;
+  bool seen_cat = false;
+  for (const auto& f : features) {
+    if (f.name.empty()) fail("empty feature name");
+    if (!names.insert(f.name).second) fail("duplicate feature \"" + f.name + "\"");
+    if (f.kind == Kind::kNumeric) {
+      if (seen_cat) fail("numeric feature \"" + f.name + "\" after a categorical one");
+      if (!std::isfinite(f.impute)) fail("non-finite imputation value of \"" + f.name + "\"");
+      if (!f.levels.empty()) fail("numeric feature \"" + f.name + "\" has levels");
+    } else {
+      seen_cat = true;
+      if (f.levels.empty()) fail("categorical feature \"" + f.name + "\" has no levels");
+      if (int(f.levels.size()) > kMaxLevelsPerColumn) fail("too many levels in \"" + f.name + "\"");
+      for (size_t i = 1; i < f.levels.size(); ++i)
+        if (!less_bytes(f.levels[i - 1], f.levels[i]))
+          fail("levels of \"" + f.name + "\" are not unique and sorted");
+      for (const auto& l : f.levels)
+        if (l.find('\0') != std::string::npos) fail("level with a NUL byte");
+    }
+  }
+  const int d = encoded_dim();
+  if (d < 1 || d > kMaxFeatures) fail("encoded dimension out of range");
+  if (int(mean.size()) != d || int(scale.size()) != d) fail("scaler has the wrong dimension");
+  for (int j = 0; j < d; ++j) {
+    if (!std::isfinite(mean[j])) fail("non-finite scaler mean");
+    if (!std::isfinite(scale[j]) || !(scale[j] > 0)) fail("scaler scale must be finite and positive");
+  }
+  if (n_components < 0 || n_components > d) fail("n_components out of range");
+  if (n_components > 0) {
+    size_t c = size_t(n_components);
+    if (pca_mean.size() != size_t(d) || components.size() != c * size_t(d) || explained_variance.size() != c ||
+        explained_variance_ratio.size() != c)
+      fail("PCA arrays have the wrong dimension");
+    for (double v : pca_mean)
+      if (!std::isfinite(v)) fail("non-finite PCA mean");
+    for (double v : components)
+      if (!std::isfinite(v)) fail("non-finite PCA component");
+    for (double v : explained_variance)
+      if (!std::isfinite(v)) fail("non-finite explained variance");
+    for (double v : explained_variance_ratio)
+      if (!std::isfinite(v)) fail("non-finite explained variance ratio");
+  } else if (!pca_mean.empty() || !components.empty() || !explained_variance.empty() ||
+             !explained_variance_ratio.empty()) {
+    fail("PCA arrays without a PCA stage");
+  }
+  if (k < 0 || k > kMaxK) fail("k out of range");
+  if (k > 0) {
+    if (centroids.size() != size_t(k) * size_t(output_dim())) fail("centroids have the wrong dimension");
+    for (double v : centroids)
+      if (!std::isfinite(v)) fail("non-finite centroid");
+    if (segment_ids.size() != size_t(k)) fail("segment numbers have the wrong length");
+    std::set<int32_t> ids;
+    for (int32_t s : segment_ids) {
+      if (s < 0) fail("negative segment number");
+      if (!ids.insert(s).second) fail("duplicate segment number");
+    }
+  } else if (!centroids.empty() || !segment_ids.empty()) {
+    fail("centroids without a k-means stage");
+  }
+}
+
+std::vector<uint8_t> serialize(const Model& m) {
+  m.validate();
+  const int d = m.encoded_dim();
+  const int p = m.output_dim();
+  const int n_num = m.n_numeric();
+  const int n_cat = m.n_categorical();
+  std::vector<std::string> strings;
+  for (const auto& f : m.features) strings.push_back(f.name);
+  for (const auto& f : m.features)
+    for (const auto& l : f.levels) strings.push_back(l);
+  size_t str_len = 0;
+  for (const auto& s : strings) str_len += s.size();
+
+  Header h{};
+  h.magic = kMagic;
+  h.version = Model::kFormatVersion;
+  h.flags = m.scale_categoricals ? 1 : 0;
+  h.n_features = int32_t(m.features.size());
+  h.n_numeric = n_num;
+  h.dim = d;
+  h.n_components = m.n_components;
+  h.k = m.k;
+  size_t off = kReserved + align8(sizeof(Header));
+  auto take = [&off](size_t bytes) {
+    size_t o = off;
+    off += align8(bytes);
+    return uint64_t(o);
+  };
+  h.off_mean = take(sizeof(double) * d);
+  h.off_scale = take(sizeof(double) * d);
+  h.off_impute = take(sizeof(double) * n_num);
+  h.off_pca_mean = take(sizeof(double) * m.pca_mean.size());
+  h.off_components = take(sizeof(double) * m.components.size());
+  h.off_ev = take(sizeof(double) * m.explained_variance.size());
+  h.off_evr = take(sizeof(double) * m.explained_variance_ratio.size());
+  h.off_centroids = take(sizeof(double) * size_t(m.k) * size_t(p));
+  h.off_info = take(sizeof(double) * kInfoFields);
+  h.off_segment_ids = take(sizeof(int32_t) * size_t(m.k));
+  h.off_level_count = take(sizeof(uint32_t) * size_t(n_cat));
+  h.off_str_off = take(sizeof(uint32_t) * (strings.size() + 1));
+  h.off_str_bytes = take(str_len);
+  h.off_options = take(m.options_json.size());
+  h.n_strings = uint32_t(strings.size());
+  h.str_bytes_len = uint32_t(str_len);
+  h.options_len = uint32_t(m.options_json.size());
+  h.total_len = off;
+
+  std::vector<uint8_t> buf(off, 0);
+  uint8_t* b = buf.data();
+  std::memcpy(b + kReserved, &h, sizeof h);
+  auto put = [b](uint64_t o, const void* src, size_t bytes) {
+    if (bytes) std::memcpy(b + o, src, bytes);
+  };
+  put(h.off_mean, m.mean.data(), sizeof(double) * d);
+  put(h.off_scale, m.scale.data(), sizeof(double) * d);
+  std::vector<double> impute;
+  for (const auto& f : m.features)
+    if (f.kind == Kind::kNumeric) impute.push_back(f.impute);
+  put(h.off_impute, impute.data(), sizeof(double) * impute.size());
+  put(h.off_pca_mean, m.pca_mean.data(), sizeof(double) * m.pca_mean.size());
+  put(h.off_components, m.components.data(), sizeof(double) * m.components.size());
+  put(h.off_ev, m.explained_variance.data(), sizeof(double) * m.explained_variance.size());
+  put(h.off_evr, m.explained_variance_ratio.data(), sizeof(double) * m.explained_variance_ratio.size());
+  put(h.off_centroids, m.centroids.data(), sizeof(double) * m.centroids.size());
+  double info[kInfoFields];
+  info_to_array(m.info, info);
+  put(h.off_info, info, sizeof info);
+  put(h.off_segment_ids, m.segment_ids.data(), sizeof(int32_t) * m.segment_ids.size());
+  std::vector<uint32_t> counts;
+  for (const auto& f : m.features)
+    if (f.kind == Kind::kCategorical) counts.push_back(uint32_t(f.levels.size()));
+  put(h.off_level_count, counts.data(), sizeof(uint32_t) * counts.size());
+  std::vector<uint32_t> offs;
+  uint32_t pos = 0;
+  for (const auto& s : strings) {
+    offs.push_back(pos);
+    put(h.off_str_bytes + pos, s.data(), s.size());
+    pos += uint32_t(s.size());
+  }
+  offs.push_back(pos);
+  put(h.off_str_off, offs.data(), sizeof(uint32_t) * offs.size());
+  put(h.off_options, m.options_json.data(), m.options_json.size());
+  return buf;
+}
+
+ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
+  if (reinterpret_cast<uintptr_t>(data) % 8 != 0) corrupt("misaligned buffer");
+  if (len < kReserved + sizeof(Header)) corrupt("too short");
+  Header h;
+  std::memcpy(&h, data + kReserved, sizeof h);
+  if (h.magic != kMagic) corrupt("bad magic number");
+  if (h.version != Model::kFormatVersion)
+    throw Error(ErrorCode::kInvalidBinary,
+                "custseg_model format version " + std::to_string(h.version) + " is not supported",
+                "this build reads format version " + std::to_string(Model::kFormatVersion) +
+                    "; retrain the model or upgrade custseg");
+  if (h.flags > 1) corrupt("unknown flags");
+  if (h.total_len != len) corrupt("length mismatch");
+  if (h.n_features < 1 || h.n_features > kMaxFeatures || h.n_numeric < 0 || h.n_numeric > h.n_features ||
+      h.dim < 1 || h.dim > kMaxFeatures || h.n_components < 0 || h.n_components > h.dim || h.k < 0 ||
+      h.k > kMaxK)
+    corrupt("dimensions out of range");
+  n_features_ = h.n_features;
+  n_numeric_ = h.n_numeric;
+  dim_ = h.dim;
+  n_components_ = h.n_components;
+  k_ = h.k;
+  const size_t n_cat = size_t(n_features_ - n_numeric_);
+  const size_t p = size_t(output_dim());
+  auto section = [&](uint64_t off, size_t bytes) -> const uint8_t* {
+    if (off % 8 != 0 || off < kReserved + sizeof(Header) || off > len || bytes > len - off)
+      corrupt("section out of bounds");
+    return data + off;
+  };
+  auto doubles = [&](uint64_t off, size_t count, bool positive) {
+    const double* a = reinterpret_cast<const double*>(section(off, count * sizeof(double)));
+    for (size_t i = 0; i < count; ++i)
+      if (!std::isfinite(a[i]) || (positive && !(a[i] > 0))) corrupt("non-finite or invalid number");
+    return a;
+  };
+  mean_ = doubles(h.off_mean, size_t(dim_), false);
+  scale_ = doubles(h.off_scale, size_t(dim_), true);
+  impute_ = doubles(h.off_impute, size_t(n_numeric_), false);
+  const size_t c = size_t(n_components_);
+  pca_mean_ = doubles(h.off_pca_mean, c ? size_t(dim_) : 0, false);
+  components_ = doubles(h.off_components, c * size_t(dim_), false);
+  doubles(h.off_ev, c, false);
+  doubles(h.off_evr, c, false);
+  centroids_ = doubles(h.off_centroids, size_t(k_) * p, false);
+  section(h.off_info, kInfoFields * sizeof(double));
+  segment_ids_ = reinterpret_cast<const int32_t*>(section(h.off_segment_ids, size_t(k_) * sizeof(int32_t)));
+  {
+    std::set<int32_t> ids;
+    for (int i = 0; i < k_; ++i)
+      if (segment_ids_[i] < 0 || !ids.insert(segment_ids_[i]).second) corrupt("bad segment numbers");
+  }
+  level_count_ = reinterpret_cast<const uint32_t*>(section(h.off_level_count, n_cat * sizeof(uint32_t)));
+  uint64_t total_levels = 0;
+  for (size_t i = 0; i < n_cat; ++i) {
+    if (level_count_[i] < 1 || level_count_[i] > uint32_t(kMaxLevelsPerColumn)) corrupt("bad level count");
+    total_levels += level_count_[i];
+  }
+  if (uint64_t(n_numeric_) + total_levels != uint64_t(dim_)) corrupt("dimension does not match the features");
+  if (uint64_t(h.n_strings) != uint64_t(n_features_) + total_levels) corrupt("bad string count");
+  n_strings_ = h.n_strings;
+  str_off_ = reinterpret_cast<const uint32_t*>(section(h.off_str_off, (size_t(n_strings_) + 1) * sizeof(uint32_t)));
+  str_bytes_ = reinterpret_cast<const char*>(section(h.off_str_bytes, h.str_bytes_len));
+  if (str_off_[0] != 0 || str_off_[n_strings_] != h.str_bytes_len) corrupt("bad string table");
+  for (uint32_t i = 0; i < n_strings_; ++i)
+    if (str_off_[i + 1] < str_off_[i]) corrupt("bad string table");
+  for (uint32_t i = 0; i < uint32_t(n_features_); ++i)
+    if (str_off_[i + 1] == str_off_[i]) corrupt("empty feature name");
+  section(h.off_options, h.options_len);
+  level_first_.resize(n_cat);
+  dummy_first_.resize(n_cat);
+  uint32_t s = uint32_t(n_features_);
+  uint32_t col = uint32_t(n_numeric_);
+  for (size_t i = 0; i < n_cat; ++i) {
+    level_first_[i] = s;
+    dummy_first_[i] = col;
+    for (uint32_t l = 1; l < level_count_[i]; ++l) {
+      uint32_t a = s + l - 1, b = s + l;
+      size_t la = str_off_[a + 1] - str_off_[a], lb = str_off_[b + 1] - str_off_[b];
+      int cmp = std::memcmp(str_bytes_ + str_off_[a], str_bytes_ + str_off_[b], std::min(la, lb));
+      if (!(cmp < 0 || (cmp == 0 && la < lb))) corrupt("levels are not unique and sorted");
+    }
+    s += level_count_[i];
+    col += level_count_[i];
+  }
+}
+
+std::string ModelView::feature_name(int i) const {
+  return std::string(str_bytes_ + str_off_[i], str_off_[i + 1] - str_off_[i]);
+}
+
+const double* ModelView::centroid(int i) const { return centroids_ + size_t(i) * size_t(output_dim()); }
+int32_t ModelView::segment_id(int i) const { return segment_ids_[i]; }
+
+void ModelView::transform(const double* numeric, const StrRef* categorical, double* z, double* out) const {
+  for (int j = 0; j < n_numeric_; ++j) {
+    double x = std::isnan(numeric[j]) ? impute_[j] : numeric[j];
+    z[j] = (x - mean_[j]) / scale_[j];
+  }
+  const int n_cat = n_features_ - n_numeric_;
+  for (int c = 0; c < n_cat; ++c) {
+    const uint32_t first = level_first_[c], count = level_count_[c], col = dummy_first_[c];
+    int hit = -1;
+    const StrRef& v = categorical[c];
+    if (!v.is_null) {
+      // Levels are sorted: binary search by bytes.
+      uint32_t lo = 0, hi = count;
+      while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        uint32_t si = first + mid;
+        size_t ll = str_off_[si + 1] - str_off_[si];
+        int cmp = std::memcmp(str_bytes_ + str_off_[si], v.data, std::min(ll, v.len));
+        if (cmp == 0) cmp = ll < v.len ? -1 : (ll > v.len ? 1 : 0);
+        if (cmp == 0) {
+          hit = int(mid);
+          break;
+        }
+        if (cmp < 0)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+    }
+    for (uint32_t l = 0; l < count; ++l) {
+      const uint32_t j = col + l;
+      z[j] = ((int(l) == hit ? 1.0 : 0.0) - mean_[j]) / scale_[j];
+    }
+  }
+  if (n_components_ > 0) {
+    for (int i = 0; i < n_components_; ++i) {
+      const double* row = components_ + size_t(i) * size_t(dim_);
+      double acc = 0;
+      for (int j = 0; j < dim_; ++j) acc += row[j] * (z[j] - pca_mean_[j]);
+      out[i] = acc;
+    }
+  } else {
+    std::memcpy(out, z, sizeof(double) * size_t(dim_));
+  }
+}
+
+Score ModelView::nearest(const double* x) const {
+  if (k_ == 0)
+    throw Error(ErrorCode::kNotFitted, "model has no k-means stage",
+                "train it with a \"k\" option to assign segments");
+  const int p = output_dim();
+  Score s;
+  double best = std::numeric_limits<double>::infinity(), second = best;
+  for (int c = 0; c < k_; ++c) {
+    const double* ctr = centroids_ + size_t(c) * size_t(p);
+    double d2 = 0;
+    for (int j = 0; j < p; ++j) {
+      double t = x[j] - ctr[j];
+      d2 += t * t;
+    }
+    if (d2 < best) {
+      second = best;
+      s.runner_up_index = s.index;
+      best = d2;
+      s.index = c;
+    } else if (d2 < second) {
+      second = d2;
+      s.runner_up_index = c;
+    }
+  }
+  s.segment = segment_ids_[s.index];
+  s.distance = std::sqrt(best);
+  s.runner_up = std::sqrt(second);
+  return s;
+}
+
+Model deserialize(const uint8_t* data, size_t len) {
+  ModelView v(data, len);
+  Header h;
+  std::memcpy(&h, data + kReserved, sizeof h);
+  Model m;
+  m.scale_categoricals = h.flags & 1;
+  const int d = h.dim, c = h.n_components, k = h.k, nn = h.n_numeric;
+  auto vec = [data](uint64_t off, size_t n) {
+    const double* a = reinterpret_cast<const double*>(data + off);
+    return std::vector<double>(a, a + n);
+  };
+  const uint32_t* offs = reinterpret_cast<const uint32_t*>(data + h.off_str_off);
+  const char* bytes = reinterpret_cast<const char*>(data + h.off_str_bytes);
+  auto str = [&](uint32_t i) { return std::string(bytes + offs[i], offs[i + 1] - offs[i]); };
+  const double* impute = reinterpret_cast<const double*>(data + h.off_impute);
+  const uint32_t* counts = reinterpret_cast<const uint32_t*>(data + h.off_level_count);
+  uint32_t s = uint32_t(h.n_features);
+  for (int i = 0; i < h.n_features; ++i) {
+    Feature f;
+    f.name = str(uint32_t(i));
+    if (i < nn) {
+      f.kind = Kind::kNumeric;
+      f.impute = impute[i];
+    } else {
+      f.kind = Kind::kCategorical;
+      for (uint32_t l = 0; l < counts[i - nn]; ++l) f.levels.push_back(str(s++));
+    }
+    m.features.push_back(std::move(f));
+  }
+  m.mean = vec(h.off_mean, size_t(d));
+  m.scale = vec(h.off_scale, size_t(d));
+  m.n_components = c;
+  if (c > 0) {
+    m.pca_mean = vec(h.off_pca_mean, size_t(d));
+    m.components = vec(h.off_components, size_t(c) * size_t(d));
+    m.explained_variance = vec(h.off_ev, size_t(c));
+    m.explained_variance_ratio = vec(h.off_evr, size_t(c));
+  }
+  m.k = k;
+  m.centroids = vec(h.off_centroids, size_t(k) * size_t(m.output_dim()));
+  const int32_t* ids = reinterpret_cast<const int32_t*>(data + h.off_segment_ids);
+  m.segment_ids.assign(ids, ids + k);
+  m.info = info_from_array(reinterpret_cast<const double*>(data + h.off_info));
+  m.options_json.assign(reinterpret_cast<const char*>(data + h.off_options), h.options_len);
+  m.validate();
+  return m;
+}
+
+// ---- JSON text form ----
+
+namespace {
+
+json::Value num_array(const std::vector<double>& v, size_t from = 0, size_t count = SIZE_MAX) {
+  json::Value a = json::Value::array();
+  size_t end = count == SIZE_MAX ? v.size() : from + count;
+  for (size_t i = from; i < end; ++i) a.push(json::Value::number(v[i]));
+  return a;
+}
+
+json::Value matrix(const std::vector<double>& v, int rows, int cols) {
+  json::Value a = json::Value::array();
+  for (int r = 0; r < rows; ++r) a.push(num_array(v, size_t(r) * size_t(cols), size_t(cols)));
+  return a;
+}
+
+const json::Value& need(const json::Value& obj, const char* key, json::Type t) {
+  const json::Value* v = obj.find(key);
+  if (!v) bad_text(std::string("missing key \"") + key + "\"");
+  if (v->type() != t) bad_text(std::string("key \"") + key + "\" has the wrong type");
+  return *v;
+}
+
+void only_keys(const json::Value& obj, std::initializer_list<const char*> keys, const char* where) {
+  for (const auto& m : obj.members()) {
+    bool ok = false;
+    for (const char* k : keys) ok = ok || m.first == k;
+    if (!ok) bad_text("unknown key \"" + m.first + "\" in " + where);
+  }
+}
+
+std::vector<double> read_numbers(const json::Value& a, const char* what) {
+  if (a.type() != json::Type::kArray) bad_text(std::string(what) + " must be an array");
+  if (a.items().size() > size_t(kMaxFeatures) * size_t(kMaxK)) bad_text(std::string(what) + " is too long");
+  std::vector<double> out;
+  for (const auto& x : a.items()) {
+    if (x.type() != json::Type::kNumber) bad_text(std::string(what) + " must hold numbers");
+    out.push_back(x.as_number());
+  }
+  return out;
+}
+
+std::vector<double> read_matrix(const json::Value& a, size_t cols, const char* what) {
+  if (a.type() != json::Type::kArray) bad_text(std::string(what) + " must be an array of arrays");
+  std::vector<double> out;
+  for (const auto& row : a.items()) {
+    std::vector<double> r = read_numbers(row, what);
+    if (r.size() != cols) bad_text(std::string(what) + " rows have the wrong length");
+    out.insert(out.end(), r.begin(), r.end());
+  }
+  return out;
+}
+
+int read_int(const json::Value& v, const char* what, int lo, int hi) {
+  if (v.type() != json::Type::kNumber || std::floor(v.as_number()) != v.as_number() || v.as_number() < lo ||
+      v.as_number() > hi)
+    bad_text(std::string(what) + " must be an integer between " + std::to_string(lo) + " and " +
+             std::to_string(hi));
+  return int(v.as_number());
+}
+
+}  // namespace
+
+json::Value to_json(const Model& m) {
+  const int d = m.encoded_dim();
+  json::Value root = json::Value::object();
+  root.set("format", json::Value::string("custseg_model"));
+  root.set("version", json::Value::number(Model::kFormatVersion));
+  json::Value feats = json::Value::array();
+  for (const auto& f : m.features) {
+    json::Value o = json::Value::object();
+    o.set("name", json::Value::string(f.name));
+    if (f.kind == Kind::kNumeric) {
+      o.set("kind", json::Value::string("numeric"));
+      o.set("impute", json::Value::number(f.impute));
+    } else {
+      o.set("kind", json::Value::string("categorical"));
+      json::Value lv = json::Value::array();
+      for (const auto& l : f.levels) lv.push(json::Value::string(l));
+      o.set("levels", lv);
+    }
+    feats.push(o);
+  }
+  root.set("features", feats);
+  json::Value names = json::Value::array();
+  for (const auto& n : m.encoded_names()) names.push(json::Value::string(n));
+  root.set("columns", names);
+  json::Value scaler = json::Value::object();
+  scaler.set("scale_categoricals", json::Value::boolean(m.scale_categoricals));
+  scaler.set("mean", num_array(m.mean));
+  scaler.set("scale", num_array(m.scale));
+  root.set("scaler", scaler);
+  if (m.n_components > 0) {
+    json::Value pca = json::Value::object();
+    pca.set("n_components", json::Value::number(m.n_components));
+    pca.set("mean", num_array(m.pca_mean));
+    pca.set("components", matrix(m.components, m.n_components, d));
+    pca.set("explained_variance", num_array(m.explained_variance));
+    pca.set("explained_variance_ratio", num_array(m.explained_variance_ratio));
+    root.set("pca", pca);
+  } else {
+    root.set("pca", json::Value::null());
+  }
+  if (m.k > 0) {
+    json::Value km = json::Value::object();
+    km.set("k", json::Value::number(m.k));
+    km.set("centroids", matrix(m.centroids, m.k, m.output_dim()));
+    json::Value ids = json::Value::array();
+    for (int32_t s : m.segment_ids) ids.push(json::Value::number(s));
+    km.set("segments", ids);
+    root.set("kmeans", km);
+  } else {
+    root.set("kmeans", json::Value::null());
+  }
+  json::Value info = json::Value::object();
+  double arr[kInfoFields];
+  info_to_array(m.info, arr);
+  for (int i = 0; i < kInfoFields; ++i) info.set(kInfoNames[i], json::Value::number(arr[i]));
+  root.set("training", info);
+  root.set("options", m.options_json.empty() ? json::Value::object() : json::parse(m.options_json));
+  return root;
+}
+
+std::string to_json_text(const Model& m) { return json::write(to_json(m)); }
+
+Model from_json_text(const std::string& text) {
+  json::Value root = json::parse(text);
+  if (root.type() != json::Type::kObject) bad_text("expected a JSON object");
+  only_keys(root, {"format", "version", "features", "columns", "scaler", "pca", "kmeans", "training", "options"},
+            "the model");
+  if (need(root, "format", json::Type::kString).as_string() != "custseg_model")
+    bad_text("\"format\" must be \"custseg_model\"");
+  const json::Value& ver = need(root, "version", json::Type::kNumber);
+  if (ver.as_number() != Model::kFormatVersion)
+    throw Error(ErrorCode::kInvalidText, "custseg_model format version " + json::write(ver) + " is not supported",
+                "this build reads format version " + std::to_string(Model::kFormatVersion) +
+                    "; retrain the model or upgrade custseg");
+  Model m;
+  const json::Value& feats = need(root, "features", json::Type::kArray);
+  if (feats.items().empty() || feats.items().size() > size_t(kMaxFeatures)) bad_text("bad number of features");
+  for (const auto& fo : feats.items()) {
+    if (fo.type() != json::Type::kObject) bad_text("features must be objects");
+    Feature f;
+    f.name = need(fo, "name", json::Type::kString).as_string();
+    const std::string& kind = need(fo, "kind", json::Type::kString).as_string();
+    if (kind == "numeric") {
+      only_keys(fo, {"name", "kind", "impute"}, "a numeric feature");
+      f.kind = Kind::kNumeric;
+      f.impute = need(fo, "impute", json::Type::kNumber).as_number();
+    } else if (kind == "categorical") {
+      only_keys(fo, {"name", "kind", "levels"}, "a categorical feature");
+      f.kind = Kind::kCategorical;
+      const json::Value& lv = need(fo, "levels", json::Type::kArray);
+      if (lv.items().size() > size_t(kMaxLevelsPerColumn)) bad_text("too many levels");
+      for (const auto& l : lv.items()) {
+        if (l.type() != json::Type::kString) bad_text("levels must be strings");
+        f.levels.push_back(l.as_string());
+      }
+    } else {
+      bad_text("unknown feature kind \"" + kind + "\"");
+    }
+    m.features.push_back(std::move(f));
+  }
+  const size_t d = size_t(m.encoded_dim());
+  if (d < 1 || d > size_t(kMaxFeatures)) bad_text("encoded dimension out of range");
+  if (const json::Value* cols = root.find("columns")) {
+    if (cols->type() != json::Type::kArray) bad_text("\"columns\" must be an array");
+    std::vector<std::string> expect = m.encoded_names();
+    if (cols->items().size() != expect.size()) bad_text("\"columns\" does not match the features");
+    for (size_t i = 0; i < expect.size(); ++i)
+      if (cols->items()[i].type() != json::Type::kString || cols->items()[i].as_string() != expect[i])
+        bad_text("\"columns\" does not match the features");
+  }
+  const json::Value& sc = need(root, "scaler", json::Type::kObject);
+  only_keys(sc, {"scale_categoricals", "mean", "scale"}, "the scaler");
+  m.scale_categoricals = need(sc, "scale_categoricals", json::Type::kBool).as_bool();
+  m.mean = read_numbers(need(sc, "mean", json::Type::kArray), "scaler mean");
+  m.scale = read_numbers(need(sc, "scale", json::Type::kArray), "scaler scale");
+  const json::Value* pca = root.find("pca");
+  if (!pca) bad_text("missing key \"pca\"");
+  if (!pca->is_null()) {
+    if (pca->type() != json::Type::kObject) bad_text("\"pca\" must be an object or null");
+    only_keys(*pca, {"n_components", "mean", "components", "explained_variance", "explained_variance_ratio"},
+              "the PCA");
+    m.n_components = read_int(need(*pca, "n_components", json::Type::kNumber), "n_components", 1, int(d));
+    m.pca_mean = read_numbers(need(*pca, "mean", json::Type::kArray), "PCA mean");
+    m.components = read_matrix(need(*pca, "components", json::Type::kArray), d, "PCA components");
+    m.explained_variance = read_numbers(need(*pca, "explained_variance", json::Type::kArray), "explained variance");
+    m.explained_variance_ratio =
+        read_numbers(need(*pca, "explained_variance_ratio", json::Type::kArray), "explained variance ratio");
+  }
+  const json::Value* km = root.find("kmeans");
+  if (!km) bad_text("missing key \"kmeans\"");
+  if (!km->is_null()) {
+    if (km->type() != json::Type::kObject) bad_text("\"kmeans\" must be an object or null");
+    only_keys(*km, {"k", "centroids", "segments"}, "the k-means");
+    m.k = read_int(need(*km, "k", json::Type::kNumber), "k", 1, kMaxK);
+    m.centroids = read_matrix(need(*km, "centroids", json::Type::kArray), size_t(m.output_dim()), "centroids");
+    for (const auto& s : need(*km, "segments", json::Type::kArray).items())
+      m.segment_ids.push_back(read_int(s, "segment number", 0, std::numeric_limits<int32_t>::max()));
+  }
+  const json::Value& tr = need(root, "training", json::Type::kObject);
+  double arr[kInfoFields];
+  for (int i = 0; i < kInfoFields; ++i) {
+    const json::Value* v = tr.find(kInfoNames[i]);
+    if (!v) bad_text(std::string("missing training field \"") + kInfoNames[i] + "\"");
+    if (v->is_null())
+      arr[i] = std::numeric_limits<double>::quiet_NaN();
+    else if (v->type() == json::Type::kNumber)
+      arr[i] = v->as_number();
+    else
+      bad_text(std::string("training field \"") + kInfoNames[i] + "\" must be a number or null");
+  }
+  if (tr.members().size() != size_t(kInfoFields)) bad_text("unknown key in \"training\"");
+  m.info = info_from_array(arr);
+  const json::Value& opts = need(root, "options", json::Type::kObject);
+  m.options_json = json::write(opts);
+  try {
+    m.validate();
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kInvalidText, std::string("invalid custseg_model text: ") + e.what());
+  }
+  return m;
+}
+
+}  // namespace custseg::core

@@ -1,0 +1,136 @@
+// The fitted pipeline (feature spec, scaler, optional PCA, optional k-means, training metadata) in
+// three forms: the Model struct used while fitting and parsing, the versioned flat binary layout that
+// PostgreSQL stores, and the JSON text form. ModelView scores straight from the flat bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "json.h"
+
+namespace custseg::core {
+
+enum class Kind : uint8_t { kNumeric = 0, kCategorical = 1 };
+
+struct Feature {
+  std::string name;
+  Kind kind = Kind::kNumeric;
+  double impute = 0;                 // numeric: the training mean used for NULL
+  std::vector<std::string> levels;   // categorical: sorted byte order, unique
+};
+
+// Training metadata; NaN means "not computed".
+struct TrainInfo {
+  double rows_seen = 0;       // rows the aggregate received
+  double rows_skipped = 0;    // rows with no usable feature (or a NULL row)
+  double rows_used = 0;       // rows in the scaler/PCA statistics
+  double rows_clustered = 0;  // rows k-means ran on (all of them, or a uniform sample)
+  double inertia = 0;
+  double n_iter = 0;
+  double silhouette = 0;
+  double silhouette_rows = 0;  // rows the silhouette was computed on
+  double calinski_harabasz = 0;
+  double davies_bouldin = 0;
+};
+
+struct Model {
+  static constexpr uint16_t kFormatVersion = 1;
+
+  // Features in encoding order: every numeric feature first, then every categorical one (the order
+  // of pandas.get_dummies), each group in table-column order.
+  std::vector<Feature> features;
+  bool scale_categoricals = false;
+  std::vector<double> mean;   // D: subtracted before scaling (0 for unscaled one-hot columns)
+  std::vector<double> scale;  // D: divided by (1 for zero-variance and unscaled one-hot columns)
+
+  int n_components = 0;                 // 0: no PCA stage
+  std::vector<double> pca_mean;         // D
+  std::vector<double> components;       // n_components x D, row-major
+  std::vector<double> explained_variance;
+  std::vector<double> explained_variance_ratio;
+
+  int k = 0;                            // 0: no k-means stage
+  std::vector<double> centroids;        // k x P, row-major (P = n_components, or D without PCA)
+  std::vector<int32_t> segment_ids;     // k: the segment number of each centroid
+
+  TrainInfo info;
+  std::string options_json;             // normalized training options
+
+  int n_numeric() const;
+  int n_categorical() const { return int(features.size()) - n_numeric(); }
+  int encoded_dim() const;              // D
+  int output_dim() const { return n_components > 0 ? n_components : encoded_dim(); }  // P
+  std::vector<std::string> encoded_names() const;  // "age", "gender_Female", ...
+
+  // Throws Error(kInvalidText / kInvalidBinary via callers) describing the first inconsistency.
+  void validate() const;
+};
+
+// Serialized layout (all offsets from the start of the buffer, which the glue lets begin with its
+// 4-byte varlena header; the first 8 bytes are reserved for it and padding).
+std::vector<uint8_t> serialize(const Model& m);
+Model deserialize(const uint8_t* data, size_t len);
+
+std::string to_json_text(const Model& m);
+json::Value to_json(const Model& m);
+Model from_json_text(const std::string& text);
+
+// One row's raw input for scoring, in the model's feature order: numeric values (NaN for NULL)
+// first, then categorical values.
+struct StrRef {
+  const char* data = nullptr;
+  size_t len = 0;
+  bool is_null = true;
+};
+
+struct Score {
+  int index = -1;           // centroid index
+  int32_t segment = -1;     // segment number (segment_ids[index])
+  double distance = 0;      // to the own centroid (Euclidean, in the k-means space)
+  double runner_up = 0;     // to the second-nearest centroid (infinity when k == 1)
+  int runner_up_index = -1;
+};
+
+// A validated, read-only view of a serialized model. Scoring reads the arrays in place.
+class ModelView {
+ public:
+  // Validates the whole layout; throws Error(kInvalidBinary) on any inconsistency.
+  ModelView(const uint8_t* data, size_t len);
+
+  int n_features() const { return n_features_; }
+  int n_numeric() const { return n_numeric_; }
+  int encoded_dim() const { return dim_; }
+  int n_components() const { return n_components_; }
+  int k() const { return k_; }
+  int output_dim() const { return n_components_ > 0 ? n_components_ : dim_; }
+  std::string feature_name(int i) const;
+  Kind feature_kind(int i) const { return i < n_numeric_ ? Kind::kNumeric : Kind::kCategorical; }
+
+  // Encodes, scales and projects one row into `out` (output_dim values); `scratch` holds
+  // encoded_dim values.
+  void transform(const double* numeric, const StrRef* categorical, double* scratch, double* out) const;
+  // Nearest centroid of a transformed row.
+  Score nearest(const double* point) const;
+  const double* centroid(int i) const;
+  int32_t segment_id(int i) const;
+
+ private:
+  const uint8_t* base_;
+  int n_features_, n_numeric_, dim_, n_components_, k_;
+  const double* mean_;
+  const double* scale_;
+  const double* impute_;
+  const double* pca_mean_;
+  const double* components_;
+  const double* centroids_;
+  const int32_t* segment_ids_;
+  const uint32_t* level_count_;   // per categorical feature
+  const uint32_t* str_off_;       // string table offsets (count + 1)
+  const char* str_bytes_;
+  uint32_t n_strings_;
+  std::vector<uint32_t> level_first_;  // first string index of each categorical feature's levels
+  std::vector<uint32_t> dummy_first_;  // first encoded column of each categorical feature
+};
+
+}  // namespace custseg::core

@@ -1,0 +1,135 @@
+// Option parsing: one place that knows every key, its type, its range and its default.
+#include "options.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "errors.h"
+
+namespace custseg::core {
+
+namespace {
+
+const std::vector<std::string> kAllKeys = {"k",       "n_components", "exclude",  "categorical",
+                                           "numeric", "seed",         "n_init",   "max_iter",
+                                           "tol",     "sample_size",  "scale_categoricals", "verbose"};
+
+[[noreturn]] void bad(const std::string& key, const std::string& what) {
+  throw Error(ErrorCode::kInvalidArgument, "option \"" + key + "\" " + what);
+}
+
+int64_t as_int(const std::string& key, const json::Value& v, int64_t lo, int64_t hi) {
+  if (v.type() != json::Type::kNumber || std::floor(v.as_number()) != v.as_number())
+    bad(key, "must be an integer");
+  double d = v.as_number();
+  if (d < double(lo) || d > double(hi))
+    bad(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return int64_t(d);
+}
+
+bool as_bool(const std::string& key, const json::Value& v) {
+  if (v.type() != json::Type::kBool) bad(key, "must be true or false");
+  return v.as_bool();
+}
+
+std::vector<std::string> as_names(const std::string& key, const json::Value& v) {
+  if (v.type() == json::Type::kString) return {v.as_string()};
+  if (v.type() != json::Type::kArray) bad(key, "must be an array of column names");
+  std::vector<std::string> out;
+  for (const auto& item : v.items()) {
+    if (item.type() != json::Type::kString) bad(key, "must be an array of column names");
+    out.push_back(item.as_string());
+  }
+  return out;
+}
+
+json::Value names_json(const std::vector<std::string>& names) {
+  json::Value a = json::Value::array();
+  for (const auto& n : names) a.push(json::Value::string(n));
+  return a;
+}
+
+}  // namespace
+
+FitOptions parse_fit_options(const std::string& json_text, const std::vector<std::string>* allowed) {
+  FitOptions o;
+  if (json_text.empty()) return o;
+  json::Value root = json::parse(json_text);
+  if (root.type() == json::Type::kNull) return o;
+  if (root.type() != json::Type::kObject)
+    throw Error(ErrorCode::kInvalidArgument, "options must be a JSON object",
+                "pass options like '{\"k\": 3, \"n_components\": 2}'");
+  const auto& keys = allowed ? *allowed : kAllKeys;
+  for (const auto& [key, v] : root.members()) {
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      std::string list;
+      for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+      throw Error(ErrorCode::kInvalidArgument, "unknown option \"" + key + "\"",
+                  "valid options are: " + list);
+    }
+    if (key == "k") {
+      o.k = v.is_null() ? 0 : int(as_int(key, v, 1, kMaxK));
+    } else if (key == "n_components") {
+      if (v.is_null()) {
+        o.n_components = 0;
+        o.variance_fraction = 0;
+      } else if (v.type() == json::Type::kNumber && v.as_number() > 0 && v.as_number() < 1) {
+        o.n_components = 0;
+        o.variance_fraction = v.as_number();
+      } else if (v.type() == json::Type::kNumber && std::floor(v.as_number()) == v.as_number()) {
+        o.n_components = int(as_int(key, v, 1, kMaxFeatures));
+        o.variance_fraction = 0;
+      } else {
+        bad(key, "must be a positive integer, a fraction between 0 and 1, or null for no PCA");
+      }
+    } else if (key == "exclude") {
+      o.exclude = as_names(key, v);
+    } else if (key == "categorical") {
+      o.categorical = as_names(key, v);
+    } else if (key == "numeric") {
+      o.numeric = as_names(key, v);
+    } else if (key == "seed") {
+      o.seed = uint64_t(as_int(key, v, 0, int64_t(1) << 53));
+    } else if (key == "n_init") {
+      o.n_init = int(as_int(key, v, 1, kMaxNInit));
+    } else if (key == "max_iter") {
+      o.max_iter = int(as_int(key, v, 1, kMaxIter));
+    } else if (key == "tol") {
+      if (v.type() != json::Type::kNumber || v.as_number() < 0) bad(key, "must be a non-negative number");
+      o.tol = v.as_number();
+    } else if (key == "sample_size") {
+      o.sample_size = as_int(key, v, 1, kMaxSampleSize);
+    } else if (key == "scale_categoricals") {
+      o.scale_categoricals = as_bool(key, v);
+    } else if (key == "verbose") {
+      o.verbose = as_bool(key, v);
+    }
+  }
+  for (const auto& c : o.categorical)
+    if (std::find(o.numeric.begin(), o.numeric.end(), c) != o.numeric.end())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "column \"" + c + "\" is listed in both \"categorical\" and \"numeric\"");
+  return o;
+}
+
+json::Value options_to_json(const FitOptions& o) {
+  json::Value v = json::Value::object();
+  v.set("k", o.k > 0 ? json::Value::number(o.k) : json::Value::null());
+  if (o.variance_fraction > 0)
+    v.set("n_components", json::Value::number(o.variance_fraction));
+  else
+    v.set("n_components", o.n_components > 0 ? json::Value::number(o.n_components) : json::Value::null());
+  v.set("exclude", names_json(o.exclude));
+  v.set("categorical", names_json(o.categorical));
+  v.set("numeric", names_json(o.numeric));
+  v.set("seed", json::Value::number(double(o.seed)));
+  v.set("n_init", json::Value::number(o.n_init));
+  v.set("max_iter", json::Value::number(o.max_iter));
+  v.set("tol", json::Value::number(o.tol));
+  v.set("sample_size", json::Value::number(double(o.sample_size)));
+  v.set("scale_categoricals", json::Value::boolean(o.scale_categoricals));
+  v.set("verbose", json::Value::boolean(o.verbose));
+  return v;
+}
+
+}  // namespace custseg::core

@@ -1,0 +1,47 @@
+// Training options: parsed from the jsonb the user passes, validated key by key, with documented
+// defaults. Every unknown key and every wrong type is an error naming the key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "json.h"
+
+namespace custseg::core {
+
+constexpr int kMaxK = 1000;
+constexpr int kMaxFeatures = 1000;          // encoded dimensions (numeric columns + category levels)
+constexpr int kMaxLevelsPerColumn = 1000;   // distinct categories of one column
+constexpr int kMaxNInit = 1000;
+constexpr int kMaxIter = 100000;
+constexpr int64_t kDefaultSampleSize = 1000000;
+constexpr int64_t kMaxSampleSize = 10000000;
+constexpr int64_t kSilhouetteSampleSize = 10000;
+
+struct FitOptions {
+  int k = 3;                      // 0 means: no k-means stage
+  int n_components = 2;           // 0 means: no PCA stage (or use variance_fraction)
+  double variance_fraction = 0;   // in (0,1): keep components until explained variance exceeds it
+  std::vector<std::string> exclude;
+  std::vector<std::string> categorical;
+  std::vector<std::string> numeric;
+  uint64_t seed = 0;
+  int n_init = 10;
+  int max_iter = 300;
+  double tol = 1e-4;
+  int64_t sample_size = kDefaultSampleSize;
+  bool scale_categoricals = false;
+  bool verbose = false;
+
+  bool has_pca() const { return n_components > 0 || variance_fraction > 0; }
+};
+
+// Parses options from JSON text (an object, or empty text for defaults). `allowed` restricts the keys
+// an aggregate accepts (the stage aggregates take a subset); nullptr accepts all of FitOptions.
+FitOptions parse_fit_options(const std::string& json_text, const std::vector<std::string>* allowed = nullptr);
+
+// The normalized options as JSON, every key present, for the model's training metadata.
+json::Value options_to_json(const FitOptions& o);
+
+}  // namespace custseg::core

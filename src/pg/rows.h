@@ -1,0 +1,59 @@
+// Reading feature values out of a composite row by column name: the mapping is resolved once per
+// row type and cached; the per-row read is plain C that allocates only in the per-row context.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "custseg_pg.h"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/tupdesc.h"
+}
+
+#include "../core/fit.h"
+#include "../core/model.h"
+
+namespace custseg::pg {
+
+enum class Source : uint8_t { kInt2, kInt4, kInt8, kFloat4, kFloat8, kNumeric, kBool, kText, kOutput, kParse };
+
+struct FeatureSource {
+  int attno;  // 0-based attribute index
+  Source src;
+  core::Kind kind;
+  FmgrInfo out;  // output function, for kOutput
+};
+
+// Everything below lives in one memory context (fn_mcxt): plain data, no destructors.
+struct RowReader {
+  Oid type_id;
+  int32 typmod;
+  TupleDesc desc;
+  int n_features;
+  int n_numeric;
+  FeatureSource* features;
+  char** names;
+  Datum* values;
+  bool* nulls;
+  double* numeric;
+  core::StrRef* categorical;
+};
+
+// The columns of a row type, for core::plan_features; attnos receives each column's attribute index.
+std::vector<core::ColumnInfo> describe_columns(TupleDesc desc, std::vector<int>& attnos);
+
+// The tuple descriptor of a composite value's type, copied into `cxt`.
+TupleDesc row_desc(HeapTupleHeader row, MemoryContext cxt);
+
+// Maps features (names and kinds, numeric first) to the row type's columns, by name. A missing
+// column or an unusable type is an error naming the column.
+RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 typmod,
+                        const std::vector<std::string>& names, const std::vector<core::Kind>& kinds);
+
+// Fills reader->numeric (NaN for NULL) and reader->categorical from one row. May ereport (bad
+// number, non-finite value): call it through guard().
+void read_row(RowReader* reader, HeapTupleHeader row);
+
+}  // namespace custseg::pg
