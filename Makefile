@@ -8,12 +8,12 @@ CORE_SRCS = $(wildcard src/core/*.cpp)
 PG_SRCS = $(wildcard src/pg/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
-REGRESS = setup fit predict model_io errors
+REGRESS = setup fit predict model_io parallel errors
 REGRESS_OPTS = --load-extension=custseg
 
 PG_CONFIG ?= pg_config
 EIGEN_CFLAGS ?= $(shell pkg-config --cflags eigen3 2>/dev/null || echo -I/usr/include/eigen3)
-PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register $(EIGEN_CFLAGS)
+PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register -DEIGEN_NO_DEBUG $(EIGEN_CFLAGS)
 SHLIB_LINK = -lstdc++
 
 # The bitcode for the JIT would need clang++; custseg's hot loops are compiled C++ already.
