@@ -518,54 +518,18 @@ bool bytes_less(const std::string& a, const std::string& b) {
   return c < 0 || (c == 0 && a.size() < b.size());
 }
 
-// Row indices sorted by a hash of each row's content (category ids replaced by their text, which
-// does not depend on arrival order), ties broken by the content itself.
-std::vector<size_t> canonical_order(const std::vector<double>& rows, size_t w, const std::vector<std::string>& levels,
-                                    int n_numeric) {
-  const size_t n = w ? rows.size() / w : 0;
-  std::vector<uint64_t> key(n);
-  for (size_t r = 0; r < n; ++r) {
-    uint64_t h = 1469598103934665603ULL;
-    auto mix = [&h](const void* p, size_t len) {
-      const unsigned char* b = static_cast<const unsigned char*>(p);
-      for (size_t i = 0; i < len; ++i) {
-        h ^= b[i];
-        h *= 1099511628211ULL;
-      }
-    };
-    const double* row = rows.data() + r * w;
-    for (size_t j = 0; j < w; ++j) {
-      if (int(j) < n_numeric || row[j] < 0) {
-        double v = std::isnan(row[j]) ? std::numeric_limits<double>::quiet_NaN() : row[j];
-        mix(&v, sizeof v);
-      } else {
-        const std::string& l = levels[size_t(row[j])];
-        mix(l.data(), l.size());
-        mix("\x1f", 1);
-      }
-    }
-    key[r] = h;
-  }
-  auto row_less = [&](size_t a, size_t b) {
-    const double* ra = rows.data() + a * w;
-    const double* rb = rows.data() + b * w;
-    for (size_t j = 0; j < w; ++j) {
-      if (int(j) >= n_numeric && ra[j] >= 0 && rb[j] >= 0) {
-        const std::string& la = levels[size_t(ra[j])];
-        const std::string& lb = levels[size_t(rb[j])];
-        if (la != lb) return la < lb;
-        continue;
-      }
-      const bool na = std::isnan(ra[j]), nb = std::isnan(rb[j]);
-      if (na != nb) return na;
-      if (!na && ra[j] != rb[j]) return ra[j] < rb[j];
-    }
-    return false;
-  };
-  std::vector<size_t> order(n);
+// Row indices in lexicographic order of the rows' values: a canonical order that does not depend on
+// how the rows arrived, and that a chain of stage aggregates reproduces.
+std::vector<size_t> canonical_order(const RowMatrix& X) {
+  std::vector<size_t> order(static_cast<size_t>(X.rows()));
   std::iota(order.begin(), order.end(), size_t(0));
+  const Eigen::Index p = X.cols();
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return key[a] != key[b] ? key[a] < key[b] : row_less(a, b);
+    const double* ra = X.row(Eigen::Index(a)).data();
+    const double* rb = X.row(Eigen::Index(b)).data();
+    for (Eigen::Index j = 0; j < p; ++j)
+      if (ra[j] != rb[j]) return ra[j] < rb[j];
+    return a < b;
   });
   return order;
 }
@@ -666,19 +630,22 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
   if (opt.k > 0) {
     // The rows k-means sees: every row up to sample_size, else the uniform reservoir sample.
     const Eigen::Index rows = Eigen::Index(reservoir.size() / size_t(w));
-    // Canonical row order (by content), so that k-means depends on the set of rows and not on the
-    // order a plan delivered them in: serial, parallel and shuffled scans give the same centroids.
-    std::vector<size_t> order = canonical_order(reservoir, size_t(w), levels, n_numeric);
     RowMatrix Z = RowMatrix::Zero(rows, d);
     for (Eigen::Index r = 0; r < rows; ++r) {
-      const double* row = reservoir.data() + order[size_t(r)] * size_t(w);
+      const double* row = reservoir.data() + size_t(r) * size_t(w);
       for (int j = 0; j < n_numeric; ++j) Z(r, j) = std::isnan(row[j]) ? mean(j) : row[j];
       for (int c = n_numeric; c < w; ++c)
         if (row[c] >= 0) Z(r, id_to_col[size_t(row[c])]) = 1.0;
     }
     Z = (Z.rowwise() - mv.transpose()).array().rowwise() / sv.transpose().array();
-    RowMatrix X = opt.has_pca() ? RowMatrix((Z.rowwise() - pca_mean.transpose()) * proj.transpose()) : Z;
+    RowMatrix Xa = opt.has_pca() ? RowMatrix((Z.rowwise() - pca_mean.transpose()) * proj.transpose()) : Z;
     Z.resize(0, 0);
+    // Canonical row order, so that k-means depends on the set of rows and not on the order a plan
+    // delivered them in: serial, parallel and shuffled scans give the same centroids.
+    const std::vector<size_t> order = canonical_order(Xa);
+    RowMatrix X(Xa.rows(), Xa.cols());
+    for (Eigen::Index r = 0; r < rows; ++r) X.row(r) = Xa.row(Eigen::Index(order[size_t(r)]));
+    Xa.resize(0, 0);
     // k distinct points are needed for k clusters.
     {
       std::unordered_set<std::string> distinct;
