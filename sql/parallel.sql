@@ -35,7 +35,11 @@ SELECT custseg_model_json(s.m)->'training'->'rows_used' AS serial_rows,
        max_rel_diff(custseg_model_json(s.m)->'scaler', custseg_model_json(p.m)->'scaler') < 1e-9 AS scaler_same,
        max_rel_diff(custseg_model_json(s.m)->'pca', custseg_model_json(p.m)->'pca') < 1e-9 AS pca_same,
        max_rel_diff(custseg_model_json(s.m)->'kmeans'->'centroids', custseg_model_json(p.m)->'kmeans'->'centroids') < 1e-9 AS centroids_same,
-       custseg_model_json(s.m)->'features' = custseg_model_json(p.m)->'features' AS features_same
+       jsonb_path_query_array(custseg_model_json(s.m), '$.features[*].name') =
+         jsonb_path_query_array(custseg_model_json(p.m), '$.features[*].name')
+       AND jsonb_path_query_array(custseg_model_json(s.m), '$.features[*].levels') =
+         jsonb_path_query_array(custseg_model_json(p.m), '$.features[*].levels')
+       AND max_rel_diff(custseg_model_json(s.m)->'features', custseg_model_json(p.m)->'features') < 1e-9 AS features_same
 FROM par_serial s, par_parallel p;
 
 -- Rows in shuffled order give the same centroids as well: k-means sees the rows in a canonical order.

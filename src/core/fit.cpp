@@ -96,6 +96,8 @@ struct StateHeader {
   uint32_t n_features, n_numeric;
   uint32_t n_levels, dim;
   uint32_t hash_size, pending_count;
+  uint32_t flags, pad;  // kFlagVerbose | kFlagDedupe
+  uint64_t dedupe_slots;  // power of two, or 0 without dedupe
   uint64_t reservoir_cap, reservoir_count;
   int64_t sample_size;
   uint64_t seen, skipped, used;
@@ -106,9 +108,50 @@ struct StateHeader {
   uint64_t off_level_col, off_level_off, off_level_bytes, level_bytes_len;
   uint64_t off_hash;
   uint64_t off_N, off_A, off_M;
-  uint64_t off_pending, off_reservoir;
+  uint64_t off_pending, off_reservoir, off_dedupe;
   uint64_t total_len;
 };
+
+constexpr uint32_t kFlagVerbose = 1, kFlagDedupe = 2;
+
+uint64_t mix_bytes(uint64_t h, const void* p, size_t len) {
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < len; ++i) {
+    h ^= b[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+// Inserts a fingerprint into an open-addressing table; false when it is already there.
+bool insert_fingerprint(uint64_t* table, uint64_t slots, uint64_t fp) {
+  uint64_t i = (fp ^ (fp >> 31)) & (slots - 1);
+  while (table[i] != 0) {
+    if (table[i] == fp) return false;
+    i = (i + 1) & (slots - 1);
+  }
+  table[i] = fp;
+  return true;
+}
+
+// Raw rows (numeric values, then category ids or -1) to moment columns: numeric values, then one
+// 0/1 column per category id.
+RowMatrix encode_raw_rows(const double* rows, size_t count, int width, int n_numeric, int dim) {
+  RowMatrix X = RowMatrix::Zero(Eigen::Index(count), dim);
+  for (size_t r = 0; r < count; ++r) {
+    const double* row = rows + r * size_t(width);
+    for (int j = 0; j < n_numeric; ++j) X(Eigen::Index(r), j) = row[j];
+    for (int c = n_numeric; c < width; ++c)
+      if (row[c] >= 0) X(Eigen::Index(r), n_numeric + int(row[c])) = 1.0;
+  }
+  return X;
+}
+
+uint64_t dedupe_slots_for(uint64_t rows) {
+  uint64_t s = 16;
+  while (s < 2 * (rows + 1)) s <<= 1;
+  return s;
+}
 
 size_t align8(size_t n) { return (n + 7) & ~size_t(7); }
 
@@ -141,7 +184,9 @@ StateHeader read_header(const uint8_t* data, size_t len) {
   if (h.total_len != len) bad_state("length mismatch");
   if (h.n_features < 1 || h.n_features > uint32_t(kMaxFeatures) || h.n_numeric > h.n_features ||
       h.dim != h.n_numeric + h.n_levels || h.dim > uint32_t(kMaxFeatures) || h.reservoir_count > h.reservoir_cap ||
-      h.pending_count > uint32_t(FitParts::kPendingRows) || h.hash_size < 16 || (h.hash_size & (h.hash_size - 1)))
+      h.pending_count > uint32_t(FitParts::kPendingRows) || h.hash_size < 16 || (h.hash_size & (h.hash_size - 1)) ||
+      h.flags > 3 || ((h.flags & kFlagDedupe) && (h.dedupe_slots < 2 * h.reservoir_cap ||
+                                                  (h.dedupe_slots & (h.dedupe_slots - 1)))))
     bad_state("bad header");
   return h;
 }
@@ -152,9 +197,40 @@ FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::str
     : names(std::move(names_in)), n_numeric(n_numeric_in), options_json(std::move(options_in)),
       moments(n_numeric_in) {
   FitOptions o = parse_fit_options(options_json);
-  sample_size = o.sample_size;
+  // Only k-means needs rows; dedupe needs every distinct row.
+  sample_size = (o.k > 0 || o.dedupe) ? o.sample_size : 0;
+  verbose = o.verbose;
+  dedupe = o.dedupe;
   Rng r(o.seed ^ 0x5EED5A3B1E5ULL);
   r.save(rng);
+}
+
+uint64_t row_fingerprint(const double* numeric, int n_numeric, const StrRef* categorical, int n_categorical) {
+  uint64_t h = 1469598103934665603ULL;
+  for (int j = 0; j < n_numeric; ++j) {
+    double v = std::isnan(numeric[j]) ? std::numeric_limits<double>::quiet_NaN() : numeric[j] + 0.0;
+    h = mix_bytes(h, &v, sizeof v);
+  }
+  for (int c = 0; c < n_categorical; ++c) {
+    const StrRef& v = categorical[c];
+    const uint64_t len = v.is_null ? UINT64_MAX : uint64_t(v.len);
+    h = mix_bytes(h, &len, sizeof len);
+    if (!v.is_null) h = mix_bytes(h, v.data, v.len);
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h ? h : 1;
+}
+
+uint64_t FitParts::fingerprint(const double* row) const {
+  const int nc = n_categorical();
+  std::vector<StrRef> cats(static_cast<size_t>(nc));
+  for (int c = 0; c < nc; ++c) {
+    const double id = row[n_numeric + c];
+    if (id >= 0) cats[size_t(c)] = StrRef{levels[size_t(id)].data(), levels[size_t(id)].size(), false};
+  }
+  return row_fingerprint(row, n_numeric, cats.data(), nc);
 }
 
 std::vector<uint8_t> encode_state(const FitParts& p) {
@@ -182,6 +258,8 @@ std::vector<uint8_t> encode_state(const FitParts& p) {
   h.used = p.used;
   std::memcpy(h.rng, p.rng, sizeof h.rng);
   h.moments_n = p.moments.count();
+  h.flags = (p.verbose ? kFlagVerbose : 0) | (p.dedupe ? kFlagDedupe : 0);
+  h.dedupe_slots = p.dedupe ? dedupe_slots_for(h.reservoir_cap) : 0;
   size_t name_bytes = 0, level_bytes = 0;
   for (const auto& n : p.names) name_bytes += n.size();
   for (const auto& l : p.levels) level_bytes += l.size();
@@ -206,6 +284,7 @@ std::vector<uint8_t> encode_state(const FitParts& p) {
   h.off_M = take(8 * dim * dim);
   h.off_pending = take(8 * w * FitParts::kPendingRows);
   h.off_reservoir = take(8 * w * size_t(h.reservoir_cap));
+  h.off_dedupe = take(8 * size_t(h.dedupe_slots));
   h.total_len = off;
   if (off > (size_t(1) << 30) - 1024)
     throw Error(ErrorCode::kProgramLimit, "custseg_fit state would exceed 1 GB",
@@ -244,6 +323,11 @@ std::vector<uint8_t> encode_state(const FitParts& p) {
   }
   if (!p.pending.empty()) std::memcpy(b + h.off_pending, p.pending.data(), 8 * p.pending.size());
   if (!p.reservoir.empty()) std::memcpy(b + h.off_reservoir, p.reservoir.data(), 8 * p.reservoir.size());
+  if (p.dedupe) {
+    uint64_t* table = reinterpret_cast<uint64_t*>(b + h.off_dedupe);
+    for (uint64_t r = 0; r < h.reservoir_count; ++r)
+      insert_fingerprint(table, h.dedupe_slots, p.fingerprint(p.reservoir.data() + r * w));
+  }
   return buf;
 }
 
@@ -264,6 +348,7 @@ FitParts decode_state(const uint8_t* b, size_t len) {
   check(h.off_M, 8 * dim * dim);
   check(h.off_pending, 8 * w * h.pending_count);
   check(h.off_reservoir, 8 * w * h.reservoir_cap);
+  check(h.off_dedupe, 8 * h.dedupe_slots);
   FitParts p;
   const uint32_t* name_off = reinterpret_cast<const uint32_t*>(b + h.off_name_off);
   for (size_t i = 0; i < w; ++i) {
@@ -294,6 +379,13 @@ FitParts decode_state(const uint8_t* b, size_t len) {
   const double* res = reinterpret_cast<const double*>(b + h.off_reservoir);
   p.reservoir.assign(res, res + w * h.reservoir_count);
   p.reservoir_cap = h.reservoir_cap;
+  p.verbose = h.flags & kFlagVerbose;
+  p.dedupe = h.flags & kFlagDedupe;
+  for (uint64_t r = 0; r < h.reservoir_count; ++r)
+    for (size_t c = h.n_numeric; c < w; ++c) {
+      const double id = p.reservoir[r * w + c];
+      if (!(id == -1 || (id >= 0 && id < double(nl) && id == std::floor(id)))) bad_state("bad category id");
+    }
   return p;
 }
 
@@ -320,15 +412,9 @@ int FitStateView::find_level(int cat, const StrRef& v) const {
 
 void FitStateView::fold_pending() {
   StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
-  const int w = int(h->n_features), nn = int(h->n_numeric), dim = int(h->dim), rows = int(h->pending_count);
+  const int dim = int(h->dim);
   const double* pend = reinterpret_cast<const double*>(base_ + h->off_pending);
-  RowMatrix X = RowMatrix::Zero(rows, dim);
-  for (int r = 0; r < rows; ++r) {
-    const double* row = pend + size_t(r) * size_t(w);
-    for (int j = 0; j < nn; ++j) X(r, j) = row[j];
-    for (int c = nn; c < w; ++c)
-      if (row[c] >= 0) X(r, nn + int(row[c])) = 1.0;
-  }
+  RowMatrix X = encode_raw_rows(pend, h->pending_count, int(h->n_features), int(h->n_numeric), dim);
   double* N = reinterpret_cast<double*>(base_ + h->off_N);
   double* A = reinterpret_cast<double*>(base_ + h->off_A);
   double* M = reinterpret_cast<double*>(base_ + h->off_M);
@@ -339,6 +425,11 @@ void FitStateView::fold_pending() {
   std::memcpy(M, m.M().data(), sizeof(double) * size_t(dim) * size_t(dim));
   h->moments_n = m.count();
   h->pending_count = 0;
+}
+
+uint64_t FitStateView::seen() const { return reinterpret_cast<const StateHeader*>(base_ + kReserved)->seen; }
+bool FitStateView::verbose() const {
+  return reinterpret_cast<const StateHeader*>(base_ + kReserved)->flags & kFlagVerbose;
 }
 
 void FitStateView::add_skipped() {
@@ -367,6 +458,33 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
     if (id < 0) return false;
     ids[c] = id;
   }
+  double* res = reinterpret_cast<double*>(base_ + h->off_reservoir);
+  if (h->flags & kFlagDedupe) {
+    // Every distinct row is kept; a repeated row is seen but not used.
+    const uint64_t fp = row_fingerprint(numeric, nn, categorical, w - nn);
+    uint64_t* table = reinterpret_cast<uint64_t*>(base_ + h->off_dedupe);
+    uint64_t i = (fp ^ (fp >> 31)) & (h->dedupe_slots - 1);
+    while (table[i] != 0) {
+      if (table[i] == fp) {
+        ++h->seen;
+        return true;
+      }
+      i = (i + 1) & (h->dedupe_slots - 1);
+    }
+    if (int64_t(h->reservoir_count) >= h->sample_size)
+      throw Error(ErrorCode::kProgramLimit,
+                  "dedupe found more than " + std::to_string(h->sample_size) + " distinct rows",
+                  "dedupe keeps every distinct row in memory: raise \"sample_size\" or train without \"dedupe\"");
+    if (h->reservoir_count == h->reservoir_cap) return false;
+    table[i] = fp;
+    ++h->seen;
+    ++h->used;
+    double* row = res + size_t(h->reservoir_count) * size_t(w);
+    std::memcpy(row, numeric, sizeof(double) * size_t(nn));
+    std::memcpy(row + nn, ids, sizeof(double) * size_t(w - nn));
+    ++h->reservoir_count;
+    return true;
+  }
   const bool fills_reservoir = int64_t(h->reservoir_count) < h->sample_size;
   if (fills_reservoir && h->reservoir_count == h->reservoir_cap) return false;
   // Committed from here on.
@@ -376,11 +494,10 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
   std::memcpy(pend, numeric, sizeof(double) * size_t(nn));
   std::memcpy(pend + nn, ids, sizeof(double) * size_t(w - nn));
   ++h->pending_count;
-  double* res = reinterpret_cast<double*>(base_ + h->off_reservoir);
   if (fills_reservoir) {
     std::memcpy(res + size_t(h->reservoir_count) * size_t(w), pend, sizeof(double) * size_t(w));
     ++h->reservoir_count;
-  } else {
+  } else if (h->sample_size > 0) {
     // Reservoir sampling (Algorithm R): keep this row with probability sample_size / used.
     Rng r(0);
     r.load(h->rng);
@@ -419,17 +536,14 @@ void FitParts::prepare(const StrRef* categorical) {
     reservoir_cap = std::min<uint64_t>(uint64_t(sample_size), std::max<uint64_t>(1024, 2 * rows));
 }
 
+RowMatrix FitParts::encode_rows(const double* rows, size_t count) const {
+  return encode_raw_rows(rows, count, row_width(), n_numeric, moments.dim());
+}
+
 void FitParts::fold_pending() {
-  const int w = row_width(), rows = int(pending.size() / size_t(w)), dim = moments.dim();
+  const size_t rows = pending.size() / size_t(row_width());
   if (rows == 0) return;
-  RowMatrix X = RowMatrix::Zero(rows, dim);
-  for (int r = 0; r < rows; ++r) {
-    const double* row = pending.data() + size_t(r) * size_t(w);
-    for (int j = 0; j < n_numeric; ++j) X(r, j) = row[j];
-    for (int c = n_numeric; c < w; ++c)
-      if (row[c] >= 0) X(r, n_numeric + int(row[c])) = 1.0;
-  }
-  moments.add(X);
+  moments.add(encode_rows(pending.data(), rows));
   pending.clear();
 }
 
@@ -477,8 +591,20 @@ void FitParts::merge(FitParts& o) {
       double& id = theirs[r * size_t(w) + size_t(c)];
       if (id >= 0) id = map[size_t(id)];
     }
-  const uint64_t total = used + o.used;
-  if (total <= uint64_t(sample_size)) {
+  uint64_t total = used + o.used;
+  if (dedupe) {
+    // The union of two sets of distinct rows.
+    std::unordered_set<uint64_t> mine;
+    for (size_t r = 0; r < reservoir.size() / size_t(w); ++r) mine.insert(fingerprint(reservoir.data() + r * size_t(w)));
+    for (size_t r = 0; r < theirs.size() / size_t(w); ++r) {
+      const double* row = theirs.data() + r * size_t(w);
+      if (mine.insert(fingerprint(row)).second) reservoir.insert(reservoir.end(), row, row + w);
+    }
+    total = reservoir.size() / size_t(w);
+    if (int64_t(total) > sample_size)
+      throw Error(ErrorCode::kProgramLimit, "dedupe found more than " + std::to_string(sample_size) + " distinct rows",
+                  "dedupe keeps every distinct row in memory: raise \"sample_size\" or train without \"dedupe\"");
+  } else if (total <= uint64_t(sample_size)) {
     reservoir.insert(reservoir.end(), theirs.begin(), theirs.end());
   } else {
     Rng r(0);
@@ -548,13 +674,21 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
     if (opt.verbose && notice) notice(s);
   };
   fold_pending();
+  if (dedupe) {
+    // The moments of the distinct rows, which the reservoir holds in full.
+    moments = Moments(moments.dim());
+    moments.add(encode_rows(reservoir.data(), reservoir.size() / size_t(row_width())));
+  }
   if (used == 0)
     throw Error(ErrorCode::kDataException, "no usable rows to train on",
                 "all " + std::to_string(seen) + " rows had every feature NULL");
   const int w = row_width(), nc = n_categorical();
   const double n = double(used);
   say("custseg_fit: " + std::to_string(seen) + " rows scanned, " + std::to_string(skipped) + " skipped, " +
-      std::to_string(levels.size()) + " categories in " + std::to_string(nc) + " categorical columns");
+      (dedupe ? std::to_string(used) + " distinct, " : std::string()) + std::to_string(levels.size()) +
+      " categories in " + std::to_string(nc) + " categorical columns");
+  // The PCA and k-means stages work on the vectors they are given, unscaled.
+  const bool standardize = opt.stage == Stage::kFit || opt.stage == Stage::kScaler;
   // Encoding order: numeric columns, then each categorical column's levels in sorted byte order.
   std::vector<int> perm;  // encoded column -> moment column
   std::vector<int> id_to_col(levels.size());
@@ -596,7 +730,7 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
       throw Error(ErrorCode::kDataException, "column \"" + names[size_t(j)] + "\" has only NULL values",
                   "exclude it with {\"exclude\": [\"" + names[size_t(j)] + "\"]}");
     if (j < n_numeric) m.features[size_t(j)].impute = mean(j);
-    if (j >= n_numeric && !opt.scale_categoricals) continue;  // one-hot columns stay 0/1
+    if (!standardize || (j >= n_numeric && !opt.scale_categoricals)) continue;  // one-hot columns stay 0/1
     m.mean[size_t(j)] = mean(j);
     // scikit-learn's constant-feature test: such a column keeps scale 1.
     const bool constant = var(j) <= n * eps * var(j) + (n * mean(j) * eps) * (n * mean(j) * eps);

@@ -70,6 +70,10 @@ struct FitParts {
   std::vector<double> pending;      // row-major, row_width() doubles per row
   std::vector<double> reservoir;    // row-major
   uint64_t reservoir_cap = 0;       // rows the encoded state has room for
+  bool verbose = false;
+  // dedupe: the reservoir holds every distinct row (no sampling, no streaming moments); the
+  // encoded state indexes them by a 64-bit content fingerprint.
+  bool dedupe = false;
 
   FitParts() = default;
   // A fresh state; the options are parsed here so a bad option fails on the first row.
@@ -80,12 +84,18 @@ struct FitParts {
   // Makes room for this row: adds its unseen categories, grows the reservoir when it is full.
   void prepare(const StrRef* categorical);
   void fold_pending();
+  // One-hot encodes raw rows (numeric values, category ids) into moment columns.
+  RowMatrix encode_rows(const double* rows, size_t count) const;
+  // Content fingerprint of a stored row (category ids resolved to their text).
+  uint64_t fingerprint(const double* row) const;
   void merge(FitParts& other);
   // Runs scaler, PCA, k-means and the metrics. `notice` gets progress lines when verbose.
   Model finish(InterruptCheck check = nullptr, const std::function<void(const std::string&)>& notice = {});
 };
 
 std::vector<uint8_t> encode_state(const FitParts& parts);
+// Content fingerprint of one row for dedupe: numeric values (NaN canonical) and category text.
+uint64_t row_fingerprint(const double* numeric, int n_numeric, const StrRef* categorical, int n_categorical);
 FitParts decode_state(const uint8_t* data, size_t len);
 
 // In-place access to an encoded state: the per-row fast path. add_row returns false, changing
@@ -95,6 +105,8 @@ class FitStateView {
   FitStateView(uint8_t* data, size_t len);
   bool add_row(const double* numeric, const StrRef* categorical);
   void add_skipped();
+  uint64_t seen() const;
+  bool verbose() const;
 
  private:
   int find_level(int cat, const StrRef& v) const;

@@ -10,9 +10,28 @@ namespace custseg::core {
 
 namespace {
 
-const std::vector<std::string> kAllKeys = {"k",       "n_components", "exclude",  "categorical",
-                                           "numeric", "seed",         "n_init",   "max_iter",
-                                           "tol",     "sample_size",  "scale_categoricals", "verbose"};
+const std::vector<std::string> kFitKeys = {"k",       "n_components", "exclude", "categorical",        "numeric",
+                                           "seed",    "n_init",       "max_iter", "tol",               "sample_size",
+                                           "dedupe",  "scale_categoricals", "verbose"};
+const std::vector<std::string> kScalerKeys = {"exclude", "categorical", "numeric", "scale_categoricals", "dedupe",
+                                              "verbose"};
+const std::vector<std::string> kPcaKeys = {"dedupe", "verbose"};
+const std::vector<std::string> kKMeansKeys = {"seed", "n_init", "max_iter", "tol", "sample_size", "dedupe", "verbose"};
+const std::vector<std::string> kInternalKeys = [] {
+  std::vector<std::string> v = kFitKeys;
+  v.push_back("_stage");
+  return v;
+}();
+
+const char* stage_name(Stage s) {
+  switch (s) {
+    case Stage::kFit: return "fit";
+    case Stage::kScaler: return "scaler";
+    case Stage::kPca: return "pca";
+    case Stage::kKMeans: return "kmeans";
+  }
+  return "fit";
+}
 
 [[noreturn]] void bad(const std::string& key, const std::string& what) {
   throw Error(ErrorCode::kInvalidArgument, "option \"" + key + "\" " + what);
@@ -59,7 +78,7 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
   if (root.type() != json::Type::kObject)
     throw Error(ErrorCode::kInvalidArgument, "options must be a JSON object",
                 "pass options like '{\"k\": 3, \"n_components\": 2}'");
-  const auto& keys = allowed ? *allowed : kAllKeys;
+  const auto& keys = allowed ? *allowed : kInternalKeys;
   for (const auto& [key, v] : root.members()) {
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
       std::string list;
@@ -99,6 +118,15 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       o.tol = v.as_number();
     } else if (key == "sample_size") {
       o.sample_size = as_int(key, v, 1, kMaxSampleSize);
+    } else if (key == "dedupe") {
+      o.dedupe = as_bool(key, v);
+    } else if (key == "_stage") {
+      const std::string n = v.type() == json::Type::kString ? v.as_string() : "";
+      if (n == "fit") o.stage = Stage::kFit;
+      else if (n == "scaler") o.stage = Stage::kScaler;
+      else if (n == "pca") o.stage = Stage::kPca;
+      else if (n == "kmeans") o.stage = Stage::kKMeans;
+      else bad(key, "is not a known stage");
     } else if (key == "scale_categoricals") {
       o.scale_categoricals = as_bool(key, v);
     } else if (key == "verbose") {
@@ -112,8 +140,31 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
   return o;
 }
 
+const std::vector<std::string>& user_option_keys(Stage stage) {
+  switch (stage) {
+    case Stage::kFit: return kFitKeys;
+    case Stage::kScaler: return kScalerKeys;
+    case Stage::kPca: return kPcaKeys;
+    case Stage::kKMeans: return kKMeansKeys;
+  }
+  return kFitKeys;
+}
+
+std::string stage_options(Stage stage, const std::string& user_json,
+                          const std::vector<std::pair<std::string, json::Value>>& fixed) {
+  parse_fit_options(user_json, &user_option_keys(stage));  // validates the user's keys and types
+  json::Value root = user_json.empty() ? json::Value::object() : json::parse(user_json);
+  if (root.is_null()) root = json::Value::object();
+  json::Value out = json::Value::object();
+  for (const auto& m : root.members()) out.set(m.first, m.second);
+  for (const auto& f : fixed) out.set(f.first, f.second);
+  if (stage != Stage::kFit) out.set("_stage", json::Value::string(stage_name(stage)));
+  return json::write(out);
+}
+
 json::Value options_to_json(const FitOptions& o) {
   json::Value v = json::Value::object();
+  v.set("stage", json::Value::string(stage_name(o.stage)));
   v.set("k", o.k > 0 ? json::Value::number(o.k) : json::Value::null());
   if (o.variance_fraction > 0)
     v.set("n_components", json::Value::number(o.variance_fraction));
@@ -127,6 +178,7 @@ json::Value options_to_json(const FitOptions& o) {
   v.set("max_iter", json::Value::number(o.max_iter));
   v.set("tol", json::Value::number(o.tol));
   v.set("sample_size", json::Value::number(double(o.sample_size)));
+  v.set("dedupe", json::Value::boolean(o.dedupe));
   v.set("scale_categoricals", json::Value::boolean(o.scale_categoricals));
   v.set("verbose", json::Value::boolean(o.verbose));
   return v;

@@ -19,7 +19,12 @@ constexpr int64_t kDefaultSampleSize = 1000000;
 constexpr int64_t kMaxSampleSize = 10000000;
 constexpr int64_t kSilhouetteSampleSize = 10000;
 
+// Which aggregate a state belongs to: the whole pipeline, or one stage of it.
+//   kScaler: preprocessing only; kPca: PCA of raw vectors; kKMeans: k-means of raw vectors.
+enum class Stage { kFit, kScaler, kPca, kKMeans };
+
 struct FitOptions {
+  Stage stage = Stage::kFit;
   int k = 3;                      // 0 means: no k-means stage
   int n_components = 2;           // 0 means: no PCA stage (or use variance_fraction)
   double variance_fraction = 0;   // in (0,1): keep components until explained variance exceeds it
@@ -32,14 +37,22 @@ struct FitOptions {
   double tol = 1e-4;
   int64_t sample_size = kDefaultSampleSize;
   bool scale_categoricals = false;
+  bool dedupe = false;
   bool verbose = false;
 
   bool has_pca() const { return n_components > 0 || variance_fraction > 0; }
 };
 
-// Parses options from JSON text (an object, or empty text for defaults). `allowed` restricts the keys
-// an aggregate accepts (the stage aggregates take a subset); nullptr accepts all of FitOptions.
+// The option keys a user may pass to the aggregate of a stage.
+const std::vector<std::string>& user_option_keys(Stage stage);
+
+// Parses options from JSON text (an object, or empty text for defaults). `allowed` restricts the
+// keys (a user's options); nullptr is the internal form stored in a state, which also carries the
+// stage under the key "_stage".
 FitOptions parse_fit_options(const std::string& json_text, const std::vector<std::string>* allowed = nullptr);
+
+// The internal options text of a stage aggregate: the user's options plus the stage's fixed keys.
+std::string stage_options(Stage stage, const std::string& user_json, const std::vector<std::pair<std::string, json::Value>>& fixed);
 
 // The normalized options as JSON, every key present, for the model's training metadata.
 json::Value options_to_json(const FitOptions& o);

@@ -1,104 +1,199 @@
-// The custseg_fit aggregate: transition (rows into a flat bytea state, in place), combine (merging
-// partial states from parallel workers or Citus shards) and final (the whole pipeline).
-#include <cstring>
-#include <string>
-
+// The training aggregates: custseg_fit and the stage aggregates custseg_scaler_fit, custseg_pca_fit
+// and custseg_kmeans_fit, over whole rows, jsonb objects or float8[] vectors. One transition
+// function serves them all: it adds a row to a flat bytea state in place (the executor keeps it in
+// the aggregate context), one combine function merges partial states from parallel workers or
+// Citus shards, and one final function runs the pipeline.
 #include "rows.h"
 
 extern "C" {
-#include "utils/jsonb.h"
+#include "utils/array.h"
 }
 
 using namespace custseg;
 
 namespace {
 
-// Per-call cache in fn_extra: the row reader of the current row type. Plain data in fn_mcxt.
+enum class Input { kRecord, kJsonb, kArray };
+
+// Per-call cache in fn_extra, plain data in fn_mcxt: how to read the current input into features.
 struct FitCache {
-  pg::RowReader* reader;
+  pg::RowReader* reader;      // kRecord: for reader->type_id / typmod
+  pg::FeatureBuffers* buffers;  // kJsonb, kArray
 };
 
-uint8_t* state_bytes(bytea* state) { return reinterpret_cast<uint8_t*>(state); }
+uint8_t* bytes_of(bytea* state) { return reinterpret_cast<uint8_t*>(state); }
 
-// The options argument as JSON text ("" when absent or NULL).
-std::string options_text(FunctionCallInfo fcinfo) {
-  if (PG_NARGS() < 3 || PG_ARGISNULL(2)) return {};
-  Jsonb* jb = nullptr;
+// A jsonb argument as JSON text ("" when absent or NULL).
+std::string jsonb_text(FunctionCallInfo fcinfo, int arg) {
+  if (PG_NARGS() <= arg || PG_ARGISNULL(arg)) return {};
   char* text = nullptr;
-  Datum d = PG_GETARG_DATUM(2);
+  Datum d = PG_GETARG_DATUM(arg);
   pg::guard([&] {
-    jb = DatumGetJsonbP(d);
+    Jsonb* jb = DatumGetJsonbP(d);
     text = JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
   });
   return text;
 }
 
-// Builds a fresh state for the first row: plans the features from the row type and the options.
-bytea* new_state(FunctionCallInfo fcinfo, TupleDesc desc) {
-  std::string opts = options_text(fcinfo);
-  core::FitOptions o = core::parse_fit_options(opts);
-  std::vector<int> attnos;
-  core::FeaturePlan plan = core::plan_features(pg::describe_columns(desc, attnos), o);
+int int_arg(FunctionCallInfo fcinfo, int arg, const char* what) {
+  if (PG_ARGISNULL(arg))
+    throw core::Error(core::ErrorCode::kInvalidArgument, std::string(what) + " must not be NULL");
+  return PG_GETARG_INT32(arg);
+}
+
+// The internal options of a new state: the user's options for the stage plus its fixed keys.
+std::string state_options(FunctionCallInfo fcinfo, core::Stage stage) {
+  using core::json::Value;
+  switch (stage) {
+    case core::Stage::kFit: return core::stage_options(stage, jsonb_text(fcinfo, 2), {});
+    case core::Stage::kScaler:
+      return core::stage_options(stage, jsonb_text(fcinfo, 2), {{"k", Value::null()}, {"n_components", Value::null()}});
+    case core::Stage::kPca: {
+      const int n = int_arg(fcinfo, 2, "n_components");
+      if (n < 1 || n > core::kMaxFeatures)
+        throw core::Error(core::ErrorCode::kInvalidArgument,
+                          "n_components must be between 1 and " + std::to_string(core::kMaxFeatures));
+      return core::stage_options(stage, jsonb_text(fcinfo, 3), {{"k", Value::null()}, {"n_components", Value::number(n)}});
+    }
+    case core::Stage::kKMeans: {
+      const int k = int_arg(fcinfo, 2, "k");
+      if (k < 1 || k > core::kMaxK)
+        throw core::Error(core::ErrorCode::kInvalidArgument, "k must be between 1 and " + std::to_string(core::kMaxK));
+      return core::stage_options(stage, jsonb_text(fcinfo, 3), {{"k", Value::number(k)}, {"n_components", Value::null()}});
+    }
+  }
+  return {};
+}
+
+// Builds a fresh state for the first row: plans the features from its columns, keys or length.
+bytea* new_state(FunctionCallInfo fcinfo, core::Stage stage, Input input, Datum row) {
+  const std::string opts = state_options(fcinfo, stage);
+  const core::FitOptions o = core::parse_fit_options(opts);
+  std::vector<core::ColumnInfo> columns;
+  if (input == Input::kRecord) {
+    std::vector<int> attnos;
+    HeapTupleHeader td = nullptr;
+    pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
+    columns = pg::describe_columns(pg::row_desc(td, CurrentMemoryContext), attnos);
+  } else if (input == Input::kJsonb) {
+    Jsonb* jb = nullptr;
+    pg::guard([&] { jb = DatumGetJsonbP(row); });
+    columns = pg::describe_jsonb(jb);
+  } else {
+    ArrayType* a = nullptr;
+    pg::guard([&] { a = DatumGetArrayTypeP(row); });
+    const int n = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
+    if (ARR_NDIM(a) > 1 || n < 1)
+      throw core::Error(core::ErrorCode::kInvalidArgument, "expected a non-empty one-dimensional float8[] vector");
+    for (int i = 0; i < n; ++i) columns.push_back({"x" + std::to_string(i + 1), core::ColumnType::kNumber, "float8"});
+  }
+  core::FeaturePlan plan = core::plan_features(columns, o);
   std::vector<uint8_t> bytes = core::encode_state(core::FitParts(plan.names, plan.n_numeric, opts));
   return reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
 }
 
-// The reader for this row's type, mapped by the state's feature names.
-pg::RowReader* reader_for(FunctionCallInfo fcinfo, HeapTupleHeader row, const uint8_t* state, size_t len) {
+FitCache* fit_cache(FunctionCallInfo fcinfo) {
   auto* cache = static_cast<FitCache*>(fcinfo->flinfo->fn_extra);
-  const Oid type_id = HeapTupleHeaderGetTypeId(row);
-  const int32 typmod = HeapTupleHeaderGetTypMod(row);
-  if (cache && cache->reader && cache->reader->type_id == type_id && cache->reader->typmod == typmod)
-    return cache->reader;
-  MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
   if (!cache) {
-    cache = static_cast<FitCache*>(pg::alloc(cxt, sizeof(FitCache)));
+    cache = static_cast<FitCache*>(pg::alloc(fcinfo->flinfo->fn_mcxt, sizeof(FitCache)));
     cache->reader = nullptr;
+    cache->buffers = nullptr;
     fcinfo->flinfo->fn_extra = cache;
   }
-  core::FitParts parts = core::decode_state(state, len);
-  std::vector<core::Kind> kinds;
-  for (int i = 0; i < parts.row_width(); ++i)
-    kinds.push_back(i < parts.n_numeric ? core::Kind::kNumeric : core::Kind::kCategorical);
-  TupleDesc desc = pg::row_desc(row, cxt);
-  cache->reader = pg::build_reader(cxt, desc, type_id, typmod, parts.names, kinds);
-  return cache->reader;
+  return cache;
+}
+
+// Reads one input row into feature buffers; returns the numeric and categorical arrays.
+void read_input(FunctionCallInfo fcinfo, Input input, Datum row, const uint8_t* state, size_t len, double** numeric,
+                core::StrRef** categorical) {
+  FitCache* cache = fit_cache(fcinfo);
+  MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+  if (input == Input::kRecord) {
+    HeapTupleHeader td = nullptr;
+    pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
+    const Oid type_id = HeapTupleHeaderGetTypeId(td);
+    const int32 typmod = HeapTupleHeaderGetTypMod(td);
+    if (!cache->reader || cache->reader->type_id != type_id || cache->reader->typmod != typmod) {
+      core::FitParts parts = core::decode_state(state, len);
+      std::vector<core::Kind> kinds;
+      for (int i = 0; i < parts.row_width(); ++i)
+        kinds.push_back(i < parts.n_numeric ? core::Kind::kNumeric : core::Kind::kCategorical);
+      cache->reader = pg::build_reader(cxt, pg::row_desc(td, cxt), type_id, typmod, parts.names, kinds);
+    }
+    pg::RowReader* reader = cache->reader;
+    pg::guard([&] { pg::read_row(reader, td); });
+    *numeric = reader->numeric;
+    *categorical = reader->categorical;
+    return;
+  }
+  if (!cache->buffers) {
+    core::FitParts parts = core::decode_state(state, len);
+    cache->buffers = pg::build_buffers(cxt, parts.names, parts.n_numeric);
+  }
+  pg::FeatureBuffers* b = cache->buffers;
+  if (input == Input::kJsonb)
+    pg::guard([&] { pg::read_jsonb_row(b, DatumGetJsonbP(row)); });
+  else
+    pg::guard([&] { pg::read_array_row(b, DatumGetArrayTypeP(row)); });
+  *numeric = b->numeric;
+  *categorical = b->categorical;
+}
+
+// The shared transition: (state, row, ...) -> state.
+Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
+  MemoryContext aggcxt;
+  if (!AggCheckCallContext(fcinfo, &aggcxt))
+    throw core::Error(core::ErrorCode::kInvalidArgument, "custseg transition function called in non-aggregate context");
+  bytea* state = PG_ARGISNULL(0) ? nullptr : PG_GETARG_BYTEA_P(0);
+  if (PG_ARGISNULL(1)) {
+    // A NULL row has no feature: counted as skipped once a state exists.
+    if (!state) PG_RETURN_NULL();
+    core::FitStateView(bytes_of(state), VARSIZE(state)).add_skipped();
+    PG_RETURN_BYTEA_P(state);
+  }
+  const Datum row = PG_GETARG_DATUM(1);
+  if (!state) state = new_state(fcinfo, stage, input, row);
+  double* numeric = nullptr;
+  core::StrRef* categorical = nullptr;
+  read_input(fcinfo, input, row, bytes_of(state), VARSIZE(state), &numeric, &categorical);
+  core::FitStateView view(bytes_of(state), VARSIZE(state));
+  // Fast path: the state in the aggregate context is updated in place and returned as is.
+  if (!view.add_row(numeric, categorical)) {
+    // A new category or a full reservoir: rebuild the state larger. Why per-row memory: the executor
+    // copies a returned new pointer into the aggregate context and frees the old state itself.
+    {
+      core::FitParts parts = core::decode_state(bytes_of(state), VARSIZE(state));
+      parts.prepare(categorical);
+      std::vector<uint8_t> bytes = core::encode_state(parts);
+      state = reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
+    }
+    view = core::FitStateView(bytes_of(state), VARSIZE(state));
+    if (!view.add_row(numeric, categorical))
+      throw core::Error(core::ErrorCode::kInternal, "custseg state did not accept a prepared row");
+  }
+  if (view.verbose() && view.seen() % 1000000 == 0) {
+    const uint64 seen = view.seen();
+    pg::guard([&] { ereport(NOTICE, (errmsg("custseg: " UINT64_FORMAT " rows scanned", seen))); });
+  }
+  PG_RETURN_BYTEA_P(state);
 }
 
 }  // namespace
 
-// custseg_fit_transfn(state bytea, row record [, options jsonb]): adds one row to the state.
-CUSTSEG_FUNCTION(custseg_fit_transfn) {
-  MemoryContext aggcxt;
-  if (!AggCheckCallContext(fcinfo, &aggcxt))
-    throw core::Error(core::ErrorCode::kInvalidArgument, "custseg_fit_transfn called in non-aggregate context");
-  bytea* state = PG_ARGISNULL(0) ? nullptr : PG_GETARG_BYTEA_P(0);
-  if (PG_ARGISNULL(1)) {
-    // A NULL row has no feature: counted as skipped once a state exists.
-    if (state) core::FitStateView(state_bytes(state), VARSIZE(state)).add_skipped();
-    if (!state) PG_RETURN_NULL();
-    PG_RETURN_BYTEA_P(state);
-  }
-  HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(1);
-  if (!state) state = new_state(fcinfo, pg::row_desc(row, CurrentMemoryContext));
-  pg::RowReader* reader = reader_for(fcinfo, row, state_bytes(state), VARSIZE(state));
-  pg::guard([&] { pg::read_row(reader, row); });
-  // Fast path: the state in the aggregate context is updated in place and returned as is.
-  if (core::FitStateView(state_bytes(state), VARSIZE(state)).add_row(reader->numeric, reader->categorical))
-    PG_RETURN_BYTEA_P(state);
-  // A new category or a full reservoir: rebuild the state larger. Why per-row memory: the executor
-  // copies a returned new pointer into the aggregate context and frees the old state itself.
-  bytea* grown;
-  {
-    core::FitParts parts = core::decode_state(state_bytes(state), VARSIZE(state));
-    parts.prepare(reader->categorical);
-    std::vector<uint8_t> bytes = core::encode_state(parts);
-    grown = reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
-  }
-  if (!core::FitStateView(state_bytes(grown), VARSIZE(grown)).add_row(reader->numeric, reader->categorical))
-    throw core::Error(core::ErrorCode::kInternal, "custseg_fit state did not accept a prepared row");
-  PG_RETURN_BYTEA_P(grown);
+// custseg_fit_transfn(state, row record [, options jsonb])
+CUSTSEG_FUNCTION(custseg_fit_transfn) { return fit_transition(fcinfo, core::Stage::kFit, Input::kRecord); }
+// custseg_fit_jsonb_transfn(state, row jsonb [, options jsonb])
+CUSTSEG_FUNCTION(custseg_fit_jsonb_transfn) { return fit_transition(fcinfo, core::Stage::kFit, Input::kJsonb); }
+// custseg_scaler_fit_transfn(state, row record [, options jsonb])
+CUSTSEG_FUNCTION(custseg_scaler_fit_transfn) { return fit_transition(fcinfo, core::Stage::kScaler, Input::kRecord); }
+// custseg_scaler_fit_jsonb_transfn(state, row jsonb [, options jsonb])
+CUSTSEG_FUNCTION(custseg_scaler_fit_jsonb_transfn) {
+  return fit_transition(fcinfo, core::Stage::kScaler, Input::kJsonb);
 }
+// custseg_pca_fit_transfn(state, x float8[], n_components int [, options jsonb])
+CUSTSEG_FUNCTION(custseg_pca_fit_transfn) { return fit_transition(fcinfo, core::Stage::kPca, Input::kArray); }
+// custseg_kmeans_fit_transfn(state, x float8[], k int [, options jsonb])
+CUSTSEG_FUNCTION(custseg_kmeans_fit_transfn) { return fit_transition(fcinfo, core::Stage::kKMeans, Input::kArray); }
 
 // custseg_fit_combinefn(a bytea, b bytea): merges two partial states (strict: NULLs never reach it).
 CUSTSEG_FUNCTION(custseg_fit_combinefn) {

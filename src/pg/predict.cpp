@@ -1,11 +1,12 @@
-// Scoring in place: custseg_predict(model, row). The model is validated and the row's columns are
-// mapped once per query (cached in fn_extra); each row is then read, encoded and assigned without
-// allocating anything that outlives it.
-#include <cstring>
-#include <string>
-#include <vector>
-
+// Scoring in place: custseg_predict and custseg_transform. The model is validated and the row's
+// columns are mapped once per query (cached in fn_extra); each row is then read, encoded and assigned
+// without allocating anything that outlives it.
 #include "rows.h"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+}
 
 using namespace custseg;
 
@@ -15,28 +16,29 @@ const uint8_t* model_arg(FunctionCallInfo fcinfo, int n, size_t* len);
 
 namespace {
 
-struct PredictCache {
+struct ScoreCache {
   MemoryContextCallback callback;
   uint8_t* model;  // our copy of the model bytes, in fn_mcxt
   size_t model_len;
   core::ModelView* view;  // owned; deleted by the memory context callback
-  pg::RowReader* reader;
+  pg::RowReader* reader;        // record input
+  pg::FeatureBuffers* buffers;  // vector input
   double* scratch;
   double* point;
 };
 
 void delete_view(void* arg) {
-  auto* cache = static_cast<PredictCache*>(arg);
+  auto* cache = static_cast<ScoreCache*>(arg);
   delete cache->view;
   cache->view = nullptr;
 }
 
-// The cache for this model and row type, rebuilt when either changes.
-PredictCache* predict_cache(FunctionCallInfo fcinfo, int model_arg, HeapTupleHeader row) {
+// The cache for this model, rebuilt when the model changes.
+ScoreCache* score_cache(FunctionCallInfo fcinfo, int model_arg) {
   MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
-  auto* cache = static_cast<PredictCache*>(fcinfo->flinfo->fn_extra);
+  auto* cache = static_cast<ScoreCache*>(fcinfo->flinfo->fn_extra);
   if (!cache) {
-    cache = static_cast<PredictCache*>(pg::alloc(cxt, sizeof(PredictCache)));
+    cache = static_cast<ScoreCache*>(pg::alloc(cxt, sizeof(ScoreCache)));
     std::memset(cache, 0, sizeof *cache);
     cache->callback.func = delete_view;
     cache->callback.arg = cache;
@@ -49,17 +51,23 @@ PredictCache* predict_cache(FunctionCallInfo fcinfo, int model_arg, HeapTupleHea
     delete cache->view;
     cache->view = nullptr;
     cache->reader = nullptr;
+    cache->buffers = nullptr;
     if (cache->model) pfree(cache->model);
     cache->model = static_cast<uint8_t*>(pg::alloc(cxt, len));
     std::memcpy(cache->model, bytes, len);
     cache->model_len = len;
     cache->view = new core::ModelView(cache->model, len);
-    if (cache->view->k() == 0)
-      throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
-                        "train it with a \"k\" option to assign segments");
     cache->scratch = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->encoded_dim())));
     cache->point = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->output_dim())));
   }
+  return cache;
+}
+
+// Reads a record argument with the cache's reader (built for its row type on first use).
+void read_record(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
+  HeapTupleHeader row = nullptr;
+  Datum d = PG_GETARG_DATUM(arg);
+  pg::guard([&] { row = DatumGetHeapTupleHeader(d); });
   const Oid type_id = HeapTupleHeaderGetTypeId(row);
   const int32 typmod = HeapTupleHeaderGetTypMod(row);
   if (!cache->reader || cache->reader->type_id != type_id || cache->reader->typmod != typmod) {
@@ -69,20 +77,88 @@ PredictCache* predict_cache(FunctionCallInfo fcinfo, int model_arg, HeapTupleHea
       names.push_back(cache->view->feature_name(i));
       kinds.push_back(cache->view->feature_kind(i));
     }
+    MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
     cache->reader = pg::build_reader(cxt, pg::row_desc(row, cxt), type_id, typmod, names, kinds);
   }
-  return cache;
+  pg::RowReader* reader = cache->reader;
+  pg::guard([&] { pg::read_row(reader, row); });
+  *numeric = reader->numeric;
+  *categorical = reader->categorical;
+}
+
+// Reads a float8[] argument by position; the model's features must all be numeric.
+void read_vector(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
+  if (!cache->buffers) {
+    if (cache->view->n_numeric() != cache->view->n_features())
+      throw core::Error(core::ErrorCode::kDatatypeMismatch,
+                        "the model has categorical features, so it cannot read a float8[] vector",
+                        "pass the row itself");
+    std::vector<std::string> names;
+    for (int i = 0; i < cache->view->n_features(); ++i) names.push_back(cache->view->feature_name(i));
+    cache->buffers = pg::build_buffers(fcinfo->flinfo->fn_mcxt, names, int(names.size()));
+  }
+  pg::FeatureBuffers* b = cache->buffers;
+  Datum d = PG_GETARG_DATUM(arg);
+  pg::guard([&] { pg::read_array_row(b, DatumGetArrayTypeP(d)); });
+  *numeric = b->numeric;
+  *categorical = b->categorical;
+}
+
+int32 predict(ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
+  if (cache->view->k() == 0)
+    throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
+                      "train it with a \"k\" option to assign segments");
+  cache->view->transform(numeric, categorical, cache->scratch, cache->point);
+  return cache->view->nearest(cache->point).segment;
+}
+
+Datum transform(ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
+  cache->view->transform(numeric, categorical, cache->scratch, cache->point);
+  const int p = cache->view->output_dim();
+  ArrayType* result = nullptr;
+  const double* point = cache->point;
+  pg::guard([&] {
+    Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * size_t(p)));
+    for (int i = 0; i < p; ++i) elems[i] = Float8GetDatum(point[i]);
+    result = construct_array(elems, p, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+  });
+  return PointerGetDatum(result);
 }
 
 }  // namespace
 
 // custseg_predict(model custseg_model, row record) -> int: the segment of one row.
 CUSTSEG_FUNCTION(custseg_predict_model_record) {
-  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
-  HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(1);
-  PredictCache* cache = predict_cache(fcinfo, 0, row);
-  pg::RowReader* reader = cache->reader;
-  pg::guard([&] { pg::read_row(reader, row); });
-  cache->view->transform(reader->numeric, reader->categorical, cache->scratch, cache->point);
-  PG_RETURN_INT32(cache->view->nearest(cache->point).segment);
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 1, &numeric, &categorical);
+  PG_RETURN_INT32(predict(cache, numeric, categorical));
+}
+
+// custseg_predict(model custseg_model, x float8[]) -> int: the segment of one vector.
+CUSTSEG_FUNCTION(custseg_predict_model_vector) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_vector(fcinfo, cache, 1, &numeric, &categorical);
+  PG_RETURN_INT32(predict(cache, numeric, categorical));
+}
+
+// custseg_transform(model custseg_model, row record) -> float8[]: the row encoded, scaled and projected.
+CUSTSEG_FUNCTION(custseg_transform_record) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 1, &numeric, &categorical);
+  return transform(cache, numeric, categorical);
+}
+
+// custseg_transform(model custseg_model, x float8[]) -> float8[]: a vector scaled and projected.
+CUSTSEG_FUNCTION(custseg_transform_vector) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_vector(fcinfo, cache, 1, &numeric, &categorical);
+  return transform(cache, numeric, categorical);
 }

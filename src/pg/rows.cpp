@@ -216,3 +216,167 @@ void read_row(RowReader* r, HeapTupleHeader row) {
 }
 
 }  // namespace custseg::pg
+
+extern "C" {
+#include "utils/array.h"
+#include "utils/numeric.h"
+}
+
+namespace custseg::pg {
+
+FeatureBuffers* build_buffers(MemoryContext cxt, const std::vector<std::string>& names, int n_numeric) {
+  const int n = int(names.size());
+  auto* b = static_cast<FeatureBuffers*>(alloc(cxt, sizeof(FeatureBuffers)));
+  b->n_features = n;
+  b->n_numeric = n_numeric;
+  b->names = static_cast<char**>(alloc(cxt, sizeof(char*) * size_t(n)));
+  b->name_lens = static_cast<int*>(alloc(cxt, sizeof(int) * size_t(n)));
+  b->numeric = static_cast<double*>(alloc(cxt, sizeof(double) * size_t(n + 1)));
+  b->categorical = static_cast<core::StrRef*>(alloc(cxt, sizeof(core::StrRef) * size_t(n + 1)));
+  for (int i = 0; i < n; ++i) {
+    b->names[i] = static_cast<char*>(alloc(cxt, names[size_t(i)].size() + 1));
+    std::memcpy(b->names[i], names[size_t(i)].c_str(), names[size_t(i)].size() + 1);
+    b->name_lens[i] = int(names[size_t(i)].size());
+  }
+  return b;
+}
+
+std::vector<core::ColumnInfo> describe_jsonb(Jsonb* row) {
+  if (!JB_ROOT_IS_OBJECT(row))
+    throw core::Error(core::ErrorCode::kDatatypeMismatch, "a jsonb row must be a JSON object",
+                      "pass to_jsonb(t) of a table row, or an object of column names and values");
+  std::vector<core::ColumnInfo> cols;
+  // Plain data only while the iterator (which may ereport) runs.
+  JsonbIterator* it = nullptr;
+  JsonbValue v;
+  JsonbIteratorToken tok = WJB_DONE;
+  char key[NAMEDATALEN * 4];
+  for (;;) {
+    bool have_key = false;
+    core::ColumnType type = core::ColumnType::kOther;
+    char tname[32] = "";
+    guard([&] {
+      if (!it) it = JsonbIteratorInit(&row->root);
+      while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
+        if (tok != WJB_KEY) continue;
+        int len = Min(v.val.string.len, int(sizeof key) - 1);
+        memcpy(key, v.val.string.val, len);
+        key[len] = '\0';
+        tok = JsonbIteratorNext(&it, &v, true);
+        have_key = true;
+        break;
+      }
+    });
+    if (!have_key) break;
+    switch (v.type) {
+      case jbvNumeric: type = core::ColumnType::kNumber; break;
+      case jbvBool: type = core::ColumnType::kBool; break;
+      case jbvString: type = core::ColumnType::kText; break;
+      case jbvNull: type = core::ColumnType::kNumber; break;
+      default: type = core::ColumnType::kOther; snprintf(tname, sizeof tname, "%s", "JSON array or object");
+    }
+    core::ColumnInfo c;
+    c.name = key;
+    c.type = type;
+    c.type_name = tname[0] ? tname : "json";
+    cols.push_back(std::move(c));
+  }
+  return cols;
+}
+
+namespace {
+
+double parse_number(const char* s, int len, const char* column) {
+  char buf[128];
+  char* text = len < int(sizeof buf) ? buf : static_cast<char*>(palloc(size_t(len) + 1));
+  memcpy(text, s, size_t(len));
+  text[len] = '\0';
+  char* end = nullptr;
+  double x = strtod(text, &end);
+  while (end && *end == ' ') ++end;
+  if (len == 0 || end == text || *end != '\0')
+    ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+                    errmsg("column \"%s\" is a numeric feature, but has the value \"%s\"", column, text),
+                    errhint("list the column in \"categorical\", or clean the value")));
+  return x;
+}
+
+void check_finite(double x, const char* column) {
+  if (!std::isfinite(x))
+    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                    errmsg("column \"%s\" has a non-finite value (%s)", column,
+                           std::isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity")),
+                    errhint("store NULL for an unknown value; custseg imputes the training mean")));
+}
+
+}  // namespace
+
+void read_jsonb_row(FeatureBuffers* b, Jsonb* row) {
+  if (!JB_ROOT_IS_OBJECT(row))
+    ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("a jsonb row must be a JSON object")));
+  int ni = 0, ci = 0;
+  for (int f = 0; f < b->n_features; ++f) {
+    JsonbValue v;
+    const bool found = getKeyJsonValueFromContainer(&row->root, b->names[f], b->name_lens[f], &v) != nullptr;
+    const bool is_null = !found || v.type == jbvNull;
+    if (found && (v.type == jbvArray || v.type == jbvObject || v.type == jbvBinary))
+      ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                      errmsg("key \"%s\" holds a JSON object or array, which cannot be a feature", b->names[f])));
+    if (f < b->n_numeric) {
+      double x = NAN;
+      if (!is_null) {
+        if (v.type == jbvNumeric)
+          x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v.val.numeric)));
+        else if (v.type == jbvBool)
+          x = v.val.boolean ? 1.0 : 0.0;
+        else
+          x = parse_number(v.val.string.val, v.val.string.len, b->names[f]);
+        check_finite(x, b->names[f]);
+      }
+      b->numeric[ni++] = x;
+    } else {
+      core::StrRef& s = b->categorical[ci++];
+      s.is_null = is_null;
+      s.data = nullptr;
+      s.len = 0;
+      if (is_null) continue;
+      if (v.type == jbvString) {
+        s.data = v.val.string.val;
+        s.len = size_t(v.val.string.len);
+      } else if (v.type == jbvBool) {
+        s.data = v.val.boolean ? "true" : "false";
+        s.len = strlen(s.data);
+      } else {
+        char* text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+        s.data = text;
+        s.len = strlen(text);
+      }
+    }
+  }
+}
+
+void read_array_row(FeatureBuffers* b, ArrayType* row) {
+  if (ARR_ELEMTYPE(row) != FLOAT8OID)
+    ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("expected a float8[] vector")));
+  if (ARR_NDIM(row) > 1)
+    ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("expected a one-dimensional float8[] vector")));
+  const int n = ARR_NDIM(row) == 0 ? 0 : ARR_DIMS(row)[0];
+  if (n != b->n_features)
+    ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
+                    errmsg("vector has %d elements, expected %d", n, b->n_features)));
+  const double* data = reinterpret_cast<const double*>(ARR_DATA_PTR(row));
+  const bits8* nulls = ARR_NULLBITMAP(row);
+  int k = 0;
+  for (int i = 0; i < n; ++i) {
+    if (nulls && !(nulls[i / 8] & (1 << (i % 8)))) {
+      b->numeric[i] = NAN;
+      continue;
+    }
+    double x;
+    memcpy(&x, data + k++, sizeof x);  // why memcpy: no alignment assumption on the array data
+    check_finite(x, b->names[i]);
+    b->numeric[i] = x;
+  }
+}
+
+}  // namespace custseg::pg

@@ -57,3 +57,34 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
 void read_row(RowReader* reader, HeapTupleHeader row);
 
 }  // namespace custseg::pg
+
+extern "C" {
+#include "utils/jsonb.h"
+}
+
+namespace custseg::pg {
+
+// Feature values from jsonb objects or float8[] vectors, matched by key or by position.
+struct FeatureBuffers {
+  int n_features;
+  int n_numeric;
+  char** names;
+  int* name_lens;
+  double* numeric;
+  core::StrRef* categorical;
+};
+
+FeatureBuffers* build_buffers(MemoryContext cxt, const std::vector<std::string>& names, int n_numeric);
+
+// The columns of a jsonb object (its keys), for core::plan_features: numbers and booleans are
+// numeric, strings categorical, a null is numeric unless an option forces it, objects and arrays
+// cannot be features.
+std::vector<core::ColumnInfo> describe_jsonb(Jsonb* row);
+
+// Reads one jsonb object by key (a missing key is NULL). May ereport: call through guard().
+void read_jsonb_row(FeatureBuffers* b, Jsonb* row);
+
+// Reads one float8[] vector by position. May ereport: call through guard().
+void read_array_row(FeatureBuffers* b, ArrayType* row);
+
+}  // namespace custseg::pg
