@@ -43,6 +43,9 @@ SELECT err($q$SELECT custseg_fit(t, '{"k": 2}') FROM (SELECT id, x, NULL::text A
 SELECT err($q$SELECT custseg_fit(t, '{"k": 2}') FROM (SELECT NULL::float8 AS x FROM generate_series(1, 5)) t$q$);
 SELECT err($q$SELECT custseg_fit(t, '{"n_components": 1, "k": null}') FROM (SELECT 1.0 AS x) t$q$);
 
+-- The rows kept for k-means are bounded in bytes: an explicit sample_size above the bound fails at once.
+SELECT err($q$SELECT custseg_fit(t, '{"exclude": ["born"], "sample_size": 10000000}') FROM err_t t$q$);
+
 -- Non-finite values.
 SELECT err($q$SELECT custseg_fit(t, '{"k": 2}') FROM (VALUES (1.0::float8), ('NaN'), (3)) t(x)$q$);
 SELECT err($q$SELECT custseg_fit(t, '{"k": 2}') FROM (VALUES (1.0::float8), ('Infinity'), (3)) t(x)$q$);

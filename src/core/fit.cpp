@@ -197,8 +197,15 @@ FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::str
     : names(std::move(names_in)), n_numeric(n_numeric_in), options_json(std::move(options_in)),
       moments(n_numeric_in) {
   FitOptions o = parse_fit_options(options_json);
-  // Only k-means needs rows; dedupe needs every distinct row.
-  sample_size = (o.k > 0 || o.dedupe) ? o.sample_size : 0;
+  // Only k-means needs rows; dedupe needs every distinct row. Rows are bounded in bytes.
+  const int64_t max_rows = kMaxReservoirBytes / (8 * int64_t(std::max<size_t>(names.size(), 1)));
+  if (o.sample_size_set && o.sample_size > max_rows)
+    throw Error(ErrorCode::kProgramLimit,
+                "sample_size " + std::to_string(o.sample_size) + " is too large for " + std::to_string(names.size()) +
+                    " feature columns",
+                "at most " + std::to_string(max_rows) + " rows of this width fit in custseg's " +
+                    std::to_string(kMaxReservoirBytes >> 20) + " MB sample");
+  sample_size = (o.k > 0 || o.dedupe) ? std::min(o.sample_size, max_rows) : 0;
   verbose = o.verbose;
   dedupe = o.dedupe;
   Rng r(o.seed ^ 0x5EED5A3B1E5ULL);

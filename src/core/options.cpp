@@ -118,6 +118,7 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       o.tol = v.as_number();
     } else if (key == "sample_size") {
       o.sample_size = as_int(key, v, 1, kMaxSampleSize);
+      o.sample_size_set = true;
     } else if (key == "dedupe") {
       o.dedupe = as_bool(key, v);
     } else if (key == "_stage") {

@@ -18,6 +18,9 @@ constexpr int kMaxIter = 100000;
 constexpr int64_t kDefaultSampleSize = 1000000;
 constexpr int64_t kMaxSampleSize = 10000000;
 constexpr int64_t kSilhouetteSampleSize = 10000;
+// The rows k-means keeps are bounded to this many bytes, so a state stays far from PostgreSQL's
+// 1 GB value limit: the default sample_size shrinks for wide rows, a larger explicit one is an error.
+constexpr int64_t kMaxReservoirBytes = int64_t(256) << 20;
 
 // Which aggregate a state belongs to: the whole pipeline, or one stage of it.
 //   kScaler: preprocessing only; kPca: PCA of raw vectors; kKMeans: k-means of raw vectors.
@@ -36,6 +39,7 @@ struct FitOptions {
   int max_iter = 300;
   double tol = 1e-4;
   int64_t sample_size = kDefaultSampleSize;
+  bool sample_size_set = false;  // given explicitly
   bool scale_categoricals = false;
   bool dedupe = false;
   bool verbose = false;
