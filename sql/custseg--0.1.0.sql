@@ -70,6 +70,25 @@ CREATE FUNCTION custseg_predict(model custseg_model, "row" record) RETURNS integ
     AS 'MODULE_PATHNAME', 'custseg_predict_model_record' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_predict(custseg_model, record) IS
     'the segment of a row under a model; columns are matched by name';
+
+CREATE FUNCTION custseg_predict("row" record) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_record' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(record) IS
+    'the segment of a row under the active model trained on its table (see custseg_models)';
+CREATE FUNCTION custseg_predict("row" record, model text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_record_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(record, text) IS
+    'the segment of a row under the active version of the named model';
+CREATE FUNCTION custseg_predict("row" jsonb, model text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_jsonb_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(jsonb, text) IS
+    'the segment of a JSON object of attributes (keys = column names) under the named model';
+CREATE FUNCTION custseg_score("row" record, model text,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+    AS 'MODULE_PATHNAME', 'custseg_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(record, text) IS
+    'one assignment explained: segment, label, distance to its centroid and to the runner-up, confidence = 1 - distance / runner_up_distance, k-means coordinates';
 CREATE FUNCTION custseg_predict(model custseg_model, x float8[]) RETURNS integer
     AS 'MODULE_PATHNAME', 'custseg_predict_model_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_predict(custseg_model, float8[]) IS
@@ -243,6 +262,9 @@ BEGIN
                 'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)),
             m, activate)
     RETURNING * INTO result;
+    IF activate THEN
+        PERFORM custseg_refresh_segments(name);
+    END IF;
     RETURN result;
 END
 $fn$;
@@ -268,7 +290,267 @@ BEGIN
     UPDATE custseg_models cm SET active = true
     WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version
     RETURNING * INTO result;
+    PERFORM custseg_refresh_segments(name);
     RETURN result;
 END
 $fn$;
 COMMENT ON FUNCTION custseg_activate(text, integer) IS 'makes one stored version of a model the active one';
+
+-- Segments: one row per model name and segment number, refreshed by training. Labels are generated
+-- from what stands out in the segment; a label a user sets is kept across retraining.
+CREATE TABLE custseg_segments (
+    model text NOT NULL,
+    segment integer NOT NULL CHECK (segment >= 0),
+    label text,
+    description text,
+    size bigint NOT NULL DEFAULT 0,
+    share float8 NOT NULL DEFAULT 0,
+    profile jsonb NOT NULL DEFAULT '{}',
+    version integer,
+    label_generated boolean NOT NULL DEFAULT true,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, segment)
+);
+SELECT pg_catalog.pg_extension_config_dump('custseg_segments', '');
+COMMENT ON TABLE custseg_segments IS 'the segments of each model: size, share, profile and a label users may rename';
+COMMENT ON COLUMN custseg_segments.model IS 'the model name (custseg_models.name)';
+COMMENT ON COLUMN custseg_segments.segment IS 'the segment number custseg_predict returns';
+COMMENT ON COLUMN custseg_segments.label IS 'generated from the profile until a user sets it; then kept';
+COMMENT ON COLUMN custseg_segments.profile IS 'per feature, in original units: numeric mean, stddev, min, max and z-score against all rows; category shares';
+COMMENT ON COLUMN custseg_segments.version IS 'the model version the size, share and profile describe';
+COMMENT ON COLUMN custseg_segments.label_generated IS 'false once a user has renamed the segment';
+
+-- A label changed by anyone but training is a user's: training keeps it from then on.
+CREATE FUNCTION custseg_segments_label_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog AS $fn$
+BEGIN
+    IF NEW.label IS DISTINCT FROM OLD.label AND coalesce(current_setting('custseg.refreshing', true), '') <> 'on' THEN
+        NEW.label_generated := false;
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_segments_label_guard() IS 'marks a segment label set by a user, so retraining keeps it';
+CREATE TRIGGER custseg_segments_label_guard BEFORE UPDATE ON custseg_segments
+    FOR EACH ROW EXECUTE FUNCTION custseg_segments_label_guard();
+
+-- Offers mapped to segments; the view below shows the current ones.
+CREATE TABLE custseg_offers (
+    offer_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    model text NOT NULL,
+    segment integer NOT NULL CHECK (segment >= 0),
+    title text NOT NULL CHECK (title <> ''),
+    details text,
+    discount_pct numeric(5, 2) CHECK (discount_pct >= 0 AND discount_pct <= 100),
+    priority integer NOT NULL DEFAULT 100,
+    valid_from timestamptz,
+    valid_until timestamptz,
+    channel text,
+    enabled boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from)
+);
+CREATE INDEX custseg_offers_segment ON custseg_offers (model, segment);
+SELECT pg_catalog.pg_extension_config_dump('custseg_offers', '');
+SELECT pg_catalog.pg_extension_config_dump('custseg_offers_offer_id_seq', '');
+COMMENT ON TABLE custseg_offers IS 'offers for segments (model name, segment number); lower priority comes first';
+COMMENT ON COLUMN custseg_offers.priority IS 'lower is more important; ties broken by offer_id';
+COMMENT ON COLUMN custseg_offers.enabled IS 'false hides the offer without deleting it';
+
+CREATE VIEW custseg_segment_offers AS
+SELECT s.model, s.segment, s.label, s.size, s.share,
+       o.offer_id, o.title, o.details, o.discount_pct, o.priority, o.channel, o.valid_from, o.valid_until,
+       row_number() OVER (PARTITION BY s.model, s.segment ORDER BY o.priority, o.offer_id) AS offer_rank
+FROM custseg_segments s
+JOIN custseg_offers o ON o.model = s.model AND o.segment = s.segment
+WHERE o.enabled
+  AND (o.valid_from IS NULL OR o.valid_from <= now())
+  AND (o.valid_until IS NULL OR o.valid_until > now());
+COMMENT ON VIEW custseg_segment_offers IS
+    'each segment with its current offers (enabled, within their validity dates), ranked by priority';
+
+-- Recomputes the segments of a model's active version: size, share, profile, generated labels.
+CREATE FUNCTION custseg_refresh_segments(model text) RETURNS SETOF custseg_segments
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+-- Why: the planner's estimates for these small queries cross jit_above_cost; compiling costs ~1 s.
+SET jit = off
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    m custseg_models;
+    j jsonb;
+    f jsonb;
+    num_cols text := '';
+    cat_cols text := '';
+    q text;
+    total bigint;
+    spend text;
+    seg record;
+    stats jsonb := '{}';
+    overall jsonb;
+    cats jsonb := '{}';
+BEGIN
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704';
+    END IF;
+    j := custseg_model_json(m.model);
+    IF j -> 'kmeans' = 'null' THEN
+        RETURN;
+    END IF;
+    FOR f IN SELECT * FROM jsonb_array_elements(j -> 'features') LOOP
+        IF f ->> 'kind' = 'numeric' THEN
+            num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I)::float8, ''stddev'', '
+                                           'stddev_pop(t.%I)::float8, ''min'', min(t.%I)::float8, ''max'', max(t.%I)::float8)',
+                                           f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name');
+            IF spend IS NULL AND (f ->> 'name') ~* '(spend|score|amount|purchase|basket|monetary|revenue|sales)' THEN
+                spend := f ->> 'name';
+            END IF;
+        ELSE
+            cat_cols := cat_cols || format(', (%L, t.%I::text)', f ->> 'name', f ->> 'name');
+        END IF;
+    END LOOP;
+    -- Numeric statistics per segment and over all rows, in one scan.
+    q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
+                 FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                 GROUP BY GROUPING SETS ((s.segment), ())',
+                CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+    FOR seg IN EXECUTE q USING m.model LOOP
+        IF seg.segment IS NULL THEN
+            total := seg.n;
+            overall := seg.numeric;
+        ELSE
+            stats := stats || jsonb_build_object(seg.segment::text, jsonb_build_object('n', seg.n, 'numeric', seg.numeric));
+        END IF;
+    END LOOP;
+    -- Category shares per segment, in one more scan.
+    IF cat_cols <> '' THEN
+        q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
+                     FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
+                           FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                           CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
+                           GROUP BY 1, 2, 3) c
+                     GROUP BY 1, 2', m.source, substr(cat_cols, 3));
+        FOR seg IN EXECUTE q USING m.model LOOP
+            cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
+                              jsonb_build_object(seg.feature, seg.counts));
+        END LOOP;
+    END IF;
+
+    PERFORM set_config('custseg.refreshing', 'on', true);
+    DELETE FROM custseg_segments cs
+    WHERE cs.model = model
+      AND cs.segment <> ALL (ARRAY(SELECT jsonb_array_elements_text(j #> '{kmeans,segments}')::integer));
+    RETURN QUERY
+    WITH segs AS (
+        SELECT sid::integer AS segment, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
+               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical
+        FROM jsonb_array_elements_text(j #> '{kmeans,segments}') AS sid
+    ),
+    z AS (
+        -- How far each segment's mean sits from the mean of all rows, in standard deviations.
+        SELECT s.segment, f.key AS feature,
+               CASE WHEN (overall -> f.key ->> 'stddev')::float8 > 0
+                    THEN ((f.value ->> 'mean')::float8 - (overall -> f.key ->> 'mean')::float8)
+                         / (overall -> f.key ->> 'stddev')::float8 END AS z
+        FROM segs s, jsonb_each(s.numeric) f
+    ),
+    traits AS (
+        SELECT z.segment,
+               string_agg(CASE WHEN z.z > 0 THEN 'high ' ELSE 'low ' END || z.feature, ', '
+                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS traits,
+               string_agg(format('%s %s vs %s overall', z.feature,
+                                 round((segs.numeric -> z.feature ->> 'mean')::numeric, 1),
+                                 round((overall -> z.feature ->> 'mean')::numeric, 1)), '; '
+                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS facts
+        FROM (SELECT z.*, row_number() OVER (PARTITION BY z.segment ORDER BY abs(z.z) DESC, z.feature) AS r
+              FROM z WHERE abs(z.z) >= 0.5) z
+        JOIN segs USING (segment)
+        GROUP BY z.segment
+    ),
+    spend_rank AS (
+        SELECT s.segment,
+               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 DESC, s.segment) AS top,
+               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 ASC, s.segment) AS bottom,
+               rank() OVER (ORDER BY s.n DESC, s.segment) AS by_size
+        FROM segs s
+    ),
+    named AS (
+        SELECT s.*, t.traits, t.facts,
+               CASE WHEN spend IS NULL OR (SELECT count(*) FROM segs) < 2 THEN 'Segment ' || s.segment
+                    WHEN r.top = 1 THEN 'High Spender'
+                    WHEN r.bottom = 1 THEN 'Value Seeker'
+                    WHEN NOT EXISTS (SELECT 1 FROM spend_rank r2 JOIN segs s2 USING (segment)
+                                     WHERE r2.top > 1 AND r2.bottom > 1 AND r2.by_size < r.by_size) THEN 'Loyal Regular'
+                    ELSE 'Segment ' || s.segment END AS archetype
+        FROM segs s LEFT JOIN traits t USING (segment) JOIN spend_rank r USING (segment)
+    )
+    INSERT INTO custseg_segments AS cs (model, segment, label, description, size, share, profile, version,
+                                        label_generated, updated_at)
+    SELECT model, n.segment,
+           n.archetype || coalesce(': ' || n.traits, ''),
+           format('%s rows (%s%%)', n.n, round(100.0 * n.n / nullif(total, 0), 1)) || coalesce('; ' || n.facts, ''),
+           n.n, coalesce(n.n::float8 / nullif(total, 0), 0),
+           jsonb_build_object('numeric', (SELECT coalesce(jsonb_object_agg(f.key, f.value ||
+                                                  jsonb_build_object('z', (SELECT z.z FROM z WHERE z.segment = n.segment AND z.feature = f.key))), '{}')
+                                          FROM jsonb_each(n.numeric) f),
+                              'categorical', (SELECT coalesce(jsonb_object_agg(c.key,
+                                                  (SELECT jsonb_object_agg(l.key, round((l.value::numeric / n.n), 4)) FROM jsonb_each(c.value) l)), '{}')
+                                              FROM jsonb_each(n.categorical) c)),
+           m.version, true, now()
+    FROM named n
+    ON CONFLICT ON CONSTRAINT custseg_segments_pkey DO UPDATE
+        SET size = EXCLUDED.size, share = EXCLUDED.share, profile = EXCLUDED.profile,
+            description = EXCLUDED.description, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+            label = CASE WHEN cs.label_generated THEN EXCLUDED.label ELSE cs.label END
+    RETURNING cs.*;
+    PERFORM set_config('custseg.refreshing', 'off', true);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_refresh_segments(text) IS
+    'recomputes size, share, profile and generated labels of a model''s segments from its source table';
+
+-- Views of the source rows with their segment and label, and one row per row x current offer.
+CREATE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL)
+RETURNS SETOF regclass
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    nsp text;
+    rel text;
+    v1 text;
+    v2 text;
+BEGIN
+    IF model IS NULL OR NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = model) THEN
+        RAISE EXCEPTION 'no custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'train one first with custseg_train';
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    v1 := coalesce(view_name, rel || '_segments');
+    v2 := v1 || '_offers';
+    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                    SELECT t.*, p.segment, s.label
+                    FROM %s t
+                    CROSS JOIN LATERAL (SELECT %I.custseg_predict(t, %L) AS segment) p
+                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
+                   nsp, v1, source, '@extschema@', model, '@extschema@', model);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
+                   format('rows of %s with their segment under custseg model %s', source, model));
+    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                    SELECT v.*, o.offer_id, o.title AS offer_title, o.details AS offer_details,
+                           o.discount_pct, o.priority AS offer_priority, o.offer_rank
+                    FROM %I.%I v
+                    JOIN %I.custseg_segment_offers o ON o.model = %L AND o.segment = v.segment',
+                   nsp, v2, nsp, v1, '@extschema@', model);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v2,
+                   format('rows of %s with each current offer of their segment under custseg model %s', source, model));
+    RETURN NEXT format('%I.%I', nsp, v1)::regclass;
+    RETURN NEXT format('%I.%I', nsp, v2)::regclass;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_create_views(regclass, text, text) IS
+    'creates <view_name> (source rows + segment + label) and <view_name>_offers (one row per row x current offer)';

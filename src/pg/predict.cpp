@@ -1,11 +1,17 @@
 // Scoring in place: custseg_predict and custseg_transform. The model is validated and the row's
 // columns are mapped once per query (cached in fn_extra); each row is then read, encoded and assigned
 // without allocating anything that outlives it.
+#include <cmath>
+
+#include "registry.h"
 #include "rows.h"
 
 extern "C" {
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
 }
 
 using namespace custseg;
@@ -25,6 +31,11 @@ struct ScoreCache {
   pg::FeatureBuffers* buffers;  // vector input
   double* scratch;
   double* point;
+  // For models looked up in custseg_models: what the lookup was keyed by, and what it found.
+  char* key_name;
+  Oid key_relid;
+  pg::StoredModel* stored;
+  TupleDesc result_desc;  // custseg_score's result row
 };
 
 void delete_view(void* arg) {
@@ -33,8 +44,7 @@ void delete_view(void* arg) {
   cache->view = nullptr;
 }
 
-// The cache for this model, rebuilt when the model changes.
-ScoreCache* score_cache(FunctionCallInfo fcinfo, int model_arg) {
+ScoreCache* new_cache(FunctionCallInfo fcinfo) {
   MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
   auto* cache = static_cast<ScoreCache*>(fcinfo->flinfo->fn_extra);
   if (!cache) {
@@ -45,20 +55,70 @@ ScoreCache* score_cache(FunctionCallInfo fcinfo, int model_arg) {
     MemoryContextRegisterResetCallback(cxt, &cache->callback);
     fcinfo->flinfo->fn_extra = cache;
   }
+  return cache;
+}
+
+// Makes `bytes` the cache's model unless it already is; validates it once.
+void set_model(FunctionCallInfo fcinfo, ScoreCache* cache, const uint8_t* bytes, size_t len) {
+  if (cache->view && cache->model_len == len && std::memcmp(cache->model, bytes, len) == 0) return;
+  MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+  delete cache->view;
+  cache->view = nullptr;
+  cache->reader = nullptr;
+  cache->buffers = nullptr;
+  if (cache->model) pfree(cache->model);
+  cache->model = static_cast<uint8_t*>(pg::alloc(cxt, len));
+  std::memcpy(cache->model, bytes, len);
+  cache->model_len = len;
+  cache->view = new core::ModelView(cache->model, len);
+  cache->scratch = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->encoded_dim())));
+  cache->point = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->output_dim())));
+}
+
+// The cache for a model argument, rebuilt when the model changes.
+ScoreCache* score_cache(FunctionCallInfo fcinfo, int model_arg) {
+  ScoreCache* cache = new_cache(fcinfo);
   size_t len;
   const uint8_t* bytes = pg::model_arg(fcinfo, model_arg, &len);
-  if (!cache->view || cache->model_len != len || std::memcmp(cache->model, bytes, len) != 0) {
-    delete cache->view;
-    cache->view = nullptr;
-    cache->reader = nullptr;
-    cache->buffers = nullptr;
-    if (cache->model) pfree(cache->model);
-    cache->model = static_cast<uint8_t*>(pg::alloc(cxt, len));
-    std::memcpy(cache->model, bytes, len);
-    cache->model_len = len;
-    cache->view = new core::ModelView(cache->model, len);
-    cache->scratch = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->encoded_dim())));
-    cache->point = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->output_dim())));
+  set_model(fcinfo, cache, bytes, len);
+  return cache;
+}
+
+// The cache for the active model of a name (text argument), looked up once per query.
+ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
+  ScoreCache* cache = new_cache(fcinfo);
+  char* name = nullptr;
+  Datum d = PG_GETARG_DATUM(name_arg);
+  pg::guard([&] { name = TextDatumGetCString(d); });
+  if (!cache->stored || !cache->key_name || std::strcmp(cache->key_name, name) != 0) {
+    MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+    cache->stored = pg::load_active_model(cxt, name, InvalidOid);
+    cache->key_name = static_cast<char*>(pg::alloc(cxt, std::strlen(name) + 1));
+    std::strcpy(cache->key_name, name);
+    cache->key_relid = InvalidOid;
+    set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
+  }
+  return cache;
+}
+
+// The cache for the active model trained on a row's table, looked up once per query.
+ScoreCache* table_cache(FunctionCallInfo fcinfo, int row_arg) {
+  ScoreCache* cache = new_cache(fcinfo);
+  HeapTupleHeader row = nullptr;
+  Datum d = PG_GETARG_DATUM(row_arg);
+  Oid relid = InvalidOid;
+  pg::guard([&] {
+    row = DatumGetHeapTupleHeader(d);
+    relid = get_typ_typrelid(HeapTupleHeaderGetTypeId(row));
+  });
+  if (relid == InvalidOid)
+    throw core::Error(core::ErrorCode::kInvalidArgument, "cannot tell which table this row comes from",
+                      "pass a table's row (custseg_predict(t) FROM t), or name the model: custseg_predict(row, 'name')");
+  if (!cache->stored || cache->key_relid != relid) {
+    cache->stored = pg::load_active_model(fcinfo->flinfo->fn_mcxt, nullptr, relid);
+    cache->key_relid = relid;
+    cache->key_name = nullptr;
+    set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
   }
   return cache;
 }
@@ -100,6 +160,20 @@ void read_vector(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** n
   pg::FeatureBuffers* b = cache->buffers;
   Datum d = PG_GETARG_DATUM(arg);
   pg::guard([&] { pg::read_array_row(b, DatumGetArrayTypeP(d)); });
+  *numeric = b->numeric;
+  *categorical = b->categorical;
+}
+
+// Reads a jsonb argument by key with the model's feature names.
+void read_json(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
+  if (!cache->buffers) {
+    std::vector<std::string> names;
+    for (int i = 0; i < cache->view->n_features(); ++i) names.push_back(cache->view->feature_name(i));
+    cache->buffers = pg::build_buffers(fcinfo->flinfo->fn_mcxt, names, cache->view->n_numeric());
+  }
+  pg::FeatureBuffers* b = cache->buffers;
+  Datum d = PG_GETARG_DATUM(arg);
+  pg::guard([&] { pg::read_jsonb_row(b, DatumGetJsonbP(d)); });
   *numeric = b->numeric;
   *categorical = b->categorical;
 }
@@ -161,4 +235,74 @@ CUSTSEG_FUNCTION(custseg_transform_vector) {
   core::StrRef* categorical;
   read_vector(fcinfo, cache, 1, &numeric, &categorical);
   return transform(cache, numeric, categorical);
+}
+
+// custseg_predict(row record) -> int: the segment under the active model trained on the row's table.
+CUSTSEG_FUNCTION(custseg_predict_record) {
+  ScoreCache* cache = table_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 0, &numeric, &categorical);
+  PG_RETURN_INT32(predict(cache, numeric, categorical));
+}
+
+// custseg_predict(row record, model text) -> int: the segment under the named model's active version.
+CUSTSEG_FUNCTION(custseg_predict_record_name) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 0, &numeric, &categorical);
+  PG_RETURN_INT32(predict(cache, numeric, categorical));
+}
+
+// custseg_predict(row jsonb, model text) -> int: the segment of a JSON object's attributes.
+CUSTSEG_FUNCTION(custseg_predict_jsonb_name) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_json(fcinfo, cache, 0, &numeric, &categorical);
+  PG_RETURN_INT32(predict(cache, numeric, categorical));
+}
+
+// custseg_score(row record, model text) -> (segment, label, distance, runner_up_distance, confidence,
+// coordinates): one assignment explained. confidence = 1 - distance / runner_up_distance.
+CUSTSEG_FUNCTION(custseg_score) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 0, &numeric, &categorical);
+  if (cache->view->k() == 0)
+    throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
+                      "train it with a \"k\" option to assign segments");
+  cache->view->transform(numeric, categorical, cache->scratch, cache->point);
+  const core::Score sc = cache->view->nearest(cache->point);
+  double confidence = 1.0;
+  if (std::isfinite(sc.runner_up)) confidence = sc.runner_up > 0 ? 1.0 - sc.distance / sc.runner_up : 0.0;
+  const char* label = pg::segment_label(cache->stored, sc.segment);
+  const int p = cache->view->output_dim();
+  const double* point = cache->point;
+  HeapTuple tuple = nullptr;
+  MemoryContext fn_cxt = fcinfo->flinfo->fn_mcxt;
+  pg::guard([&] {
+    if (!cache->result_desc) {
+      TupleDesc desc;
+      if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "custseg_score must return a composite type");
+      MemoryContext old = MemoryContextSwitchTo(fn_cxt);
+      cache->result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+      MemoryContextSwitchTo(old);
+    }
+    Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * size_t(p)));
+    for (int i = 0; i < p; ++i) elems[i] = Float8GetDatum(point[i]);
+    Datum values[6];
+    bool nulls[6] = {false, label == nullptr, false, !std::isfinite(sc.runner_up), false, false};
+    values[0] = Int32GetDatum(sc.segment);
+    values[1] = label ? CStringGetTextDatum(label) : Datum(0);
+    values[2] = Float8GetDatum(sc.distance);
+    values[3] = std::isfinite(sc.runner_up) ? Float8GetDatum(sc.runner_up) : Datum(0);
+    values[4] = Float8GetDatum(confidence);
+    values[5] = PointerGetDatum(construct_array(elems, p, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+    tuple = heap_form_tuple(cache->result_desc, values, nulls);
+  });
+  return HeapTupleGetDatum(tuple);
 }
