@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what custseg needs on Debian 12, as root: the compilers, PostgreSQL 15 with its server
+# headers, Eigen, GoogleTest, and Debian's Python with scikit-learn for the differential tests.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+
+packages=(
+  build-essential g++ make cmake pkg-config
+  postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib
+  libeigen3-dev libgtest-dev googletest
+  python3 python3-sklearn python3-pandas python3-numpy python3-psycopg2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "custseg: missing packages: ${missing[*]} (run this script as root to install them)" >&2
+    exit 1
+  fi
+  echo "custseg: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian's postgresql package may start a cluster of its own on port 5432; ours use temp sockets.
+echo "custseg: dependencies present"

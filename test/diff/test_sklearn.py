@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Differential tests: custseg against scikit-learn on the same rows.
+
+Runs against the PostgreSQL server in the PG* environment (the extension installed). For the three
+shared real tables and generated customers with planted segments, custseg_fit in scale_categoricals
+mode must agree with the notebook's pipeline (pandas.get_dummies, StandardScaler,
+PCA(svd_solver="full"), KMeans): scaler means and scales and PCA explained variance within 1e-9
+relative, components equal up to sign, inertia no worse than scikit-learn's (1e-6), the metrics
+custseg stores equal scikit-learn's on custseg's labels (1e-9), and custseg_predict equals
+scikit-learn's KMeans.predict with custseg's centroids on every row. Then default options must
+recover planted segments with adjusted Rand index >= 0.95 for seeds 1..10.
+
+Run with Debian's interpreter: /usr/bin/python3 test/diff/test_sklearn.py
+"""
+import io
+import json
+import os
+import sys
+import warnings
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import psycopg2
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+sys.path.insert(0, os.path.join(ROOT, "test", "data"))
+import gen_customers  # noqa: E402
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+failures = []
+checks = 0
+
+
+def check(ok, what):
+    global checks
+    checks += 1
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def rel_diff(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)))
+
+
+def connect():
+    conn = psycopg2.connect("")
+    conn.autocommit = True
+    return conn
+
+
+def load_csv(cur, table, path, columns):
+    cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+    cols = ", ".join(f'"{name}" {sqltype}' for name, sqltype in columns)
+    cur.execute(f'CREATE TABLE "{table}" ({cols})')
+    with open(path) as f:
+        cur.copy_expert(f'COPY "{table}" FROM STDIN WITH (FORMAT csv, HEADER true)', f)
+
+
+def load_generated(cur, table, rows, segments, seed):
+    buf = io.StringIO()
+    gen_customers.write_csv(gen_customers.generate(rows, segments, seed), buf)
+    buf.seek(0)
+    cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+    cols = ", ".join(f'"{c}" {gen_customers.SQL_TYPES[c]}' for c in gen_customers.COLUMNS)
+    cur.execute(f'CREATE TABLE "{table}" ({cols})')
+    cur.copy_expert(f'COPY "{table}" FROM STDIN WITH (FORMAT csv, HEADER true)', buf)
+
+
+def fetch_frame(cur, table, key):
+    cur.execute(f'SELECT * FROM "{table}" ORDER BY "{key}"')
+    names = [d[0] for d in cur.description]
+    data = [[float(v) if isinstance(v, Decimal) else v for v in row] for row in cur.fetchall()]
+    return pd.DataFrame(data, columns=names)
+
+
+def fit(cur, table, options):
+    cur.execute(f'SELECT custseg_fit(t, %s), custseg_model_json(custseg_fit(t, %s)) FROM "{table}" t',
+                (json.dumps(options), json.dumps(options)))
+    model_text, model = cur.fetchone()
+    return model_text, model
+
+
+def predictions(cur, table, key, model_text):
+    cur.execute(f'SELECT custseg_predict(%s::custseg_model, t) FROM "{table}" t ORDER BY "{key}"', (model_text,))
+    return np.array([r[0] for r in cur.fetchall()])
+
+
+def notebook_matrix(df, exclude, categorical):
+    """The notebook's preprocessing: forced categoricals as strings, mean imputation, get_dummies."""
+    X = df.drop(columns=exclude).copy()
+    for c in categorical:
+        X[c] = X[c].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    for c in X.columns:
+        if X[c].dtype != object:
+            X[c] = X[c].astype(float)
+            X[c] = X[c].fillna(X[c].mean())
+    return pd.get_dummies(X, prefix_sep="_")
+
+
+def differential(cur, table, key, exclude, categorical, seed):
+    name = table
+    df = fetch_frame(cur, table, key)
+    options = {"k": 3, "n_components": 2, "exclude": exclude, "categorical": categorical, "seed": seed,
+               "n_init": 10, "scale_categoricals": True}
+    model_text, m = fit(cur, table, options)
+    X = notebook_matrix(df, exclude, categorical)
+    check(list(X.columns) == m["columns"], f"{name}: encoded columns match get_dummies ({len(X.columns)})")
+    Xv = X.to_numpy(dtype=float)
+    scaler = StandardScaler().fit(Xv)
+    d = rel_diff(scaler.mean_, m["scaler"]["mean"])
+    check(d < 1e-9, f"{name}: scaler means within 1e-9 (max rel diff {d:.2e})")
+    d = rel_diff(scaler.scale_, m["scaler"]["scale"])
+    check(d < 1e-9, f"{name}: scaler scales within 1e-9 (max rel diff {d:.2e})")
+    Xs = scaler.transform(Xv)
+    pca = PCA(n_components=2, svd_solver="full").fit(Xs)
+    d = rel_diff(pca.explained_variance_, m["pca"]["explained_variance"])
+    check(d < 1e-9, f"{name}: PCA explained variance within 1e-9 (max rel diff {d:.2e})")
+    d = rel_diff(pca.explained_variance_ratio_, m["pca"]["explained_variance_ratio"])
+    check(d < 1e-9, f"{name}: PCA explained variance ratio within 1e-9 (max rel diff {d:.2e})")
+    comps = np.array(m["pca"]["components"])
+    signs = np.sign(np.sum(comps * pca.components_, axis=1))
+    d = float(np.max(np.abs(comps * signs[:, None] - pca.components_)))
+    check(d < 1e-9, f"{name}: PCA components equal up to sign (max abs diff {d:.2e})")
+    Xp = pca.transform(Xs)
+    km = KMeans(n_clusters=3, n_init=10, random_state=0).fit(Xp)
+    ours = m["training"]["inertia"]
+    check(ours <= km.inertia_ * (1 + 1e-6),
+          f"{name}: custseg inertia {ours:.10g} <= scikit-learn's {km.inertia_:.10g} (1e-6)")
+    labels = predictions(cur, table, key, model_text)
+    centres = np.array(m["kmeans"]["centroids"]) * signs[None, :]  # into scikit-learn's PCA signs
+    recomputed = float(np.sum((Xp - centres[labels]) ** 2))
+    d = rel_diff(recomputed, ours)
+    check(d < 1e-9, f"{name}: stored inertia equals the inertia of custseg's labels and centroids (rel diff {d:.2e})")
+    for metric, fn in (("silhouette", silhouette_score), ("calinski_harabasz", calinski_harabasz_score),
+                       ("davies_bouldin", davies_bouldin_score)):
+        theirs = fn(Xp, labels)
+        d = rel_diff(theirs, m["training"][metric])
+        check(d < 1e-9, f"{name}: {metric} {m['training'][metric]:.10g} equals scikit-learn's on custseg's labels "
+                        f"{theirs:.10g} (rel diff {d:.2e})")
+    km.cluster_centers_ = centres  # scikit-learn's predict with custseg's model
+    sk_pred = km.predict(Xp)
+    agree = int(np.sum(sk_pred == labels))
+    check(agree == len(labels), f"{name}: custseg_predict equals KMeans.predict on every row ({agree}/{len(labels)})")
+
+
+def planted_ari(cur):
+    default, notebook = [], []
+    for seed in range(1, 11):
+        table = f"planted_ari_{seed}"
+        load_generated(cur, table, 1500, 3, seed)
+        df = fetch_frame(cur, table, "customer_id")
+        truth = df["segment"].to_numpy()
+        model_text, _ = fit(cur, table, {"k": 3, "exclude": ["customer_id", "segment"], "seed": seed})
+        a = adjusted_rand_score(truth, predictions(cur, table, "customer_id", model_text))
+        model_text, _ = fit(cur, table, {"k": 3, "exclude": ["customer_id", "segment"], "seed": seed,
+                                         "scale_categoricals": True})
+        b = adjusted_rand_score(truth, predictions(cur, table, "customer_id", model_text))
+        default.append(a)
+        notebook.append(b)
+        check(a >= 0.95, f"planted seed {seed}: default-mode ARI {a:.4f} >= 0.95 (scale_categoricals: {b:.4f})")
+        cur.execute(f'DROP TABLE "{table}"')
+    print(f"planted segments, seeds 1..10: mean ARI default {np.mean(default):.4f} (min {np.min(default):.4f}), "
+          f"scale_categoricals {np.mean(notebook):.4f} (min {np.min(notebook):.4f})")
+
+
+def main():
+    conn = connect()
+    cur = conn.cursor()
+    cur.execute("CREATE EXTENSION IF NOT EXISTS custseg")
+    load_csv(cur, "diff_mall", os.path.join(SHARED, "mall_customers.csv"),
+             [("customer_id", "text"), ("gender", "text"), ("age", "int"), ("annual_income_thousands", "int"),
+              ("spending_score", "int")])
+    load_csv(cur, "diff_wholesale", os.path.join(SHARED, "wholesale_customers.csv"),
+             [("Customer ID", "int"), ("Channel", "int"), ("Region", "int"), ("Fresh", "int"), ("Milk", "int"),
+              ("Grocery", "int"), ("Frozen", "int"), ("Detergents_Paper", "int"), ("Delicassen", "int")])
+    load_csv(cur, "diff_retail", os.path.join(SHARED, "retail_customers_mixed.csv"),
+             [("CustomerID", "int"), ("Gender", "text"), ("Age", "int"), ("Annual Income (k$)", "int"),
+              ("Spending Score (1-100)", "int"), ("Marital Status", "text"), ("Employment Status", "text"),
+              ("Number of Children", "int"), ("Education Level", "text"), ("Membership Level", "text"),
+              ("Years as Customer", "int")])
+    load_generated(cur, "diff_planted", 1500, 3, 1)
+    differential(cur, "diff_mall", "customer_id", ["customer_id"], [], 1)
+    differential(cur, "diff_wholesale", "Customer ID", ["Customer ID"], ["Channel", "Region"], 2)
+    differential(cur, "diff_retail", "CustomerID", ["CustomerID"], [], 3)
+    differential(cur, "diff_planted", "customer_id", ["customer_id", "segment"], [], 4)
+    planted_ari(cur)
+    for t in ("diff_mall", "diff_wholesale", "diff_retail", "diff_planted"):
+        cur.execute(f'DROP TABLE "{t}"')
+    print(f"differential: {checks - len(failures)} passed, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Every custseg test, from a fresh Debian 12 machine (as root): install dependencies, the core's
+# GoogleTest suite, the PGXS build and install, then against a throwaway PostgreSQL 15 cluster the
+# pg_regress and isolation suites and the differential tests against scikit-learn, and finally a
+# check of the server log for crashed backends. Ends with "tests: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+source scripts/pgcluster.sh
+
+passed=0
+failed=0
+failures=()
+stage() {  # stage NAME COMMAND...
+  local name=$1
+  shift
+  echo
+  echo "=== $name"
+  local start=$SECONDS
+  if "$@"; then
+    echo "=== $name: ok ($((SECONDS - start)) s)"
+    passed=$((passed + 1))
+  else
+    echo "=== $name: FAILED ($((SECONDS - start)) s)"
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+}
+
+core_tests() {
+  cmake -S . -B build/core -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    cmake --build build/core -j2 &&
+    ctest --test-dir build/core --output-on-failure
+}
+
+core_sanitized() {
+  cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCUSTSEG_SANITIZE=ON >/dev/null &&
+    cmake --build build/asan -j2 &&
+    ctest --test-dir build/asan --output-on-failure
+}
+
+build_extension() {
+  make -j2 && make install
+}
+
+regress() {
+  if make installcheck; then
+    return 0
+  fi
+  [[ -f regression.diffs ]] && head -c 20000 regression.diffs
+  [[ -f output_iso/regression.diffs ]] && head -c 20000 output_iso/regression.diffs
+  return 1
+}
+
+differential() {
+  /usr/bin/python3 test/diff/test_sklearn.py
+}
+
+stage "dependencies" bash scripts/install-deps.sh || true
+if ((failed)); then
+  echo "tests: $passed passed, $failed failed"
+  exit 1
+fi
+stage "core unit tests" core_tests
+stage "core unit tests under AddressSanitizer and UBSan" core_sanitized
+stage "build and install the extension" build_extension
+
+if pgcluster_start; then
+  trap pgcluster_stop EXIT
+  stage "pg_regress and isolation tests" regress
+  stage "differential tests against scikit-learn" differential
+  stage "server log has no crashed backend" pgcluster_check_log
+else
+  echo "custseg: could not start a PostgreSQL cluster" >&2
+  failed=$((failed + 1))
+  failures+=("cluster start")
+fi
+
+echo
+if ((failed)); then echo "failed stages: ${failures[*]}"; fi
+echo "tests: $passed passed, $failed failed"
+((failed == 0))
