@@ -91,7 +91,7 @@ class Parser {
   }
 
   Value parse_value(int depth) {
-    if (depth > kMaxDepth) fail("nesting too deep");
+    if (depth >= kMaxDepth) fail("nesting too deep");
     skip_ws();
     if (pos_ >= n_) fail("unexpected end of input");
     char c = s_[pos_];

@@ -1,0 +1,53 @@
+-- The demo's SQL: run by scripts/demo.sh after loading mall_customers. Each step is what a user types.
+\echo
+\echo '== Train: one scan, the primary key left out, k = 3 segments on 2 principal components'
+SELECT name, version, source, metrics ->> 'rows_used' AS rows, round((metrics ->> 'silhouette')::numeric, 3) AS silhouette,
+       round((metrics ->> 'inertia')::numeric, 2) AS inertia, metrics -> 'explained_variance_ratio' AS pca_variance_ratio
+FROM custseg_train('mall', 'mall_customers', k => 3, n_components => 2, options => '{"seed": 42}');
+
+\echo
+\echo '== Segments: size, share and a generated label that says what stands out'
+SELECT segment, label, size, round(share::numeric, 3) AS share, description
+FROM custseg_segments WHERE model = 'mall' ORDER BY segment;
+
+\echo
+\echo '== Offers: a curated set per archetype, joined to segments through custseg_segment_offers'
+INSERT INTO custseg_offers (model, segment, title, details, discount_pct, priority, channel)
+SELECT 'mall', s.segment, o.title, o.details, o.discount_pct, o.priority, o.channel
+FROM custseg_segments s
+JOIN (VALUES
+    ('High Spender', 'Premium bundle', 'curated premium bundle with early access to new collections', NULL, 10, 'email'),
+    ('High Spender', 'Free express shipping', 'express shipping on every order this quarter', NULL, 20, 'app'),
+    ('Value Seeker', 'Weekday discount', '15% off on weekdays', 15.00, 10, 'email'),
+    ('Value Seeker', 'Loyalty rewards', 'double loyalty points on essentials', NULL, 20, 'app'),
+    ('Loyal Regular', 'Upgrade offer', 'upsell to the next tier at the price of the current one', 5.00, 10, 'store'),
+    ('Loyal Regular', 'Referral incentive', 'a voucher for every friend who joins', NULL, 20, 'email')
+) AS o(archetype, title, details, discount_pct, priority, channel) ON s.label LIKE o.archetype || '%'
+WHERE s.model = 'mall';
+SELECT segment, split_part(label, ':', 1) AS segment_label, offer_rank, title, discount_pct, channel
+FROM custseg_segment_offers WHERE model = 'mall' ORDER BY segment, offer_rank;
+
+\echo
+\echo '== Predictions in place: every customer scored by the active model of its table'
+SELECT custseg_predict(c) AS segment, count(*) AS customers,
+       round(avg(annual_income_thousands), 1) AS avg_income_k, round(avg(spending_score), 1) AS avg_spending_score
+FROM mall_customers c GROUP BY 1 ORDER BY 1;
+
+\echo
+\echo '== One assignment explained: distance to its centroid and to the runner-up, confidence'
+SELECT c.customer_id, c.gender, c.age, c.annual_income_thousands AS income_k, c.spending_score,
+       s.segment, split_part(s.label, ':', 1) AS label, round(s.distance::numeric, 3) AS distance,
+       round(s.runner_up_distance::numeric, 3) AS runner_up, round(s.confidence::numeric, 3) AS confidence
+FROM mall_customers c, custseg_score(c, 'mall') s
+WHERE c.customer_id IN ('0001', '0002', '0100', '0150', '0200') ORDER BY c.customer_id;
+
+\echo
+\echo '== A new customer, as JSON from an application'
+SELECT custseg_predict('{"gender": "Female", "age": 31, "annual_income_thousands": 88, "spending_score": 91}'::jsonb,
+                       'mall') AS segment;
+
+\echo
+\echo '== Views: customers with segment and label, and one row per customer x current offer'
+SELECT custseg_create_views('mall_customers', 'mall');
+SELECT customer_id, segment, split_part(label, ':', 1) AS label, offer_title, offer_rank
+FROM mall_customers_segments_offers WHERE customer_id IN ('0001', '0200') ORDER BY customer_id, offer_rank;

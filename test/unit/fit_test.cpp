@@ -1,0 +1,180 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "errors.h"
+#include "fit.h"
+#include "model.h"
+
+namespace custseg::core {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct Row {
+  double age, income;
+  const char* region;  // nullptr is NULL
+};
+
+std::vector<Row> customers(int n, uint64_t seed) {
+  static const char* regions[] = {"north", "south", "east", "west"};
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> z(0, 1);
+  std::uniform_int_distribution<int> r(0, 4);
+  std::vector<Row> rows;
+  for (int i = 0; i < n; ++i) {
+    const int g = i % 3;  // three groups
+    const int ri = r(gen);
+    rows.push_back({25 + 15 * g + 3 * z(gen), 30000 + 25000 * g + 4000 * z(gen), ri == 4 ? nullptr : regions[ri]});
+    if (i % 17 == 0) rows.back().age = kNaN;  // some numeric NULLs
+  }
+  return rows;
+}
+
+void add(FitAccumulator& acc, const Row& row) {
+  double num[2] = {row.age, row.income};
+  StrRef cat;
+  if (row.region) cat = StrRef{row.region, std::strlen(row.region), false};
+  acc.add_row(num, &cat);
+}
+
+FitAccumulator accumulate(const std::vector<Row>& rows, size_t from, size_t to, const std::string& opts) {
+  FitAccumulator acc({"age", "income", "region"}, 2, opts);
+  for (size_t i = from; i < to; ++i) add(acc, rows[i]);
+  return acc;
+}
+
+TEST(Fit, ScalerMatchesDirectStatistics) {
+  auto rows = customers(600, 1);
+  Model m = accumulate(rows, 0, rows.size(), R"({"k": 3, "seed": 1})").finish();
+  ASSERT_EQ(m.features.size(), 3u);
+  EXPECT_EQ(m.features[2].levels, (std::vector<std::string>{"east", "north", "south", "west"}));
+  // Mean imputation, population scale.
+  double s = 0, c = 0;
+  for (auto& r : rows)
+    if (!std::isnan(r.age)) s += r.age, ++c;
+  const double mean_age = s / c;
+  EXPECT_NEAR(m.features[0].impute, mean_age, 1e-9);
+  EXPECT_NEAR(m.mean[0], mean_age, 1e-9);
+  double ss = 0;
+  for (auto& r : rows) {
+    const double v = std::isnan(r.age) ? mean_age : r.age;
+    ss += (v - mean_age) * (v - mean_age);
+  }
+  EXPECT_NEAR(m.scale[0], std::sqrt(ss / double(rows.size())), 1e-9);
+  // One-hot columns stay 0/1 by default.
+  for (int j = 2; j < m.encoded_dim(); ++j) {
+    EXPECT_EQ(m.mean[size_t(j)], 0);
+    EXPECT_EQ(m.scale[size_t(j)], 1);
+  }
+  EXPECT_EQ(m.info.rows_seen, 600);
+  EXPECT_EQ(m.info.rows_used, 600);
+  EXPECT_EQ(m.k, 3);
+  EXPECT_EQ(m.n_components, 2);
+}
+
+TEST(Fit, MergedPartsEqualOnePass) {
+  auto rows = customers(900, 2);
+  const std::string opts = R"({"k": 3, "seed": 5})";
+  Model whole = accumulate(rows, 0, rows.size(), opts).finish();
+  FitAccumulator a = accumulate(rows, 0, 250, opts);
+  FitAccumulator b = accumulate(rows, 250, 700, opts);
+  FitAccumulator c = accumulate(rows, 700, rows.size(), opts);
+  b.merge(c);
+  a.merge(b);
+  Model merged = a.finish();
+  ASSERT_EQ(merged.encoded_dim(), whole.encoded_dim());
+  for (size_t j = 0; j < whole.mean.size(); ++j) {
+    EXPECT_NEAR(merged.mean[j], whole.mean[j], 1e-9 * std::max(1.0, std::abs(whole.mean[j])));
+    EXPECT_NEAR(merged.scale[j], whole.scale[j], 1e-9 * whole.scale[j]);
+  }
+  for (size_t j = 0; j < whole.components.size(); ++j) EXPECT_NEAR(merged.components[j], whole.components[j], 1e-9);
+  // k-means runs on the same rows in the same canonical order: the same centroids.
+  ASSERT_EQ(merged.centroids.size(), whole.centroids.size());
+  for (size_t j = 0; j < whole.centroids.size(); ++j) EXPECT_NEAR(merged.centroids[j], whole.centroids[j], 1e-8);
+  EXPECT_NEAR(merged.info.inertia, whole.info.inertia, 1e-8 * whole.info.inertia);
+}
+
+TEST(Fit, SameSeedSameModelBytes) {
+  auto rows = customers(400, 3);
+  const std::string opts = R"({"k": 4, "seed": 9})";
+  EXPECT_EQ(serialize(accumulate(rows, 0, rows.size(), opts).finish()),
+            serialize(accumulate(rows, 0, rows.size(), opts).finish()));
+}
+
+TEST(Fit, StateSurvivesEncodeDecode) {
+  auto rows = customers(300, 4);
+  FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 2, "seed": 1})");
+  FitParts p = decode_state(acc.bytes().data(), acc.bytes().size());
+  EXPECT_EQ(p.seen, 300u);
+  EXPECT_EQ(p.levels.size(), 4u);
+  std::vector<uint8_t> again = encode_state(p);
+  EXPECT_EQ(serialize(decode_state(again.data(), again.size()).finish()), serialize(acc.finish()));
+}
+
+TEST(Fit, CorruptStateIsRejectedNotRead) {
+  auto rows = customers(50, 5);
+  FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 2})");
+  const std::vector<uint8_t>& good = acc.bytes();
+  for (size_t len = 0; len < good.size(); len += 7) {
+    std::vector<uint8_t> cut(good.begin(), good.begin() + long(len));
+    EXPECT_THROW(decode_state(cut.data(), cut.size()), Error) << "prefix " << len;
+  }
+}
+
+TEST(Fit, AllNullColumnIsAnError) {
+  FitAccumulator acc({"a", "b"}, 2, R"({"k": 2})");
+  for (int i = 0; i < 10; ++i) {
+    double num[2] = {double(i), kNaN};
+    acc.add_row(num, nullptr);
+  }
+  try {
+    acc.finish();
+    FAIL() << "trained on an all-NULL column";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDataException);
+    EXPECT_NE(std::string(e.what()).find("\"b\""), std::string::npos);
+  }
+}
+
+TEST(Fit, NoRowsIsAnError) {
+  FitAccumulator acc({"a"}, 1, R"({"k": 2})");
+  acc.add_skipped();
+  EXPECT_THROW(acc.finish(), Error);
+}
+
+TEST(Fit, PlanFeaturesResolvesRoles) {
+  std::vector<ColumnInfo> cols = {{"id", ColumnType::kNumber, "integer"},
+                                  {"age", ColumnType::kNumber, "integer"},
+                                  {"region", ColumnType::kText, "text"},
+                                  {"zip", ColumnType::kNumber, "integer"},
+                                  {"active", ColumnType::kBool, "boolean"}};
+  FitOptions o;
+  o.exclude = {"id"};
+  o.categorical = {"zip"};
+  FeaturePlan p = plan_features(cols, o);
+  EXPECT_EQ(p.names, (std::vector<std::string>{"age", "active", "region", "zip"}));
+  EXPECT_EQ(p.n_numeric, 2);
+  EXPECT_TRUE(p.features[3].convert);
+
+  FitOptions bad;
+  bad.exclude = {"nope"};
+  try {
+    plan_features(cols, bad);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUndefinedColumn);
+  }
+  std::vector<ColumnInfo> with_json = {{"a", ColumnType::kNumber, "integer"}, {"j", ColumnType::kOther, "jsonb"}};
+  try {
+    plan_features(with_json, FitOptions{});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDatatypeMismatch);
+  }
+}
+
+}  // namespace
+}  // namespace custseg::core

@@ -1,0 +1,121 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "errors.h"
+#include "kmeans.h"
+#include "test_util.h"
+
+namespace custseg::core {
+namespace {
+
+using testing::blobs;
+
+TEST(KMeans, RecoversSeparatedBlobs) {
+  const std::vector<std::vector<double>> centres = {{0, 0}, {10, 0}, {0, 10}, {10, 10}};
+  std::vector<int> truth;
+  RowMatrix X = blobs(centres, 200, 0.7, 11, &truth);
+  KMeansOptions o;
+  o.k = 4;
+  o.seed = 3;
+  KMeansResult r = kmeans_fit(X, o);
+  ASSERT_EQ(r.centers.rows(), 4);
+  // Each true blob maps to exactly one cluster, and each centre sits close to a true centre.
+  std::map<int, std::set<int>> seen;
+  for (size_t i = 0; i < truth.size(); ++i) seen[truth[i]].insert(r.labels[i]);
+  std::set<int> used;
+  for (auto& [t, ls] : seen) {
+    ASSERT_EQ(ls.size(), 1u) << "blob " << t << " was split";
+    used.insert(*ls.begin());
+    Eigen::RowVector2d c = r.centers.row(*ls.begin());
+    EXPECT_NEAR(c(0), centres[size_t(t)][0], 0.2);
+    EXPECT_NEAR(c(1), centres[size_t(t)][1], 0.2);
+  }
+  EXPECT_EQ(used.size(), 4u);
+  // The inertia is the labelled sum of squared distances.
+  std::vector<int> labels;
+  EXPECT_NEAR(kmeans_assign(X, r.centers, labels), r.inertia, 1e-9 * r.inertia);
+  EXPECT_EQ(labels, r.labels);
+}
+
+TEST(KMeans, SameSeedSameResult) {
+  RowMatrix X = blobs({{0, 0, 0}, {3, 3, 3}, {6, 0, 3}}, 150, 1.5, 5);
+  KMeansOptions o;
+  o.k = 5;
+  o.seed = 123;
+  o.n_init = 4;
+  KMeansResult a = kmeans_fit(X, o), b = kmeans_fit(X, o);
+  EXPECT_EQ(a.centers, b.centers);
+  EXPECT_EQ(a.labels, b.labels);
+  EXPECT_EQ(a.inertia, b.inertia);
+}
+
+TEST(KMeans, MoreRestartsNeverWorse) {
+  RowMatrix X = blobs({{0, 0}, {2, 0}, {4, 0}, {6, 0}, {8, 0}}, 60, 1.2, 8);
+  KMeansOptions o;
+  o.k = 5;
+  o.seed = 1;
+  o.n_init = 1;
+  const double one = kmeans_fit(X, o).inertia;
+  o.n_init = 10;  // the first restart is the same draw, so the best of ten cannot be worse
+  EXPECT_LE(kmeans_fit(X, o).inertia, one);
+}
+
+TEST(KMeans, KEqualsRowsGivesZeroInertia) {
+  RowMatrix X(3, 2);
+  X << 0, 0, 1, 1, 5, 5;
+  KMeansOptions o;
+  o.k = 3;
+  KMeansResult r = kmeans_fit(X, o);
+  EXPECT_NEAR(r.inertia, 0, 1e-12);
+  std::set<int> distinct(r.labels.begin(), r.labels.end());
+  EXPECT_EQ(distinct.size(), 3u);
+}
+
+TEST(KMeans, DuplicateRowsDoNotLeaveEmptyClusters) {
+  // Only two distinct points but k = 3: a centre must still be a real point, and no label is out of range.
+  RowMatrix X(10, 1);
+  X << 0, 0, 0, 0, 0, 1, 1, 1, 1, 1;
+  KMeansOptions o;
+  o.k = 3;
+  KMeansResult r = kmeans_fit(X, o);
+  EXPECT_NEAR(r.inertia, 0, 1e-12);
+  for (int l : r.labels) EXPECT_TRUE(l >= 0 && l < 3);
+  EXPECT_TRUE(r.centers.allFinite());
+}
+
+TEST(KMeans, TooFewRowsIsAnError) {
+  RowMatrix X(2, 2);
+  X << 0, 0, 1, 1;
+  KMeansOptions o;
+  o.k = 3;
+  try {
+    kmeans_fit(X, o);
+    FAIL() << "accepted k > n";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDataException);
+  }
+}
+
+int interrupts = 0;
+void count_then_cancel() {
+  if (++interrupts > 3) throw Error(ErrorCode::kCancelled, "canceling statement due to user request");
+}
+
+TEST(KMeans, InterruptCheckCancels) {
+  RowMatrix X = blobs({{0, 0}, {5, 5}}, 500, 2, 2);
+  KMeansOptions o;
+  o.k = 2;
+  o.n_init = 50;
+  interrupts = 0;
+  try {
+    kmeans_fit(X, o, count_then_cancel);
+    FAIL() << "not cancelled";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCancelled);
+  }
+}
+
+}  // namespace
+}  // namespace custseg::core

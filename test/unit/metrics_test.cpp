@@ -1,0 +1,72 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "errors.h"
+#include "metrics.h"
+#include "test_util.h"
+
+namespace custseg::core {
+namespace {
+
+// Four points on a line, two tight pairs: every metric by hand.
+//   silhouette: a = 1 for each point; b = 10.5, 9.5, 9.5, 10.5 -> mean of (b - a) / b
+//   Calinski-Harabasz: between = 4 * 5^2 = 100, within = 4 * 0.25 = 1 -> (100 / 1) / (1 / 2) = 200
+//   Davies-Bouldin: scatter 0.5 each, centres 10 apart -> (0.5 + 0.5) / 10 = 0.1
+TEST(Metrics, HandComputedValues) {
+  RowMatrix X(4, 1);
+  X << 0, 1, 10, 11;
+  std::vector<int> labels = {0, 0, 1, 1};
+  const double s = (2 * (9.5 / 10.5) + 2 * (8.5 / 9.5)) / 4;
+  EXPECT_NEAR(silhouette_score(X, labels, 2), s, 1e-15);
+  EXPECT_NEAR(calinski_harabasz_score(X, labels, 2), 200, 1e-12);
+  EXPECT_NEAR(davies_bouldin_score(X, labels, 2), 0.1, 1e-15);
+}
+
+TEST(Metrics, SingletonClusterHasSilhouetteZero) {
+  // scikit-learn: a point alone in its cluster scores 0.
+  RowMatrix X(3, 1);
+  X << 0, 1, 10;
+  std::vector<int> labels = {0, 0, 1};
+  // Points 0 and 1: a = 1, b = 10 and 9.
+  const double s = ((9.0 / 10) + (8.0 / 9) + 0) / 3;
+  EXPECT_NEAR(silhouette_score(X, labels, 2), s, 1e-15);
+}
+
+TEST(Metrics, SilhouetteUndefinedForOneCluster) {
+  RowMatrix X(3, 1);
+  X << 0, 1, 2;
+  EXPECT_TRUE(std::isnan(silhouette_score(X, {0, 0, 0}, 1)));
+}
+
+// The blocked silhouette equals a direct O(n^2) computation on a set larger than one block.
+TEST(Metrics, BlockedSilhouetteEqualsDirect) {
+  std::vector<int> labels;
+  RowMatrix X = testing::blobs({{0, 0}, {3, 1}, {1, 4}}, 700, 1.3, 4, &labels);
+  const int n = int(X.rows()), k = 3;
+  double total = 0;
+  for (int i = 0; i < n; ++i) {
+    std::vector<double> sum(k, 0);
+    std::vector<int> cnt(k, 0);
+    for (int j = 0; j < n; ++j) {
+      sum[size_t(labels[size_t(j)])] += (X.row(i) - X.row(j)).norm();
+      cnt[size_t(labels[size_t(j)])]++;
+    }
+    const int own = labels[size_t(i)];
+    const double a = sum[size_t(own)] / (cnt[size_t(own)] - 1);
+    double b = INFINITY;
+    for (int c = 0; c < k; ++c)
+      if (c != own) b = std::min(b, sum[size_t(c)] / cnt[size_t(c)]);
+    total += (b - a) / std::max(a, b);
+  }
+  EXPECT_NEAR(silhouette_score(X, labels, k), total / n, 1e-12);
+}
+
+TEST(Metrics, LabelOutOfRangeIsAnError) {
+  RowMatrix X(2, 1);
+  X << 0, 1;
+  EXPECT_THROW(silhouette_score(X, {0, 5}, 2), Error);
+}
+
+}  // namespace
+}  // namespace custseg::core

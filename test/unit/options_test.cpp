@@ -1,0 +1,78 @@
+#include <gtest/gtest.h>
+
+#include "errors.h"
+#include "options.h"
+
+namespace custseg::core {
+namespace {
+
+ErrorCode code_of(const std::string& text) {
+  try {
+    parse_fit_options(text, &user_option_keys(Stage::kFit));
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ErrorCode::kInternal;  // "did not throw"
+}
+
+TEST(Options, DefaultsMatchTheManual) {
+  FitOptions o = parse_fit_options("", &user_option_keys(Stage::kFit));
+  EXPECT_EQ(o.k, 3);
+  EXPECT_EQ(o.n_components, 2);
+  EXPECT_EQ(o.n_init, 10);
+  EXPECT_EQ(o.max_iter, 300);
+  EXPECT_DOUBLE_EQ(o.tol, 1e-4);
+  EXPECT_EQ(o.sample_size, kDefaultSampleSize);
+  EXPECT_FALSE(o.sample_size_set);
+  EXPECT_FALSE(o.scale_categoricals);
+  EXPECT_FALSE(o.dedupe);
+}
+
+TEST(Options, ParsesEveryKey) {
+  FitOptions o = parse_fit_options(
+      R"({"k": 5, "n_components": 0.9, "seed": 42, "n_init": 3, "max_iter": 50, "tol": 0.001,
+          "exclude": ["id"], "categorical": ["zip"], "scale_categoricals": true, "sample_size": 1000})",
+      &user_option_keys(Stage::kFit));
+  EXPECT_EQ(o.k, 5);
+  EXPECT_EQ(o.n_components, 0);
+  EXPECT_DOUBLE_EQ(o.variance_fraction, 0.9);
+  EXPECT_EQ(o.seed, 42u);
+  EXPECT_EQ(o.n_init, 3);
+  EXPECT_EQ(o.max_iter, 50);
+  EXPECT_EQ(o.exclude, std::vector<std::string>{"id"});
+  EXPECT_EQ(o.categorical, std::vector<std::string>{"zip"});
+  EXPECT_TRUE(o.scale_categoricals);
+  EXPECT_EQ(o.sample_size, 1000);
+  EXPECT_TRUE(o.sample_size_set);
+}
+
+TEST(Options, RejectsUnknownKeysAndBadValues) {
+  EXPECT_EQ(code_of(R"({"kk": 3})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"k": "three"})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"k": 2.5})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"k": -1})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"k": 1001})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"n_components": 1.5})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"tol": -1})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"n_init": 0})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"exclude": 7})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"exclude": ["id", 7]})"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"([1, 2])"), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of(R"({"k": )"), ErrorCode::kInvalidText);
+}
+
+TEST(Options, SingleNameIsAOneElementList) {
+  FitOptions o = parse_fit_options(R"({"exclude": "id"})", &user_option_keys(Stage::kFit));
+  EXPECT_EQ(o.exclude, std::vector<std::string>{"id"});
+}
+
+TEST(Options, NormalizedFormHasEveryKey) {
+  FitOptions o = parse_fit_options(R"({"k": 4, "seed": 7})", &user_option_keys(Stage::kFit));
+  json::Value v = options_to_json(o);
+  for (const std::string& key : user_option_keys(Stage::kFit)) EXPECT_NE(v.find(key), nullptr) << key;
+  EXPECT_EQ(v.find("k")->as_number(), 4);
+  EXPECT_EQ(v.find("seed")->as_number(), 7);
+}
+
+}  // namespace
+}  // namespace custseg::core
