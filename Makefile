@@ -8,7 +8,7 @@ CORE_SRCS = $(wildcard src/core/*.cpp)
 PG_SRCS = $(wildcard src/pg/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
-REGRESS = setup fit predict model_io parallel stages train scoring predict_parallel errors
+REGRESS = setup fit predict model_io parallel stages train scoring choose_k identity explore predict_parallel errors
 ISOLATION = train_concurrent
 ISOLATION_OPTS = --load-extension=custseg
 REGRESS_OPTS = --load-extension=custseg
@@ -23,6 +23,9 @@ override with_llvm = no
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Every object depends on every header (PGXS tracks no header dependencies by itself).
+$(OBJS): $(wildcard src/core/*.h src/pg/*.h)
 
 .PHONY: format
 format:

@@ -1,5 +1,19 @@
 -- The demo's SQL: run by scripts/demo.sh after loading mall_customers. Each step is what a user types.
 \echo
+\echo '== Explore: every column described, and the correlations of the numeric ones'
+SELECT column_name, kind, count, nulls, distinct_count, round(mean::numeric, 2) AS mean, round(stddev::numeric, 2) AS stddev,
+       min, q1, median, q3, max, outliers, top
+FROM custseg_describe('mall_customers') WHERE column_name <> 'customer_id';
+SELECT column_a, column_b, round(r::numeric, 3) AS r FROM custseg_correlations('mall_customers');
+
+\echo
+\echo '== Choose k: elbow and silhouette for k = 2..8, from one scan'
+SELECT k, round(inertia::numeric, 2) AS inertia, round(silhouette::numeric, 4) AS silhouette,
+       round(calinski_harabasz::numeric, 2) AS calinski_harabasz, round(davies_bouldin::numeric, 4) AS davies_bouldin,
+       is_elbow, chosen
+FROM custseg_evaluate_k('mall_customers', 2, 8, options => '{"seed": 42}');
+
+\echo
 \echo '== Train: one scan, the primary key left out, k = 3 segments on 2 principal components'
 SELECT name, version, source, metrics ->> 'rows_used' AS rows, round((metrics ->> 'silhouette')::numeric, 3) AS silhouette,
        round((metrics ->> 'inertia')::numeric, 2) AS inertia, metrics -> 'explained_variance_ratio' AS pca_variance_ratio
@@ -9,6 +23,12 @@ FROM custseg_train('mall', 'mall_customers', k => 3, n_components => 2, options 
 \echo '== Segments: size, share and a generated label that says what stands out'
 SELECT segment, label, size, round(share::numeric, 3) AS share, description
 FROM custseg_segments WHERE model = 'mall' ORDER BY segment;
+
+\echo
+\echo '== Segment profiles: box-plot numbers per segment in original units (segment empty = all customers)'
+SELECT segment, split_part(label, ':', 1) AS label, feature, n, round(mean::numeric, 1) AS mean, round(stddev::numeric, 1) AS stddev,
+       min, q1, median, q3, max, shares
+FROM custseg_profile('mall');
 
 \echo
 \echo '== Offers: a curated set per archetype, joined to segments through custseg_segment_offers'
@@ -51,3 +71,13 @@ SELECT custseg_predict('{"gender": "Female", "age": 31, "annual_income_thousands
 SELECT custseg_create_views('mall_customers', 'mall');
 SELECT customer_id, segment, split_part(label, ':', 1) AS label, offer_title, offer_rank
 FROM mall_customers_segments_offers WHERE customer_id IN ('0001', '0200') ORDER BY customer_id, offer_rank;
+
+\echo
+\echo '== Nightly retraining: a new version keeps segment numbers, labels and offers; drift is recorded'
+SELECT version, metrics -> 'matched_segments' AS matched, metrics -> 'new_segments' AS new_segments,
+       metrics -> 'drift_rows' AS drift_rows
+FROM custseg_train('mall', 'mall_customers', k => 3, options => '{"seed": 7}');
+SELECT version, previous_version, active, matched_segments, new_segments, vanished_segments, drift_rows, drift_share
+FROM custseg_drift('mall');
+SELECT segment, split_part(label, ':', 1) AS label, count(*) AS offers
+FROM custseg_segment_offers WHERE model = 'mall' GROUP BY 1, 2 ORDER BY 1;

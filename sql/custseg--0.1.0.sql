@@ -192,6 +192,40 @@ COMMENT ON COLUMN custseg_models.options IS 'the normalized options used';
 COMMENT ON COLUMN custseg_models.metrics IS 'rows seen, skipped, used and clustered, inertia, silhouette, explained variance, iterations, duration';
 COMMENT ON COLUMN custseg_models.active IS 'the version custseg_predict uses for this name';
 
+-- The options custseg_train and custseg_evaluate_k run with: arguments override the same keys in
+-- options (a NULL argument defers to them); exclude defaults to the source's primary-key columns.
+CREATE FUNCTION custseg_training_options(source regclass, n_components integer, exclude text[], options jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    opts jsonb := coalesce(options, '{}'::jsonb);
+    excl text[];
+BEGIN
+    IF jsonb_typeof(opts) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    IF n_components IS NOT NULL THEN
+        opts := opts || jsonb_build_object('n_components', n_components);
+    ELSIF NOT opts ? 'n_components' THEN
+        opts := opts || '{"n_components": null}';
+    END IF;
+    IF exclude IS NOT NULL THEN
+        opts := opts || jsonb_build_object('exclude', to_jsonb(exclude));
+    ELSIF NOT opts ? 'exclude' THEN
+        SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}') INTO excl
+        FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+        WHERE i.indrelid = source AND i.indisprimary;
+        opts := opts || jsonb_build_object('exclude', to_jsonb(excl));
+    END IF;
+    RETURN opts;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) IS
+    'the options custseg_train and custseg_evaluate_k use: arguments over options, primary key excluded by default';
+
 -- Trains a new version of a named model on a table, registers it, and (by default) activates it.
 CREATE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
                               exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
@@ -203,10 +237,20 @@ AS $fn$
 DECLARE
     opts jsonb := coalesce(options, '{}'::jsonb);
     started timestamptz := clock_timestamp();
-    excl text[];
     m custseg_model;
     j jsonb;
     v integer;
+    chosen_k integer;
+    prev custseg_models;
+    ids integer[];
+    next_id integer;
+    match jsonb;
+    seg_prev jsonb;
+    new_segs integer[] := '{}';
+    vanished integer[] := '{}';
+    drift bigint;
+    scored bigint;
+    lineage jsonb := '{}';
     result custseg_models;
 BEGIN
     IF name IS NULL OR name = '' THEN
@@ -218,26 +262,14 @@ BEGIN
     IF jsonb_typeof(opts) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    -- Arguments override the same keys in options; a NULL argument defers to options.
+    opts := custseg_training_options(source, n_components, exclude, opts);
+    -- k: the argument, else "k" in options, else chosen by custseg_evaluate_k (k = 2..8).
     IF k IS NOT NULL THEN
         opts := opts || jsonb_build_object('k', k);
-    ELSIF NOT opts ? 'k' THEN
-        RAISE EXCEPTION 'choosing k automatically is not available in this version'
-            USING ERRCODE = '0A000', HINT = 'pass k => 3, or "k" in options';
-    END IF;
-    IF n_components IS NOT NULL THEN
-        opts := opts || jsonb_build_object('n_components', n_components);
-    ELSIF NOT opts ? 'n_components' THEN
-        opts := opts || '{"n_components": null}';
-    END IF;
-    IF exclude IS NOT NULL THEN
-        opts := opts || jsonb_build_object('exclude', to_jsonb(exclude));
-    ELSIF NOT opts ? 'exclude' THEN
-        -- By default the primary key columns are not features.
-        SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}') INTO excl
-        FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-        WHERE i.indrelid = source AND i.indisprimary;
-        opts := opts || jsonb_build_object('exclude', to_jsonb(excl));
+    ELSIF NOT opts ? 'k' OR opts -> 'k' = 'null' THEN
+        SELECT e.k INTO chosen_k FROM custseg_evaluate_k(source, 2, 8, NULL, NULL, opts - 'k') e WHERE e.chosen;
+        RAISE NOTICE 'custseg_train: k = % chosen by custseg_evaluate_k', chosen_k;
+        opts := opts || jsonb_build_object('k', chosen_k);
     END IF;
 
     EXECUTE format('SELECT custseg_fit(t, $1) FROM %s AS t', source) INTO m USING opts;
@@ -249,6 +281,51 @@ BEGIN
     -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
     PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
     SELECT coalesce(max(cm.version), 0) + 1 INTO v FROM custseg_models cm WHERE cm.name = custseg_train.name;
+
+    -- Segment identity: the new centroids take over the numbers of the active version's centroids
+    -- they match (optimal assignment); the others get numbers never used by this name.
+    SELECT * INTO prev FROM custseg_models cm WHERE cm.name = custseg_train.name AND cm.active;
+    IF FOUND AND j -> 'kmeans' <> 'null' AND custseg_model_json(prev.model) -> 'kmeans' <> 'null' THEN
+        match := custseg_match_segments(m, prev.model);
+        seg_prev := custseg_model_json(prev.model) #> '{kmeans,segments}';
+        SELECT coalesce(max(s::integer), -1) + 1 INTO next_id
+        FROM custseg_models cm, jsonb_array_elements_text(custseg_model_json(cm.model) #> '{kmeans,segments}') s
+        WHERE cm.name = custseg_train.name AND custseg_model_json(cm.model) -> 'kmeans' <> 'null';
+        next_id := greatest(next_id, (SELECT coalesce(max(cs.segment), -1) + 1 FROM custseg_segments cs
+                                      WHERE cs.model = custseg_train.name));
+        ids := '{}';
+        FOR i IN 0 .. jsonb_array_length(match -> 'previous_of') - 1 LOOP
+            IF match -> 'previous_of' -> i = 'null' THEN
+                ids := ids || next_id;
+                new_segs := new_segs || next_id;
+                next_id := next_id + 1;
+            ELSE
+                ids := ids || (seg_prev ->> (match -> 'previous_of' ->> i)::integer)::integer;
+            END IF;
+        END LOOP;
+        SELECT coalesce(array_agg(s::integer ORDER BY s::integer), '{}') INTO vanished
+        FROM jsonb_array_elements_text(seg_prev) s WHERE NOT s::integer = ANY (ids);
+        m := custseg_model_renumber(m, ids);
+        j := custseg_model_json(m);
+        -- Drift: training rows whose segment differs between the two versions.
+        BEGIN
+            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t) IS DISTINCT FROM custseg_predict($2, t)),
+                                   count(*) FROM %s AS t', source) INTO drift, scored USING m, prev.model;
+        EXCEPTION WHEN undefined_column OR datatype_mismatch OR invalid_text_representation THEN
+            drift := NULL;  -- the previous version cannot score these rows (its columns changed)
+        END;
+        lineage := jsonb_build_object(
+            'previous_version', prev.version,
+            'matched_segments', jsonb_array_length(match -> 'previous_of') - cardinality(new_segs),
+            'new_segments', to_jsonb(new_segs), 'vanished_segments', to_jsonb(vanished),
+            'drift_rows', drift, 'drift_share', round((drift::numeric / nullif(scored, 0)), 6));
+        IF cardinality(new_segs) > 0 THEN
+            RAISE NOTICE 'custseg_train: model "%" version % has new segments %', name, v, new_segs;
+        END IF;
+        IF cardinality(vanished) > 0 THEN
+            RAISE NOTICE 'custseg_train: segments % of model "%" have no match in version %', vanished, name, v;
+        END IF;
+    END IF;
     IF activate THEN
         UPDATE custseg_models cm SET active = false WHERE cm.name = custseg_train.name AND cm.active;
     END IF;
@@ -259,11 +336,12 @@ BEGIN
             j -> 'options',
             (j -> 'training') || jsonb_build_object(
                 'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
-                'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)),
+                'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
             m, activate)
     RETURNING * INTO result;
     IF activate THEN
-        PERFORM custseg_refresh_segments(name);
+        -- Matched segments keep their labels; new ones get generated labels.
+        PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
     END IF;
     RETURN result;
 END
@@ -370,7 +448,7 @@ COMMENT ON VIEW custseg_segment_offers IS
     'each segment with its current offers (enabled, within their validity dates), ranked by priority';
 
 -- Recomputes the segments of a model's active version: size, share, profile, generated labels.
-CREATE FUNCTION custseg_refresh_segments(model text) RETURNS SETOF custseg_segments
+CREATE FUNCTION custseg_refresh_segments(model text, keep_labels boolean DEFAULT false) RETURNS SETOF custseg_segments
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = @extschema@, pg_catalog
 -- Why: the planner's estimates for these small queries cross jit_above_cost; compiling costs ~1 s.
@@ -503,13 +581,13 @@ BEGIN
     ON CONFLICT ON CONSTRAINT custseg_segments_pkey DO UPDATE
         SET size = EXCLUDED.size, share = EXCLUDED.share, profile = EXCLUDED.profile,
             description = EXCLUDED.description, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
-            label = CASE WHEN cs.label_generated THEN EXCLUDED.label ELSE cs.label END
+            label = CASE WHEN cs.label_generated AND NOT keep_labels THEN EXCLUDED.label ELSE cs.label END
     RETURNING cs.*;
     PERFORM set_config('custseg.refreshing', 'off', true);
 END
 $fn$;
-COMMENT ON FUNCTION custseg_refresh_segments(text) IS
-    'recomputes size, share, profile and generated labels of a model''s segments from its source table';
+COMMENT ON FUNCTION custseg_refresh_segments(text, boolean) IS
+    'recomputes size, share, profile and generated labels of a model''s segments from its source table; keep_labels keeps existing labels';
 
 -- Views of the source rows with their segment and label, and one row per row x current offer.
 CREATE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL)
@@ -554,3 +632,280 @@ END
 $fn$;
 COMMENT ON FUNCTION custseg_create_views(regclass, text, text) IS
     'creates <view_name> (source rows + segment + label) and <view_name>_offers (one row per row x current offer)';
+
+-- ---- Choosing k ----
+
+-- The raw training state of custseg_fit (no final fit): what custseg_evaluate_k fits every k from.
+CREATE AGGREGATE custseg_fit_state(record, jsonb) (
+    SFUNC = custseg_fit_transfn, STYPE = bytea, COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+COMMENT ON AGGREGATE custseg_fit_state(record, jsonb) IS
+    'the training state of custseg_fit over the rows, for custseg_evaluate_state';
+CREATE FUNCTION custseg_evaluate_state(state bytea, k_min integer, k_max integer) RETURNS jsonb
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_evaluate_state(bytea, integer, integer) IS
+    'k-means and its metrics for every k of a range, from one custseg_fit_state, with elbow and chosen k';
+
+CREATE FUNCTION custseg_evaluate_k(source regclass, k_min integer DEFAULT 2, k_max integer DEFAULT 8,
+                                   n_components integer DEFAULT 2, exclude text[] DEFAULT NULL,
+                                   options jsonb DEFAULT '{}')
+RETURNS TABLE (k integer, inertia float8, silhouette float8, calinski_harabasz float8, davies_bouldin float8,
+               is_elbow boolean, chosen boolean, silhouette_rows bigint, rows_clustered bigint)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    opts jsonb;
+    state bytea;
+    res jsonb;
+BEGIN
+    IF source IS NULL OR k_min IS NULL OR k_max IS NULL THEN
+        RAISE EXCEPTION 'source, k_min and k_max must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF k_min < 2 OR k_max < k_min OR k_max > 1000 THEN
+        RAISE EXCEPTION 'k range %..% is invalid', k_min, k_max USING ERRCODE = '22023',
+            HINT = 'pass 2 <= k_min <= k_max <= 1000';
+    END IF;
+    opts := custseg_training_options(source, n_components, exclude, options);
+    IF opts ? 'k' THEN
+        RAISE EXCEPTION 'option "k" cannot be given to custseg_evaluate_k' USING ERRCODE = '22023',
+            HINT = 'use k_min and k_max';
+    END IF;
+    -- The state keeps the rows for k-means as training with k = k_max would.
+    EXECUTE format('SELECT custseg_fit_state(t, $1) FROM %s AS t', source) INTO state
+        USING opts || jsonb_build_object('k', k_max);
+    IF state IS NULL THEN
+        RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
+    END IF;
+    res := custseg_evaluate_state(state, k_min, k_max);
+    RETURN QUERY
+    SELECT (e ->> 'k')::integer, (e ->> 'inertia')::float8, (e ->> 'silhouette')::float8,
+           (e ->> 'calinski_harabasz')::float8, (e ->> 'davies_bouldin')::float8,
+           (e ->> 'is_elbow')::boolean, (e ->> 'chosen')::boolean,
+           (e ->> 'silhouette_rows')::bigint, (e ->> 'rows')::bigint
+    FROM jsonb_array_elements(res) e;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_evaluate_k(regclass, integer, integer, integer, text[], jsonb) IS
+    'fits every k of a range in one scan: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, the elbow and the chosen k';
+
+-- ---- Segment identity across versions ----
+
+CREATE FUNCTION custseg_match_segments(next custseg_model, previous custseg_model) RETURNS jsonb
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_match_segments(custseg_model, custseg_model) IS
+    'optimal assignment of a new model''s centroids to a previous model''s: {"previous_of": [...], "distance": [...]}';
+CREATE FUNCTION custseg_model_renumber(model custseg_model, segments integer[]) RETURNS custseg_model
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_model_renumber(custseg_model, integer[]) IS
+    'the model with new segment numbers for its centroids (in centroid order)';
+
+CREATE FUNCTION custseg_drift(name text)
+RETURNS TABLE (version integer, previous_version integer, created_at timestamptz, active boolean,
+               matched_segments integer, new_segments integer[], vanished_segments integer[],
+               drift_rows bigint, drift_share float8)
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+AS $fn$
+    SELECT cm.version, (cm.metrics ->> 'previous_version')::integer, cm.created_at, cm.active,
+           (cm.metrics ->> 'matched_segments')::integer,
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(cm.metrics -> 'new_segments', '[]'))::integer),
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(cm.metrics -> 'vanished_segments', '[]'))::integer),
+           (cm.metrics ->> 'drift_rows')::bigint, (cm.metrics ->> 'drift_share')::float8
+    FROM custseg_models cm WHERE cm.name = custseg_drift.name ORDER BY cm.version
+$fn$;
+COMMENT ON FUNCTION custseg_drift(text) IS
+    'per version of a model: the version it was matched to, new and vanished segments, rows that changed segment';
+
+-- ---- Understanding the data and the segments ----
+
+-- Per column: kind, count, nulls, distinct, mean, stddev (n-1), min, quartiles (linear interpolation),
+-- max, IQR outliers (beyond 1.5 IQR from the quartiles), top 5 categories. Two scans.
+CREATE FUNCTION custseg_describe(source regclass)
+RETURNS TABLE (column_name text, kind text, count bigint, nulls bigint, distinct_count bigint,
+               mean float8, stddev float8, min float8, q1 float8, median float8, q3 float8, max float8,
+               outliers bigint, top jsonb)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    col record;
+    stats text := '';
+    second text := '';
+    s jsonb;
+    counts jsonb := '{}';
+    r record;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    FOR col IN
+        SELECT a.attname::text AS name, a.attnum,
+               a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                              'float8'::regtype, 'numeric'::regtype) AS is_num
+        FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+    LOOP
+        IF col.is_num THEN
+            stats := stats || format(', %L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
+                '''distinct'', count(DISTINCT t.%I), ''mean'', avg(t.%I)::float8, ''stddev'', stddev_samp(t.%I)::float8, '
+                '''min'', min(t.%I)::float8, ''q'', percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY t.%I::float8), '
+                '''max'', max(t.%I)::float8)', col.name, col.name, col.name, col.name, col.name, col.name, col.name,
+                col.name, col.name);
+        ELSE
+            stats := stats || format(', %L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
+                '''distinct'', count(DISTINCT t.%I::text))', col.name, col.name, col.name, col.name);
+        END IF;
+    END LOOP;
+    IF stats = '' THEN
+        RETURN;
+    END IF;
+    -- Scan 1: PostgreSQL's aggregates for every column at once.
+    EXECUTE format('SELECT jsonb_build_object(%s) FROM %s AS t', substr(stats, 3), source) INTO s;
+    -- Scan 2: outliers of numeric columns and value counts of the others, unpivoted.
+    FOR col IN
+        SELECT a.attname::text AS name, a.attnum,
+               a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                              'float8'::regtype, 'numeric'::regtype) AS is_num
+        FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+    LOOP
+        IF col.is_num THEN
+            IF s -> col.name -> 'q' <> 'null' THEN
+                second := second || format(', (%L, CASE WHEN t.%I::float8 < %s OR t.%I::float8 > %s THEN ''outlier'' END)',
+                    col.name, col.name,
+                    (s -> col.name -> 'q' ->> 0)::float8 - 1.5 * ((s -> col.name -> 'q' ->> 2)::float8 - (s -> col.name -> 'q' ->> 0)::float8),
+                    col.name,
+                    (s -> col.name -> 'q' ->> 2)::float8 + 1.5 * ((s -> col.name -> 'q' ->> 2)::float8 - (s -> col.name -> 'q' ->> 0)::float8));
+            END IF;
+        ELSE
+            second := second || format(', (%L, t.%I::text)', col.name, col.name);
+        END IF;
+    END LOOP;
+    IF second <> '' THEN
+        FOR r IN EXECUTE format('SELECT kv.c, kv.v, count(*) AS n FROM %s AS t CROSS JOIN LATERAL (VALUES %s) AS kv(c, v)
+                                 WHERE kv.v IS NOT NULL GROUP BY 1, 2', source, substr(second, 3))
+        LOOP
+            counts := jsonb_set(counts, ARRAY[r.c], coalesce(counts -> r.c, '[]') || jsonb_build_array(jsonb_build_array(r.v, r.n)));
+        END LOOP;
+    END IF;
+    RETURN QUERY
+    SELECT a.attname::text,
+           CASE WHEN s -> a.attname::text ? 'mean' THEN 'numeric' ELSE 'categorical' END,
+           (s -> a.attname::text ->> 'count')::bigint, (s -> a.attname::text ->> 'nulls')::bigint,
+           (s -> a.attname::text ->> 'distinct')::bigint, (s -> a.attname::text ->> 'mean')::float8,
+           (s -> a.attname::text ->> 'stddev')::float8, (s -> a.attname::text ->> 'min')::float8,
+           (s -> a.attname::text -> 'q' ->> 0)::float8, (s -> a.attname::text -> 'q' ->> 1)::float8,
+           (s -> a.attname::text -> 'q' ->> 2)::float8, (s -> a.attname::text ->> 'max')::float8,
+           CASE WHEN s -> a.attname::text ? 'mean' THEN
+               coalesce((SELECT (x ->> 1)::bigint FROM jsonb_array_elements(counts -> a.attname::text) x), 0) END,
+           CASE WHEN NOT s -> a.attname::text ? 'mean' THEN
+               (SELECT coalesce(jsonb_agg(jsonb_build_object('value', x.v, 'count', x.n) ORDER BY x.n DESC, x.v), '[]')
+                FROM (SELECT x ->> 0 AS v, (x ->> 1)::bigint AS n
+                      FROM jsonb_array_elements(counts -> a.attname::text) x
+                      ORDER BY 2 DESC, 1 LIMIT 5) x) END
+    FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_describe(regclass) IS
+    'per column: kind, count, nulls, distinct, mean, stddev, min, quartiles, max, IQR outliers, top categories';
+
+-- Pearson r of every pair of numeric columns, over the rows where both are present. One scan.
+CREATE FUNCTION custseg_correlations(source regclass)
+RETURNS TABLE (column_a text, column_b text, r float8, n bigint)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    cols text[];
+    parts text := '';
+    res jsonb;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
+    FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                         'float8'::regtype, 'numeric'::regtype);
+    IF coalesce(cardinality(cols), 0) < 2 THEN
+        RETURN;
+    END IF;
+    FOR i IN 1 .. cardinality(cols) - 1 LOOP
+        FOR j IN i + 1 .. cardinality(cols) LOOP
+            parts := parts || format(', jsonb_build_array(%L, %L, corr(t.%I::float8, t.%I::float8), regr_count(t.%I::float8, t.%I::float8))',
+                                     cols[i], cols[j], cols[i], cols[j], cols[i], cols[j]);
+        END LOOP;
+    END LOOP;
+    EXECUTE format('SELECT jsonb_build_array(%s) FROM %s AS t', substr(parts, 3), source) INTO res;
+    RETURN QUERY SELECT x ->> 0, x ->> 1, (x ->> 2)::float8, (x ->> 3)::bigint FROM jsonb_array_elements(res) x;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_correlations(regclass) IS 'Pearson r (and the row count) of every pair of numeric columns';
+
+-- Box-plot numbers per segment and feature of a model's active version, in original units, over its
+-- source table; segment NULL is all rows. One scan.
+CREATE FUNCTION custseg_profile(model text)
+RETURNS TABLE (segment integer, label text, feature text, kind text, n bigint, mean float8, stddev float8,
+               min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    m custseg_models;
+    vals text := '';
+    f jsonb;
+BEGIN
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = custseg_profile.model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704';
+    END IF;
+    IF custseg_model_json(m.model) -> 'kmeans' = 'null' THEN
+        RAISE EXCEPTION 'model "%" has no k-means stage', model USING ERRCODE = '55000';
+    END IF;
+    FOR f IN SELECT * FROM jsonb_array_elements(custseg_model_json(m.model) -> 'features') LOOP
+        IF f ->> 'kind' = 'numeric' THEN
+            vals := vals || format(', (%L, ''numeric'', t.%I::float8, NULL::text)', f ->> 'name', f ->> 'name');
+        ELSE
+            vals := vals || format(', (%L, ''categorical'', NULL::float8, t.%I::text)', f ->> 'name', f ->> 'name');
+        END IF;
+    END LOOP;
+    RETURN QUERY EXECUTE format($q$
+        WITH u AS MATERIALIZED (
+            SELECT s.segment, kv.feature, kv.kind, kv.num, kv.txt
+            FROM %s AS t
+            CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+            CROSS JOIN LATERAL (VALUES %s) AS kv(feature, kind, num, txt)
+        ),
+        stats AS (
+            SELECT u.segment, u.feature, min(u.kind) AS kind, count(*) AS n, avg(u.num) AS mean,
+                   stddev_samp(u.num) AS stddev, min(u.num) AS min,
+                   percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY u.num) AS q, max(u.num) AS max,
+                   GROUPING(u.segment) AS all_rows
+            FROM u GROUP BY GROUPING SETS ((u.segment, u.feature), (u.feature))
+        ),
+        shares AS (
+            SELECT c.segment, c.feature, c.all_rows, jsonb_object_agg(coalesce(c.txt, 'NULL'), round(c.share, 4)) AS shares
+            FROM (SELECT g.*, g.k::numeric / sum(g.k) OVER (PARTITION BY g.segment, g.feature, g.all_rows) AS share
+                  FROM (SELECT u.segment, u.feature, u.txt, count(*) AS k, GROUPING(u.segment) AS all_rows
+                        FROM u WHERE u.kind = 'categorical'
+                        GROUP BY GROUPING SETS ((u.segment, u.feature, u.txt), (u.feature, u.txt))) g) c
+            GROUP BY c.segment, c.feature, c.all_rows
+        )
+        SELECT st.segment, cs.label, st.feature, st.kind, st.n,
+               CASE WHEN st.kind = 'numeric' THEN st.mean END, st.stddev, st.min, st.q[1], st.q[2], st.q[3], st.max,
+               sh.shares
+        FROM stats st
+        LEFT JOIN shares sh ON sh.feature = st.feature AND sh.all_rows = st.all_rows
+                           AND sh.segment IS NOT DISTINCT FROM st.segment
+        LEFT JOIN @extschema@.custseg_segments cs ON cs.model = $2 AND cs.segment = st.segment
+        ORDER BY st.segment NULLS LAST, st.feature
+    $q$, m.source, substr(vals, 3)) USING m.model, model;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_profile(text) IS
+    'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares';

@@ -40,13 +40,14 @@ SELECT custseg_train('mall', 'train_src', k => 500);
 SELECT count(*) AS versions_after, max(version) FILTER (WHERE active) AS active_version
 FROM custseg_models WHERE name = 'mall';
 
--- Errors: unknown version, empty name, empty table, k => NULL without options.
+-- Errors: unknown version, empty name, empty table.
 SELECT custseg_activate('mall', 99);
 SELECT custseg_activate('nope', 1);
 SELECT custseg_train('', 'train_src');
 CREATE TABLE train_empty (x int);
 SELECT custseg_train('empty', 'train_empty');
-SELECT custseg_train('mall', 'train_src', k => NULL);
+-- k => NULL: custseg_evaluate_k (k = 2..8) chooses k.
+SELECT version, options -> 'k' AS k FROM custseg_train('mall', 'train_src', k => NULL, options => '{"seed": 42}');
 SELECT custseg_train('mall', 'no_such_table');
 
 -- Identifiers with spaces, quotes and capitals are quoted.

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <unordered_set>
 
@@ -675,11 +676,7 @@ std::string fmt(double v) {
 
 }  // namespace
 
-Model FitParts::finish(InterruptCheck check, const std::function<void(const std::string&)>& notice) {
-  const FitOptions opt = parse_fit_options(options_json);
-  auto say = [&](const std::string& s) {
-    if (opt.verbose && notice) notice(s);
-  };
+FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say) {
   fold_pending();
   if (dedupe) {
     // The moments of the distinct rows, which the reservoir holds in full.
@@ -768,7 +765,8 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
   const double nan = std::numeric_limits<double>::quiet_NaN();
   m.info.inertia = m.info.n_iter = m.info.silhouette = m.info.silhouette_rows = nan;
   m.info.calinski_harabasz = m.info.davies_bouldin = nan;
-  if (opt.k > 0) {
+  Prepared out;
+  if (need_rows) {
     // The rows k-means sees: every row up to sample_size, else the uniform reservoir sample.
     const Eigen::Index rows = Eigen::Index(reservoir.size() / size_t(w));
     RowMatrix Z = RowMatrix::Zero(rows, d);
@@ -787,22 +785,74 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
     RowMatrix X(Xa.rows(), Xa.cols());
     for (Eigen::Index r = 0; r < rows; ++r) X.row(r) = Xa.row(Eigen::Index(order[size_t(r)]));
     Xa.resize(0, 0);
-    // k distinct points are needed for k clusters.
-    {
-      std::unordered_set<std::string> distinct;
-      for (Eigen::Index r = 0; r < rows && int(distinct.size()) < opt.k; ++r)
-        distinct.emplace(reinterpret_cast<const char*>(X.row(r).data()), sizeof(double) * size_t(X.cols()));
-      if (int(distinct.size()) < opt.k)
-        throw Error(ErrorCode::kDataException,
-                    "only " + std::to_string(distinct.size()) + " distinct rows for k = " + std::to_string(opt.k),
-                    "lower \"k\" or train on more varied rows");
-    }
-    KMeansOptions ko;
-    ko.k = opt.k;
-    ko.n_init = opt.n_init;
-    ko.max_iter = opt.max_iter;
-    ko.tol = opt.tol;
-    ko.seed = opt.seed;
+    out.X = std::move(X);
+  }
+  out.model = std::move(m);
+  return out;
+}
+
+namespace {
+
+// k distinct points are needed for k clusters.
+void require_distinct(const RowMatrix& X, int k) {
+  std::unordered_set<std::string> distinct;
+  for (Eigen::Index r = 0; r < X.rows() && int(distinct.size()) < k; ++r)
+    distinct.emplace(reinterpret_cast<const char*>(X.row(r).data()), sizeof(double) * size_t(X.cols()));
+  if (int(distinct.size()) < k)
+    throw Error(ErrorCode::kDataException,
+                "only " + std::to_string(distinct.size()) + " distinct rows for k = " + std::to_string(k),
+                "lower \"k\" or train on more varied rows");
+}
+
+// Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize, else on a uniform sample
+// drawn with the seed. Sets info.silhouette and info.silhouette_rows.
+void silhouette_of(const RowMatrix& X, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
+                   TrainInfo& info) {
+  const Eigen::Index rows = X.rows();
+  if (rows <= kSilhouetteSampleSize) {
+    info.silhouette = silhouette_score(X, labels, k, check);
+    info.silhouette_rows = double(rows);
+    return;
+  }
+  std::vector<Eigen::Index> idx(static_cast<size_t>(rows));
+  std::iota(idx.begin(), idx.end(), 0);
+  Rng r(seed ^ 0x517E77E5ULL);
+  for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i)
+    std::swap(idx[size_t(i)], idx[size_t(i + Eigen::Index(r.below(uint64_t(rows - i))))]);
+  RowMatrix S(kSilhouetteSampleSize, X.cols());
+  std::vector<int> sl(static_cast<size_t>(kSilhouetteSampleSize));
+  for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i) {
+    S.row(i) = X.row(idx[size_t(i)]);
+    sl[size_t(i)] = labels[size_t(idx[size_t(i)])];
+  }
+  info.silhouette = silhouette_score(S, sl, k, check);
+  info.silhouette_rows = double(kSilhouetteSampleSize);
+}
+
+KMeansOptions kmeans_options(const FitOptions& opt, int k) {
+  KMeansOptions ko;
+  ko.k = k;
+  ko.n_init = opt.n_init;
+  ko.max_iter = opt.max_iter;
+  ko.tol = opt.tol;
+  ko.seed = opt.seed;
+  return ko;
+}
+
+}  // namespace
+
+Model FitParts::finish(InterruptCheck check, const std::function<void(const std::string&)>& notice) {
+  const FitOptions opt = parse_fit_options(options_json);
+  auto say = [&](const std::string& s) {
+    if (opt.verbose && notice) notice(s);
+  };
+  Prepared prep = prepare(opt, opt.k > 0, say);
+  Model& m = prep.model;
+  if (opt.k > 0) {
+    const RowMatrix& X = prep.X;
+    const Eigen::Index rows = X.rows();
+    require_distinct(X, opt.k);
+    KMeansOptions ko = kmeans_options(opt, opt.k);
     say("k-means: k = " + std::to_string(opt.k) + " on " + std::to_string(rows) + " rows" +
         (uint64_t(rows) < used ? " (uniform sample)" : ""));
     KMeansResult km = kmeans_fit(X, ko, check, [&](int init, double inertia, int iters) {
@@ -815,25 +865,7 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
     m.info.rows_clustered = double(rows);
     m.info.inertia = km.inertia;
     m.info.n_iter = km.n_iter;
-    // Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize, else on a uniform sample.
-    if (rows <= kSilhouetteSampleSize) {
-      m.info.silhouette = silhouette_score(X, km.labels, opt.k, check);
-      m.info.silhouette_rows = double(rows);
-    } else {
-      std::vector<Eigen::Index> idx(static_cast<size_t>(rows));
-      std::iota(idx.begin(), idx.end(), 0);
-      Rng r(opt.seed ^ 0x517E77E5ULL);
-      for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i)
-        std::swap(idx[size_t(i)], idx[size_t(i + Eigen::Index(r.below(uint64_t(rows - i))))]);
-      RowMatrix S(kSilhouetteSampleSize, X.cols());
-      std::vector<int> sl(static_cast<size_t>(kSilhouetteSampleSize));
-      for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i) {
-        S.row(i) = X.row(idx[size_t(i)]);
-        sl[size_t(i)] = km.labels[size_t(idx[size_t(i)])];
-      }
-      m.info.silhouette = silhouette_score(S, sl, opt.k, check);
-      m.info.silhouette_rows = double(kSilhouetteSampleSize);
-    }
+    silhouette_of(X, km.labels, opt.k, opt.seed, check, m.info);
     m.info.calinski_harabasz = calinski_harabasz_score(X, km.labels, opt.k);
     m.info.davies_bouldin = davies_bouldin_score(X, km.labels, opt.k);
     say("k-means: inertia " + fmt(km.inertia) + ", silhouette " + fmt(m.info.silhouette));
@@ -843,6 +875,192 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
   m.options_json = json::write(options_to_json(opt));
   m.validate();
   return m;
+}
+
+// ---- choosing k ----
+
+std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptCheck check,
+                                              const std::function<void(const std::string&)>& notice) {
+  const FitOptions opt = parse_fit_options(options_json);
+  if (k_min < 2 || k_max < k_min || k_max > kMaxK)
+    throw Error(ErrorCode::kInvalidArgument,
+                "k range " + std::to_string(k_min) + ".." + std::to_string(k_max) + " is invalid",
+                "pass 2 <= k_min <= k_max <= " + std::to_string(kMaxK));
+  auto say = [&](const std::string& s) {
+    if (opt.verbose && notice) notice(s);
+  };
+  Prepared prep = prepare(opt, true, say);
+  const RowMatrix& X = prep.X;
+  require_distinct(X, k_max);
+  // The inertia of one cluster (the total sum of squares) anchors the elbow's chord.
+  const double total_ss = (X.rowwise() - X.colwise().mean()).squaredNorm();
+  std::vector<KEvaluation> out;
+  for (int k = k_min; k <= k_max; ++k) {
+    if (check) check();
+    KMeansResult km = kmeans_fit(X, kmeans_options(opt, k), check);
+    KEvaluation e;
+    e.k = k;
+    e.inertia = km.inertia;
+    e.n_iter = km.n_iter;
+    e.rows = double(X.rows());
+    TrainInfo info;
+    silhouette_of(X, km.labels, k, opt.seed, check, info);
+    e.silhouette = info.silhouette;
+    e.silhouette_rows = info.silhouette_rows;
+    e.calinski_harabasz = calinski_harabasz_score(X, km.labels, k);
+    e.davies_bouldin = davies_bouldin_score(X, km.labels, k);
+    say("k = " + std::to_string(k) + ": inertia " + fmt(e.inertia) + ", silhouette " + fmt(e.silhouette));
+    out.push_back(e);
+  }
+  // Elbow (the Kneedle rule): scale k and inertia over 1..k_max to [0, 1], with k = 1 at the total
+  // sum of squares; the elbow is the k farthest below the chord from k = 1 to k = k_max.
+  const double lo = out.back().inertia, span = total_ss - lo;
+  int elbow = -1;
+  double best_gap = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double x = double(out[i].k - 1) / double(k_max - 1);
+    const double y = span > 0 ? (out[i].inertia - lo) / span : 0;
+    const double gap = (1 - x) - y;
+    if (gap > best_gap + 1e-12) best_gap = gap, elbow = int(i);
+  }
+  if (elbow >= 0) out[size_t(elbow)].is_elbow = true;
+  // Chosen: the highest silhouette; among k within kSilhouetteTie of it, the one nearest the elbow
+  // (then the smaller k).
+  double best = -2;
+  for (const auto& e : out)
+    if (std::isfinite(e.silhouette)) best = std::max(best, e.silhouette);
+  int chosen = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i].silhouette) || out[i].silhouette < best - kSilhouetteTie) continue;
+    if (chosen < 0) {
+      chosen = int(i);
+      continue;
+    }
+    if (elbow >= 0 && std::abs(int(i) - elbow) < std::abs(chosen - elbow)) chosen = int(i);
+  }
+  if (chosen < 0) chosen = elbow >= 0 ? elbow : 0;
+  out[size_t(chosen)].chosen = true;
+  return out;
+}
+
+// ---- segment identity across versions ----
+
+namespace {
+
+// Minimum-cost assignment of rows to columns of an n x m cost matrix, n <= m (the Hungarian
+// method with potentials, O(n^2 m)). Returns the column of each row.
+std::vector<int> assign_min_cost(const Eigen::MatrixXd& cost) {
+  const int n = int(cost.rows()), m = int(cost.cols());
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> u(size_t(n) + 1, 0), v(size_t(m) + 1, 0);
+  std::vector<int> p(size_t(m) + 1, 0), way(size_t(m) + 1, 0);
+  for (int i = 1; i <= n; ++i) {
+    p[0] = i;
+    int j0 = 0;
+    std::vector<double> minv(size_t(m) + 1, inf);
+    std::vector<char> used(size_t(m) + 1, 0);
+    do {
+      used[size_t(j0)] = 1;
+      const int i0 = p[size_t(j0)];
+      double delta = inf;
+      int j1 = 0;
+      for (int j = 1; j <= m; ++j) {
+        if (used[size_t(j)]) continue;
+        const double cur = cost(i0 - 1, j - 1) - u[size_t(i0)] - v[size_t(j)];
+        if (cur < minv[size_t(j)]) minv[size_t(j)] = cur, way[size_t(j)] = j0;
+        if (minv[size_t(j)] < delta) delta = minv[size_t(j)], j1 = j;
+      }
+      for (int j = 0; j <= m; ++j) {
+        if (used[size_t(j)]) {
+          u[size_t(p[size_t(j)])] += delta;
+          v[size_t(j)] -= delta;
+        } else {
+          minv[size_t(j)] -= delta;
+        }
+      }
+      j0 = j1;
+    } while (p[size_t(j0)] != 0);
+    do {
+      const int j1 = way[size_t(j0)];
+      p[size_t(j0)] = p[size_t(j1)];
+      j0 = j1;
+    } while (j0);
+  }
+  std::vector<int> col(size_t(n), -1);
+  for (int j = 1; j <= m; ++j)
+    if (p[size_t(j)] > 0) col[size_t(p[size_t(j)] - 1)] = j - 1;
+  return col;
+}
+
+// A model's centroids in original units of its encoded columns (one-hot columns as shares).
+std::map<std::string, std::vector<double>> centroids_in_original_units(const Model& m) {
+  const int D = m.encoded_dim(), P = m.output_dim();
+  const std::vector<std::string> names = m.encoded_names();
+  std::map<std::string, std::vector<double>> out;
+  for (int j = 0; j < D; ++j) out[names[size_t(j)]].assign(size_t(m.k), 0.0);
+  for (int c = 0; c < m.k; ++c) {
+    const double* z = m.centroids.data() + size_t(c) * size_t(P);
+    for (int j = 0; j < D; ++j) {
+      double scaled = z[j];
+      if (m.n_components > 0) {
+        scaled = m.pca_mean[size_t(j)];
+        for (int q = 0; q < m.n_components; ++q) scaled += z[q] * m.components[size_t(q) * size_t(D) + size_t(j)];
+      }
+      out[names[size_t(j)]][size_t(c)] = scaled * m.scale[size_t(j)] + m.mean[size_t(j)];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+SegmentMatch match_segments(const Model& next, const Model& previous, double max_ratio) {
+  if (next.k < 1 || previous.k < 1)
+    throw Error(ErrorCode::kNotFitted, "both models need a k-means stage to match their segments");
+  SegmentMatch r;
+  r.previous_of.assign(size_t(next.k), -1);
+  r.distance.assign(size_t(next.k), std::numeric_limits<double>::quiet_NaN());
+  // Compare in the new model's standardized space, over the encoded columns both models have.
+  const auto a = centroids_in_original_units(next);
+  const auto b = centroids_in_original_units(previous);
+  const std::vector<std::string> names = next.encoded_names();
+  std::vector<int> cols;
+  for (int j = 0; j < int(names.size()); ++j)
+    if (b.count(names[size_t(j)])) cols.push_back(j);
+  if (cols.empty()) return r;
+  auto dist = [&](const std::map<std::string, std::vector<double>>& x, int i,
+                  const std::map<std::string, std::vector<double>>& y, int l) {
+    double s = 0;
+    for (int j : cols) {
+      const std::string& name = names[size_t(j)];
+      const double d = (x.at(name)[size_t(i)] - y.at(name)[size_t(l)]) / next.scale[size_t(j)];
+      s += d * d;
+    }
+    return std::sqrt(s);
+  };
+  Eigen::MatrixXd cost(next.k, previous.k);
+  for (int i = 0; i < next.k; ++i)
+    for (int l = 0; l < previous.k; ++l) cost(i, l) = dist(a, i, b, l);
+  std::vector<int> col;
+  if (next.k <= previous.k) {
+    col = assign_min_cost(cost);
+  } else {
+    std::vector<int> row_of = assign_min_cost(cost.transpose());
+    col.assign(size_t(next.k), -1);
+    for (int l = 0; l < previous.k; ++l) col[size_t(row_of[size_t(l)])] = l;
+  }
+  // A match is good when the centroids are closer than max_ratio times the distance from the
+  // previous centroid to its nearest neighbour among the previous centroids.
+  for (int i = 0; i < next.k; ++i) {
+    const int l = col[size_t(i)];
+    if (l < 0) continue;
+    double nearest = std::numeric_limits<double>::infinity();
+    for (int o = 0; o < previous.k; ++o)
+      if (o != l) nearest = std::min(nearest, dist(b, l, b, o));
+    r.distance[size_t(i)] = cost(i, l);
+    if (cost(i, l) <= max_ratio * nearest) r.previous_of[size_t(i)] = l;
+  }
+  return r;
 }
 
 // ---- FitAccumulator ----

@@ -46,6 +46,28 @@ struct FeaturePlan {
 // lists must exist; a column of another type must be excluded.
 FeaturePlan plan_features(const std::vector<ColumnInfo>& columns, const FitOptions& opt);
 
+// One k of custseg_evaluate_k.
+struct KEvaluation {
+  int k = 0;
+  double inertia = 0, silhouette = 0, silhouette_rows = 0, calinski_harabasz = 0, davies_bouldin = 0;
+  double n_iter = 0, rows = 0;
+  bool is_elbow = false, chosen = false;
+};
+// k whose silhouette is within this of the best count as tied; the elbow breaks the tie.
+constexpr double kSilhouetteTie = 0.02;
+
+// How the segments of a new model version correspond to the previous version's.
+struct SegmentMatch {
+  std::vector<int> previous_of;  // per new centroid: the matched previous centroid, or -1
+  std::vector<double> distance;  // per new centroid: distance to its assigned previous centroid (NaN if none)
+};
+
+// Optimal assignment (minimum total distance) of the new centroids to the previous ones, compared in
+// original units standardized by the new model's scaler, over the encoded columns both share. An
+// assigned pair counts as a match only when closer than max_ratio times the distance from the
+// previous centroid to its nearest previous neighbour.
+SegmentMatch match_segments(const Model& next, const Model& previous, double max_ratio = 0.5);
+
 // ---- the aggregate state ----
 //
 // A state is one flat buffer (see fit.cpp for the layout): header, feature names, options text, the
@@ -91,6 +113,19 @@ struct FitParts {
   void merge(FitParts& other);
   // Runs scaler, PCA, k-means and the metrics. `notice` gets progress lines when verbose.
   Model finish(InterruptCheck check = nullptr, const std::function<void(const std::string&)>& notice = {});
+  // The same preprocessing, then k-means and its metrics for every k in [k_min, k_max], the elbow
+  // and the chosen k (see README: custseg_evaluate_k).
+  std::vector<KEvaluation> evaluate_k(int k_min, int k_max, InterruptCheck check = nullptr,
+                                      const std::function<void(const std::string&)>& notice = {});
+
+ private:
+  struct Prepared {
+    Model model;  // features, scaler, PCA and row counts; no k-means stage yet
+    RowMatrix X;  // with need_rows: the rows for k-means, transformed, in canonical order
+  };
+  Prepared prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say);
+
+ public:
 };
 
 std::vector<uint8_t> encode_state(const FitParts& parts);
