@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential g++ make cmake pkg-config
-  postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib
+  postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-cron
   libeigen3-dev libgtest-dev googletest
   python3 python3-sklearn python3-pandas python3-numpy python3-psycopg2
 )

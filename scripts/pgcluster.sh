@@ -2,6 +2,7 @@
 #   pgcluster_start            # initdb + start as the postgres user, Unix socket in a temp dir
 #   pgcluster_stop             # stop and remove everything
 #   pgcluster_check_log        # fail if a backend crashed
+# CUSTSEG_PG_EXTRA_CONF, when set, is appended to postgresql.conf (later settings win).
 # pgcluster_start exports PGHOST, PGPORT, PGUSER, PGDATABASE for psql, pg_regress and drivers.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -27,6 +28,7 @@ synchronous_commit = off
 full_page_writes = off
 max_parallel_workers_per_gather = 2
 shared_preload_libraries = ''
+${CUSTSEG_PG_EXTRA_CONF:-}
 CONF
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -l "$CUSTSEG_PGLOG" -w -t 60 start >/dev/null || {
     cat "$CUSTSEG_PGLOG" >&2

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every custseg test, from a fresh Debian 12 machine (as root): install dependencies, the core's
 # GoogleTest suite, the PGXS build and install, then against a throwaway PostgreSQL 15 cluster the
-# pg_regress and isolation suites and the differential tests against scikit-learn, and finally a
-# check of the server log for crashed backends. Ends with "tests: N passed, N failed".
+# pg_regress and isolation suites and the differential tests against scikit-learn, a check of the
+# server log for crashed backends, and a real pg_cron retraining job on a cluster of its own. Ends with "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -70,6 +70,7 @@ if pgcluster_start; then
   stage "pg_regress and isolation tests" regress
   stage "differential tests against scikit-learn" differential
   stage "server log has no crashed backend" pgcluster_check_log
+  stage "nightly retraining with pg_cron" bash test/cron/test_cron.sh
 else
   echo "custseg: could not start a PostgreSQL cluster" >&2
   failed=$((failed + 1))

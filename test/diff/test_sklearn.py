@@ -153,6 +153,54 @@ def differential(cur, table, key, exclude, categorical, seed):
     check(agree == len(labels), f"{name}: custseg_predict equals KMeans.predict on every row ({agree}/{len(labels)})")
 
 
+def describe_vs_pandas(cur, table, key):
+    """custseg_describe against pandas' describe(): numeric count, mean, std, min, quartiles, max;
+    categorical count, unique and the top value's frequency."""
+    df = fetch_frame(cur, table, key)
+    cur.execute("SELECT column_name, kind, count, distinct_count, mean, stddev, min, q1, median, q3, max, top "
+                "FROM custseg_describe(%s::regclass)", (f'"{table}"',))
+    rows = {r[0]: r for r in cur.fetchall()}
+    numeric = df.select_dtypes(include="number")
+    d = numeric.describe()
+    worst = 0.0
+    for c in numeric.columns:
+        r = rows[c]
+        check(r[1] == "numeric" and r[2] == int(d.loc["count", c]), f"{table}.{c}: numeric, count {r[2]}")
+        ours = [r[4], r[5], r[6], r[7], r[8], r[9], r[10]]
+        theirs = [d.loc[s_, c] for s_ in ("mean", "std", "min", "25%", "50%", "75%", "max")]
+        worst = max(worst, rel_diff(ours, theirs))
+    check(worst < 1e-9, f"{table}: describe() mean, std, min, quartiles, max within 1e-9 (max rel diff {worst:.2e})")
+    objects = df.select_dtypes(exclude="number")
+    if len(objects.columns):
+        o = objects.describe()
+        ok = all(rows[c][1] == "categorical" and rows[c][2] == int(o.loc["count", c]) and
+                 rows[c][3] == int(o.loc["unique", c]) and rows[c][11][0]["count"] == int(o.loc["freq", c])
+                 for c in objects.columns)
+        check(ok, f"{table}: categorical count, unique and top frequency equal describe() ({len(objects.columns)} columns)")
+
+
+def evaluate_k_vs_sklearn(cur, table, key, exclude, seed):
+    """Every k of custseg_evaluate_k: the metrics equal scikit-learn's on the labels and coordinates of
+    the model custseg_fit trains with that k."""
+    cur.execute("SELECT k, inertia, silhouette, calinski_harabasz, davies_bouldin, chosen "
+                "FROM custseg_evaluate_k(%s::regclass, 2, 6, exclude => %s, options => %s) ORDER BY k",
+                (f'"{table}"', exclude, json.dumps({"seed": seed})))
+    worst = 0.0
+    for k, inertia, sil, ch, db, chosen in cur.fetchall():
+        model_text, m = fit(cur, table, {"k": k, "seed": seed, "exclude": exclude})
+        labels = predictions(cur, table, key, model_text)
+        cur.execute(f'SELECT custseg_transform(%s::custseg_model, t) FROM "{table}" t ORDER BY "{key}"', (model_text,))
+        Xp = np.array([r[0] for r in cur.fetchall()], dtype=float)
+        centres = np.array(m["kmeans"]["centroids"])
+        index = {s_: i for i, s_ in enumerate(m["kmeans"]["segments"])}
+        idx = np.array([index[l] for l in labels])
+        worst = max(worst, rel_diff([inertia, sil, ch, db],
+                                    [float(np.sum((Xp - centres[idx]) ** 2)), silhouette_score(Xp, idx),
+                                     calinski_harabasz_score(Xp, idx), davies_bouldin_score(Xp, idx)]))
+    check(worst < 1e-9, f"{table}: custseg_evaluate_k k = 2..6 inertia, silhouette, Calinski-Harabasz, "
+                        f"Davies-Bouldin equal scikit-learn's on the same labels (max rel diff {worst:.2e})")
+
+
 def planted_ari(cur):
     default, notebook = [], []
     for seed in range(1, 11):
@@ -194,6 +242,12 @@ def main():
     differential(cur, "diff_retail", "CustomerID", ["CustomerID"], [], 3)
     differential(cur, "diff_planted", "customer_id", ["customer_id", "segment"], [], 4)
     planted_ari(cur)
+    describe_vs_pandas(cur, "diff_mall", "customer_id")
+    describe_vs_pandas(cur, "diff_wholesale", "Customer ID")
+    describe_vs_pandas(cur, "diff_retail", "CustomerID")
+    evaluate_k_vs_sklearn(cur, "diff_mall", "customer_id", ["customer_id"], 3)
+    evaluate_k_vs_sklearn(cur, "diff_wholesale", "Customer ID", ["Customer ID"], 4)
+    evaluate_k_vs_sklearn(cur, "diff_planted", "customer_id", ["customer_id", "segment"], 5)
     for t in ("diff_mall", "diff_wholesale", "diff_retail", "diff_planted"):
         cur.execute(f'DROP TABLE "{t}"')
     print(f"differential: {checks - len(failures)} passed, {len(failures)} failed")
