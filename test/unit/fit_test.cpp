@@ -178,3 +178,88 @@ TEST(Fit, PlanFeaturesResolvesRoles) {
 
 }  // namespace
 }  // namespace custseg::core
+
+namespace custseg::core {
+namespace {
+
+Model three_segments(uint64_t seed) {
+  auto rows = customers(600, 7);
+  return accumulate(rows, 0, rows.size(), R"({"k": 3, "seed": )" + std::to_string(seed) + "}").finish();
+}
+
+TEST(Segments, PermutedCentroidsMatchTheirOriginals) {
+  Model a = three_segments(1);
+  Model b = a;
+  const int P = b.output_dim();
+  const int perm[3] = {2, 0, 1};  // b's centroid i is a's centroid perm[i]
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < P; ++j) b.centroids[size_t(i * P + j)] = a.centroids[size_t(perm[i] * P + j)];
+  SegmentMatch m = match_segments(b, a);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(m.previous_of[size_t(i)], perm[i]);
+    EXPECT_NEAR(m.distance[size_t(i)], 0, 1e-9);
+  }
+}
+
+TEST(Segments, ExtraCentroidIsNew) {
+  Model a = three_segments(1);
+  Model b = a;
+  const int P = b.output_dim();
+  b.k = 4;
+  for (int j = 0; j < P; ++j) b.centroids.push_back(50.0);  // far from everything
+  b.segment_ids.push_back(3);
+  SegmentMatch m = match_segments(b, a);
+  EXPECT_EQ(m.previous_of, (std::vector<int>{0, 1, 2, -1}));
+  // And the other way round: a's centroids all find theirs among b's.
+  SegmentMatch back = match_segments(a, b);
+  EXPECT_EQ(back.previous_of, (std::vector<int>{0, 1, 2}));
+}
+
+TEST(Segments, AssignmentIsOptimalNotGreedy) {
+  // Previous centroids at 0, 3 and 20 (on the diagonal of the k-means space); new ones at 1.6, 4.6
+  // and 20.1. Greedy in order would give 1.6 -> 3 and leave 4.6 -> 0 (total 6.1); the optimum pairs
+  // 1.6 -> 0 and 4.6 -> 3 (total 3.3).
+  Model prev = three_segments(1), next = prev;
+  const int P = prev.output_dim();
+  const double p_at[3] = {0, 3, 20}, n_at[3] = {1.6, 4.6, 20.1};
+  for (int c = 0; c < 3; ++c)
+    for (int j = 0; j < P; ++j) {
+      prev.centroids[size_t(c * P + j)] = p_at[c];
+      next.centroids[size_t(c * P + j)] = n_at[c];
+    }
+  SegmentMatch m = match_segments(next, prev, 10.0);
+  EXPECT_EQ(m.previous_of, (std::vector<int>{0, 1, 2}));
+  // With the default threshold (half the distance to the nearest previous neighbour, 1.5 here)
+  // 1.6 -> 0 is too far to count as the same segment.
+  SegmentMatch strict = match_segments(next, prev);
+  EXPECT_EQ(strict.previous_of[0], -1);
+  EXPECT_EQ(strict.previous_of[2], 2);
+}
+
+TEST(Segments, EvaluateKMatchesTrainingPerK) {
+  auto rows = customers(450, 8);
+  FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 5, "seed": 3})");
+  FitParts p = decode_state(acc.bytes().data(), acc.bytes().size());
+  std::vector<KEvaluation> ev = p.evaluate_k(2, 5);
+  ASSERT_EQ(ev.size(), 4u);
+  int chosen = 0, elbows = 0;
+  for (const auto& e : ev) {
+    chosen += e.chosen;
+    elbows += e.is_elbow;
+    Model m = accumulate(rows, 0, rows.size(), R"({"k": )" + std::to_string(e.k) + R"(, "seed": 3})").finish();
+    EXPECT_EQ(e.inertia, m.info.inertia) << "k = " << e.k;
+    EXPECT_EQ(e.silhouette, m.info.silhouette) << "k = " << e.k;
+  }
+  EXPECT_EQ(chosen, 1);
+  EXPECT_LE(elbows, 1);
+  // Three planted groups.
+  for (const auto& e : ev)
+    if (e.chosen) {
+      EXPECT_EQ(e.k, 3);
+    }
+  EXPECT_THROW(p.evaluate_k(1, 3), Error);
+  EXPECT_THROW(p.evaluate_k(4, 3), Error);
+}
+
+}  // namespace
+}  // namespace custseg::core
