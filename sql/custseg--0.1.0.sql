@@ -719,6 +719,18 @@ COMMENT ON FUNCTION custseg_drift(text) IS
 
 -- ---- Understanding the data and the segments ----
 
+-- The columns of a table in order, and whether each has a numeric type.
+CREATE FUNCTION custseg_columns(source regclass) RETURNS TABLE (name text, attnum integer, is_num boolean)
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog
+AS $fn$
+    SELECT a.attname::text, a.attnum::integer,
+           a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                          'float8'::regtype, 'numeric'::regtype)
+    FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+$fn$;
+COMMENT ON FUNCTION custseg_columns(regclass) IS 'the columns of a table in order, and whether each is numeric';
+
 -- Per column: kind, count, nulls, distinct, mean, stddev (n-1), min, quartiles (linear interpolation),
 -- max, IQR outliers (beyond 1.5 IQR from the quartiles), top 5 categories. Two scans.
 CREATE FUNCTION custseg_describe(source regclass)
@@ -741,12 +753,7 @@ BEGIN
     IF source IS NULL THEN
         RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
     END IF;
-    FOR col IN
-        SELECT a.attname::text AS name, a.attnum,
-               a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
-                              'float8'::regtype, 'numeric'::regtype) AS is_num
-        FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
-    LOOP
+    FOR col IN SELECT c.name, c.is_num FROM custseg_columns(source) c LOOP
         IF col.is_num THEN
             stats := stats || format(', %L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
                 '''distinct'', count(DISTINCT t.%I), ''mean'', avg(t.%I)::float8, ''stddev'', stddev_samp(t.%I)::float8, '
@@ -764,12 +771,7 @@ BEGIN
     -- Scan 1: PostgreSQL's aggregates for every column at once.
     EXECUTE format('SELECT jsonb_build_object(%s) FROM %s AS t', substr(stats, 3), source) INTO s;
     -- Scan 2: outliers of numeric columns and value counts of the others, unpivoted.
-    FOR col IN
-        SELECT a.attname::text AS name, a.attnum,
-               a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
-                              'float8'::regtype, 'numeric'::regtype) AS is_num
-        FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
-    LOOP
+    FOR col IN SELECT c.name, c.is_num FROM custseg_columns(source) c LOOP
         IF col.is_num THEN
             IF s -> col.name -> 'q' <> 'null' THEN
                 second := second || format(', (%L, CASE WHEN t.%I::float8 < %s OR t.%I::float8 > %s THEN ''outlier'' END)',
@@ -826,10 +828,7 @@ BEGIN
     IF source IS NULL THEN
         RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
     END IF;
-    SELECT array_agg(a.attname::text ORDER BY a.attnum) INTO cols
-    FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
-      AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
-                         'float8'::regtype, 'numeric'::regtype);
+    SELECT array_agg(c.name ORDER BY c.attnum) INTO cols FROM custseg_columns(source) c WHERE c.is_num;
     IF coalesce(cardinality(cols), 0) < 2 THEN
         RETURN;
     END IF;
