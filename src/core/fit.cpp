@@ -1001,8 +1001,10 @@ std::map<std::string, std::vector<double>> centroids_in_original_units(const Mod
   for (int c = 0; c < m.k; ++c) {
     const double* z = m.centroids.data() + size_t(c) * size_t(P);
     for (int j = 0; j < D; ++j) {
-      double scaled = z[j];
-      if (m.n_components > 0) {
+      double scaled;
+      if (m.n_components == 0) {
+        scaled = z[j];
+      } else {
         scaled = m.pca_mean[size_t(j)];
         for (int q = 0; q < m.n_components; ++q) scaled += z[q] * m.components[size_t(q) * size_t(D) + size_t(j)];
       }
