@@ -285,12 +285,15 @@ BEGIN
     -- Segment identity: the new centroids take over the numbers of the active version's centroids
     -- they match (optimal assignment); the others get numbers never used by this name.
     SELECT * INTO prev FROM custseg_models cm WHERE cm.name = custseg_train.name AND cm.active;
-    IF FOUND AND j -> 'kmeans' <> 'null' AND custseg_model_json(prev.model) -> 'kmeans' <> 'null' THEN
+    IF FOUND THEN
+        seg_prev := custseg_model_json(prev.model) #> '{kmeans,segments}';  -- NULL without k-means
+    END IF;
+    IF seg_prev IS NOT NULL AND j -> 'kmeans' <> 'null' THEN
         match := custseg_match_segments(m, prev.model);
-        seg_prev := custseg_model_json(prev.model) #> '{kmeans,segments}';
+        -- Versions without k-means have no segments array and add no rows here.
         SELECT coalesce(max(s::integer), -1) + 1 INTO next_id
         FROM custseg_models cm, jsonb_array_elements_text(custseg_model_json(cm.model) #> '{kmeans,segments}') s
-        WHERE cm.name = custseg_train.name AND custseg_model_json(cm.model) -> 'kmeans' <> 'null';
+        WHERE cm.name = custseg_train.name;
         next_id := greatest(next_id, (SELECT coalesce(max(cs.segment), -1) + 1 FROM custseg_segments cs
                                       WHERE cs.model = custseg_train.name));
         ids := '{}';
@@ -792,21 +795,21 @@ BEGIN
         END LOOP;
     END IF;
     RETURN QUERY
-    SELECT a.attname::text,
-           CASE WHEN s -> a.attname::text ? 'mean' THEN 'numeric' ELSE 'categorical' END,
-           (s -> a.attname::text ->> 'count')::bigint, (s -> a.attname::text ->> 'nulls')::bigint,
-           (s -> a.attname::text ->> 'distinct')::bigint, (s -> a.attname::text ->> 'mean')::float8,
-           (s -> a.attname::text ->> 'stddev')::float8, (s -> a.attname::text ->> 'min')::float8,
-           (s -> a.attname::text -> 'q' ->> 0)::float8, (s -> a.attname::text -> 'q' ->> 1)::float8,
-           (s -> a.attname::text -> 'q' ->> 2)::float8, (s -> a.attname::text ->> 'max')::float8,
-           CASE WHEN s -> a.attname::text ? 'mean' THEN
-               coalesce((SELECT (x ->> 1)::bigint FROM jsonb_array_elements(counts -> a.attname::text) x), 0) END,
-           CASE WHEN NOT s -> a.attname::text ? 'mean' THEN
+    SELECT c.name,
+           CASE WHEN s -> c.name ? 'mean' THEN 'numeric' ELSE 'categorical' END,
+           (s -> c.name ->> 'count')::bigint, (s -> c.name ->> 'nulls')::bigint,
+           (s -> c.name ->> 'distinct')::bigint, (s -> c.name ->> 'mean')::float8,
+           (s -> c.name ->> 'stddev')::float8, (s -> c.name ->> 'min')::float8,
+           (s -> c.name -> 'q' ->> 0)::float8, (s -> c.name -> 'q' ->> 1)::float8,
+           (s -> c.name -> 'q' ->> 2)::float8, (s -> c.name ->> 'max')::float8,
+           CASE WHEN s -> c.name ? 'mean' THEN
+               coalesce((SELECT (x ->> 1)::bigint FROM jsonb_array_elements(counts -> c.name) x), 0) END,
+           CASE WHEN NOT s -> c.name ? 'mean' THEN
                (SELECT coalesce(jsonb_agg(jsonb_build_object('value', x.v, 'count', x.n) ORDER BY x.n DESC, x.v), '[]')
                 FROM (SELECT x ->> 0 AS v, (x ->> 1)::bigint AS n
-                      FROM jsonb_array_elements(counts -> a.attname::text) x
+                      FROM jsonb_array_elements(counts -> c.name) x
                       ORDER BY 2 DESC, 1 LIMIT 5) x) END
-    FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum;
+    FROM custseg_columns(source) c ORDER BY c.attnum;
 END
 $fn$;
 COMMENT ON FUNCTION custseg_describe(regclass) IS
