@@ -24,8 +24,9 @@ if ((${#missing[@]})); then
   fi
   echo "custseg: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Wait for another apt run (a second script installing at the same time) instead of failing.
+  apt-get -o DPkg::Lock::Timeout=600 update -q
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
 # Debian's postgresql package may start a cluster of its own on port 5432; ours use temp sockets.
 echo "custseg: dependencies present"
