@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""custseg against the floor (reading the rows at all) and against scikit-learn on the same rows.
+
+Run it through bench/run.sh, which builds and installs the extension and starts a throwaway
+cluster; by hand, with PGHOST/PGPORT/PGUSER/PGDATABASE pointing at a database where custseg is
+installed:
+
+    bench.py --sizes 100k,1m --runs 5 --json bench/results.json
+
+For each size it creates (or reuses) a customers table with planted segments (bench/make_table.sql)
+and prints medians of --runs runs of every measurement, then the ratios. Nothing here asserts on a
+time: the targets are printed beside the ratios as "met" or "missed".
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psycopg2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NUMERIC = ["age", "annual_income", "spending_score", "visits_per_month", "avg_basket", "tenure_years"]
+FIT_OPTIONS = '{"k": 3, "n_components": 2, "exclude": ["customer_id"]}'
+SERIAL = {"max_parallel_workers_per_gather": "0"}
+# A parallel plan with 2 workers whatever the table size.
+PARALLEL = {"max_parallel_workers_per_gather": "2", "parallel_setup_cost": "0", "parallel_tuple_cost": "0",
+            "min_parallel_table_scan_size": "0", "parallel_leader_participation": "on"}
+
+
+def parse_size(s):
+    m = re.fullmatch(r"(\d+)([km]?)", s.strip().lower())
+    if not m:
+        raise SystemExit(f"bad size {s!r}: use e.g. 100k, 1m, 10m")
+    return int(m.group(1)) * {"": 1, "k": 1000, "m": 1000000}[m.group(2)]
+
+
+def label(n):
+    return f"{n // 1000000}M" if n % 1000000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def connect():
+    c = psycopg2.connect("")
+    c.autocommit = True
+    return c
+
+
+def settings(cur, values):
+    for k, v in values.items():
+        cur.execute(f"SET {k} = %s", (v,))
+
+
+def timed(cur, sql, params=None):
+    t = time.perf_counter()
+    cur.execute(sql, params)
+    if cur.description is not None:
+        cur.fetchall()
+    return time.perf_counter() - t
+
+
+def median_of(runs, fn):
+    times = [fn() for _ in range(runs)]
+    return statistics.median(times)
+
+
+def plan_workers(cur, sql):
+    cur.execute("EXPLAIN (FORMAT JSON) " + sql)
+    plan = json.dumps(cur.fetchone()[0])
+    m = re.search(r'"Workers Planned": (\d+)', plan)
+    return int(m.group(1)) if m else 0
+
+
+def make_table(name, rows):
+    cur = connect().cursor()
+    cur.execute("SELECT count(*) FROM pg_class WHERE relname = %s", (name,))
+    if cur.fetchone()[0]:
+        cur.execute(f"SELECT count(*) FROM {name}")
+        if cur.fetchone()[0] == rows:
+            return
+    subprocess.run(["psql", "-qX", "-v", "ON_ERROR_STOP=1", "-v", f"name={name}", "-v", f"rows={rows}",
+                    "-f", os.path.join(HERE, "make_table.sql")], check=True, stdout=subprocess.DEVNULL)
+
+
+class PeakRss:
+    """Samples a backend's resident memory (VmRSS) from /proc while a statement runs."""
+
+    def __init__(self, pid):
+        self.pid, self._stop = pid, threading.Event()
+        self.start = self.peak = self._rss()
+
+    def _rss(self):
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def __enter__(self):
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def pgbench_tps(script, seconds, clients):
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients),
+                              "-T", str(seconds), "-f", path], check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(path)
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    if not m:
+        raise RuntimeError("pgbench printed no tps:\n" + out)
+    return float(m.group(1))
+
+
+def sklearn_times(table, runs, max_rows):
+    """scikit-learn's pipeline on the same rows: (fit alone, export + fit), medians."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+    import warnings
+    warnings.filterwarnings("ignore")
+    cols = ", ".join(NUMERIC + ["region", "channel"])
+
+    def export():
+        conn = connect()
+        cur = conn.cursor()
+        cur.execute(f"SELECT {cols} FROM {table}")
+        df = pd.DataFrame(cur.fetchall(), columns=NUMERIC + ["region", "channel"])
+        conn.close()
+        return df
+
+    def fit(df):
+        x = pd.get_dummies(df, prefix_sep="_").astype(float)
+        x = x.fillna(x.mean())
+        z = StandardScaler().fit_transform(x.to_numpy())
+        p = PCA(n_components=2, svd_solver="full").fit_transform(z)
+        KMeans(n_clusters=3, n_init=10, random_state=42).fit(p)
+
+    fit_alone, with_export = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        df = export()
+        t1 = time.perf_counter()
+        fit(df)
+        t2 = time.perf_counter()
+        fit_alone.append(t2 - t1)
+        with_export.append(t2 - t0)
+        del df
+    return statistics.median(fit_alone), statistics.median(with_export)
+
+
+def bench_size(rows, args):
+    name = f"bench_{label(rows).lower()}"
+    print(f"\n== {label(rows)} rows: table {name}", flush=True)
+    t = time.perf_counter()
+    make_table(name, rows)
+    conn0 = connect()
+    conn0.cursor().execute("SET client_min_messages = warning")
+    print(f"   table ready in {time.perf_counter() - t:.1f} s", flush=True)
+    conn = connect()
+    cur = conn.cursor()
+    runs = args.runs
+    r = {"rows": rows}
+
+    floor_rows = f"SELECT count(*) FROM {name} c WHERE c IS NOT NULL"
+    floor_avg = f"SELECT {', '.join(f'avg({c})' for c in NUMERIC)} FROM {name}"
+    fit = f"SELECT custseg_fit(c, '{FIT_OPTIONS}') IS NOT NULL FROM {name} c"
+    score = f"SELECT sum(custseg_predict(m.model, c)) FROM {name} c, bench_model m WHERE m.name = '{name}'"
+
+    settings(cur, SERIAL)
+    timed(cur, floor_rows)  # warm the cache
+    r["floor_rows_serial"] = median_of(runs, lambda: timed(cur, floor_rows))
+    r["floor_avg_serial"] = median_of(runs, lambda: timed(cur, floor_avg))
+    cur.execute("CREATE TABLE IF NOT EXISTS bench_model (name text PRIMARY KEY, model custseg_model)")
+    cur.execute(f"DELETE FROM bench_model WHERE name = %s", (name,))
+    cur.execute(f"INSERT INTO bench_model SELECT %s, custseg_fit(c, '{FIT_OPTIONS}') FROM {name} c", (name,))
+    r["fit_serial"] = median_of(runs, lambda: timed(cur, fit))
+    r["score_serial"] = median_of(runs, lambda: timed(cur, score))
+
+    settings(cur, PARALLEL)
+    r["parallel_workers_planned"] = {"fit": plan_workers(cur, fit), "score": plan_workers(cur, score)}
+    r["floor_rows_parallel"] = median_of(runs, lambda: timed(cur, floor_rows))
+    r["fit_parallel"] = median_of(runs, lambda: timed(cur, fit))
+    r["score_parallel"] = median_of(runs, lambda: timed(cur, score))
+    settings(cur, SERIAL)
+
+    # Peak memory of a fresh backend during one serial training, above its resident size before.
+    mconn = connect()
+    mcur = mconn.cursor()
+    settings(mcur, SERIAL)
+    mcur.execute("SELECT pg_backend_pid()")
+    pid = mcur.fetchone()[0]
+    with PeakRss(pid) as p:
+        timed(mcur, fit)
+    r["fit_peak_memory_bytes"] = max(0, p.peak - p.start)
+    mconn.close()
+
+    # evaluate_k for k = 2..8 (one scan, seven trainings in memory).
+    ev = f"SELECT * FROM custseg_evaluate_k('{name}', 2, 8, 2, ARRAY['customer_id'])"
+    r["evaluate_k_2_8"] = median_of(max(1, runs // 2), lambda: timed(cur, ev))
+
+    # One-row scoring: pgbench with prepared statements, against a built-in function on the same row.
+    if not args.no_pgbench:
+        cur.execute("DELETE FROM custseg_models WHERE name = %s", (name,))
+        cur.execute("SELECT custseg_train(%s, %s, 3, 2, ARRAY['customer_id'])", (name, name))
+        pick = f"\\set id random(1, {rows})\n"
+        base = pick + f"SELECT num_nonnulls(c) FROM {name} c WHERE customer_id = :id;\n"
+        ours = pick + f"SELECT custseg_predict(c, '{name}') FROM {name} c WHERE customer_id = :id;\n"
+        r["pgbench_builtin_tps"] = pgbench_tps(base, args.pgbench_seconds, 2)
+        r["pgbench_predict_tps"] = pgbench_tps(ours, args.pgbench_seconds, 2)
+
+    if not args.no_sklearn and rows <= args.sklearn_max_rows:
+        r["sklearn_fit"], r["sklearn_export_and_fit"] = sklearn_times(name, max(1, min(runs, 3)), args.sklearn_max_rows)
+    conn.close()
+    return r
+
+
+def ratios(r):
+    q = {}
+    fr = r["floor_rows_serial"]
+    q["fit_serial / floor_rows"] = r["fit_serial"] / fr
+    q["fit_serial / floor_avg"] = r["fit_serial"] / r["floor_avg_serial"]
+    q["fit_parallel / fit_serial"] = r["fit_parallel"] / r["fit_serial"]
+    q["fit_parallel / floor_rows_parallel"] = r["fit_parallel"] / r["floor_rows_parallel"]
+    q["score_serial / floor_rows"] = r["score_serial"] / fr
+    q["score_parallel / floor_rows_parallel"] = r["score_parallel"] / r["floor_rows_parallel"]
+    q["evaluate_k_2_8 / fit_serial"] = r["evaluate_k_2_8"] / r["fit_serial"]
+    if "pgbench_predict_tps" in r:
+        q["pgbench predict tps / builtin tps"] = r["pgbench_predict_tps"] / r["pgbench_builtin_tps"]
+    if "sklearn_fit" in r:
+        q["sklearn_fit / fit_serial"] = r["sklearn_fit"] / r["fit_serial"]
+        q["sklearn_export_and_fit / fit_serial"] = r["sklearn_export_and_fit"] / r["fit_serial"]
+    return q
+
+
+TARGETS = {  # ratio name -> (comparison, bound), judged on the 1M-row table
+    "fit_serial / floor_rows": ("<=", 3.0),
+    "sklearn_fit / fit_serial": (">=", 8.0),
+    "score_serial / floor_rows": ("<=", 2.0),
+    "pgbench predict tps / builtin tps": (">=", 0.8),
+    "evaluate_k_2_8 / fit_serial": ("<=", 4.0),
+    "fit_parallel / fit_serial": ("<", 1.0),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="100k,1m,10m")
+    ap.add_argument("--runs", type=int, default=5, help="runs per measurement; medians are printed")
+    ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--pgbench-seconds", type=int, default=10)
+    ap.add_argument("--sklearn-max-rows", type=parse_size, default=parse_size("10m"))
+    ap.add_argument("--no-sklearn", action="store_true")
+    ap.add_argument("--no-pgbench", action="store_true")
+    args = ap.parse_args()
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+
+    results = []
+    for n in sizes:
+        r = bench_size(n, args)
+        r["ratios"] = ratios(r)
+        results.append(r)
+        print(f"   medians of {args.runs} runs, seconds:")
+        for k, v in r.items():
+            if isinstance(v, float):
+                print(f"     {k:28s} {v:10.4f}")
+        print(f"     fit_peak_memory_bytes        {r['fit_peak_memory_bytes'] / 2**20:10.1f} MiB")
+        print(f"     parallel workers planned     {r['parallel_workers_planned']}")
+        print("   ratios:")
+        for k, v in r["ratios"].items():
+            target = TARGETS.get(k)
+            verdict = ""
+            if target:
+                op, bound = target
+                ok = {"<=": v <= bound, ">=": v >= bound, "<": v < bound}[op]
+                verdict = f"target {op} {bound:g}: {'met' if ok else 'missed'}"
+            print(f"     {k:38s} {v:8.3f}   {verdict}")
+        sys.stdout.flush()
+
+    by = {r["rows"]: r for r in results}
+    summary = {}
+    if 1000000 in by and 10000000 in by:
+        summary["fit_serial 10M / 1M"] = by[10000000]["fit_serial"] / by[1000000]["fit_serial"]
+        summary["fit peak memory 10M, MiB"] = by[10000000]["fit_peak_memory_bytes"] / 2**20
+        print(f"\n10M / 1M serial training time: {summary['fit_serial 10M / 1M']:.2f} (target <= 11)")
+        print(f"peak training memory at 10M rows: {summary['fit peak memory 10M, MiB']:.0f} MiB")
+    with open(args.json, "w") as f:
+        json.dump({"runs": args.runs, "sizes": results, "summary": summary}, f, indent=2)
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
