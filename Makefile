@@ -9,13 +9,13 @@ PG_SRCS = $(wildcard src/pg/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 REGRESS = setup fit predict model_io parallel stages train scoring choose_k identity explore predict_parallel errors
-ISOLATION = train_concurrent
+ISOLATION = train_concurrent registry_cache
 ISOLATION_OPTS = --load-extension=custseg
 REGRESS_OPTS = --load-extension=custseg
 
 PG_CONFIG ?= pg_config
 EIGEN_CFLAGS ?= $(shell pkg-config --cflags eigen3 2>/dev/null || echo -I/usr/include/eigen3)
-PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register -DEIGEN_NO_DEBUG $(EIGEN_CFLAGS)
+PG_CXXFLAGS = -std=c++17 -fopenmp-simd -fno-math-errno -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register -DEIGEN_NO_DEBUG $(EIGEN_CFLAGS)
 SHLIB_LINK = -lstdc++
 
 # The bitcode for the JIT would need clang++; custseg's hot loops are compiled C++ already.

@@ -242,6 +242,7 @@ uint64_t FitParts::fingerprint(const double* row) const {
 }
 
 std::vector<uint8_t> encode_state(const FitParts& p) {
+  if (p.borrowed) throw Error(ErrorCode::kInternal, "custseg: a borrowed state cannot be encoded");
   const size_t w = size_t(p.row_width());
   const size_t nl = p.levels.size();
   const size_t dim = size_t(p.n_numeric) + nl;
@@ -339,7 +340,7 @@ std::vector<uint8_t> encode_state(const FitParts& p) {
   return buf;
 }
 
-FitParts decode_state(const uint8_t* b, size_t len) {
+FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
   StateHeader h = read_header(b, len);
   const size_t w = h.n_features, nl = h.n_levels, dim = h.dim;
   auto check = [&](uint64_t off, uint64_t bytes) {
@@ -385,13 +386,18 @@ FitParts decode_state(const uint8_t* b, size_t len) {
   const double* pend = reinterpret_cast<const double*>(b + h.off_pending);
   p.pending.assign(pend, pend + w * h.pending_count);
   const double* res = reinterpret_cast<const double*>(b + h.off_reservoir);
-  p.reservoir.assign(res, res + w * h.reservoir_count);
+  if (borrow) {
+    p.borrowed = res;
+    p.borrowed_rows = h.reservoir_count;
+  } else {
+    p.reservoir.assign(res, res + w * h.reservoir_count);
+  }
   p.reservoir_cap = h.reservoir_cap;
   p.verbose = h.flags & kFlagVerbose;
   p.dedupe = h.flags & kFlagDedupe;
   for (uint64_t r = 0; r < h.reservoir_count; ++r)
     for (size_t c = h.n_numeric; c < w; ++c) {
-      const double id = p.reservoir[r * w + c];
+      const double id = res[r * w + c];
       if (!(id == -1 || (id >= 0 && id < double(nl) && id == std::floor(id)))) bad_state("bad category id");
     }
   return p;
@@ -517,6 +523,37 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
   return true;
 }
 
+namespace {
+
+uint64_t grown_cap(const StateHeader* h) {
+  return std::min<uint64_t>(uint64_t(h->sample_size), std::max<uint64_t>(1024, 4 * h->reservoir_cap));
+}
+
+}  // namespace
+
+size_t FitStateView::grown_size(const StrRef* categorical) const {
+  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
+  if (h->flags & kFlagDedupe) return 0;
+  if (int64_t(h->reservoir_count) >= h->sample_size || h->reservoir_count < h->reservoir_cap) return 0;
+  for (uint32_t c = 0; c < h->n_features - h->n_numeric; ++c)
+    if (!categorical[c].is_null && find_level(int(c), categorical[c]) < 0) return 0;
+  const uint64_t cap = grown_cap(h);
+  const size_t len = h->off_reservoir + align8(8 * size_t(h->n_features) * size_t(cap));
+  if (len > (size_t(1) << 30) - 1024) return 0;  // the rebuild reports the limit
+  return len;
+}
+
+void FitStateView::grow_into(uint8_t* dst, size_t dst_len) const {
+  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
+  const size_t used = h->off_reservoir + 8 * size_t(h->n_features) * size_t(h->reservoir_count);
+  std::memcpy(dst, base_, used);
+  std::memset(dst + used, 0, dst_len - used);  // deterministic bytes, as encode_state writes them
+  StateHeader* g = reinterpret_cast<StateHeader*>(dst + kReserved);
+  g->reservoir_cap = grown_cap(h);
+  g->off_dedupe = dst_len;
+  g->total_len = dst_len;
+}
+
 // ---- structural changes and merging ----
 
 void FitParts::prepare(const StrRef* categorical) {
@@ -541,7 +578,7 @@ void FitParts::prepare(const StrRef* categorical) {
   }
   const uint64_t rows = reservoir.size() / size_t(row_width());
   if (int64_t(rows) < sample_size && rows >= reservoir_cap)
-    reservoir_cap = std::min<uint64_t>(uint64_t(sample_size), std::max<uint64_t>(1024, 2 * rows));
+    reservoir_cap = std::min<uint64_t>(uint64_t(sample_size), std::max<uint64_t>(1024, 4 * rows));
 }
 
 RowMatrix FitParts::encode_rows(const double* rows, size_t count) const {
@@ -556,6 +593,7 @@ void FitParts::fold_pending() {
 }
 
 void FitParts::merge(FitParts& o) {
+  if (borrowed || o.borrowed) throw Error(ErrorCode::kInternal, "custseg: a borrowed state cannot be merged");
   if (o.names != names || o.n_numeric != n_numeric || o.options_json != options_json)
     throw Error(ErrorCode::kDimensionMismatch, "cannot combine custseg_fit states of different tables or options");
   fold_pending();
@@ -652,19 +690,55 @@ bool bytes_less(const std::string& a, const std::string& b) {
   return c < 0 || (c == 0 && a.size() < b.size());
 }
 
-// Row indices in lexicographic order of the rows' values: a canonical order that does not depend on
-// how the rows arrived, and that a chain of stage aggregates reproduces.
+// Row indices in lexicographic order of the rows' values (ties by index): a canonical order that
+// does not depend on how the rows arrived, and that a chain of stage aggregates reproduces. A stable
+// radix sort on the first column does most of the work; runs that tie on it are then sorted by the
+// remaining columns.
 std::vector<size_t> canonical_order(const RowMatrix& X) {
-  std::vector<size_t> order(static_cast<size_t>(X.rows()));
-  std::iota(order.begin(), order.end(), size_t(0));
+  const size_t n = size_t(X.rows());
   const Eigen::Index p = X.cols();
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    const double* ra = X.row(Eigen::Index(a)).data();
-    const double* rb = X.row(Eigen::Index(b)).data();
-    for (Eigen::Index j = 0; j < p; ++j)
-      if (ra[j] != rb[j]) return ra[j] < rb[j];
-    return a < b;
-  });
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t(0));
+  if (n < 2 || p == 0) return order;
+  // Order-preserving unsigned keys of the first column (-0 and +0 are equal, as under <).
+  std::vector<uint64_t> key(n), key2(n);
+  std::vector<size_t> order2(n);
+  for (size_t i = 0; i < n; ++i) {
+    double v = X(Eigen::Index(i), 0) + 0.0;
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    key[i] = (b >> 63) ? ~b : (b | (uint64_t(1) << 63));
+  }
+  // LSD radix sort, 16 bits per pass, stable; passes where every key has the same digit are skipped.
+  std::vector<size_t> count(65537);
+  for (int shift = 0; shift < 64; shift += 16) {
+    std::fill(count.begin(), count.end(), 0);
+    for (size_t i = 0; i < n; ++i) ++count[((key[i] >> shift) & 0xFFFF) + 1];
+    if (count[((key[0] >> shift) & 0xFFFF) + 1] == n) continue;
+    for (size_t d = 1; d < count.size(); ++d) count[d] += count[d - 1];
+    for (size_t i = 0; i < n; ++i) {
+      const size_t at = count[(key[i] >> shift) & 0xFFFF]++;
+      key2[at] = key[i];
+      order2[at] = order[i];
+    }
+    key.swap(key2);
+    order.swap(order2);
+  }
+  if (p > 1) {
+    auto rest_less = [&](size_t a, size_t b) {
+      const double* ra = X.row(Eigen::Index(a)).data();
+      const double* rb = X.row(Eigen::Index(b)).data();
+      for (Eigen::Index j = 1; j < p; ++j)
+        if (ra[j] != rb[j]) return ra[j] < rb[j];
+      return a < b;
+    };
+    for (size_t i = 0; i < n;) {
+      size_t j = i + 1;
+      while (j < n && key[j] == key[i]) ++j;
+      if (j - i > 1) std::sort(order.begin() + long(i), order.begin() + long(j), rest_less);
+      i = j;
+    }
+  }
   return order;
 }
 
@@ -681,7 +755,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   if (dedupe) {
     // The moments of the distinct rows, which the reservoir holds in full.
     moments = Moments(moments.dim());
-    moments.add(encode_rows(reservoir.data(), reservoir.size() / size_t(row_width())));
+    moments.add(encode_rows(reservoir_data(), reservoir_rows()));
   }
   if (used == 0)
     throw Error(ErrorCode::kDataException, "no usable rows to train on",
@@ -768,17 +842,32 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   Prepared out;
   if (need_rows) {
     // The rows k-means sees: every row up to sample_size, else the uniform reservoir sample.
-    const Eigen::Index rows = Eigen::Index(reservoir.size() / size_t(w));
-    RowMatrix Z = RowMatrix::Zero(rows, d);
+    const Eigen::Index rows = Eigen::Index(reservoir_rows());
+    // Each row is encoded, scaled and projected on its own, in a fixed order of operations, so its
+    // coordinates do not depend on where in the sample it sits (nor on a plan's row order).
+    const bool pca = opt.has_pca();
+    const Eigen::Index q = pca ? proj.rows() : d;
+    RowMatrix Xa(rows, q);
+    Vector z(d);
     for (Eigen::Index r = 0; r < rows; ++r) {
-      const double* row = reservoir.data() + size_t(r) * size_t(w);
-      for (int j = 0; j < n_numeric; ++j) Z(r, j) = std::isnan(row[j]) ? mean(j) : row[j];
+      const double* row = reservoir_data() + size_t(r) * size_t(w);
+      z.setZero();
+      for (int j = 0; j < n_numeric; ++j) z(j) = std::isnan(row[j]) ? mean(j) : row[j];
       for (int c = n_numeric; c < w; ++c)
-        if (row[c] >= 0) Z(r, id_to_col[size_t(row[c])]) = 1.0;
+        if (row[c] >= 0) z(id_to_col[size_t(row[c])]) = 1.0;
+      for (int j = 0; j < d; ++j) z(j) = (z(j) - mv(j)) / sv(j);
+      double* out = Xa.row(r).data();
+      if (!pca) {
+        for (int j = 0; j < d; ++j) out[j] = z(j);
+        continue;
+      }
+      for (int j = 0; j < d; ++j) z(j) -= pca_mean(j);
+      for (Eigen::Index c = 0; c < q; ++c) {
+        double acc = 0;
+        for (int j = 0; j < d; ++j) acc += z(j) * proj(c, j);
+        out[c] = acc;
+      }
     }
-    Z = (Z.rowwise() - mv.transpose()).array().rowwise() / sv.transpose().array();
-    RowMatrix Xa = opt.has_pca() ? RowMatrix((Z.rowwise() - pca_mean.transpose()) * proj.transpose()) : Z;
-    Z.resize(0, 0);
     // Canonical row order, so that k-means depends on the set of rows and not on the order a plan
     // delivered them in: serial, parallel and shuffled scans give the same centroids.
     const std::vector<size_t> order = canonical_order(Xa);

@@ -91,6 +91,10 @@ struct FitParts {
   Moments moments;                  // columns: numeric, then category ids
   std::vector<double> pending;      // row-major, row_width() doubles per row
   std::vector<double> reservoir;    // row-major
+  // decode_state with borrow: the reservoir is read in place from the encoded state, which must
+  // outlive this object (the final fit reads it once; copying it would double the peak memory).
+  const double* borrowed = nullptr;
+  uint64_t borrowed_rows = 0;
   uint64_t reservoir_cap = 0;       // rows the encoded state has room for
   bool verbose = false;
   // dedupe: the reservoir holds every distinct row (no sampling, no streaming moments); the
@@ -102,6 +106,8 @@ struct FitParts {
   FitParts(std::vector<std::string> names, int n_numeric, std::string options_json);
 
   int row_width() const { return int(names.size()); }
+  const double* reservoir_data() const { return borrowed ? borrowed : reservoir.data(); }
+  uint64_t reservoir_rows() const { return borrowed ? borrowed_rows : reservoir.size() / size_t(row_width()); }
   int n_categorical() const { return row_width() - n_numeric; }
   // Makes room for this row: adds its unseen categories, grows the reservoir when it is full.
   void prepare(const StrRef* categorical);
@@ -131,7 +137,8 @@ struct FitParts {
 std::vector<uint8_t> encode_state(const FitParts& parts);
 // Content fingerprint of one row for dedupe: numeric values (NaN canonical) and category text.
 uint64_t row_fingerprint(const double* numeric, int n_numeric, const StrRef* categorical, int n_categorical);
-FitParts decode_state(const uint8_t* data, size_t len);
+// borrow: read the reservoir in place (for finish and evaluate_k only; see FitParts::borrowed).
+FitParts decode_state(const uint8_t* data, size_t len, bool borrow = false);
 
 // In-place access to an encoded state: the per-row fast path. add_row returns false, changing
 // nothing, when the row needs a structural change (FitParts::prepare, then encode anew).
@@ -142,6 +149,12 @@ class FitStateView {
   void add_skipped();
   uint64_t seen() const;
   bool verbose() const;
+  // The common structural change without a rebuild: when this row's categories are all known and
+  // only the reservoir is full, the size of a copy with room for more rows (0 when a rebuild by
+  // FitParts is needed), and the copy itself (dst of that size, 8-byte aligned). The reservoir grows
+  // fourfold up to sample_size, so a table of n rows is copied about n/3 rows' worth in all.
+  size_t grown_size(const StrRef* categorical) const;
+  void grow_into(uint8_t* dst, size_t dst_len) const;
 
  private:
   int find_level(int cat, const StrRef& v) const;

@@ -1,4 +1,8 @@
 // k-means: greedy k-means++ seeding and Lloyd iterations, following scikit-learn's algorithm.
+//
+// The loops run over raw row pointers with the row width P fixed at compile time for the common
+// small widths (1 to 4: PCA output), so the distance kernels unroll; other widths take the same
+// code with a runtime width. Results do not depend on the width path taken.
 #include "kmeans.h"
 
 #include <algorithm>
@@ -12,85 +16,253 @@ namespace custseg::core {
 
 namespace {
 
-double sqdist(const double* a, const double* b, Eigen::Index p) {
+// A row-major matrix seen as raw rows: row i starts at base + i * stride.
+struct Rows {
+  const double* base;
+  Eigen::Index stride, n, p;
+  const double* operator[](Eigen::Index i) const { return base + i * stride; }
+};
+
+Rows rows_of(const Eigen::Ref<const RowMatrix>& X) { return {X.data(), X.outerStride(), X.rows(), X.cols()}; }
+
+template <int P>
+inline double sqdist(const double* a, const double* b, Eigen::Index p) {
   double s = 0;
-  for (Eigen::Index j = 0; j < p; ++j) {
-    double t = a[j] - b[j];
-    s += t * t;
+  if constexpr (P > 0) {
+    for (int j = 0; j < P; ++j) {
+      double t = a[j] - b[j];
+      s += t * t;
+    }
+  } else {
+    for (Eigen::Index j = 0; j < p; ++j) {
+      double t = a[j] - b[j];
+      s += t * t;
+    }
   }
   return s;
 }
 
-RowMatrix kmeans_plusplus(const Eigen::Ref<const RowMatrix>& X, int k, Rng& rng) {
-  const Eigen::Index n = X.rows(), p = X.cols();
-  const int trials = 2 + int(std::log(double(k)));
+// Nearest of k centres (rows of c, contiguous, width p): ties to the lowest index.
+template <int P>
+inline int nearest(const double* x, const double* c, int k, Eigen::Index p, double& best_d) {
+  int best = 0;
+  double bd = sqdist<P>(x, c, p);
+  for (int j = 1; j < k; ++j) {
+    double d = sqdist<P>(x, c + j * p, p);
+    if (d < bd) {
+      bd = d;
+      best = j;
+    }
+  }
+  best_d = bd;
+  return best;
+}
+
+// Rows of width 2 (the default PCA output), contiguous: vectorized kernels, built for AVX2 too
+// where the processor has it. Each row's arithmetic is the scalar code's, in the same order, so
+// labels and distances are bit-identical to it; only sums over rows are reassociated.
+
+// labels[i], dist[i]: the nearest of k centres (ties to the lowest index) and its squared distance.
+__attribute__((target_clones("avx2", "default"))) void nearest_p2(const double* X, Eigen::Index n,
+                                                                  const double* C, int k, int* labels,
+                                                                  double* dist) {
+#pragma omp simd
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double x0 = X[2 * i], x1 = X[2 * i + 1];
+    double u = x0 - C[0], v = x1 - C[1];
+    double bd = u * u + v * v;
+    int best = 0;
+    for (int c = 1; c < k; ++c) {
+      u = x0 - C[2 * c];
+      v = x1 - C[2 * c + 1];
+      const double d = u * u + v * v;
+      best = d < bd ? c : best;
+      bd = d < bd ? d : bd;
+    }
+    labels[i] = best;
+    dist[i] = bd;
+  }
+}
+
+// Sum over rows of min(closest[i], |x_i - cand|^2).
+__attribute__((target_clones("avx2", "default"))) double trial_pot_p2(const double* X, Eigen::Index n,
+                                                                     const double* closest, const double* cand) {
+  const double c0 = cand[0], c1 = cand[1];
+  double acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double u = X[2 * i] - c0, v = X[2 * i + 1] - c1;
+    const double d = u * u + v * v;
+    acc += closest[i] < d ? closest[i] : d;
+  }
+  return acc;
+}
+
+// closest[i] = min(closest[i], |x_i - c|^2).
+__attribute__((target_clones("avx2", "default"))) void take_min_p2(const double* X, Eigen::Index n, double* closest,
+                                                                   const double* cand) {
+  const double c0 = cand[0], c1 = cand[1];
+#pragma omp simd
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double u = X[2 * i] - c0, v = X[2 * i + 1] - c1;
+    const double d = u * u + v * v;
+    closest[i] = closest[i] < d ? closest[i] : d;
+  }
+}
+
+constexpr int kMaxTrials = 2 + 7;  // 2 + ln(1000), rounded down
+
+// Per-row work arrays, allocated once for all restarts.
+struct Workspace {
+  explicit Workspace(Eigen::Index n)
+      : closest(size_t(n)), cumsum(size_t(n)), dist(size_t(n)), old(size_t(n)), labels(size_t(n)) {}
+  std::vector<double> closest, cumsum, dist;
+  std::vector<int> old, labels;
+};
+
+// The potential of each candidate centre: sum over rows of min(closest, distance to it)^2. With the
+// candidate count T fixed at compile time the sums live in registers.
+template <int P, int T>
+void score_trials(const Rows& X, const double* closest, const Eigen::Index* ids, double* pot, int trials = T) {
+  const int nt = T > 0 ? T : trials;
+  if (P == 2 && X.stride == 2) {
+    for (int t = 0; t < nt; ++t) pot[t] = trial_pot_p2(X.base, X.n, closest, X[ids[t]]);
+    return;
+  }
+  double acc[kMaxTrials] = {};
+  const double* cand[kMaxTrials] = {};
+  for (int t = 0; t < nt; ++t) cand[t] = X[ids[t]];
+  for (Eigen::Index i = 0; i < X.n; ++i) {
+    const double* x = X[i];
+    const double cl = closest[i];
+    if constexpr (T > 0) {
+      for (int t = 0; t < T; ++t) acc[t] += std::min(cl, sqdist<P>(x, cand[t], X.p));
+    } else {
+      for (int t = 0; t < nt; ++t) acc[t] += std::min(cl, sqdist<P>(x, cand[t], X.p));
+    }
+  }
+  for (int t = 0; t < nt; ++t) pot[t] = acc[t];
+}
+
+// Greedy k-means++: each new centre is the best of `trials` candidates drawn with probability
+// proportional to the squared distance to the nearest chosen centre. The candidates of one step are
+// drawn first and scored together in one pass over the rows; the result is the same as scoring
+// them one after another.
+template <int P>
+RowMatrix kmeans_plusplus(const Rows& X, int k, Rng& rng, Workspace& ws) {
+  const Eigen::Index n = X.n, p = X.p;
+  const int trials = std::min(kMaxTrials, 2 + int(std::log(double(k))));
   RowMatrix centers(k, p);
   Eigen::Index first = Eigen::Index(rng.below(uint64_t(n)));
-  centers.row(0) = X.row(first);
-  const size_t un = static_cast<size_t>(n);
-  std::vector<double> closest(un), cumsum(un), best_dist(un), cand_dist(un);
+  centers.row(0) = Eigen::Map<const Eigen::RowVectorXd>(X[first], p);
+  std::vector<double>& closest = ws.closest;
+  std::vector<double>& cumsum = ws.cumsum;
   double pot = 0;
   for (Eigen::Index i = 0; i < n; ++i) {
-    closest[size_t(i)] = sqdist(X.row(i).data(), X.row(first).data(), p);
-    pot += closest[size_t(i)];
+    double d = sqdist<P>(X[i], X[first], p);
+    closest[size_t(i)] = d;
+    pot += d;
+    cumsum[size_t(i)] = pot;
   }
   for (int c = 1; c < k; ++c) {
-    std::partial_sum(closest.begin(), closest.end(), cumsum.begin());
-    double best_pot = std::numeric_limits<double>::infinity();
-    Eigen::Index best_id = 0;
+    Eigen::Index ids[kMaxTrials] = {};
+    double cand_pot[kMaxTrials] = {};
     for (int t = 0; t < trials; ++t) {
       double r = rng.uniform() * pot;
       Eigen::Index id = std::lower_bound(cumsum.begin(), cumsum.end(), r) - cumsum.begin();
-      id = std::min(id, n - 1);
-      double cand_pot = 0;
+      ids[t] = std::min(id, n - 1);
+      cand_pot[t] = 0;
+    }
+    switch (trials) {
+      case 2: score_trials<P, 2>(X, closest.data(), ids, cand_pot); break;
+      case 3: score_trials<P, 3>(X, closest.data(), ids, cand_pot); break;
+      case 4: score_trials<P, 4>(X, closest.data(), ids, cand_pot); break;
+      default: score_trials<P, 0>(X, closest.data(), ids, cand_pot, trials); break;
+    }
+    int best = 0;
+    for (int t = 1; t < trials; ++t)
+      if (cand_pot[t] < cand_pot[best]) best = t;
+    // Take the winner: update the distances and, for the next step, their running sum.
+    const double* chosen = X[ids[best]];
+    double run = 0;
+    if (P == 2 && X.stride == 2) {
+      take_min_p2(X.base, n, closest.data(), chosen);
       for (Eigen::Index i = 0; i < n; ++i) {
-        double d = std::min(closest[size_t(i)], sqdist(X.row(i).data(), X.row(id).data(), p));
-        cand_dist[size_t(i)] = d;
-        cand_pot += d;
+        run += closest[size_t(i)];
+        cumsum[size_t(i)] = run;
       }
-      if (cand_pot < best_pot) {
-        best_pot = cand_pot;
-        best_id = id;
-        best_dist.swap(cand_dist);
+    } else {
+      for (Eigen::Index i = 0; i < n; ++i) {
+        double d = std::min(closest[size_t(i)], sqdist<P>(X[i], chosen, p));
+        closest[size_t(i)] = d;
+        run += d;
+        cumsum[size_t(i)] = run;
       }
     }
-    pot = best_pot;
-    closest.swap(best_dist);
-    best_dist.resize(un);
-    centers.row(c) = X.row(best_id);
+    pot = cand_pot[best];
+    centers.row(c) = Eigen::Map<const Eigen::RowVectorXd>(chosen, p);
   }
   return centers;
 }
 
-// One Lloyd run from the given centres; returns (inertia, iterations).
-std::pair<double, int> lloyd(const Eigen::Ref<const RowMatrix>& X, RowMatrix& centers, std::vector<int>& labels,
-                             int max_iter, double tol, InterruptCheck check) {
-  const Eigen::Index n = X.rows(), p = X.cols();
+template <int P>
+double assign(const Rows& X, const RowMatrix& centers, std::vector<int>& labels) {
+  const Eigen::Index n = X.n, p = X.p;
   const int k = int(centers.rows());
-  std::vector<int> old(size_t(n), -1);
+  labels.resize(size_t(n));
+  double inertia = 0;
+  if (P == 2 && X.stride == 2) {
+    std::vector<double> dist(static_cast<size_t>(n));
+    nearest_p2(X.base, n, centers.data(), k, labels.data(), dist.data());
+    for (double d : dist) inertia += d;
+    return inertia;
+  }
+  for (Eigen::Index i = 0; i < n; ++i) {
+    double bd;
+    labels[size_t(i)] = nearest<P>(X[i], centers.data(), k, p, bd);
+    inertia += bd;
+  }
+  return inertia;
+}
+
+// One Lloyd run from the given centres; returns (inertia, iterations).
+template <int P>
+std::pair<double, int> lloyd(const Rows& X, RowMatrix& centers, Workspace& ws, int max_iter, double tol,
+                             InterruptCheck check) {
+  const Eigen::Index n = X.n, p = X.p;
+  const int k = int(centers.rows());
+  std::vector<int>& labels = ws.labels;
+  std::vector<int>& old = ws.old;
+  std::vector<double>& dist = ws.dist;
+  std::fill(old.begin(), old.end(), -1);
   RowMatrix sums(k, p);
   std::vector<double> weight(static_cast<size_t>(k));
-  std::vector<double> dist(static_cast<size_t>(n));
   int it = 0;
   for (; it < max_iter; ++it) {
     if (check) check();
     // E-step and accumulation of the new centres.
     sums.setZero();
     std::fill(weight.begin(), weight.end(), 0.0);
+    double* s = sums.data();
+    const bool fast = P == 2 && X.stride == 2;
+    if (fast) nearest_p2(X.base, n, centers.data(), k, labels.data(), dist.data());
     for (Eigen::Index i = 0; i < n; ++i) {
-      const double* x = X.row(i).data();
-      int best = 0;
-      double bd = sqdist(x, centers.row(0).data(), p);
-      for (int c = 1; c < k; ++c) {
-        double d = sqdist(x, centers.row(c).data(), p);
-        if (d < bd) {
-          bd = d;
-          best = c;
-        }
+      const double* x = X[i];
+      int best;
+      if (fast) {
+        best = labels[size_t(i)];
+      } else {
+        double bd;
+        best = nearest<P>(x, centers.data(), k, p, bd);
+        labels[size_t(i)] = best;
+        dist[size_t(i)] = bd;
       }
-      labels[size_t(i)] = best;
-      dist[size_t(i)] = bd;
-      sums.row(best) += X.row(i);
+      double* sb = s + best * p;
+      if constexpr (P > 0) {
+        for (int j = 0; j < P; ++j) sb[j] += x[j];
+      } else {
+        for (Eigen::Index j = 0; j < p; ++j) sb[j] += x[j];
+      }
       weight[size_t(best)] += 1;
     }
     // Empty clusters take the points farthest from their centres (scikit-learn's relocation).
@@ -108,9 +280,10 @@ std::pair<double, int> lloyd(const Eigen::Ref<const RowMatrix>& X, RowMatrix& ce
         Eigen::Index far = order[e];
         int from = labels[size_t(far)];
         if (weight[size_t(from)] <= 1) continue;  // never empty another cluster
-        sums.row(from) -= X.row(far);
+        Eigen::Map<const Eigen::RowVectorXd> xf(X[far], p);
+        sums.row(from) -= xf;
         weight[size_t(from)] -= 1;
-        sums.row(empty[e]) = X.row(far);
+        sums.row(empty[e]) = xf;
         weight[size_t(empty[e])] = 1;
       }
     }
@@ -127,36 +300,51 @@ std::pair<double, int> lloyd(const Eigen::Ref<const RowMatrix>& X, RowMatrix& ce
       ++it;
       break;
     }
-    old = labels;
+    old.swap(labels);
   }
   // The final E-step makes the labels match the returned centres (a no-op after strict convergence).
-  double inertia = kmeans_assign(X, centers, labels);
+  double inertia = assign<P>(X, centers, labels);
   return {inertia, it};
+}
+
+template <int P>
+KMeansResult fit(const Rows& X, const KMeansOptions& opt, double tol, InterruptCheck check,
+                 const KMeansProgress& progress) {
+  Rng rng(opt.seed);
+  KMeansResult best;
+  best.inertia = std::numeric_limits<double>::infinity();
+  Workspace ws(X.n);
+  const std::vector<int>& labels = ws.labels;
+  for (int init = 0; init < opt.n_init; ++init) {
+    if (check) check();
+    RowMatrix centers = kmeans_plusplus<P>(X, opt.k, rng, ws);
+    auto [inertia, iters] = lloyd<P>(X, centers, ws, opt.max_iter, tol, check);
+    if (progress) progress(init, inertia, iters);
+    if (inertia < best.inertia) {
+      best.inertia = inertia;
+      best.centers = centers;
+      best.labels = labels;
+      best.n_iter = iters;
+      best.best_init = init;
+    }
+  }
+  return best;
 }
 
 }  // namespace
 
 double kmeans_assign(const Eigen::Ref<const RowMatrix>& X, const Eigen::Ref<const RowMatrix>& centers,
                      std::vector<int>& labels) {
-  const Eigen::Index n = X.rows(), p = X.cols();
-  const int k = int(centers.rows());
-  labels.resize(size_t(n));
-  double inertia = 0;
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const double* x = X.row(i).data();
-    int best = 0;
-    double bd = sqdist(x, centers.row(0).data(), p);
-    for (int c = 1; c < k; ++c) {
-      double d = sqdist(x, centers.row(c).data(), p);
-      if (d < bd) {
-        bd = d;
-        best = c;
-      }
-    }
-    labels[size_t(i)] = best;
-    inertia += bd;
+  if (centers.cols() != X.cols()) throw Error(ErrorCode::kDimensionMismatch, "k-means: centre width does not match");
+  const RowMatrix c = centers;  // contiguous
+  const Rows r = rows_of(X);
+  switch (X.cols()) {
+    case 1: return assign<1>(r, c, labels);
+    case 2: return assign<2>(r, c, labels);
+    case 3: return assign<3>(r, c, labels);
+    case 4: return assign<4>(r, c, labels);
+    default: return assign<0>(r, c, labels);
   }
-  return inertia;
 }
 
 KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt, InterruptCheck check,
@@ -173,24 +361,14 @@ KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOption
     Eigen::RowVectorXd mu = X.colwise().mean();
     tol = ((X.rowwise() - mu).array().square().colwise().sum() / double(n)).mean() * opt.tol;
   }
-  Rng rng(opt.seed);
-  KMeansResult best;
-  best.inertia = std::numeric_limits<double>::infinity();
-  std::vector<int> labels(static_cast<size_t>(n));
-  for (int init = 0; init < opt.n_init; ++init) {
-    if (check) check();
-    RowMatrix centers = kmeans_plusplus(X, opt.k, rng);
-    auto [inertia, iters] = lloyd(X, centers, labels, opt.max_iter, tol, check);
-    if (progress) progress(init, inertia, iters);
-    if (inertia < best.inertia) {
-      best.inertia = inertia;
-      best.centers = centers;
-      best.labels = labels;
-      best.n_iter = iters;
-      best.best_init = init;
-    }
+  const Rows r = rows_of(X);
+  switch (X.cols()) {
+    case 1: return fit<1>(r, opt, tol, check, progress);
+    case 2: return fit<2>(r, opt, tol, check, progress);
+    case 3: return fit<3>(r, opt, tol, check, progress);
+    case 4: return fit<4>(r, opt, tol, check, progress);
+    default: return fit<0>(r, opt, tol, check, progress);
   }
-  return best;
 }
 
 }  // namespace custseg::core

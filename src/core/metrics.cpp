@@ -1,6 +1,7 @@
 // Silhouette, Calinski-Harabasz and Davies-Bouldin scores with scikit-learn's definitions.
 #include "metrics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -32,6 +33,39 @@ RowMatrix cluster_means(const Eigen::Ref<const RowMatrix>& X, const std::vector<
   return c;
 }
 
+// For rows j in [a, b) of column-stored data: d_j = |x_j - xi|, added to to[j]; returns the sum of
+// the d_j. The hot loop of the silhouette, built for AVX2 too where the processor has it.
+__attribute__((target_clones("avx2", "default"))) double distance_sums(const double* const* cols, Eigen::Index p,
+                                                                      const double* xi, Eigen::Index a,
+                                                                      Eigen::Index b, double* to) {
+  double acc = 0;
+  if (p == 2) {
+    const double* c0 = cols[0];
+    const double* c1 = cols[1];
+    const double x0 = xi[0], x1 = xi[1];
+#pragma omp simd reduction(+ : acc)
+    for (Eigen::Index j = a; j < b; ++j) {
+      const double u = c0[j] - x0, v = c1[j] - x1;
+      const double d = std::sqrt(u * u + v * v);
+      to[j] += d;
+      acc += d;
+    }
+    return acc;
+  }
+#pragma omp simd reduction(+ : acc)
+  for (Eigen::Index j = a; j < b; ++j) {
+    double s = 0;
+    for (Eigen::Index t = 0; t < p; ++t) {
+      const double u = cols[t][j] - xi[t];
+      s += u * u;
+    }
+    const double d = std::sqrt(s);
+    to[j] += d;
+    acc += d;
+  }
+  return acc;
+}
+
 }  // namespace
 
 double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
@@ -40,29 +74,47 @@ double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<
   std::vector<double> sizes = cluster_sizes(labels, k);
   const int used = used_labels(sizes);
   if (used < 2 || used > n - 1) return std::numeric_limits<double>::quiet_NaN();
-  std::vector<double> sums(static_cast<size_t>(k));
+  // Rows grouped by cluster, stored by column: cluster c holds positions [start[c], start[c+1]).
+  std::vector<Eigen::Index> start(size_t(k) + 1, 0);
+  for (int l : labels) ++start[size_t(l) + 1];
+  for (int c = 0; c < k; ++c) start[size_t(c) + 1] += start[size_t(c)];
+  Eigen::MatrixXd G(n, p);  // column-major: one contiguous array per feature
+  std::vector<int> lab(static_cast<size_t>(n));
+  {
+    std::vector<Eigen::Index> next(start.begin(), start.end() - 1);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const int l = labels[size_t(i)];
+      const Eigen::Index at = next[size_t(l)]++;
+      G.row(at) = X.row(i);
+      lab[size_t(at)] = l;
+    }
+  }
+  // S(i, c): the sum of the distances from row i to the rows of cluster c. Each pair's distance is
+  // computed once and added to both rows' sums.
+  Eigen::MatrixXd S = Eigen::MatrixXd::Zero(n, k);
+  std::vector<const double*> cols(static_cast<size_t>(p));
+  for (Eigen::Index t = 0; t < p; ++t) cols[size_t(t)] = G.col(t).data();
+  std::vector<double> xi(static_cast<size_t>(p));
+  for (Eigen::Index i = 0; i + 1 < n; ++i) {
+    if (check && i % 64 == 0) check();
+    const int li = lab[size_t(i)];
+    for (Eigen::Index t = 0; t < p; ++t) xi[size_t(t)] = G(i, t);
+    double* to_i = S.col(li).data();  // S(j, li) for the rows j after i
+    for (int c = li; c < k; ++c) {
+      const Eigen::Index a = std::max(start[size_t(c)], i + 1), b = start[size_t(c) + 1];
+      if (b > a) S(i, c) += distance_sums(cols.data(), p, xi.data(), a, b, to_i);
+    }
+  }
   double total = 0;
   for (Eigen::Index i = 0; i < n; ++i) {
-    if (check && i % 256 == 0) check();
-    std::fill(sums.begin(), sums.end(), 0.0);
-    const double* xi = X.row(i).data();
-    for (Eigen::Index j = 0; j < n; ++j) {
-      const double* xj = X.row(j).data();
-      double s = 0;
-      for (Eigen::Index t = 0; t < p; ++t) {
-        double d = xi[t] - xj[t];
-        s += d * d;
-      }
-      sums[size_t(labels[size_t(j)])] += std::sqrt(s);
-    }
-    const int own = labels[size_t(i)];
+    const int own = lab[size_t(i)];
     if (sizes[size_t(own)] <= 1) continue;  // a singleton's silhouette is 0
-    double a = sums[size_t(own)] / (sizes[size_t(own)] - 1);
+    double a = S(i, own) / (sizes[size_t(own)] - 1);
     double b = std::numeric_limits<double>::infinity();
     for (int c = 0; c < k; ++c)
-      if (c != own && sizes[size_t(c)] > 0) b = std::min(b, sums[size_t(c)] / sizes[size_t(c)]);
-    double m = std::max(a, b);
-    if (m > 0) total += (b - a) / m;
+      if (c != own && sizes[size_t(c)] > 0) b = std::min(b, S(i, c) / sizes[size_t(c)]);
+    double mx = std::max(a, b);
+    if (mx > 0) total += (b - a) / mx;
   }
   return total / double(n);
 }

@@ -159,9 +159,14 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
   core::FitStateView view(bytes_of(state), VARSIZE(state));
   // Fast path: the state in the aggregate context is updated in place and returned as is.
   if (!view.add_row(numeric, categorical)) {
-    // A new category or a full reservoir: rebuild the state larger. Why per-row memory: the executor
-    // copies a returned new pointer into the aggregate context and frees the old state itself.
-    {
+    // A full reservoir or a new category: copy the state larger, or rebuild it. Why per-row memory:
+    // the executor copies a returned new pointer into the aggregate context and frees the old state.
+    if (size_t grown = view.grown_size(categorical)) {
+      auto* bigger = static_cast<bytea*>(pg::alloc(CurrentMemoryContext, grown));
+      view.grow_into(bytes_of(bigger), grown);
+      SET_VARSIZE(bigger, grown);
+      state = bigger;
+    } else {
       core::FitParts parts = core::decode_state(bytes_of(state), VARSIZE(state));
       parts.prepare(categorical);
       std::vector<uint8_t> bytes = core::encode_state(parts);
@@ -231,7 +236,7 @@ CUSTSEG_FUNCTION(custseg_fit_finalfn) {
   const uint8_t* data = pg::aligned_bytes(v, &len);
   struct varlena* result;
   {
-    core::FitParts parts = core::decode_state(data, len);
+    core::FitParts parts = core::decode_state(data, len, /*borrow=*/true);
     core::Model model = parts.finish(pg::check_interrupts, [](const std::string& line) {
       const char* msg = line.c_str();
       pg::guard([&] { ereport(NOTICE, (errmsg("%s", msg))); });

@@ -48,7 +48,7 @@ CUSTSEG_FUNCTION(custseg_evaluate_state) {
   pg::guard([&] { v = PG_DETOAST_DATUM(d); });
   size_t len;
   const uint8_t* data = pg::aligned_bytes(v, &len);
-  core::FitParts parts = core::decode_state(data, len);
+  core::FitParts parts = core::decode_state(data, len, /*borrow=*/true);
   std::vector<core::KEvaluation> rows = parts.evaluate_k(k_min, k_max, pg::check_interrupts, [](const std::string& line) {
     const char* msg = line.c_str();
     pg::guard([&] { ereport(NOTICE, (errmsg("%s", msg))); });
