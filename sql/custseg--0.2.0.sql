@@ -911,3 +911,12 @@ END
 $fn$;
 COMMENT ON FUNCTION custseg_profile(text) IS
     'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares';
+
+-- Backends cache the lookups of custseg_predict(row, name) and custseg_predict(row); any change to
+-- the registry tables tells every backend to drop them (see README: scoring by name).
+CREATE FUNCTION custseg_registry_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'custseg_registry_changed' LANGUAGE C;
+CREATE TRIGGER custseg_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custseg_models
+    FOR EACH STATEMENT EXECUTE FUNCTION custseg_registry_changed();
+CREATE TRIGGER custseg_segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custseg_segments
+    FOR EACH STATEMENT EXECUTE FUNCTION custseg_registry_changed();

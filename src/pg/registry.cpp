@@ -1,11 +1,24 @@
 // Model lookup through SPI: custseg_models for the active version, custseg_segments for labels.
+//
+// Lookups are cached for the backend, per (name or table, current user), the way PostgreSQL caches
+// catalog rows: a lookup reads the latest committed state (a fresh snapshot, as a catalog lookup
+// does), and any change to custseg_models or custseg_segments (a statement trigger calls
+// custseg_registry_changed) sends a relcache invalidation of that table to every backend, which
+// drops its cached lookups before its next transaction or lock. A changed role membership drops
+// them too (row-level security may depend on it).
 #include "registry.h"
 
 extern "C" {
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
+#include "access/xact.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 }
 
 namespace custseg::pg {
@@ -13,14 +26,30 @@ namespace custseg::pg {
 namespace {
 
 // Runs inside guard(): plain C, may ereport. Copies what it returns into `cxt` before SPI_finish.
-void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out) {
+// The registry tables' oids, for the invalidation callback (InvalidOid until the first lookup).
+Oid models_relid = InvalidOid, segments_relid = InvalidOid;
+
+// latest: read the latest committed state (for the cache) rather than the query's snapshot.
+void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool latest) {
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  // The latest committed state, so that a cached lookup is never older than the last invalidation.
+  if (latest) PushActiveSnapshot(GetLatestSnapshot());
   if (SPI_execute("SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
                   "ON n.oid = e.extnamespace WHERE e.extname = 'custseg'",
                   true, 1) != SPI_OK_SELECT ||
       SPI_processed != 1)
     elog(ERROR, "custseg extension schema not found");
   char* schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+  {
+    bool isnull;
+    Oid nsp = InvalidOid;
+    if (SPI_execute("SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname = 'custseg'", true, 1) ==
+            SPI_OK_SELECT &&
+        SPI_processed == 1)
+      nsp = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    models_relid = get_relname_relid("custseg_models", nsp);
+    segments_relid = get_relname_relid("custseg_segments", nsp);
+  }
   char* source = nullptr;
   StringInfoData q;
   initStringInfo(&q);
@@ -87,15 +116,95 @@ void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out) {
     out->labels[i] = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
   }
   MemoryContextSwitchTo(old);
+  if (latest) PopActiveSnapshot();
   SPI_finish();
+}
+
+// ---- the backend's cache of lookups ----
+
+struct Entry {
+  char* name;  // null for a lookup by table
+  Oid relid;
+  Oid user;
+  StoredModel* model;  // in the cache context
+  Entry* next;
+};
+
+MemoryContext cache_cxt = nullptr;
+Entry* entries = nullptr;
+uint64 generation = 0;  // counts invalidations
+bool callbacks_registered = false;
+
+void drop_all() {
+  ++generation;
+  entries = nullptr;
+  if (cache_cxt) MemoryContextReset(cache_cxt);
+}
+
+void relcache_changed(Datum, Oid relid) {
+  if (relid == InvalidOid || relid == models_relid || relid == segments_relid) drop_all();
+}
+
+void roles_changed(Datum, int, uint32) { drop_all(); }
+
+// Plain C, may ereport: copies a stored model into cxt.
+StoredModel* copy_model(MemoryContext cxt, const StoredModel* from) {
+  MemoryContext old = MemoryContextSwitchTo(cxt);
+  auto* m = static_cast<StoredModel*>(palloc(sizeof(StoredModel)));
+  *m = *from;
+  m->bytes = static_cast<uint8_t*>(palloc(from->len));
+  std::memcpy(m->bytes, from->bytes, from->len);
+  m->name = pstrdup(from->name);
+  m->label_segments = static_cast<int32*>(palloc(sizeof(int32) * (size_t(from->n_labels) + 1)));
+  m->labels = static_cast<char**>(palloc(sizeof(char*) * (size_t(from->n_labels) + 1)));
+  for (int i = 0; i < from->n_labels; ++i) {
+    m->label_segments[i] = from->label_segments[i];
+    m->labels[i] = pstrdup(from->labels[i]);
+  }
+  MemoryContextSwitchTo(old);
+  return m;
+}
+
+// Plain C, may ereport.
+StoredModel* lookup(MemoryContext cxt, const char* name, Oid relid) {
+  auto* m = static_cast<StoredModel*>(MemoryContextAllocZero(cxt, sizeof(StoredModel)));
+  if (IsInParallelMode()) {
+    // A parallel query's leader and workers must agree: all read the query's snapshot, uncached.
+    load(cxt, name, relid, m, false);
+    return m;
+  }
+  if (!callbacks_registered) {
+    CacheRegisterRelcacheCallback(relcache_changed, (Datum)0);
+    CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, roles_changed, (Datum)0);
+    callbacks_registered = true;
+  }
+  if (!cache_cxt) cache_cxt = AllocSetContextCreate(TopMemoryContext, "custseg registry cache", ALLOCSET_SMALL_SIZES);
+  const Oid user = GetUserId();
+  for (Entry* e = entries; e; e = e->next)
+    if (e->user == user && e->relid == relid && ((!e->name && !name) || (e->name && name && strcmp(e->name, name) == 0)))
+      return copy_model(cxt, e->model);
+  const uint64 before = generation;
+  load(cxt, name, relid, m, true);
+  // Kept only if no invalidation arrived while loading: one that did may concern a change the
+  // load's snapshot did not see.
+  AcceptInvalidationMessages();
+  if (generation == before) {
+    auto* e = static_cast<Entry*>(MemoryContextAllocZero(cache_cxt, sizeof(Entry)));
+    e->name = name ? MemoryContextStrdup(cache_cxt, name) : nullptr;
+    e->relid = relid;
+    e->user = user;
+    e->model = copy_model(cache_cxt, m);
+    e->next = entries;
+    entries = e;
+  }
+  return m;
 }
 
 }  // namespace
 
 StoredModel* load_active_model(MemoryContext cxt, const char* name, Oid relid) {
-  auto* m = static_cast<StoredModel*>(alloc(cxt, sizeof(StoredModel)));
-  std::memset(m, 0, sizeof *m);
-  guard([&] { load(cxt, name, relid, m); });
+  StoredModel* m = nullptr;
+  guard([&] { m = lookup(cxt, name, relid); });
   return m;
 }
 
@@ -106,3 +215,15 @@ const char* segment_label(const StoredModel* m, int32 segment) {
 }
 
 }  // namespace custseg::pg
+
+// custseg_registry_changed() RETURNS trigger: a statement trigger on custseg_models and
+// custseg_segments; every backend drops its cached lookups (see the top of this file).
+extern "C" {
+PG_FUNCTION_INFO_V1(custseg_registry_changed);
+Datum custseg_registry_changed(PG_FUNCTION_ARGS) {
+  if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "custseg_registry_changed: not called as a trigger");
+  auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+  CacheInvalidateRelcacheByRelid(RelationGetRelid(data->tg_relation));
+  return PointerGetDatum(nullptr);
+}
+}
