@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import psycopg
 from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -76,6 +77,8 @@ class BatchPrediction(BaseModel):
 
 
 app = FastAPI(
+    docs_url=None,  # served below, with Swagger UI's files from web/dist when built (works offline)
+    redoc_url=None,
     title="custseg API",
     version="0.2.0",
     description=(
@@ -379,6 +382,14 @@ def custom_openapi():
 
 
 app.openapi = custom_openapi
+
+
+@app.get("/docs", include_in_schema=False)
+async def docs():
+    local = (WEB_DIST / "assets" / "swagger-ui-bundle.js").exists()
+    extra = {"swagger_js_url": "/assets/swagger-ui-bundle.js", "swagger_css_url": "/assets/swagger-ui.css",
+             "swagger_favicon_url": "data:,"} if local else {}
+    return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - docs", **extra)
 
 # The page: the built web/dist at /, when it has been built.
 if (WEB_DIST / "index.html").exists():
