@@ -13,6 +13,7 @@ CUSTSEG_BATCH_LIMIT (customers per batch call, 1000), CUSTSEG_SPEC_TTL (seconds 
 spec is cached, 5), CUSTSEG_WEB_DIST (the built page, web/dist).
 """
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ import psycopg
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -166,26 +167,36 @@ async def get_spec(name: str, refresh: bool = False) -> ModelSpec:
 
 
 def score_query(spec: ModelSpec) -> sql.Composed:
-    """One statement: JSON rows -> typed rows -> custseg_score -> offers, in the request's order."""
+    """One statement: JSON rows -> typed rows -> custseg_score -> offers, in the request's order.
+
+    The database also writes the response's JSON (`jsonb` prints a float8 in its shortest exact
+    form), so the API passes the text through instead of decoding and re-encoding it."""
     coldefs = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(f["name"]), sql.SQL("float8" if f["kind"] == "numeric" else "text"))
         for f in spec.features)
     names = sql.SQL(", ").join(sql.Identifier(n) for n in spec.feature_names)
     ordinal = sql.Identifier(ORDINAL if ORDINAL not in spec.feature_names else ORDINAL + "_")
     return sql.SQL("""
-SELECT s.segment, s.label, s.confidence, s.distance, s.runner_up_distance, s.coordinates,
-       coalesce((SELECT jsonb_agg(jsonb_build_object(
-                     'offer_id', o.offer_id, 'title', o.title, 'details', o.details, 'discount_pct', o.discount_pct,
-                     'channel', o.channel, 'rank', o.offer_rank, 'valid_until', o.valid_until) ORDER BY o.offer_rank)
-                 FROM custseg_segment_offers o WHERE o.model = %(name)s AND o.segment = s.segment), '[]') AS offers,
-       (SELECT m.version FROM custseg_models m WHERE m.name = %(name)s AND m.active) AS version
-FROM ROWS FROM (jsonb_to_recordset(%(rows)s) AS ({coldefs})) WITH ORDINALITY AS x({names}, {ordinal}),
-     custseg_score(x, %(name)s) s
-ORDER BY x.{ordinal}""").format(coldefs=coldefs, names=names, ordinal=ordinal)
+WITH v AS (SELECT m.version FROM custseg_models m WHERE m.name = %(name)s AND m.active),
+     r AS (SELECT x.{ordinal} AS ordinal, s.*
+           FROM ROWS FROM (jsonb_to_recordset(%(rows)s) AS ({coldefs})) WITH ORDINALITY AS x({names}, {ordinal}),
+                custseg_score(x, %(name)s) s)
+SELECT (SELECT version FROM v) AS version,
+       coalesce(jsonb_agg(jsonb_build_object(
+           'segment', r.segment, 'label', r.label, 'confidence', r.confidence, 'distance', r.distance,
+           'runner_up_distance', r.runner_up_distance, 'coordinates', r.coordinates,
+           'offers', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                   'offer_id', o.offer_id, 'title', o.title, 'details', o.details,
+                                   'discount_pct', o.discount_pct, 'channel', o.channel, 'rank', o.offer_rank,
+                                   'valid_until', o.valid_until) ORDER BY o.offer_rank)
+                               FROM custseg_segment_offers o WHERE o.model = %(name)s AND o.segment = r.segment), '[]'),
+           'model', %(name)s::text, 'version', (SELECT version FROM v)) ORDER BY r.ordinal), '[]')::text AS results
+FROM r""").format(coldefs=coldefs, names=names, ordinal=ordinal)
 
 
-async def score(name: str, customers: List[Any], loc: Tuple) -> List[Dict[str, Any]]:
-    """Validates and scores customers with the active version of `name`; 422 names every bad field."""
+async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
+    """Validates and scores customers with the active version of `name`: (version, JSON array text of
+    the predictions in order). A 422 names every bad field."""
     for attempt in range(2):
         spec = await get_spec(name, refresh=attempt > 0)
         rows, errors = [], []
@@ -197,9 +208,8 @@ async def score(name: str, customers: List[Any], loc: Tuple) -> List[Dict[str, A
             raise HTTPException(422, errors)
         try:
             async with pool.connection() as conn:
-                async with conn.cursor(row_factory=dict_row) as cur:
-                    await cur.execute(score_query(spec), {"name": name, "rows": Jsonb(rows)})
-                    result = await cur.fetchall()
+                cur = await conn.execute(score_query(spec), {"name": name, "rows": Jsonb(rows)})
+                version, results = await cur.fetchone()
         except psycopg.errors.UndefinedColumn as e:
             # Retrained meanwhile with other features: refresh the spec once and validate again.
             if attempt == 0:
@@ -207,12 +217,14 @@ async def score(name: str, customers: List[Any], loc: Tuple) -> List[Dict[str, A
             raise _db_error(e) from e
         except psycopg.Error as e:
             raise _db_error(e) from e
-        if result and result[0]["version"] != spec.version:
+        if version != spec.version:
             _specs.pop(name, None)  # the next request sees the new version's spec
-        for r in result:
-            r["model"] = name
-        return result
+        return version, results
     raise AssertionError("unreachable")
+
+
+def json_response(text: str) -> Response:
+    return Response(content=text, media_type="application/json")
 
 
 # ---- Endpoints ----
@@ -224,7 +236,8 @@ async def predict(customer: Dict[str, Any] = Body(..., example={"gender": "Femal
                   model: Optional[str] = Query(None, description="model name (default: CUSTSEG_MODEL)")):
     """One customer's segment, label, confidence and offers, computed by one SQL call to custseg."""
     name = model or DEFAULT_MODEL
-    return (await score(name, [customer], ("body",)))[0]
+    _, results = await score(name, [customer], ("body",))
+    return json_response(results[1:-1])  # the array's one element
 
 
 class BatchRequest(BaseModel):
@@ -239,9 +252,10 @@ async def predict_batch(request: BatchRequest, model: Optional[str] = Query(None
     if len(request.customers) > BATCH_LIMIT:
         raise HTTPException(422, [{"loc": ["body", "customers"], "type": "value_error.list.max_items",
                                    "msg": f"at most {BATCH_LIMIT} customers per call (got {len(request.customers)})"}])
-    results = await score(name, request.customers, ("body", "customers")) if request.customers else []
-    version = results[0]["version"] if results else (await get_spec(name)).version
-    return {"model": name, "version": version, "results": results}
+    if not request.customers:
+        return {"model": name, "version": (await get_spec(name)).version, "results": []}
+    version, results = await score(name, request.customers, ("body", "customers"))
+    return json_response(f'{{"model": {json.dumps(name)}, "version": {version}, "results": {results}}}')
 
 
 async def cached(key: Tuple, compute):
