@@ -321,11 +321,13 @@ async def points(model: Optional[str] = Query(None, description="model name"),
     spec = await get_spec(name)
 
     async def compute():
+        # The registry's source text goes through regclass, so only a real relation's quoted name is spliced.
+        src = (await fetch("SELECT %s::regclass::text AS src", (spec.source,)))[0]["src"]
         # The sample is drawn first, then only the sampled rows are scored.
         q = sql.SQL("""
             SELECT s.segment, s.coordinates[1] AS x, s.coordinates[2] AS y
             FROM (SELECT * FROM {src} t ORDER BY md5(t::text) LIMIT %s) c, custseg_score(c, %s) s""").format(
-            src=sql.SQL(spec.source))  # source is custseg_train's schema-qualified, quoted regclass text
+            src=sql.SQL(src))
         return await fetch(q, (limit, name))
 
     rows = await cached(("points", name, spec.version, limit), compute)

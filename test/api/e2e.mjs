@@ -88,7 +88,8 @@ try {
   await page.click('[data-testid=tab-segments]');
   await page.waitForSelector('[data-testid=segments-table] tbody tr');
   const charts = ['chart-elbow', 'chart-silhouette', 'chart-sizes', 'chart-pca',
-    ...spec.features.filter((f) => f.kind === 'numeric').map((f) => `chart-box-${f.name}`)];
+    ...spec.features.filter((f) => f.kind === 'numeric').map((f) => `chart-box-${f.name}`),
+    ...spec.features.filter((f) => f.kind === 'categorical').map((f) => `chart-shares-${f.name}`)];
   for (const id of charts) {
     const ok = await page.waitForSelector(`[data-testid="${id}"] canvas`, { timeout: 30000 }).then(() => true).catch(() => false);
     const painted = ok && await page.$eval(`[data-testid="${id}"] canvas`, (c) => {

@@ -93,6 +93,30 @@ function Boxes({ profile, segments }) {
   });
 }
 
+function Shares({ profile, segments }) {
+  const categorical = [...new Set(profile.filter((r) => r.kind === 'categorical').map((r) => r.feature))];
+  const order = [null, ...segments.map((s) => s.segment)];
+  const name = (seg) => (seg === null ? 'all' : `${seg}: ${short(segments.find((s) => s.segment === seg)?.label, seg)}`);
+  return categorical.map((feature) => {
+    const rows = order.map((seg) => profile.find((r) => r.feature === feature && r.segment === seg));
+    const levels = [...new Set(rows.flatMap((r) => Object.keys((r && r.shares) || {})))].sort();
+    const data = {
+      labels: order.map(name),
+      datasets: levels.map((level, i) => ({
+        label: level,
+        data: rows.map((r) => ((r && r.shares && r.shares[level]) || 0) * 100),
+        backgroundColor: PALETTE[(i + 4) % PALETTE.length],
+      })),
+    };
+    return (
+      <div className="chart" key={feature} data-testid={`chart-shares-${feature}`}>
+        <Bar data={data} options={opts(`${feature}: share of each level by segment`, null, '% of the segment',
+          { legend: true, x: { stacked: true }, y: { stacked: true, max: 100 } })} />
+      </div>
+    );
+  });
+}
+
 function Pca({ points, segments }) {
   const data = {
     datasets: segments.map((s) => ({
@@ -149,6 +173,7 @@ export default function SegmentsView({ model }) {
       <section className="charts">
         {evaluation ? <Curves evaluation={evaluation} /> : <p className="muted">Evaluating k = 2..8…</p>}
         <Sizes segments={seg.segments} />
+        <Shares profile={seg.profile} segments={seg.segments} />
         {points ? <Pca points={points} segments={seg.segments} /> : <p className="muted">Projecting customers…</p>}
         <Boxes profile={seg.profile} segments={seg.segments} />
       </section>
