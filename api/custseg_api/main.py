@@ -197,22 +197,30 @@ FROM r""").format(coldefs=coldefs, names=names, ordinal=ordinal)
 async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
     """Validates and scores customers with the active version of `name`: (version, JSON array text of
     the predictions in order). A 422 names every bad field."""
-    for attempt in range(2):
-        spec = await get_spec(name, refresh=attempt > 0)
+    refreshed = False
+    while True:
+        spec = await get_spec(name, refresh=refreshed)
         rows, errors = [], []
         for i, c in enumerate(customers):
             values, errs = spec.validate(c, loc if len(loc) == 1 else loc + (i,))
             rows.append(values)
             errors += errs
         if errors:
+            # A cached spec may be older than the active version (retrained or rolled back within
+            # CUSTSEG_SPEC_TTL): reject only against the current one. Costs a query on bad requests only.
+            if not refreshed:
+                refreshed = True
+                if (await get_spec(name, refresh=True)).version != spec.version:
+                    continue
             raise HTTPException(422, errors)
         try:
             async with pool.connection() as conn:
                 cur = await conn.execute(score_query(spec), {"name": name, "rows": Jsonb(rows)})
                 version, results = await cur.fetchone()
         except psycopg.errors.UndefinedColumn as e:
-            # Retrained meanwhile with other features: refresh the spec once and validate again.
-            if attempt == 0:
+            # Retrained meanwhile with a feature the spec lacks: refresh the spec once and validate again.
+            if not refreshed:
+                refreshed = True
                 continue
             raise _db_error(e) from e
         except psycopg.Error as e:
@@ -220,7 +228,6 @@ async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
         if version != spec.version:
             _specs.pop(name, None)  # the next request sees the new version's spec
         return version, results
-    raise AssertionError("unreachable")
 
 
 def json_response(text: str) -> Response:

@@ -207,6 +207,25 @@ def test_retraining_with_other_features_is_picked_up(client, db):
             assert client.post("/predict?model=narrow", json=new).json()["segment"] == cur.fetchone()[0]
     finally:
         db.execute("SELECT custseg_activate('narrow', %s)", (first["version"],))
+    # Rolled back: a request the restored version accepts is answered at once, not rejected by the cached spec.
+    r = client.post("/predict?model=narrow", json=old)
+    assert r.status_code == 200 and r.json()["version"] == first["version"]
+
+
+def test_retraining_with_a_new_feature_revalidates(client, db):
+    """A new version that needs a feature the cached spec lacks: custseg's 42703 makes the API reload
+    the spec and answer with a 422 naming the new field, not a 500."""
+    old = {"age": 30, "spending_score": 70, "region": "north"}
+    first = client.post("/predict?model=narrow", json=old).json()
+    db.execute("CREATE VIEW customers_wider AS SELECT customer_id, age, spending_score, region, channel FROM customers")
+    try:
+        db.execute("SELECT custseg_train('narrow', 'customers_wider', k => 2, exclude => ARRAY['customer_id'], "
+                   "options => '{\"seed\": 1}')")
+        assert detail(client.post("/predict?model=narrow", json=old)) == {("body", "channel"): "field required"}
+        r = client.post("/predict?model=narrow", json=dict(old, channel="store"))
+        assert r.status_code == 200 and r.json()["version"] > first["version"]
+    finally:
+        db.execute("SELECT custseg_activate('narrow', %s)", (first["version"],))
 
 
 # ---- segments, models, docs ----
