@@ -9,6 +9,7 @@ therefore always agree. Started with
 
 Environment: CUSTSEG_DATABASE_URL (libpq URL or conninfo; empty = the PG* variables), CUSTSEG_MODEL
 (the default model name, "mall"), CUSTSEG_POOL_MIN / CUSTSEG_POOL_MAX (pool size, 2 / 8),
+CUSTSEG_POOL_TIMEOUT (seconds to wait for a connection before a 503, 10),
 CUSTSEG_BATCH_LIMIT (customers per batch call, 1000), CUSTSEG_SPEC_TTL (seconds a model's feature
 spec is cached, 5), CUSTSEG_WEB_DIST (the built page, web/dist).
 """
@@ -37,6 +38,7 @@ DATABASE_URL = os.environ.get("CUSTSEG_DATABASE_URL", "")
 DEFAULT_MODEL = os.environ.get("CUSTSEG_MODEL", "mall")
 POOL_MIN = int(os.environ.get("CUSTSEG_POOL_MIN", "2"))
 POOL_MAX = int(os.environ.get("CUSTSEG_POOL_MAX", "8"))
+POOL_TIMEOUT = float(os.environ.get("CUSTSEG_POOL_TIMEOUT", "10"))
 BATCH_LIMIT = int(os.environ.get("CUSTSEG_BATCH_LIMIT", "1000"))
 SPEC_TTL = float(os.environ.get("CUSTSEG_SPEC_TTL", "5"))
 WEB_DIST = Path(os.environ.get("CUSTSEG_WEB_DIST", Path(__file__).resolve().parents[2] / "web" / "dist"))
@@ -97,7 +99,7 @@ _locks: Dict[Tuple, asyncio.Lock] = {}
 @app.on_event("startup")
 async def _startup():
     global pool
-    pool = AsyncConnectionPool(DATABASE_URL, min_size=POOL_MIN, max_size=POOL_MAX, open=False,
+    pool = AsyncConnectionPool(DATABASE_URL, min_size=POOL_MIN, max_size=POOL_MAX, open=False, timeout=POOL_TIMEOUT,
                                kwargs={"autocommit": True, "application_name": "custseg_api"})
     await pool.open()
     try:
@@ -373,7 +375,7 @@ async def model_detail(name: str):
 async def healthz():
     """200 when the database answers and the extension is installed; 503 otherwise."""
     try:
-        async with pool.connection(timeout=5) as conn:
+        async with pool.connection(timeout=min(POOL_TIMEOUT, 5)) as conn:
             cur = await conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'custseg'")
             row = await cur.fetchone()
     except Exception as e:

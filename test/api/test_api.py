@@ -300,3 +300,32 @@ def test_openapi_and_docs(client):
 def test_page_is_served(client):
     r = client.get("/")
     assert r.status_code == 200 and '<div id="root">' in r.text
+
+
+def test_database_unreachable_is_503(tmp_path):
+    """An API whose database is down answers 503 (and /healthz says so) instead of hanging or a 500."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT, Client, free_port
+    port = free_port()
+    env = dict(os.environ, CUSTSEG_DATABASE_URL=f"host={tmp_path} port=1 dbname=nothing connect_timeout=1",
+               CUSTSEG_POOL_TIMEOUT="1", CUSTSEG_MODEL="customers")
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "custseg_api.main:app", "--app-dir", str(ROOT / "api"),
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "critical"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        c = Client(f"http://127.0.0.1:{port}")
+        for _ in range(100):
+            try:
+                r = c.get("/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert r.status_code == 503 and r.json()["status"] == "unavailable"
+        r = c.post("/predict", json={"age": 1})
+        assert r.status_code == 503 and "database unavailable" in r.json()["detail"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
