@@ -217,7 +217,9 @@ async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
             raise HTTPException(422, errors)
         try:
             async with pool.connection() as conn:
-                cur = await conn.execute(score_query(spec), {"name": name, "rows": Jsonb(rows)})
+                if spec.query is None:  # composed once per model version: identifiers quoted by the connection
+                    spec.query = score_query(spec).as_string(conn)
+                cur = await conn.execute(spec.query, {"name": name, "rows": Jsonb(rows)})
                 version, results = await cur.fetchone()
         except psycopg.errors.UndefinedColumn as e:
             # Retrained meanwhile with a feature the spec lacks: refresh the spec once and validate again.

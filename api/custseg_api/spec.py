@@ -80,6 +80,7 @@ class ModelSpec:
     options: Dict[str, Any]
     features: List[Dict[str, Any]]
     request_model: Any = field(repr=False)
+    query: Optional[str] = field(default=None, repr=False)  # the scoring statement, built on first use
 
     @property
     def feature_names(self) -> List[str]:
