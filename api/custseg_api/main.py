@@ -270,13 +270,18 @@ async def predict_batch(request: BatchRequest, model: Optional[str] = Query(None
 
 
 async def cached(key: Tuple, compute):
-    """Per-version cache for the expensive analyst views (a new version is a new key)."""
+    """Per-version cache for the expensive analyst views: key = (view, model, version, ...); storing
+    a version's entry drops that view's entries for the model's other versions."""
     if key in _cache:
         return _cache[key]
     lock = _locks.setdefault(key, asyncio.Lock())
     async with lock:
         if key not in _cache:
-            _cache[key] = await compute()
+            value = await compute()
+            for old in [k for k in _cache if k[:2] == key[:2] and k[2] != key[2]]:
+                del _cache[old]
+                _locks.pop(old, None)
+            _cache[key] = value
     return _cache[key]
 
 
