@@ -3,6 +3,9 @@
 import React, { useEffect, useState } from 'react';
 import { api } from './api.js';
 
+// Training statistics as a person reads them: at most two decimals.
+const fmt = (v) => (v === null || v === undefined ? '' : String(Number.isInteger(v) ? v : Number(v.toFixed(2))));
+
 function niceStep(f) {
   const vals = [f.min, f.q1, f.median, f.q3, f.max].filter((v) => v !== null && v !== undefined);
   return vals.every((v) => Number.isInteger(v)) ? 1 : 'any';
@@ -21,7 +24,7 @@ function bounds(f) {
 function defaults(features) {
   const v = {};
   for (const f of features) {
-    if (f.kind === 'numeric') v[f.name] = f.median === null || f.median === undefined ? '' : String(f.median);
+    if (f.kind === 'numeric') v[f.name] = fmt(f.median);
     else {
       const shares = f.shares || {};
       const best = [...f.levels].sort((a, b) => (shares[b] || 0) - (shares[a] || 0))[0];
@@ -98,7 +101,7 @@ export default function PredictForm({ model }) {
               </select>
             )}
             {f.kind === 'numeric' && f.min !== null && f.min !== undefined && (
-              <span className="hint">training data: {f.min} – {f.max}, median {f.median}</span>
+              <span className="hint">training data: {fmt(f.min)} – {fmt(f.max)}, median {fmt(f.median)}</span>
             )}
             {errors[f.name] && <span className="field-error">{errors[f.name]}</span>}
           </div>
