@@ -8,7 +8,7 @@
 #   api_stop            stops the API started by api_start
 
 API_PACKAGES=(python3-fastapi python3-uvicorn python3-uvloop python3-psycopg python3-psycopg-pool python3-pytest
-              python3-numpy chromium curl)
+              python3-numpy chromium fonts-liberation curl)
 API_ROOT=$(pwd)
 
 api_install_deps() {
