@@ -1,0 +1,432 @@
+"""custseg's real-time API and web page: FastAPI over a psycopg connection pool.
+
+The database does the work: a prediction is one SQL statement that turns the request's JSON into a
+row (`jsonb_to_recordset` typed by the model's feature spec), scores it with `custseg_score` and
+joins the segment's current offers from `custseg_segment_offers`. The endpoints, SQL and dashboards
+therefore always agree. Started with
+
+    python3 -m uvicorn custseg_api.main:app --app-dir api
+
+Environment: CUSTSEG_DATABASE_URL (libpq URL or conninfo; empty = the PG* variables), CUSTSEG_MODEL
+(the default model name, "mall"), CUSTSEG_POOL_MIN / CUSTSEG_POOL_MAX (pool size, 2 / 8),
+CUSTSEG_POOL_TIMEOUT (seconds to wait for a connection before a 503, 10),
+CUSTSEG_BATCH_LIMIT (customers per batch call, 1000), CUSTSEG_SPEC_TTL (seconds a model's feature
+spec is cached, 5), CUSTSEG_WEB_DIST (the built page, web/dist).
+"""
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import psycopg
+from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel, Field
+
+from .spec import ModelSpec, build_spec
+
+DATABASE_URL = os.environ.get("CUSTSEG_DATABASE_URL", "")
+DEFAULT_MODEL = os.environ.get("CUSTSEG_MODEL", "mall")
+POOL_MIN = int(os.environ.get("CUSTSEG_POOL_MIN", "2"))
+POOL_MAX = int(os.environ.get("CUSTSEG_POOL_MAX", "8"))
+POOL_TIMEOUT = float(os.environ.get("CUSTSEG_POOL_TIMEOUT", "10"))
+BATCH_LIMIT = int(os.environ.get("CUSTSEG_BATCH_LIMIT", "1000"))
+SPEC_TTL = float(os.environ.get("CUSTSEG_SPEC_TTL", "5"))
+WEB_DIST = Path(os.environ.get("CUSTSEG_WEB_DIST", Path(__file__).resolve().parents[2] / "web" / "dist"))
+POINTS_LIMIT = 2000
+# Options a stored model carries that custseg_evaluate_k accepts (it takes the k range instead of k).
+EVALUATE_OPTIONS = ("n_components", "exclude", "categorical", "numeric", "seed", "n_init", "max_iter", "tol",
+                    "sample_size", "dedupe", "scale_categoricals")
+ORDINAL = "custseg_api_ordinal"
+
+
+# ---- Response shapes (they document the API in /docs) ----
+
+class Offer(BaseModel):
+    offer_id: int
+    title: str
+    details: Optional[str]
+    discount_pct: Optional[float]
+    channel: Optional[str]
+    rank: int = Field(..., description="1, 2, ... by priority within the segment")
+    valid_until: Optional[str]
+
+
+class Prediction(BaseModel):
+    segment: int = Field(..., description="the number custseg_predict returns")
+    label: Optional[str] = Field(None, description="the segment's label in custseg_segments")
+    confidence: float = Field(..., description="1 - distance / runner_up_distance, in [0, 1]")
+    distance: float = Field(..., description="distance to the segment's centroid in the k-means space")
+    runner_up_distance: Optional[float] = Field(None, description="distance to the second-nearest centroid")
+    coordinates: List[float] = Field(..., description="the customer in the k-means space (principal components)")
+    offers: List[Offer] = Field(..., description="the segment's current offers, by rank")
+    model: str
+    version: int
+
+
+class BatchPrediction(BaseModel):
+    model: str
+    version: int
+    results: List[Prediction] = Field(..., description="one per customer, in the request's order")
+
+
+app = FastAPI(
+    docs_url=None,  # served below, with Swagger UI's files from web/dist when built (works offline)
+    redoc_url=None,
+    title="custseg API",
+    version="0.2.0",
+    description=(
+        "Customer segments and offers in real time, computed by the custseg PostgreSQL extension. "
+        "`POST /predict` takes one customer's attributes (the features of the model, see its schema below: "
+        "generated from the default model's feature spec) and returns the segment, its label, a confidence "
+        "and the segment's current offers."),
+)
+pool: Optional[AsyncConnectionPool] = None
+_specs: Dict[str, Tuple[float, ModelSpec]] = {}
+_cache: Dict[Tuple, Any] = {}
+_locks: Dict[Tuple, asyncio.Lock] = {}
+
+
+@app.on_event("startup")
+async def _startup():
+    global pool
+    pool = AsyncConnectionPool(DATABASE_URL, min_size=POOL_MIN, max_size=POOL_MAX, open=False, timeout=POOL_TIMEOUT,
+                               kwargs={"autocommit": True, "application_name": "custseg_api"})
+    await pool.open()
+    try:
+        await get_spec(DEFAULT_MODEL)
+    except Exception:  # the default model may be trained later; /healthz and /models still work
+        pass
+
+
+@app.on_event("shutdown")
+async def _shutdown():
+    if pool is not None:
+        await pool.close()
+
+
+def _db_error(e: psycopg.Error) -> HTTPException:
+    if isinstance(e, psycopg.OperationalError):
+        return HTTPException(503, f"database unavailable: {e}")
+    state = getattr(e.diag, "sqlstate", None) or ""
+    msg = e.diag.message_primary or str(e)
+    if state == "42704":
+        return HTTPException(404, msg)
+    if state.startswith("22"):
+        return HTTPException(422, msg)
+    return HTTPException(500, f"{msg} (SQLSTATE {state})")
+
+
+async def fetch(query, params=None) -> List[Dict[str, Any]]:
+    try:
+        async with pool.connection() as conn:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(query, params)
+                return await cur.fetchall()
+    except psycopg.Error as e:
+        raise _db_error(e) from e
+
+
+# ---- Model specs ----
+
+SPEC_QUERY = """
+SELECT m.version, m.source, m.options, custseg_model_json(m.model) -> 'features' AS features,
+       custseg_model_json(m.model) -> 'kmeans' IS NOT NULL AND custseg_model_json(m.model) -> 'kmeans' <> 'null' AS has_kmeans
+FROM custseg_models m WHERE m.name = %s AND m.active
+"""
+
+
+async def get_spec(name: str, refresh: bool = False) -> ModelSpec:
+    """The active version's spec, cached for SPEC_TTL seconds; 404 for an unknown model."""
+    now = time.monotonic()
+    hit = _specs.get(name)
+    if hit and not refresh and now - hit[0] < SPEC_TTL:
+        return hit[1]
+    rows = await fetch(SPEC_QUERY, (name,))
+    if not rows:
+        _specs.pop(name, None)
+        raise HTTPException(404, f"model {name!r} does not exist or has no active version")
+    r = rows[0]
+    if not r["has_kmeans"]:
+        raise HTTPException(409, f"model {name!r} has no k-means stage: it cannot predict segments")
+    if hit and hit[1].version == r["version"]:
+        spec = hit[1]
+    else:
+        spec = build_spec(name, r["version"], r["source"], r["options"], r["features"])
+        if name == DEFAULT_MODEL:
+            app.openapi_schema = None  # regenerate /docs with the new feature spec
+    _specs[name] = (now, spec)
+    return spec
+
+
+def score_query(spec: ModelSpec) -> sql.Composed:
+    """One statement: JSON rows -> typed rows -> custseg_score -> offers, in the request's order.
+
+    The database also writes the response's JSON (`jsonb` prints a float8 in its shortest exact
+    form), so the API passes the text through instead of decoding and re-encoding it."""
+    coldefs = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(f["name"]), sql.SQL("float8" if f["kind"] == "numeric" else "text"))
+        for f in spec.features)
+    names = sql.SQL(", ").join(sql.Identifier(n) for n in spec.feature_names)
+    ordinal = sql.Identifier(ORDINAL if ORDINAL not in spec.feature_names else ORDINAL + "_")
+    return sql.SQL("""
+WITH v AS (SELECT m.version FROM custseg_models m WHERE m.name = %(name)s AND m.active),
+     r AS (SELECT x.{ordinal} AS ordinal, s.*
+           FROM ROWS FROM (jsonb_to_recordset(%(rows)s) AS ({coldefs})) WITH ORDINALITY AS x({names}, {ordinal}),
+                custseg_score(x, %(name)s) s)
+SELECT (SELECT version FROM v) AS version,
+       coalesce(jsonb_agg(jsonb_build_object(
+           'segment', r.segment, 'label', r.label, 'confidence', r.confidence, 'distance', r.distance,
+           'runner_up_distance', r.runner_up_distance, 'coordinates', r.coordinates,
+           'offers', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                   'offer_id', o.offer_id, 'title', o.title, 'details', o.details,
+                                   'discount_pct', o.discount_pct, 'channel', o.channel, 'rank', o.offer_rank,
+                                   'valid_until', o.valid_until) ORDER BY o.offer_rank)
+                               FROM custseg_segment_offers o WHERE o.model = %(name)s AND o.segment = r.segment), '[]'),
+           'model', %(name)s::text, 'version', (SELECT version FROM v)) ORDER BY r.ordinal), '[]')::text AS results
+FROM r""").format(coldefs=coldefs, names=names, ordinal=ordinal)
+
+
+async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
+    """Validates and scores customers with the active version of `name`: (version, JSON array text of
+    the predictions in order). A 422 names every bad field."""
+    refreshed = False
+    while True:
+        spec = await get_spec(name, refresh=refreshed)
+        rows, errors = [], []
+        for i, c in enumerate(customers):
+            values, errs = spec.validate(c, loc if len(loc) == 1 else loc + (i,))
+            rows.append(values)
+            errors += errs
+        if errors:
+            # A cached spec may be older than the active version (retrained or rolled back within
+            # CUSTSEG_SPEC_TTL): reject only against the current one. Costs a query on bad requests only.
+            if not refreshed:
+                refreshed = True
+                if (await get_spec(name, refresh=True)).version != spec.version:
+                    continue
+            raise HTTPException(422, errors)
+        try:
+            async with pool.connection() as conn:
+                if spec.query is None:  # composed once per model version: identifiers quoted by the connection
+                    spec.query = score_query(spec).as_string(conn)
+                cur = await conn.execute(spec.query, {"name": name, "rows": Jsonb(rows)})
+                version, results = await cur.fetchone()
+        except psycopg.errors.UndefinedColumn as e:
+            # Retrained meanwhile with a feature the spec lacks: refresh the spec once and validate again.
+            if not refreshed:
+                refreshed = True
+                continue
+            raise _db_error(e) from e
+        except psycopg.Error as e:
+            raise _db_error(e) from e
+        if version != spec.version:
+            _specs.pop(name, None)  # the next request sees the new version's spec
+        return version, results
+
+
+def json_response(text: str) -> Response:
+    return Response(content=text, media_type="application/json")
+
+
+# ---- Endpoints ----
+
+@app.post("/predict", response_model=Prediction, tags=["predict"],
+          responses={404: {"description": "unknown model"}, 422: {"description": "a field is missing, unknown or of the wrong type"}})
+async def predict(customer: Dict[str, Any] = Body(..., example={"gender": "Female", "age": 31,
+                                                               "annual_income_thousands": 88, "spending_score": 91}),
+                  model: Optional[str] = Query(None, description="model name (default: CUSTSEG_MODEL)")):
+    """One customer's segment, label, confidence and offers, computed by one SQL call to custseg."""
+    name = model or DEFAULT_MODEL
+    _, results = await score(name, [customer], ("body",))
+    return json_response(results[1:-1])  # the array's one element
+
+
+class BatchRequest(BaseModel):
+    customers: List[Dict[str, Any]] = Field(..., description=f"at most {BATCH_LIMIT} customers, each as for /predict")
+
+
+@app.post("/predict/batch", response_model=BatchPrediction, tags=["predict"],
+          description=f"Up to {BATCH_LIMIT} customers in one call (one SQL statement); results in the request's order.",
+          responses={404: {"description": "unknown model"}, 422: {"description": "a customer's field is bad, or too many customers"}})
+async def predict_batch(request: BatchRequest, model: Optional[str] = Query(None, description="model name")):
+    name = model or DEFAULT_MODEL
+    if len(request.customers) > BATCH_LIMIT:
+        raise HTTPException(422, [{"loc": ["body", "customers"], "type": "value_error.list.max_items",
+                                   "msg": f"at most {BATCH_LIMIT} customers per call (got {len(request.customers)})"}])
+    if not request.customers:
+        return {"model": name, "version": (await get_spec(name)).version, "results": []}
+    version, results = await score(name, request.customers, ("body", "customers"))
+    return json_response(f'{{"model": {json.dumps(name)}, "version": {version}, "results": {results}}}')
+
+
+async def cached(key: Tuple, compute):
+    """Per-version cache for the expensive analyst views: key = (view, model, version, ...); storing
+    a version's entry drops that view's entries for the model's other versions."""
+    if key in _cache:
+        return _cache[key]
+    lock = _locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        if key not in _cache:
+            value = await compute()
+            for old in [k for k in _cache if k[:2] == key[:2] and k[2] != key[2]]:
+                del _cache[old]
+                _locks.pop(old, None)
+            _cache[key] = value
+    return _cache[key]
+
+
+@app.get("/segments", tags=["segments"])
+async def segments(model: Optional[str] = Query(None, description="model name")):
+    """The segments of the active version: label, size, share, profile, offers, and box-plot numbers per feature."""
+    name = model or DEFAULT_MODEL
+    spec = await get_spec(name)
+    segs = await fetch("""
+        SELECT s.segment, s.label, s.description, s.size, s.share, s.profile, s.version, s.label_generated,
+               coalesce((SELECT jsonb_agg(jsonb_build_object('offer_id', o.offer_id, 'title', o.title,
+                             'details', o.details, 'discount_pct', o.discount_pct, 'channel', o.channel,
+                             'rank', o.offer_rank) ORDER BY o.offer_rank)
+                         FROM custseg_segment_offers o WHERE o.model = s.model AND o.segment = s.segment), '[]') AS offers
+        FROM custseg_segments s WHERE s.model = %s ORDER BY s.segment""", (name,))
+
+    async def profile():
+        return await fetch("SELECT segment, feature, kind, n, mean, stddev, min, q1, median, q3, max, shares "
+                           "FROM custseg_profile(%s) ORDER BY feature, segment NULLS FIRST", (name,))
+
+    boxes = await cached(("profile", name, spec.version), profile)
+    for r in boxes:
+        for k in ("min", "q1", "median", "q3", "max"):
+            if r[k] is not None:
+                r[k] = float(r[k])
+    return {"model": name, "version": spec.version, "source": spec.source, "features": spec.features,
+            "segments": segs, "profile": boxes}
+
+
+@app.get("/segments/evaluate_k", tags=["segments"])
+async def evaluate_k(model: Optional[str] = Query(None, description="model name"),
+                     k_max: int = Query(8, ge=3, le=20, description="largest k to evaluate")):
+    """Elbow and silhouette curves: custseg_evaluate_k over k = 2..k_max with the model's options (cached per version)."""
+    name = model or DEFAULT_MODEL
+    spec = await get_spec(name)
+    opts = {k: v for k, v in spec.options.items() if k in EVALUATE_OPTIONS}
+
+    async def compute():
+        return await fetch("SELECT k, inertia, silhouette, calinski_harabasz, davies_bouldin, is_elbow, chosen, "
+                           "silhouette_rows, rows_clustered FROM custseg_evaluate_k(%s::regclass, 2, %s, "
+                           "n_components => NULL, exclude => NULL, options => %s)",
+                           (spec.source, k_max, Jsonb(opts)))
+
+    rows = await cached(("evaluate_k", name, spec.version, k_max), compute)
+    return {"model": name, "version": spec.version, "k_trained": spec.options.get("k"), "curve": rows}
+
+
+@app.get("/segments/points", tags=["segments"])
+async def points(model: Optional[str] = Query(None, description="model name"),
+                 limit: int = Query(POINTS_LIMIT, ge=1, le=POINTS_LIMIT, description="rows to sample")):
+    """A sample of the source rows (in a fixed hash order, so the same each time) in the k-means space, with segments."""
+    name = model or DEFAULT_MODEL
+    spec = await get_spec(name)
+
+    async def compute():
+        # The registry's source text goes through regclass, so only a real relation's quoted name is spliced.
+        src = (await fetch("SELECT %s::regclass::text AS src", (spec.source,)))[0]["src"]
+        # The sample is drawn first, then only the sampled rows are scored.
+        q = sql.SQL("""
+            SELECT s.segment, s.coordinates[1] AS x, s.coordinates[2] AS y
+            FROM (SELECT * FROM {src} t ORDER BY md5(t::text) LIMIT %s) c, custseg_score(c, %s) s""").format(
+            src=sql.SQL(src))
+        return await fetch(q, (limit, name))
+
+    rows = await cached(("points", name, spec.version, limit), compute)
+    pca = spec.options.get("n_components") is not None
+    return {"model": name, "version": spec.version,
+            "axes": ["PC1", "PC2"] if pca else ["scaled feature 1", "scaled feature 2"], "points": rows}
+
+
+@app.get("/models", tags=["models"])
+async def models():
+    """Every stored version: name, version, created_at, source, options, metrics, active."""
+    return await fetch("SELECT name, version, created_at, source, options, metrics, active "
+                       "FROM custseg_models ORDER BY name, version")
+
+
+@app.get("/models/{name}", tags=["models"])
+async def model_detail(name: str):
+    """The active version of a model with its features: kinds, levels, and training ranges for forms."""
+    spec = await get_spec(name)
+    seg = await segments(name)  # the profile is one scan of the source: reuse /segments' per-version cache
+    overall = {r["feature"]: r for r in seg["profile"] if r["segment"] is None}
+    features = []
+    for f in spec.features:
+        o = overall.get(f["name"], {})
+        item = dict(f)
+        if f["kind"] == "numeric":
+            item.update({k: o.get(k) for k in ("min", "q1", "median", "q3", "max", "mean")})
+        else:
+            item["shares"] = o.get("shares")
+        features.append(item)
+    return {"name": name, "version": spec.version, "source": spec.source, "options": spec.options,
+            "features": features, "schema": spec.request_model.schema(by_alias=True)}
+
+
+@app.get("/healthz", tags=["health"])
+async def healthz():
+    """200 when the database answers and the extension is installed; 503 otherwise."""
+    try:
+        async with pool.connection(timeout=min(POOL_TIMEOUT, 5)) as conn:
+            cur = await conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'custseg'")
+            row = await cur.fetchone()
+    except Exception as e:
+        return JSONResponse({"status": "unavailable", "error": str(e)}, status_code=503)
+    if row is None:
+        return JSONResponse({"status": "unavailable", "error": "extension custseg is not installed"}, status_code=503)
+    return {"status": "ok", "custseg": row[0], "default_model": DEFAULT_MODEL}
+
+
+def custom_openapi():
+    """OpenAPI with /predict's request body described by the default model's generated schema."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    hit = _specs.get(DEFAULT_MODEL)
+    if hit:
+        customer = hit[1].request_model.schema(by_alias=True)
+        customer["title"] = "Customer"
+        schema.setdefault("components", {}).setdefault("schemas", {})["Customer"] = customer
+        ref = {"$ref": "#/components/schemas/Customer"}
+        body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+        body["schema"] = ref
+        batch = schema["components"]["schemas"].get("BatchRequest")
+        if batch:
+            batch["properties"]["customers"]["items"] = ref
+            batch["properties"]["customers"]["maxItems"] = BATCH_LIMIT
+    app.openapi_schema = schema
+    return schema
+
+
+app.openapi = custom_openapi
+
+
+@app.get("/docs", include_in_schema=False)
+async def docs():
+    local = (WEB_DIST / "assets" / "swagger-ui-bundle.js").exists()
+    extra = {"swagger_js_url": "/assets/swagger-ui-bundle.js", "swagger_css_url": "/assets/swagger-ui.css",
+             "swagger_favicon_url": "data:,"} if local else {}
+    return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} - docs", **extra)
+
+# The page: the built web/dist at /, when it has been built.
+if (WEB_DIST / "index.html").exists():
+    app.mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets")
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(WEB_DIST / "index.html")

@@ -1,0 +1,83 @@
+# Shared by scripts/serve.sh and test/api/run.sh (source it from the repository root): installs what
+# the API and the page need on Debian 12, builds the page, loads the demo database, starts the API.
+#   api_install_deps    Debian packages (FastAPI, uvicorn, psycopg 3 and its pool, pytest, Chromium,
+#                       Node.js and npm when no node is present), then the extension's build deps
+#   web_build           npm ci (when package-lock.json changed) and npm run build into web/dist
+#   load_demo_db [LOG]  the demo's mall customers, models and offers into the current PG* database
+#   api_start PORT MODEL [LOG]   uvicorn on 127.0.0.1:PORT in the background; waits for /healthz
+#   api_stop            stops the API started by api_start
+
+API_PACKAGES=(python3-fastapi python3-uvicorn python3-uvloop python3-psycopg python3-psycopg-pool python3-pytest
+              python3-numpy chromium fonts-liberation curl)
+API_ROOT=$(pwd)
+
+api_install_deps() {
+  local p status missing=()
+  local wanted=("${API_PACKAGES[@]}")
+  # Node.js 18+ from Debian unless a node is already installed (e.g. from NodeSource, which bundles npm).
+  command -v node >/dev/null || wanted+=(nodejs)
+  command -v npm >/dev/null || wanted+=(npm)
+  for p in "${wanted[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [[ "$status" == "install ok installed" ]] || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo "custseg: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  bash scripts/install-deps.sh
+}
+
+web_build() {
+  (
+    cd "$API_ROOT/web" || exit 1
+    # npm ci only when the lock file changed since the last install (a copy is kept as a stamp).
+    if ! cmp -s package-lock.json node_modules/.custseg-lock.json 2>/dev/null; then
+      npm ci --no-audit --no-fund --loglevel=error >/dev/null || exit 1
+      cp package-lock.json node_modules/.custseg-lock.json
+    fi
+    npm run build --silent >/dev/null || exit 1
+  )
+}
+
+load_demo_db() {
+  local log=${1:-/dev/null}
+  local data=$API_ROOT/../shared/data/mall_customers.csv
+  if [[ ! -r $data ]]; then
+    echo "custseg: $data not found (the shared data folder must sit beside this repository)" >&2
+    return 1
+  fi
+  psql -X -q -v ON_ERROR_STOP=1 --pset=footer=off >"$log" 2>&1 <<SQL
+CREATE EXTENSION custseg;
+CREATE TABLE mall_customers (customer_id text PRIMARY KEY, gender text, age int,
+                             annual_income_thousands int, spending_score int);
+\copy mall_customers FROM '$data' WITH (FORMAT csv, HEADER true)
+\i scripts/demo.sql
+SQL
+}
+
+api_start() {
+  local port=$1 model=$2 log=${3:-/dev/null}
+  CUSTSEG_MODEL=$model /usr/bin/python3 -m uvicorn custseg_api.main:app --app-dir "$API_ROOT/api" \
+    --host 127.0.0.1 --port "$port" --no-access-log >"$log" 2>&1 &
+  CUSTSEG_API_PID=$!
+  local i
+  for ((i = 0; i < 150; i++)); do
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
+    kill -0 "$CUSTSEG_API_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "custseg: the API did not start on port $port" >&2
+  cat "$log" >&2
+  return 1
+}
+
+api_stop() {
+  if [[ -n "${CUSTSEG_API_PID:-}" ]]; then
+    kill "$CUSTSEG_API_PID" 2>/dev/null && wait "$CUSTSEG_API_PID" 2>/dev/null
+    unset CUSTSEG_API_PID
+  fi
+  return 0
+}

@@ -1,0 +1,121 @@
+// End-to-end test of custseg's page in headless Chromium (Debian's /usr/bin/chromium driven by
+// playwright-core from web/node_modules): fills the prediction form, submits it, checks the segment,
+// label, confidence and offers against the API; opens the segments view and checks that every chart
+// has drawn on its canvas. Saves screenshots.
+//   node test/api/e2e.mjs BASE_URL SCREENSHOT_DIR
+import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(path.join(here, '../../web/package.json'));
+const { chromium } = require('playwright-core');
+
+const base = process.argv[2] || 'http://127.0.0.1:8000';
+const shots = process.argv[3] || path.join(here, 'screenshots');
+mkdirSync(shots, { recursive: true });
+
+let failures = 0;
+function check(ok, what) {
+  console.log(`${ok ? 'ok' : 'FAILED'}: ${what}`);
+  if (!ok) failures++;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const consoleErrors = [];
+  // The 422 of the invalid-value step is expected; any other console error is a failure.
+  page.on('console', (m) => m.type() === 'error' && !/status of 422/.test(m.text()) && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  // The form: generated from the model's features.
+  await page.goto(base + '/', { waitUntil: 'networkidle' });
+  await page.waitForSelector('[data-testid=predict-form] input, [data-testid=predict-form] select');
+  const model = await page.$eval('[data-testid=model-select]', (s) => s.value);
+  const spec = await (await fetch(`${base}/models/${model}`)).json();
+  const customer = {};
+  for (const f of spec.features) {
+    const field = page.locator(`#f-${f.name}`);
+    check(await field.count() === 1, `the form has a field for ${f.name} (${f.kind})`);
+    if (f.kind === 'numeric') {
+      check((await field.getAttribute('type')) === 'number', `${f.name} is a number input`);
+      const v = f.q3 ?? f.median ?? 1;   // an upper-quartile customer
+      await field.fill(String(v));
+      customer[f.name] = Number(v);
+    } else {
+      const options = await field.locator('option').allTextContents();
+      check(f.levels.every((l) => options.includes(l)), `${f.name} offers every known level (${f.levels.join(', ')})`);
+      const v = f.levels[f.levels.length - 1];
+      await field.selectOption(v);
+      customer[f.name] = v;
+    }
+  }
+  await page.screenshot({ path: path.join(shots, '1-form.png'), fullPage: true });
+  await page.click('[data-testid=predict-submit]');
+  await page.waitForSelector('[data-testid=prediction]');
+  const expected = await (await fetch(`${base}/predict?model=${model}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(customer),
+  })).json();
+  const shownSegment = await page.textContent('[data-testid=segment]');
+  const shownLabel = await page.textContent('[data-testid=segment-label]');
+  const shownConfidence = await page.textContent('[data-testid=confidence]');
+  check(shownSegment === String(expected.segment), `the page shows segment ${expected.segment} (shown: ${shownSegment})`);
+  check(shownLabel === expected.label, `the page shows the label "${expected.label}"`);
+  check(shownConfidence === expected.confidence.toFixed(2), `the page shows confidence ${expected.confidence.toFixed(2)}`);
+  const offers = await page.locator('[data-testid=offers] li b').allTextContents();
+  check(offers.length > 0 && JSON.stringify(offers) === JSON.stringify(expected.offers.map((o) => o.title)),
+    `the page lists the segment's offers in rank order: ${offers.join(', ')}`);
+  await page.screenshot({ path: path.join(shots, '2-prediction.png'), fullPage: true });
+
+  // A bad value: the API's 422 is shown next to the field.
+  const firstNumeric = spec.features.find((f) => f.kind === 'numeric');
+  if (firstNumeric) {
+    await page.fill(`#f-${firstNumeric.name}`, '');
+    await page.evaluate((n) => { document.getElementById(`f-${n}`).type = 'text'; }, firstNumeric.name);
+    await page.fill(`#f-${firstNumeric.name}`, 'abc');
+    await page.click('[data-testid=predict-submit]');
+    const err = await page.waitForSelector('.field-error', { timeout: 5000 }).then(() => true).catch(() => false);
+    check(err, `an invalid ${firstNumeric.name} shows the API's validation message beside the field`);
+  }
+
+  // The segments view: every chart draws on its canvas.
+  await page.click('[data-testid=tab-segments]');
+  await page.waitForSelector('[data-testid=segments-table] tbody tr');
+  const charts = ['chart-elbow', 'chart-silhouette', 'chart-sizes', 'chart-pca',
+    ...spec.features.filter((f) => f.kind === 'numeric').map((f) => `chart-box-${f.name}`),
+    ...spec.features.filter((f) => f.kind === 'categorical').map((f) => `chart-shares-${f.name}`)];
+  for (const id of charts) {
+    const ok = await page.waitForSelector(`[data-testid="${id}"] canvas`, { timeout: 30000 }).then(() => true).catch(() => false);
+    const painted = ok && await page.$eval(`[data-testid="${id}"] canvas`, (c) => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n;
+    });
+    check(painted > 1000, `${id} renders (${painted || 0} painted pixels)`);
+  }
+  const rows = await page.locator('[data-testid=segments-table] tbody tr').count();
+  const segs = await (await fetch(`${base}/segments?model=${model}`)).json();
+  check(rows === segs.segments.length, `the segments table lists ${segs.segments.length} segments`);
+  await page.screenshot({ path: path.join(shots, '3-segments.png'), fullPage: true });
+  await page.locator('[data-testid=chart-pca]').screenshot({ path: path.join(shots, '4-pca.png') });
+
+  // OpenAPI docs, as FastAPI users expect.
+  await page.goto(base + '/docs', { waitUntil: 'networkidle' });
+  const docs = await page.locator('.opblock-summary-path', { hasText: '/predict/batch' }).first()
+    .waitFor({ timeout: 15000 }).then(() => true).catch(() => false);
+  check(docs, '/docs shows the OpenAPI page with /predict/batch');
+  if (docs) await page.screenshot({ path: path.join(shots, '5-docs.png') });
+
+  check(consoleErrors.length === 0, `no error in the browser console${consoleErrors.length ? ': ' + consoleErrors.join(' | ') : ''}`);
+} finally {
+  await browser.close();
+}
+console.log(`e2e: ${failures ? failures + ' failed' : 'all passed'}; screenshots in ${shots}`);
+process.exit(failures ? 1 : 0);

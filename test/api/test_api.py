@@ -1,0 +1,331 @@
+"""custseg's API against a real PostgreSQL with the extension: predictions agree with SQL for every
+row of a generated table, one at a time and in batches; validation errors name the field; an unknown
+model is a 404; segments, models, evaluate_k and points say what SQL says."""
+import math
+
+import pytest
+
+FEATURES = ["age", "annual_income", "spending_score", "visits_per_month", "avg_basket", "tenure_years",
+            "region", "channel"]
+
+
+def customers(db):
+    """(customer_id, attributes as JSON, custseg_predict in SQL, custseg_score in SQL) for every row."""
+    with db.cursor() as cur:
+        cur.execute("""
+            SELECT c.customer_id, to_jsonb(c) - 'customer_id' - 'segment', custseg_predict(c, 'customers'),
+                   s.label, s.confidence
+            FROM customers c, custseg_score(c, 'customers') s ORDER BY c.customer_id""")
+        return cur.fetchall()
+
+
+def offers_of(db, segment):
+    with db.cursor() as cur:
+        cur.execute("SELECT title FROM custseg_segment_offers WHERE model = 'customers' AND segment = %s "
+                    "ORDER BY offer_rank", (segment,))
+        return [r[0] for r in cur.fetchall()]
+
+
+def one(db):
+    return customers(db)[0][1]
+
+
+# ---- predict ----
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok" and r.json()["default_model"] == "customers"
+
+
+def test_predict_one(client, db):
+    cid, attrs, segment, label, confidence = customers(db)[0]
+    r = client.post("/predict", json=attrs)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["segment"] == segment
+    assert body["label"] == label and label
+    assert body["confidence"] == pytest.approx(confidence, abs=1e-12)
+    assert 0 <= body["confidence"] <= 1
+    assert body["runner_up_distance"] >= body["distance"]
+    assert len(body["coordinates"]) == 2
+    assert [o["title"] for o in body["offers"]] == offers_of(db, segment)
+    assert body["model"] == "customers" and body["version"] == 1
+
+
+def test_offers_ranked_and_current(client, db):
+    """Offers come by priority; a disabled offer never shows; a segment without offers gets []."""
+    seen = {}
+    for _, attrs, segment, _, _ in customers(db):
+        if segment not in seen:
+            seen[segment] = client.post("/predict", json=attrs).json()["offers"]
+    top = max(seen)
+    assert seen[top] == []
+    for seg, offers in seen.items():
+        if seg != top:
+            assert [o["title"] for o in offers] == [f"First offer {seg}", f"Second offer {seg}"]
+            assert [o["rank"] for o in offers] == [1, 2]
+            assert offers[1]["discount_pct"] == 5.0 and offers[0]["channel"] == "app"
+    assert all(o["title"] != "Hidden" for offers in seen.values() for o in offers)
+
+
+def test_every_row_agrees_with_sql_one_by_one(client, db):
+    rows = customers(db)
+    assert len(rows) == 1500
+    assert any(attrs["annual_income"] is None for _, attrs, *_ in rows), "the generator's NULLs are exercised"
+    mismatches = []
+    for cid, attrs, segment, _, _ in rows:
+        got = client.post("/predict", json=attrs).json()["segment"]
+        if got != segment:
+            mismatches.append((cid, got, segment))
+    assert mismatches == []
+
+
+def test_every_row_agrees_with_sql_in_batches(client, db):
+    rows = customers(db)
+    got = []
+    for i in range(0, len(rows), 1000):
+        r = client.post("/predict/batch", json={"customers": [attrs for _, attrs, *_ in rows[i:i + 1000]]})
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == 1
+        got += [p["segment"] for p in r.json()["results"]]
+    assert got == [segment for _, _, segment, _, _ in rows]
+
+
+def test_batch_matches_single(client, db):
+    rows = customers(db)[:25]
+    batch = client.post("/predict/batch", json={"customers": [a for _, a, *_ in rows]}).json()["results"]
+    singles = [client.post("/predict", json=a).json() for _, a, *_ in rows]
+    assert batch == singles
+
+
+def test_batch_limits(client, db):
+    attrs = one(db)
+    r = client.post("/predict/batch", json={"customers": [attrs] * 1001})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "customers"]
+    assert "at most 1000" in r.json()["detail"][0]["msg"]
+    r = client.post("/predict/batch", json={"customers": []})
+    assert r.status_code == 200 and r.json()["results"] == []
+    assert client.post("/predict/batch", json=[attrs]).status_code == 422  # not wrapped in {"customers": ...}
+
+
+def test_null_means_unknown_as_in_sql(client, db):
+    attrs = dict(one(db), annual_income=None, tenure_years=None, channel=None)
+    with db.cursor() as cur:
+        cur.execute("SELECT custseg_predict(%s::jsonb, 'customers')", (__import__("json").dumps(attrs),))
+        expected = cur.fetchone()[0]
+    assert client.post("/predict", json=attrs).json()["segment"] == expected
+
+
+def test_integers_and_floats_are_both_numbers(client, db):
+    attrs = dict(one(db))
+    a = client.post("/predict", json=dict(attrs, age=40)).json()
+    b = client.post("/predict", json=dict(attrs, age=40.0)).json()
+    assert a == b
+
+
+# ---- validation ----
+
+def detail(r):
+    assert r.status_code == 422, r.text
+    return {tuple(d["loc"]): d["msg"] for d in r.json()["detail"]}
+
+
+def test_missing_field_is_named(client, db):
+    attrs = one(db)
+    del attrs["spending_score"]
+    assert detail(client.post("/predict", json=attrs)) == {("body", "spending_score"): "field required"}
+
+
+def test_wrong_types_are_named(client, db):
+    attrs = dict(one(db), age="forty", region=3.5, visits_per_month=True)
+    d = detail(client.post("/predict", json=attrs))
+    assert d[("body", "age")] == "value is not a number"
+    assert d[("body", "visits_per_month")] == "value is not a number"
+    assert d[("body", "region")] == "value is not a string"
+    assert len(d) == 3
+
+
+def test_unknown_level_and_extra_field(client, db):
+    attrs = dict(one(db), region="nowhere", regoin="north")
+    d = detail(client.post("/predict", json=attrs))
+    assert "unknown level 'nowhere'" in d[("body", "region")] and "'north'" in d[("body", "region")]
+    assert d[("body", "regoin")] == "extra fields not permitted"
+
+
+def test_non_finite_and_non_object(client, db):
+    r = client.post("/predict", content=b'{"age": NaN}', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert client.post("/predict", json=[1, 2]).status_code == 422
+    assert client.post("/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+
+
+def test_batch_errors_name_the_customer(client, db):
+    good = one(db)
+    bad = dict(good, age="x")
+    d = detail(client.post("/predict/batch", json={"customers": [good, good, bad]}))
+    assert d == {("body", "customers", 2, "age"): "value is not a number"}
+
+
+def test_unknown_model_is_404(client, db):
+    assert client.post("/predict?model=nope", json=one(db)).status_code == 404
+    assert client.post("/predict/batch?model=nope", json={"customers": [one(db)]}).status_code == 404
+    assert client.get("/segments?model=nope").status_code == 404
+    assert client.get("/models/nope").status_code == 404
+    assert "nope" in client.post("/predict?model=nope", json={}).json()["detail"]
+
+
+def test_other_model_by_name(client, db):
+    with db.cursor() as cur:
+        cur.execute("SELECT to_jsonb(c) - 'customer_id', custseg_predict(c, 'narrow') FROM customers_narrow c "
+                    "ORDER BY customer_id LIMIT 50")
+        rows = cur.fetchall()
+    got = client.post("/predict/batch?model=narrow", json={"customers": [a for a, _ in rows]}).json()["results"]
+    assert [g["segment"] for g in got] == [s for _, s in rows]
+    # The narrow model's validation is its own: a feature of the other model is an extra field.
+    d = detail(client.post("/predict?model=narrow", json=dict(rows[0][0], channel="store")))
+    assert d == {("body", "channel"): "extra fields not permitted"}
+
+
+def test_retraining_with_other_features_is_picked_up(client, db):
+    """A new version with other features: the next request sees the new version, and validation
+    follows the new feature spec right after."""
+    old = {"age": 30, "spending_score": 70, "region": "north"}
+    first = client.post("/predict?model=narrow", json=old).json()
+    db.execute("CREATE VIEW customers_narrow2 AS SELECT customer_id, age, spending_score FROM customers")
+    try:
+        db.execute("SELECT custseg_train('narrow', 'customers_narrow2', k => 2, exclude => ARRAY['customer_id'], "
+                   "options => '{\"seed\": 1}')")
+        r = client.post("/predict?model=narrow", json=old)  # validated with the cached spec, scored by the new version
+        assert r.status_code == 200 and r.json()["version"] == first["version"] + 1
+        d = detail(client.post("/predict?model=narrow", json=old))
+        assert d == {("body", "region"): "extra fields not permitted"}
+        new = {"age": 30, "spending_score": 70}
+        with db.cursor() as cur:
+            cur.execute("SELECT custseg_predict('{\"age\": 30, \"spending_score\": 70}'::jsonb, 'narrow')")
+            assert client.post("/predict?model=narrow", json=new).json()["segment"] == cur.fetchone()[0]
+    finally:
+        db.execute("SELECT custseg_activate('narrow', %s)", (first["version"],))
+    # Rolled back: a request the restored version accepts is answered at once, not rejected by the cached spec.
+    r = client.post("/predict?model=narrow", json=old)
+    assert r.status_code == 200 and r.json()["version"] == first["version"]
+
+
+def test_retraining_with_a_new_feature_revalidates(client, db):
+    """A new version that needs a feature the cached spec lacks: custseg's 42703 makes the API reload
+    the spec and answer with a 422 naming the new field, not a 500."""
+    old = {"age": 30, "spending_score": 70, "region": "north"}
+    first = client.post("/predict?model=narrow", json=old).json()
+    db.execute("CREATE VIEW customers_wider AS SELECT customer_id, age, spending_score, region, channel FROM customers")
+    try:
+        db.execute("SELECT custseg_train('narrow', 'customers_wider', k => 2, exclude => ARRAY['customer_id'], "
+                   "options => '{\"seed\": 1}')")
+        assert detail(client.post("/predict?model=narrow", json=old)) == {("body", "channel"): "field required"}
+        r = client.post("/predict?model=narrow", json=dict(old, channel="store"))
+        assert r.status_code == 200 and r.json()["version"] > first["version"]
+    finally:
+        db.execute("SELECT custseg_activate('narrow', %s)", (first["version"],))
+
+
+# ---- segments, models, docs ----
+
+def test_segments(client, db):
+    body = client.get("/segments").json()
+    with db.cursor() as cur:
+        cur.execute("SELECT segment, label, size FROM custseg_segments WHERE model = 'customers' ORDER BY segment")
+        expected = cur.fetchall()
+    assert [(s["segment"], s["label"], s["size"]) for s in body["segments"]] == expected
+    assert sum(s["size"] for s in body["segments"]) == 1500
+    assert abs(sum(s["share"] for s in body["segments"]) - 1) < 1e-9
+    numeric = [f["name"] for f in body["features"] if f["kind"] == "numeric"]
+    for f in numeric:
+        boxes = [p for p in body["profile"] if p["feature"] == f]
+        assert [p["segment"] for p in boxes] == [None] + [s["segment"] for s in body["segments"]]
+        for p in boxes:
+            assert p["min"] <= p["q1"] <= p["median"] <= p["q3"] <= p["max"]
+    assert {p["feature"] for p in body["profile"] if p["kind"] == "categorical"} == {"region", "channel"}
+
+
+def test_evaluate_k_is_sqls(client, db):
+    body = client.get("/segments/evaluate_k").json()
+    with db.cursor() as cur:
+        cur.execute("SELECT k, inertia, silhouette, is_elbow, chosen FROM custseg_evaluate_k('customers', 2, 8, "
+                    "exclude => ARRAY['customer_id', 'segment'], options => '{\"seed\": 42}')")
+        expected = cur.fetchall()
+    got = [(r["k"], r["inertia"], r["silhouette"], r["is_elbow"], r["chosen"]) for r in body["curve"]]
+    assert len(got) == len(expected) == 7
+    for g, e in zip(got, expected):
+        assert g[0] == e[0] and g[3:] == e[3:]
+        assert math.isclose(g[1], e[1], rel_tol=1e-9) and math.isclose(g[2], e[2], rel_tol=1e-9)
+    assert body["k_trained"] == 3
+
+
+def test_points(client, db):
+    body = client.get("/segments/points?limit=300").json()
+    assert body["axes"] == ["PC1", "PC2"] and len(body["points"]) == 300
+    assert {p["segment"] for p in body["points"]} <= {0, 1, 2}
+    assert client.get("/segments/points?limit=300").json() == body  # the same sample every time
+    assert len(client.get("/segments/points").json()["points"]) == 1500  # all rows up to 2000
+
+
+def test_models(client, db):
+    rows = client.get("/models").json()
+    mine = [r for r in rows if r["name"] == "customers"]
+    assert len(mine) == 1 and mine[0]["active"] and mine[0]["version"] == 1
+    assert mine[0]["metrics"]["rows_used"] == 1500 and "silhouette" in mine[0]["metrics"]
+    detail_ = client.get("/models/customers").json()
+    assert [f["name"] for f in detail_["features"]] == ["age", "annual_income", "spending_score", "visits_per_month",
+                                                        "avg_basket", "tenure_years", "region", "channel"]
+    age = detail_["features"][0]
+    assert age["min"] <= age["median"] <= age["max"]
+    assert detail_["features"][-2]["levels"] == ["east", "north", "south", "west"]
+    assert detail_["features"][-1]["levels"] == ["mobile", "online", "partner", "store"]
+    assert set(detail_["schema"]["required"]) == set(FEATURES)
+
+
+def test_openapi_and_docs(client):
+    spec = client.get("/openapi.json").json()
+    customer = spec["components"]["schemas"]["Customer"]
+    assert set(customer["required"]) == set(FEATURES)
+    assert customer["properties"]["region"]["enum"] == ["east", "north", "south", "west"]
+    assert customer["additionalProperties"] is False
+    assert spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"] \
+        == "#/components/schemas/Customer"
+    assert {"/predict", "/predict/batch", "/segments", "/models", "/healthz"} <= set(spec["paths"])
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
+
+
+def test_page_is_served(client):
+    r = client.get("/")
+    assert r.status_code == 200 and '<div id="root">' in r.text
+
+
+def test_database_unreachable_is_503(tmp_path):
+    """An API whose database is down answers 503 (and /healthz says so) instead of hanging or a 500."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT, Client, free_port
+    port = free_port()
+    env = dict(os.environ, CUSTSEG_DATABASE_URL=f"host={tmp_path} port=1 dbname=nothing connect_timeout=1",
+               CUSTSEG_POOL_TIMEOUT="1", CUSTSEG_MODEL="customers")
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "custseg_api.main:app", "--app-dir", str(ROOT / "api"),
+                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "critical"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        c = Client(f"http://127.0.0.1:{port}")
+        for _ in range(100):
+            try:
+                r = c.get("/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert r.status_code == 503 and r.json()["status"] == "unavailable"
+        r = c.post("/predict", json={"age": 1})
+        assert r.status_code == 503 and "database unavailable" in r.json()["detail"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
