@@ -84,18 +84,32 @@ __attribute__((target_clones("avx2", "default"))) void nearest_p2(const double* 
   }
 }
 
-// Sum over rows of min(closest[i], |x_i - cand|^2).
-__attribute__((target_clones("avx2", "default"))) double trial_pot_p2(const double* X, Eigen::Index n,
-                                                                     const double* closest, const double* cand) {
-  const double c0 = cand[0], c1 = cand[1];
-  double acc = 0;
-#pragma omp simd reduction(+ : acc)
+// Up to four k-means++ candidates scored in one pass over the rows: pot[t] = sum over rows of
+// min(closest[i], |x_i - cand[t]|^2).
+__attribute__((target_clones("avx2", "default"))) void trial_pots4_p2(const double* X, Eigen::Index n,
+                                                                      const double* closest,
+                                                                      const double* const* cand, int count,
+                                                                      double* pot) {
+  const double* c3 = cand[count > 3 ? 3 : count - 1];
+  const double* c2 = cand[count > 2 ? 2 : count - 1];
+  const double* c1 = cand[count > 1 ? 1 : 0];
+  const double a0 = cand[0][0], b0 = cand[0][1], a1 = c1[0], b1 = c1[1], a2 = c2[0], b2 = c2[1], a3 = c3[0],
+               b3 = c3[1];
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
   for (Eigen::Index i = 0; i < n; ++i) {
-    const double u = X[2 * i] - c0, v = X[2 * i + 1] - c1;
-    const double d = u * u + v * v;
-    acc += closest[i] < d ? closest[i] : d;
+    const double x = X[2 * i], y = X[2 * i + 1], cl = closest[i];
+    double u = x - a0, v = y - b0, d = u * u + v * v;
+    s0 += cl < d ? cl : d;
+    u = x - a1, v = y - b1, d = u * u + v * v;
+    s1 += cl < d ? cl : d;
+    u = x - a2, v = y - b2, d = u * u + v * v;
+    s2 += cl < d ? cl : d;
+    u = x - a3, v = y - b3, d = u * u + v * v;
+    s3 += cl < d ? cl : d;
   }
-  return acc;
+  const double s[4] = {s0, s1, s2, s3};
+  for (int t = 0; t < count; ++t) pot[t] = s[t];
 }
 
 // closest[i] = min(closest[i], |x_i - c|^2).
@@ -126,7 +140,12 @@ template <int P, int T>
 void score_trials(const Rows& X, const double* closest, const Eigen::Index* ids, double* pot, int trials = T) {
   const int nt = T > 0 ? T : trials;
   if (P == 2 && X.stride == 2) {
-    for (int t = 0; t < nt; ++t) pot[t] = trial_pot_p2(X.base, X.n, closest, X[ids[t]]);
+    for (int t0 = 0; t0 < nt; t0 += 4) {
+      const double* cand[4];
+      const int count = std::min(4, nt - t0);
+      for (int t = 0; t < count; ++t) cand[t] = X[ids[t0 + t]];
+      trial_pots4_p2(X.base, X.n, closest, cand, count, pot + t0);
+    }
     return;
   }
   double acc[kMaxTrials] = {};
