@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what custseg needs on Debian 12, as root: the compilers, PostgreSQL 15 with its server
-# headers, Eigen, GoogleTest, and Debian's Python with scikit-learn for the differential tests.
+# headers, Eigen, GoogleTest, Debian's Python with scikit-learn for the differential tests, FastAPI for
+# the API, Node.js for the web page and Chromium for its browser test.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 
@@ -9,7 +10,11 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-cron
   libeigen3-dev libgtest-dev googletest
   python3 python3-sklearn python3-pandas python3-numpy python3-psycopg2
+  python3-fastapi python3-uvicorn python3-uvloop python3-psycopg python3-psycopg-pool python3-pytest
+  chromium fonts-liberation curl
 )
+# The web page is built with npm; Debian 12's Node.js 18 is enough (a newer one already installed is kept).
+command -v node >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -71,6 +71,8 @@ if pgcluster_start; then
   stage "differential tests against scikit-learn" differential
   stage "server log has no crashed backend" pgcluster_check_log
   stage "nightly retraining with pg_cron" bash test/cron/test_cron.sh
+  stage "API and web page (FastAPI, headless Chromium)" bash test/api/run.sh
+  stage "benchmark smoke run (100k rows, no assertions on time)" bash bench/run.sh --sizes 100k --runs 1 --pgbench-seconds 2 --json build/bench-smoke.json
 else
   echo "custseg: could not start a PostgreSQL cluster" >&2
   failed=$((failed + 1))
