@@ -242,6 +242,15 @@ uint64_t FitParts::fingerprint(const double* row) const {
 }
 
 std::vector<uint8_t> encode_state(const FitParts& p) {
+  std::vector<uint8_t> buf;
+  encode_state(p, [&buf](size_t len) {
+    buf.assign(len, 0);
+    return buf.data();
+  });
+  return buf;
+}
+
+void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allocate) {
   if (p.borrowed) throw Error(ErrorCode::kInternal, "custseg: a borrowed state cannot be encoded");
   const size_t w = size_t(p.row_width());
   const size_t nl = p.levels.size();
@@ -299,8 +308,8 @@ std::vector<uint8_t> encode_state(const FitParts& p) {
     throw Error(ErrorCode::kProgramLimit, "custseg_fit state would exceed 1 GB",
                 "lower \"sample_size\" (rows kept for k-means)");
 
-  std::vector<uint8_t> buf(off, 0);
-  uint8_t* b = buf.data();
+  uint8_t* b = allocate(off);
+  std::memset(b, 0, off);
   std::memcpy(b + kReserved, &h, sizeof h);
   uint32_t* name_off = reinterpret_cast<uint32_t*>(b + h.off_name_off);
   uint32_t pos = 0;
@@ -337,7 +346,6 @@ std::vector<uint8_t> encode_state(const FitParts& p) {
     for (uint64_t r = 0; r < h.reservoir_count; ++r)
       insert_fingerprint(table, h.dedupe_slots, p.fingerprint(p.reservoir.data() + r * w));
   }
-  return buf;
 }
 
 FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
@@ -631,7 +639,7 @@ void FitParts::merge(FitParts& o) {
   om.permute(perm);
   moments.merge(om);
   // Reservoirs: the union when it fits, else a uniform sample of the union.
-  std::vector<double> theirs = o.reservoir;
+  std::vector<double>& theirs = o.reservoir;  // o is consumed: its ids are remapped in place
   for (size_t r = 0; r < theirs.size() / size_t(w); ++r)
     for (int c = n_numeric; c < w; ++c) {
       double& id = theirs[r * size_t(w) + size_t(c)];
@@ -651,12 +659,13 @@ void FitParts::merge(FitParts& o) {
       throw Error(ErrorCode::kProgramLimit, "dedupe found more than " + std::to_string(sample_size) + " distinct rows",
                   "dedupe keeps every distinct row in memory: raise \"sample_size\" or train without \"dedupe\"");
   } else if (total <= uint64_t(sample_size)) {
+    reservoir.reserve(reservoir.size() + theirs.size());
     reservoir.insert(reservoir.end(), theirs.begin(), theirs.end());
   } else {
     Rng r(0);
     r.load(rng);
     uint64_t left_a = used, left_b = o.used;
-    std::vector<double> a = reservoir;
+    std::vector<double>& a = reservoir;  // replaced by `out` below
     size_t na = a.size() / size_t(w), nb = theirs.size() / size_t(w);
     std::vector<double> out;
     out.reserve(size_t(sample_size) * size_t(w));

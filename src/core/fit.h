@@ -135,6 +135,8 @@ struct FitParts {
 };
 
 std::vector<uint8_t> encode_state(const FitParts& parts);
+// The same, written into memory from allocate(size), 8-byte aligned (the glue's palloc: no copy).
+void encode_state(const FitParts& parts, const std::function<uint8_t*(size_t)>& allocate);
 // Content fingerprint of one row for dedupe: numeric values (NaN canonical) and category text.
 uint64_t row_fingerprint(const double* numeric, int n_numeric, const StrRef* categorical, int n_categorical);
 // borrow: read the reservoir in place (for finish and evaluate_k only; see FitParts::borrowed).

@@ -23,6 +23,19 @@ struct FitCache {
 
 uint8_t* bytes_of(bytea* state) { return reinterpret_cast<uint8_t*>(state); }
 
+// A state encoded straight into palloc'd memory of the current context.
+bytea* encode_varlena(const core::FitParts& parts) {
+  bytea* out = nullptr;
+  size_t size = 0;
+  core::encode_state(parts, [&out, &size](size_t len) {
+    out = static_cast<bytea*>(pg::alloc(CurrentMemoryContext, len));
+    size = len;
+    return reinterpret_cast<uint8_t*>(out);
+  });
+  SET_VARSIZE(out, size);
+  return out;
+}
+
 // A jsonb argument as JSON text ("" when absent or NULL).
 std::string jsonb_text(FunctionCallInfo fcinfo, int arg) {
   if (PG_NARGS() <= arg || PG_ARGISNULL(arg)) return {};
@@ -169,8 +182,7 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
     } else {
       core::FitParts parts = core::decode_state(bytes_of(state), VARSIZE(state));
       parts.prepare(categorical);
-      std::vector<uint8_t> bytes = core::encode_state(parts);
-      state = reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
+      state = encode_varlena(parts);
     }
     view = core::FitStateView(bytes_of(state), VARSIZE(state));
     if (!view.add_row(numeric, categorical))
@@ -220,8 +232,7 @@ CUSTSEG_FUNCTION(custseg_fit_combinefn) {
     core::FitParts pa = core::decode_state(a, la);
     core::FitParts pb = core::decode_state(b, lb);
     pa.merge(pb);
-    std::vector<uint8_t> bytes = core::encode_state(pa);
-    merged = reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
+    merged = encode_varlena(pa);
   }
   PG_RETURN_BYTEA_P(merged);
 }
