@@ -134,6 +134,8 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       o.verbose = as_bool(key, v);
     }
   }
+  // dedupe keeps every distinct row, so its default bound is the larger one.
+  if (o.dedupe && !o.sample_size_set) o.sample_size = kDefaultDedupeRows;
   for (const auto& c : o.categorical)
     if (std::find(o.numeric.begin(), o.numeric.end(), c) != o.numeric.end())
       throw Error(ErrorCode::kInvalidArgument,

@@ -22,10 +22,16 @@ TEST(Options, DefaultsMatchTheManual) {
   EXPECT_EQ(o.n_init, 10);
   EXPECT_EQ(o.max_iter, 300);
   EXPECT_DOUBLE_EQ(o.tol, 1e-4);
-  EXPECT_EQ(o.sample_size, kDefaultSampleSize);
+  EXPECT_EQ(o.sample_size, 100000);
   EXPECT_FALSE(o.sample_size_set);
   EXPECT_FALSE(o.scale_categoricals);
   EXPECT_FALSE(o.dedupe);
+}
+
+TEST(Options, DedupeKeepsUpToAMillionDistinctRowsByDefault) {
+  EXPECT_EQ(parse_fit_options(R"({"dedupe": true})", &user_option_keys(Stage::kFit)).sample_size, 1000000);
+  EXPECT_EQ(parse_fit_options(R"({"dedupe": true, "sample_size": 5000})", &user_option_keys(Stage::kFit)).sample_size,
+            5000);
 }
 
 TEST(Options, ParsesEveryKey) {
