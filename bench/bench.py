@@ -188,7 +188,7 @@ def bench_size(rows, args):
     floor_rows = f"SELECT count(*) FROM {name} c WHERE c IS NOT NULL"
     floor_avg = f"SELECT {', '.join(f'avg({c})' for c in NUMERIC)} FROM {name}"
     fit = f"SELECT custseg_fit(c, '{FIT_OPTIONS}') IS NOT NULL FROM {name} c"
-    score = f"SELECT sum(custseg_predict(m.model, c)) FROM {name} c, bench_model m WHERE m.name = '{name}'"
+    score = f"SELECT sum(custseg_predict((SELECT model FROM bench_model WHERE name = '{name}'), c)) FROM {name} c"
 
     settings(cur, SERIAL)
     timed(cur, floor_rows)  # warm the cache

@@ -26,6 +26,8 @@ struct ScoreCache {
   MemoryContextCallback callback;
   uint8_t* model;  // our copy of the model bytes, in fn_mcxt
   size_t model_len;
+  uint8_t* raw;  // the model argument as it last arrived (possibly compressed or a TOAST pointer)
+  size_t raw_len;
   core::ModelView* view;  // owned; deleted by the memory context callback
   pg::RowReader* reader;        // record input
   pg::FeatureBuffers* buffers;  // vector input
@@ -62,6 +64,7 @@ ScoreCache* new_cache(FunctionCallInfo fcinfo) {
 void set_model(FunctionCallInfo fcinfo, ScoreCache* cache, const uint8_t* bytes, size_t len) {
   if (cache->view && cache->model_len == len && std::memcmp(cache->model, bytes, len) == 0) return;
   MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+  cache->raw_len = 0;  // no raw argument matches until score_cache records one
   delete cache->view;
   cache->view = nullptr;
   cache->reader = nullptr;
@@ -75,12 +78,22 @@ void set_model(FunctionCallInfo fcinfo, ScoreCache* cache, const uint8_t* bytes,
   cache->point = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->output_dim())));
 }
 
-// The cache for a model argument, rebuilt when the model changes.
+// The cache for a model argument, rebuilt when the model changes. The argument as it arrives
+// (compressed inline, or a TOAST pointer, when it was read from a table) is compared with the last
+// one first, so a stored model is not decompressed or fetched again for every row.
 ScoreCache* score_cache(FunctionCallInfo fcinfo, int model_arg) {
   ScoreCache* cache = new_cache(fcinfo);
+  const auto* raw = reinterpret_cast<const uint8_t*>(DatumGetPointer(PG_GETARG_DATUM(model_arg)));
+  const size_t raw_len = VARSIZE_ANY(raw);
+  if (cache->view && cache->raw && cache->raw_len == raw_len && std::memcmp(cache->raw, raw, raw_len) == 0)
+    return cache;
   size_t len;
   const uint8_t* bytes = pg::model_arg(fcinfo, model_arg, &len);
   set_model(fcinfo, cache, bytes, len);
+  if (cache->raw) pfree(cache->raw);
+  cache->raw = static_cast<uint8_t*>(pg::alloc(fcinfo->flinfo->fn_mcxt, raw_len));
+  std::memcpy(cache->raw, raw, raw_len);
+  cache->raw_len = raw_len;
   return cache;
 }
 
