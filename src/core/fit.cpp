@@ -733,6 +733,10 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     if (j < n_numeric && present(j) == 0)
       throw Error(ErrorCode::kDataException, "column \"" + names[size_t(j)] + "\" has only NULL values",
                   "exclude it with {\"exclude\": [\"" + names[size_t(j)] + "\"]}");
+    // Values whose squares overflow a double leave no finite variance to standardize or project by.
+    if (j < n_numeric && (!std::isfinite(mean(j)) || !std::isfinite(var(j))))
+      throw Error(ErrorCode::kOutOfRange, "column \"" + names[size_t(j)] + "\" has values too large to standardize",
+                  "its variance overflows a double; divide it by a power of ten in a view");
     if (j < n_numeric) m.features[size_t(j)].impute = mean(j);
     if (!standardize || (j >= n_numeric && !opt.scale_categoricals)) continue;  // one-hot columns stay 0/1
     m.mean[size_t(j)] = mean(j);
@@ -800,7 +804,8 @@ void require_distinct(const RowMatrix& X, int k) {
     distinct.emplace(reinterpret_cast<const char*>(X.row(r).data()), sizeof(double) * size_t(X.cols()));
   if (int(distinct.size()) < k)
     throw Error(ErrorCode::kDataException,
-                "only " + std::to_string(distinct.size()) + " distinct rows for k = " + std::to_string(k),
+                "only " + std::to_string(distinct.size()) + (distinct.size() == 1 ? " distinct row" : " distinct rows") +
+                    " for k = " + std::to_string(k),
                 "lower \"k\" or train on more varied rows");
 }
 

@@ -139,6 +139,36 @@ TEST(Fit, AllNullColumnIsAnError) {
   }
 }
 
+TEST(Fit, OverflowingVarianceIsAnErrorNamingTheColumn) {
+  FitAccumulator acc({"a", "huge"}, 2, R"({"k": 2})");
+  for (int i = 0; i < 10; ++i) {
+    double num[2] = {double(i), i % 2 ? 1e300 : -1e300};
+    acc.add_row(num, nullptr);
+  }
+  try {
+    acc.finish();
+    FAIL() << "trained with a variance that overflows";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfRange);
+    EXPECT_NE(std::string(e.what()).find("\"huge\""), std::string::npos) << e.what();
+  }
+}
+
+TEST(Fit, TooFewDistinctRowsSaysHowMany) {
+  FitAccumulator acc({"a"}, 1, R"({"k": 2, "n_components": null})");
+  for (int i = 0; i < 5; ++i) {
+    double num[1] = {7};
+    acc.add_row(num, nullptr);
+  }
+  try {
+    acc.finish();
+    FAIL() << "two clusters from one distinct row";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDataException);
+    EXPECT_EQ(std::string(e.what()), "only 1 distinct row for k = 2");
+  }
+}
+
 TEST(Fit, NoRowsIsAnError) {
   FitAccumulator acc({"a"}, 1, R"({"k": 2})");
   acc.add_skipped();
