@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <set>
 #include <unordered_set>
 
 #include "kmeans.h"
@@ -342,8 +343,11 @@ std::vector<uint8_t> encode_state(const FitParts& p) {
 FitParts decode_state(const uint8_t* b, size_t len) {
   StateHeader h = read_header(b, len);
   const size_t w = h.n_features, nl = h.n_levels, dim = h.dim;
+  // Why the lower bound: rows are written in place at these offsets, so a section over the header
+  // (a crafted INITCOND) would let row values rewrite the offsets themselves.
   auto check = [&](uint64_t off, uint64_t bytes) {
-    if (off % 8 != 0 || off > len || bytes > len - off) bad_state("section out of bounds");
+    if (off % 8 != 0 || off < kReserved + sizeof(StateHeader) || off > len || bytes > len - off)
+      bad_state("section out of bounds");
   };
   check(h.off_name_off, 4 * (w + 1));
   check(h.off_name_bytes, h.name_bytes_len);
@@ -378,6 +382,16 @@ FitParts decode_state(const uint8_t* b, size_t len) {
       bad_state("bad category table");
     p.level_col.push_back(int(lcol[i]));
     p.levels.emplace_back(reinterpret_cast<const char*>(b + h.off_level_bytes + loff[i]), loff[i + 1] - loff[i]);
+  }
+  {
+    std::set<std::pair<int, std::string>> seen_levels;
+    for (size_t i = 0; i < nl; ++i)
+      if (!seen_levels.emplace(p.level_col[i], p.levels[i]).second) bad_state("duplicate category");
+  }
+  try {
+    parse_fit_options(p.options_json);
+  } catch (const Error&) {
+    bad_state("bad options");
   }
   p.moments = Moments::from_raw(h.moments_n, reinterpret_cast<const double*>(b + h.off_N),
                                 reinterpret_cast<const double*>(b + h.off_A),

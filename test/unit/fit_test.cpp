@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -121,6 +122,25 @@ TEST(Fit, CorruptStateIsRejectedNotRead) {
   for (size_t len = 0; len < good.size(); len += 7) {
     std::vector<uint8_t> cut(good.begin(), good.begin() + long(len));
     EXPECT_THROW(decode_state(cut.data(), cut.size()), Error) << "prefix " << len;
+  }
+}
+
+TEST(Fit, StateSectionOverTheHeaderIsRejected) {
+  auto rows = customers(50, 5);
+  FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 2})");
+  std::vector<uint8_t> bad = acc.bytes();
+  // The reservoir's offset (header field at 8 + 248) moved onto the header itself.
+  uint64_t was;
+  std::memcpy(&was, bad.data() + 8 + 248, sizeof was);
+  ASSERT_GT(was, 272u);  // past the 272-byte header
+  ASSERT_LT(was, bad.size());
+  const uint64_t off = 16;
+  std::memcpy(bad.data() + 8 + 248, &off, sizeof off);
+  try {
+    decode_state(bad.data(), bad.size());
+    FAIL() << "accepted a reservoir over the header";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidBinary);
   }
 }
 
