@@ -449,6 +449,37 @@ void FitStateView::fold_pending() {
   h->pending_count = 0;
 }
 
+size_t FitStateView::grown_length(const StrRef* categorical) const {
+  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
+  if (h->flags & kFlagDedupe) return 0;
+  if (int64_t(h->reservoir_count) >= h->sample_size || h->reservoir_count < h->reservoir_cap) return 0;
+  const int w = int(h->n_features), nn = int(h->n_numeric);
+  for (int c = 0; c < w - nn; ++c)
+    if (!categorical[c].is_null && find_level(c, categorical[c]) < 0) return 0;
+  // FitParts::prepare's rule for the new room.
+  const uint64_t cap = std::min<uint64_t>(uint64_t(h->sample_size), std::max<uint64_t>(1024, 2 * h->reservoir_count));
+  const size_t len = size_t(h->off_reservoir) + 8 * size_t(w) * size_t(cap);
+  if (len > (size_t(1) << 30) - 1024)
+    throw Error(ErrorCode::kProgramLimit, "custseg_fit state would exceed 1 GB",
+                "lower \"sample_size\" (rows kept for k-means)");
+  return len;
+}
+
+void FitStateView::grow_into(uint8_t* out, size_t out_len) const {
+  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
+  const size_t w = h->n_features;
+  const size_t used = size_t(h->off_reservoir) + 8 * w * size_t(h->reservoir_count);
+  std::memcpy(out, base_, used);
+  // Unused room is zero, as encode_state leaves it: rows past the pending ones and past the reservoir's.
+  const size_t pending_used = size_t(h->off_pending) + 8 * w * h->pending_count;
+  std::memset(out + pending_used, 0, 8 * w * (size_t(FitParts::kPendingRows) - h->pending_count));
+  std::memset(out + used, 0, out_len - used);
+  StateHeader* g = reinterpret_cast<StateHeader*>(out + kReserved);
+  g->reservoir_cap = (out_len - size_t(h->off_reservoir)) / (8 * w);
+  g->off_dedupe = out_len;  // no dedupe section
+  g->total_len = out_len;
+}
+
 uint64_t FitStateView::seen() const { return reinterpret_cast<const StateHeader*>(base_ + kReserved)->seen; }
 bool FitStateView::verbose() const {
   return reinterpret_cast<const StateHeader*>(base_ + kReserved)->flags & kFlagVerbose;
@@ -794,8 +825,16 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
       for (int c = n_numeric; c < w; ++c)
         if (row[c] >= 0) Z(r, id_to_col[size_t(row[c])]) = 1.0;
     }
+    // Why: the raw rows are not needed again, and holding them beside Z raised the final step's peak.
+    std::vector<double>().swap(reservoir);
     Z = (Z.rowwise() - mv.transpose()).array().rowwise() / sv.transpose().array();
-    RowMatrix Xa = opt.has_pca() ? RowMatrix((Z.rowwise() - pca_mean.transpose()) * proj.transpose()) : Z;
+    RowMatrix Xa;
+    if (opt.has_pca()) {
+      Z.rowwise() -= pca_mean.transpose();  // in place: no second matrix of the encoded rows
+      Xa = Z * proj.transpose();
+    } else {
+      Xa = std::move(Z);
+    }
     Z.resize(0, 0);
     // Canonical row order, so that k-means depends on the set of rows and not on the order a plan
     // delivered them in: serial, parallel and shuffled scans give the same centroids.
@@ -1090,10 +1129,17 @@ FitAccumulator::FitAccumulator(std::vector<std::string> names, int n_numeric, st
     : buf_(encode_state(FitParts(std::move(names), n_numeric, std::move(options_json)))) {}
 
 void FitAccumulator::add_row(const double* numeric, const StrRef* categorical) {
-  if (FitStateView(buf_.data(), buf_.size()).add_row(numeric, categorical)) return;
-  FitParts p = decode_state(buf_.data(), buf_.size());
-  p.prepare(categorical);
-  buf_ = encode_state(p);
+  FitStateView view(buf_.data(), buf_.size());
+  if (view.add_row(numeric, categorical)) return;
+  if (const size_t grown = view.grown_length(categorical)) {
+    std::vector<uint8_t> next(grown);
+    view.grow_into(next.data(), grown);
+    buf_ = std::move(next);
+  } else {
+    FitParts p = decode_state(buf_.data(), buf_.size());
+    p.prepare(categorical);
+    buf_ = encode_state(p);
+  }
   if (!FitStateView(buf_.data(), buf_.size()).add_row(numeric, categorical))
     throw Error(ErrorCode::kInternal, "custseg_fit state did not accept a prepared row");
 }

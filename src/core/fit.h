@@ -123,6 +123,7 @@ struct FitParts {
     Model model;  // features, scaler, PCA and row counts; no k-means stage yet
     RowMatrix X;  // with need_rows: the rows for k-means, transformed, in canonical order
   };
+  // With need_rows, consumes the reservoir (the rows are in X afterwards).
   Prepared prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say);
 
  public:
@@ -139,6 +140,11 @@ class FitStateView {
  public:
   FitStateView(uint8_t* data, size_t len);
   bool add_row(const double* numeric, const StrRef* categorical);
+  // When add_row refused the row only because the reservoir is full (every category known, no
+  // dedupe): the length of this state with the reservoir's room doubled as FitParts::prepare would,
+  // else 0. grow_into then writes that state, byte for byte encode_state(prepared parts), by copying.
+  size_t grown_length(const StrRef* categorical) const;
+  void grow_into(uint8_t* out, size_t out_len) const;
   void add_skipped();
   uint64_t seen() const;
   bool verbose() const;

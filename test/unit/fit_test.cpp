@@ -125,6 +125,38 @@ TEST(Fit, CorruptStateIsRejectedNotRead) {
   }
 }
 
+// A full reservoir grows by copying the flat state; the result is byte for byte what decoding,
+// preparing and encoding gives, at each doubling up to sample_size.
+TEST(Fit, ReservoirGrowsByCopyAsByEncoding) {
+  auto rows = customers(5000, 9);
+  FitAccumulator acc({"age", "income", "region"}, 2, R"({"k": 3, "sample_size": 3000})");
+  int grown = 0;
+  for (const Row& row : rows) {
+    std::vector<uint8_t> bytes = acc.bytes();
+    FitStateView view(bytes.data(), bytes.size());
+    double num[2] = {row.age, row.income};
+    StrRef cat;
+    if (row.region) cat = StrRef{row.region, std::strlen(row.region), false};
+    if (!view.add_row(num, &cat)) {
+      if (const size_t len = view.grown_length(&cat)) {
+        std::vector<uint8_t> copied(len);
+        view.grow_into(copied.data(), len);
+        FitParts p = decode_state(bytes.data(), bytes.size());
+        p.prepare(&cat);
+        const std::vector<uint8_t> encoded = encode_state(p);
+        size_t diff = 0;
+        while (diff < copied.size() && diff < encoded.size() && copied[diff] == encoded[diff]) ++diff;
+        EXPECT_EQ(copied, encoded) << "first difference at byte " << diff << " of " << copied.size();
+        ++grown;
+      }
+    }
+    add(acc, row);
+  }
+  EXPECT_EQ(grown, 2);  // 1024 -> 2048 -> 3000 rows of room
+  // The sample is full and exact: the same model as training on every row would give.
+  EXPECT_EQ(decode_state(acc.bytes().data(), acc.bytes().size()).reservoir.size(), size_t(3000 * 3));
+}
+
 TEST(Fit, StateSectionOverTheHeaderIsRejected) {
   auto rows = customers(50, 5);
   FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 2})");
