@@ -233,7 +233,7 @@ SELECT err($q$SELECT custseg_evaluate_state(s, 1, 3) FROM (SELECT custseg_fit_st
 SELECT err($q$SELECT custseg_evaluate_state(s, 2, 40) FROM (SELECT custseg_fit_state(t, '{"k": 40}') AS s FROM (SELECT x, y FROM ef) t) x$q$);
 -- A state with one byte changed, every 37th byte in turn: rejected (22P03) or trained, never a crash.
 CREATE TABLE ef_state AS SELECT custseg_fit_state(t, '{"k": 3}') AS s FROM (SELECT x, y, c FROM ef) t;
-SELECT count(*) AS corruptions, count(*) FILTER (WHERE r = 'no error' OR r LIKE '22P03:%') AS rejected_or_trained
+SELECT count(*) > 500 AS many_corruptions, bool_and(r = 'no error' OR r LIKE '22P03:%') AS each_rejected_or_trained
 FROM ef_state, LATERAL (
   SELECT err(format('SELECT custseg_fit_finalfn(%L::bytea)', set_byte(s, p, get_byte(s, p) # 90))) AS r
   FROM generate_series(4, length(s) - 1, 37) p) x;

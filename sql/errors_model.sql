@@ -13,8 +13,10 @@ END $$;
 CREATE TABLE em (id int PRIMARY KEY, x float8, y int, c text);
 INSERT INTO em SELECT i, i % 7 + i / 10.0, (i * 3) % 5, (ARRAY['a', 'b', 'c'])[1 + i % 3] FROM generate_series(1, 30) i;
 CREATE TABLE em_model AS SELECT custseg_fit(t, '{"k": 2, "seed": 1, "exclude": ["id"]}') AS m FROM em t;
--- bad_text(jsonb) casts a model's JSON to custseg_model and shows the error.
-CREATE FUNCTION bad_text(j jsonb) RETURNS text LANGUAGE sql AS $$ SELECT err(format('SELECT %L::custseg_model', j::text)) $$;
+-- bad_text(jsonb) casts a model's JSON to custseg_model and shows the error (a byte offset in the
+-- text depends on how many digits the model's numbers print with, so it shows as N).
+CREATE FUNCTION bad_text(j jsonb) RETURNS text LANGUAGE sql AS $$
+  SELECT regexp_replace(err(format('SELECT %L::custseg_model', j::text)), 'at offset \d+', 'at offset N') $$;
 CREATE VIEW em_json AS SELECT custseg_model_json(m) AS j FROM em_model;
 
 -- ---- Malformed and truncated text ----
@@ -28,7 +30,7 @@ SELECT err($q$SELECT '{"format": "custseg_model", "version": 1, "features": NaN}
 SELECT err($q$SELECT '{"format": "custseg_model", "version": 1, "features": [{"name": "x\u0000", "kind": "numeric"}]}'::custseg_model$q$);
 SELECT err(format('SELECT %L::custseg_model', repeat('[', 100) || repeat(']', 100)));
 -- Every prefix of a valid model's text is rejected as malformed text (22P02).
-SELECT count(*) AS prefixes, count(*) FILTER (WHERE r LIKE '22P02: %') AS rejected_22p02
+SELECT count(*) > 100 AS many_prefixes, bool_and(r LIKE '22P02: %') AS all_rejected_22p02
 FROM em_model, LATERAL (SELECT err(format('SELECT %L::custseg_model', left(m::text, n))) AS r
                         FROM generate_series(0, length(m::text) - 1, 7) n) s;
 
@@ -143,7 +145,7 @@ SELECT recv_copy(put(b, le(b, 40, 8)::int - 8, 8, 0)) FROM em_bin;
 SELECT recv_copy(put(b, le(b, 104, 8)::int - 8, 4, le(b, le(b, 104, 8)::int - 4, 4))) FROM em_bin;
 SELECT recv_copy(decode(repeat('ff', length(b)), 'hex')) FROM em_bin;
 -- Every byte changed in turn: each value is either rejected (22P03) or read as a valid model.
-SELECT count(*) AS corruptions, count(*) FILTER (WHERE r = '22P03' OR r = 'ok') AS rejected_or_valid,
+SELECT count(*) > 200 AS many_corruptions, bool_and(r = '22P03' OR r = 'ok') AS each_rejected_or_valid,
        count(*) FILTER (WHERE r = '22P03') > 0 AS some_rejected
 FROM em_bin, LATERAL (
   SELECT CASE WHEN recv_copy(set_byte(b, p, get_byte(b, p) # 90)) = 'no error' THEN 'ok'
