@@ -8,7 +8,7 @@ CORE_SRCS = $(wildcard src/core/*.cpp)
 PG_SRCS = $(wildcard src/pg/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
-REGRESS = setup fit predict model_io parallel stages train scoring choose_k identity explore predict_parallel errors
+REGRESS = setup fit predict model_io parallel stages train scoring choose_k identity explore predict_parallel errors errors_fit errors_model errors_names
 ISOLATION = train_concurrent registry_cache
 ISOLATION_OPTS = --load-extension=custseg
 REGRESS_OPTS = --load-extension=custseg

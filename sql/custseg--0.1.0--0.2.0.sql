@@ -3,6 +3,439 @@
 -- installation and a fresh one have the same objects (test/lifecycle checks this).
 \echo Use "ALTER EXTENSION custseg UPDATE TO '0.2.0'" to load this file. \quit
 
+-- NULL arguments are 22004 (null_value_not_allowed), as for custseg_evaluate_k and custseg_describe;
+-- an unknown model name is 42704 with a hint, an empty view name 22023; custseg_drift of an unknown
+-- name is an error instead of no rows.
+CREATE OR REPLACE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
+                              exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
+RETURNS custseg_models
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    opts jsonb := coalesce(options, '{}'::jsonb);
+    started timestamptz := clock_timestamp();
+    m custseg_model;
+    j jsonb;
+    v integer;
+    chosen_k integer;
+    prev custseg_models;
+    ids integer[];
+    next_id integer;
+    match jsonb;
+    seg_prev jsonb;
+    new_segs integer[] := '{}';
+    vanished integer[] := '{}';
+    drift bigint;
+    scored bigint;
+    lineage jsonb := '{}';
+    result custseg_models;
+BEGIN
+    IF name IS NULL OR source IS NULL THEN
+        RAISE EXCEPTION 'model name and source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(opts) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    opts := custseg_training_options(source, n_components, exclude, opts);
+    -- k: the argument, else "k" in options, else chosen by custseg_evaluate_k (k = 2..8).
+    IF k IS NOT NULL THEN
+        opts := opts || jsonb_build_object('k', k);
+    ELSIF NOT opts ? 'k' OR opts -> 'k' = 'null' THEN
+        SELECT e.k INTO chosen_k FROM custseg_evaluate_k(source, 2, 8, NULL, NULL, opts - 'k') e WHERE e.chosen;
+        RAISE NOTICE 'custseg_train: k = % chosen by custseg_evaluate_k', chosen_k;
+        opts := opts || jsonb_build_object('k', chosen_k);
+    END IF;
+
+    EXECUTE format('SELECT custseg_fit(t, $1) FROM %s AS t', source) INTO m USING opts;
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
+    END IF;
+    j := custseg_model_json(m);
+
+    -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
+    PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
+    SELECT coalesce(max(cm.version), 0) + 1 INTO v FROM custseg_models cm WHERE cm.name = custseg_train.name;
+
+    -- Segment identity: the new centroids take over the numbers of the active version's centroids
+    -- they match (optimal assignment); the others get numbers never used by this name.
+    SELECT * INTO prev FROM custseg_models cm WHERE cm.name = custseg_train.name AND cm.active;
+    IF FOUND THEN
+        seg_prev := custseg_model_json(prev.model) #> '{kmeans,segments}';  -- NULL without k-means
+    END IF;
+    IF seg_prev IS NOT NULL AND j -> 'kmeans' <> 'null' THEN
+        match := custseg_match_segments(m, prev.model);
+        -- Versions without k-means have no segments array and add no rows here.
+        SELECT coalesce(max(s::integer), -1) + 1 INTO next_id
+        FROM custseg_models cm, jsonb_array_elements_text(custseg_model_json(cm.model) #> '{kmeans,segments}') s
+        WHERE cm.name = custseg_train.name;
+        next_id := greatest(next_id, (SELECT coalesce(max(cs.segment), -1) + 1 FROM custseg_segments cs
+                                      WHERE cs.model = custseg_train.name));
+        ids := '{}';
+        FOR i IN 0 .. jsonb_array_length(match -> 'previous_of') - 1 LOOP
+            IF match -> 'previous_of' -> i = 'null' THEN
+                ids := ids || next_id;
+                new_segs := new_segs || next_id;
+                next_id := next_id + 1;
+            ELSE
+                ids := ids || (seg_prev ->> (match -> 'previous_of' ->> i)::integer)::integer;
+            END IF;
+        END LOOP;
+        SELECT coalesce(array_agg(s::integer ORDER BY s::integer), '{}') INTO vanished
+        FROM jsonb_array_elements_text(seg_prev) s WHERE NOT s::integer = ANY (ids);
+        m := custseg_model_renumber(m, ids);
+        j := custseg_model_json(m);
+        -- Drift: training rows whose segment differs between the two versions.
+        BEGIN
+            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t) IS DISTINCT FROM custseg_predict($2, t)),
+                                   count(*) FROM %s AS t', source) INTO drift, scored USING m, prev.model;
+        EXCEPTION WHEN undefined_column OR datatype_mismatch OR invalid_text_representation THEN
+            drift := NULL;  -- the previous version cannot score these rows (its columns changed)
+        END;
+        lineage := jsonb_build_object(
+            'previous_version', prev.version,
+            'matched_segments', jsonb_array_length(match -> 'previous_of') - cardinality(new_segs),
+            'new_segments', to_jsonb(new_segs), 'vanished_segments', to_jsonb(vanished),
+            'drift_rows', drift, 'drift_share', round((drift::numeric / nullif(scored, 0)), 6));
+        IF cardinality(new_segs) > 0 THEN
+            RAISE NOTICE 'custseg_train: model "%" version % has new segments %', name, v, new_segs;
+        END IF;
+        IF cardinality(vanished) > 0 THEN
+            RAISE NOTICE 'custseg_train: segments % of model "%" have no match in version %', vanished, name, v;
+        END IF;
+    END IF;
+    IF activate THEN
+        UPDATE custseg_models cm SET active = false WHERE cm.name = custseg_train.name AND cm.active;
+    END IF;
+    INSERT INTO custseg_models (name, version, source, options, metrics, model, active)
+    VALUES (name, v,
+            (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = source),
+            j -> 'options',
+            (j -> 'training') || jsonb_build_object(
+                'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
+                'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
+            m, activate)
+    RETURNING * INTO result;
+    IF activate THEN
+        -- Matched segments keep their labels; new ones get generated labels.
+        PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
+    END IF;
+    RETURN result;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION custseg_activate(name text, version integer) RETURNS custseg_models
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    result custseg_models;
+BEGIN
+    IF name IS NULL OR version IS NULL THEN
+        RAISE EXCEPTION 'model name and version must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version) THEN
+        RAISE EXCEPTION 'custseg model "%" has no version %', name, version USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    UPDATE custseg_models cm SET active = false
+    WHERE cm.name = custseg_activate.name AND cm.active AND cm.version <> custseg_activate.version;
+    UPDATE custseg_models cm SET active = true
+    WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version
+    RETURNING * INTO result;
+    PERFORM custseg_refresh_segments(name);
+    RETURN result;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION custseg_refresh_segments(model text, keep_labels boolean DEFAULT false) RETURNS SETOF custseg_segments
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+-- Why: the planner's estimates for these small queries cross jit_above_cost; compiling costs ~1 s.
+SET jit = off
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    m custseg_models;
+    j jsonb;
+    f jsonb;
+    num_cols text := '';
+    cat_cols text := '';
+    q text;
+    total bigint;
+    spend text;
+    seg record;
+    stats jsonb := '{}';
+    overall jsonb;
+    cats jsonb := '{}';
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    j := custseg_model_json(m.model);
+    IF j -> 'kmeans' = 'null' THEN
+        RETURN;
+    END IF;
+    FOR f IN SELECT * FROM jsonb_array_elements(j -> 'features') LOOP
+        IF f ->> 'kind' = 'numeric' THEN
+            num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I)::float8, ''stddev'', '
+                                           'stddev_pop(t.%I)::float8, ''min'', min(t.%I)::float8, ''max'', max(t.%I)::float8)',
+                                           f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name');
+            IF spend IS NULL AND (f ->> 'name') ~* '(spend|score|amount|purchase|basket|monetary|revenue|sales)' THEN
+                spend := f ->> 'name';
+            END IF;
+        ELSE
+            cat_cols := cat_cols || format(', (%L, t.%I::text)', f ->> 'name', f ->> 'name');
+        END IF;
+    END LOOP;
+    -- Numeric statistics per segment and over all rows, in one scan.
+    q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
+                 FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                 GROUP BY GROUPING SETS ((s.segment), ())',
+                CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+    FOR seg IN EXECUTE q USING m.model LOOP
+        IF seg.segment IS NULL THEN
+            total := seg.n;
+            overall := seg.numeric;
+        ELSE
+            stats := stats || jsonb_build_object(seg.segment::text, jsonb_build_object('n', seg.n, 'numeric', seg.numeric));
+        END IF;
+    END LOOP;
+    -- Category shares per segment, in one more scan.
+    IF cat_cols <> '' THEN
+        q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
+                     FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
+                           FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                           CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
+                           GROUP BY 1, 2, 3) c
+                     GROUP BY 1, 2', m.source, substr(cat_cols, 3));
+        FOR seg IN EXECUTE q USING m.model LOOP
+            cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
+                              jsonb_build_object(seg.feature, seg.counts));
+        END LOOP;
+    END IF;
+
+    PERFORM set_config('custseg.refreshing', 'on', true);
+    DELETE FROM custseg_segments cs
+    WHERE cs.model = model
+      AND cs.segment <> ALL (ARRAY(SELECT jsonb_array_elements_text(j #> '{kmeans,segments}')::integer));
+    RETURN QUERY
+    WITH segs AS (
+        SELECT sid::integer AS segment, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
+               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical
+        FROM jsonb_array_elements_text(j #> '{kmeans,segments}') AS sid
+    ),
+    z AS (
+        -- How far each segment's mean sits from the mean of all rows, in standard deviations.
+        SELECT s.segment, f.key AS feature,
+               CASE WHEN (overall -> f.key ->> 'stddev')::float8 > 0
+                    THEN ((f.value ->> 'mean')::float8 - (overall -> f.key ->> 'mean')::float8)
+                         / (overall -> f.key ->> 'stddev')::float8 END AS z
+        FROM segs s, jsonb_each(s.numeric) f
+    ),
+    traits AS (
+        SELECT z.segment,
+               string_agg(CASE WHEN z.z > 0 THEN 'high ' ELSE 'low ' END || z.feature, ', '
+                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS traits,
+               string_agg(format('%s %s vs %s overall', z.feature,
+                                 round((segs.numeric -> z.feature ->> 'mean')::numeric, 1),
+                                 round((overall -> z.feature ->> 'mean')::numeric, 1)), '; '
+                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS facts
+        FROM (SELECT z.*, row_number() OVER (PARTITION BY z.segment ORDER BY abs(z.z) DESC, z.feature) AS r
+              FROM z WHERE abs(z.z) >= 0.5) z
+        JOIN segs USING (segment)
+        GROUP BY z.segment
+    ),
+    spend_rank AS (
+        SELECT s.segment,
+               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 DESC, s.segment) AS top,
+               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 ASC, s.segment) AS bottom,
+               rank() OVER (ORDER BY s.n DESC, s.segment) AS by_size
+        FROM segs s
+    ),
+    named AS (
+        SELECT s.*, t.traits, t.facts,
+               CASE WHEN spend IS NULL OR (SELECT count(*) FROM segs) < 2 THEN 'Segment ' || s.segment
+                    WHEN r.top = 1 THEN 'High Spender'
+                    WHEN r.bottom = 1 THEN 'Value Seeker'
+                    WHEN NOT EXISTS (SELECT 1 FROM spend_rank r2 JOIN segs s2 USING (segment)
+                                     WHERE r2.top > 1 AND r2.bottom > 1 AND r2.by_size < r.by_size) THEN 'Loyal Regular'
+                    ELSE 'Segment ' || s.segment END AS archetype
+        FROM segs s LEFT JOIN traits t USING (segment) JOIN spend_rank r USING (segment)
+    )
+    INSERT INTO custseg_segments AS cs (model, segment, label, description, size, share, profile, version,
+                                        label_generated, updated_at)
+    SELECT model, n.segment,
+           n.archetype || coalesce(': ' || n.traits, ''),
+           format('%s rows (%s%%)', n.n, round(100.0 * n.n / nullif(total, 0), 1)) || coalesce('; ' || n.facts, ''),
+           n.n, coalesce(n.n::float8 / nullif(total, 0), 0),
+           jsonb_build_object('numeric', (SELECT coalesce(jsonb_object_agg(f.key, f.value ||
+                                                  jsonb_build_object('z', (SELECT z.z FROM z WHERE z.segment = n.segment AND z.feature = f.key))), '{}')
+                                          FROM jsonb_each(n.numeric) f),
+                              'categorical', (SELECT coalesce(jsonb_object_agg(c.key,
+                                                  (SELECT jsonb_object_agg(l.key, round((l.value::numeric / n.n), 4)) FROM jsonb_each(c.value) l)), '{}')
+                                              FROM jsonb_each(n.categorical) c)),
+           m.version, true, now()
+    FROM named n
+    ON CONFLICT ON CONSTRAINT custseg_segments_pkey DO UPDATE
+        SET size = EXCLUDED.size, share = EXCLUDED.share, profile = EXCLUDED.profile,
+            description = EXCLUDED.description, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+            label = CASE WHEN cs.label_generated AND NOT keep_labels THEN EXCLUDED.label ELSE cs.label END
+    RETURNING cs.*;
+    PERFORM set_config('custseg.refreshing', 'off', true);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL)
+RETURNS SETOF regclass
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    nsp text;
+    rel text;
+    v1 text;
+    v2 text;
+BEGIN
+    IF source IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'source and model must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF view_name = '' THEN
+        RAISE EXCEPTION 'view_name must not be empty' USING ERRCODE = '22023',
+            HINT = 'pass NULL for the default name, <source>_segments';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = model) THEN
+        RAISE EXCEPTION 'no custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'train one first with custseg_train';
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    v1 := coalesce(view_name, rel || '_segments');
+    v2 := v1 || '_offers';
+    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                    SELECT t.*, p.segment, s.label
+                    FROM %s t
+                    CROSS JOIN LATERAL (SELECT %I.custseg_predict(t, %L) AS segment) p
+                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
+                   nsp, v1, source, '@extschema@', model, '@extschema@', model);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
+                   format('rows of %s with their segment under custseg model %s', source, model));
+    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                    SELECT v.*, o.offer_id, o.title AS offer_title, o.details AS offer_details,
+                           o.discount_pct, o.priority AS offer_priority, o.offer_rank
+                    FROM %I.%I v
+                    JOIN %I.custseg_segment_offers o ON o.model = %L AND o.segment = v.segment',
+                   nsp, v2, nsp, v1, '@extschema@', model);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v2,
+                   format('rows of %s with each current offer of their segment under custseg model %s', source, model));
+    RETURN NEXT format('%I.%I', nsp, v1)::regclass;
+    RETURN NEXT format('%I.%I', nsp, v2)::regclass;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION custseg_drift(name text)
+RETURNS TABLE (version integer, previous_version integer, created_at timestamptz, active boolean,
+               matched_segments integer, new_segments integer[], vanished_segments integer[],
+               drift_rows bigint, drift_share float8)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+AS $fn$
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT cm.version, (cm.metrics ->> 'previous_version')::integer, cm.created_at, cm.active,
+           (cm.metrics ->> 'matched_segments')::integer,
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(cm.metrics -> 'new_segments', '[]'))::integer),
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(cm.metrics -> 'vanished_segments', '[]'))::integer),
+           (cm.metrics ->> 'drift_rows')::bigint, (cm.metrics ->> 'drift_share')::float8
+    FROM custseg_models cm WHERE cm.name = custseg_drift.name ORDER BY cm.version;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no custseg model named "%"', name USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION custseg_profile(model text)
+RETURNS TABLE (segment integer, label text, feature text, kind text, n bigint, mean float8, stddev float8,
+               min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = @extschema@, pg_catalog
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    m custseg_models;
+    vals text := '';
+    f jsonb;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = custseg_profile.model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    IF custseg_model_json(m.model) -> 'kmeans' = 'null' THEN
+        RAISE EXCEPTION 'model "%" has no k-means stage', model USING ERRCODE = '55000';
+    END IF;
+    FOR f IN SELECT * FROM jsonb_array_elements(custseg_model_json(m.model) -> 'features') LOOP
+        IF f ->> 'kind' = 'numeric' THEN
+            vals := vals || format(', (%L, ''numeric'', t.%I::float8, NULL::text)', f ->> 'name', f ->> 'name');
+        ELSE
+            vals := vals || format(', (%L, ''categorical'', NULL::float8, t.%I::text)', f ->> 'name', f ->> 'name');
+        END IF;
+    END LOOP;
+    RETURN QUERY EXECUTE format($q$
+        WITH u AS MATERIALIZED (
+            SELECT s.segment, kv.feature, kv.kind, kv.num, kv.txt
+            FROM %s AS t
+            CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+            CROSS JOIN LATERAL (VALUES %s) AS kv(feature, kind, num, txt)
+        ),
+        stats AS (
+            SELECT u.segment, u.feature, min(u.kind) AS kind, count(*) AS n, avg(u.num) AS mean,
+                   stddev_samp(u.num) AS stddev, min(u.num) AS min,
+                   percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY u.num) AS q, max(u.num) AS max,
+                   GROUPING(u.segment) AS all_rows
+            FROM u GROUP BY GROUPING SETS ((u.segment, u.feature), (u.feature))
+        ),
+        shares AS (
+            SELECT c.segment, c.feature, c.all_rows, jsonb_object_agg(coalesce(c.txt, 'NULL'), round(c.share, 4)) AS shares
+            FROM (SELECT g.*, g.k::numeric / sum(g.k) OVER (PARTITION BY g.segment, g.feature, g.all_rows) AS share
+                  FROM (SELECT u.segment, u.feature, u.txt, count(*) AS k, GROUPING(u.segment) AS all_rows
+                        FROM u WHERE u.kind = 'categorical'
+                        GROUP BY GROUPING SETS ((u.segment, u.feature, u.txt), (u.feature, u.txt))) g) c
+            GROUP BY c.segment, c.feature, c.all_rows
+        )
+        SELECT st.segment, cs.label, st.feature, st.kind, st.n,
+               CASE WHEN st.kind = 'numeric' THEN st.mean END, st.stddev, st.min, st.q[1], st.q[2], st.q[3], st.max,
+               sh.shares
+        FROM stats st
+        LEFT JOIN shares sh ON sh.feature = st.feature AND sh.all_rows = st.all_rows
+                           AND sh.segment IS NOT DISTINCT FROM st.segment
+        LEFT JOIN @extschema@.custseg_segments cs ON cs.model = $2 AND cs.segment = st.segment
+        ORDER BY st.segment NULLS LAST, st.feature
+    $q$, m.source, substr(vals, 3)) USING m.model, model;
+END
+$fn$;
+
 -- Backends cache the lookups of custseg_predict(row, name) and custseg_predict(row); any change to
 -- the registry tables tells every backend to drop them (see README: scoring by name).
 CREATE FUNCTION custseg_registry_changed() RETURNS trigger

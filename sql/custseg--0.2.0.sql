@@ -253,11 +253,11 @@ DECLARE
     lineage jsonb := '{}';
     result custseg_models;
 BEGIN
-    IF name IS NULL OR name = '' THEN
-        RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = '22023';
+    IF name IS NULL OR source IS NULL THEN
+        RAISE EXCEPTION 'model name and source must not be NULL' USING ERRCODE = '22004';
     END IF;
-    IF source IS NULL THEN
-        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22023';
+    IF name = '' THEN
+        RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = '22023';
     END IF;
     IF jsonb_typeof(opts) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
@@ -361,6 +361,9 @@ AS $fn$
 DECLARE
     result custseg_models;
 BEGIN
+    IF name IS NULL OR version IS NULL THEN
+        RAISE EXCEPTION 'model name and version must not be NULL' USING ERRCODE = '22004';
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
     IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version) THEN
         RAISE EXCEPTION 'custseg model "%" has no version %', name, version USING ERRCODE = '42704',
@@ -472,9 +475,13 @@ DECLARE
     overall jsonb;
     cats jsonb := '{}';
 BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
     SELECT * INTO m FROM custseg_models cm WHERE cm.name = model AND cm.active;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704';
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
     END IF;
     j := custseg_model_json(m.model);
     IF j -> 'kmeans' = 'null' THEN
@@ -605,7 +612,14 @@ DECLARE
     v1 text;
     v2 text;
 BEGIN
-    IF model IS NULL OR NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = model) THEN
+    IF source IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'source and model must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF view_name = '' THEN
+        RAISE EXCEPTION 'view_name must not be empty' USING ERRCODE = '22023',
+            HINT = 'pass NULL for the default name, <source>_segments';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = model) THEN
         RAISE EXCEPTION 'no custseg model named "%"', model USING ERRCODE = '42704',
             HINT = 'train one first with custseg_train';
     END IF;
@@ -707,15 +721,25 @@ CREATE FUNCTION custseg_drift(name text)
 RETURNS TABLE (version integer, previous_version integer, created_at timestamptz, active boolean,
                matched_segments integer, new_segments integer[], vanished_segments integer[],
                drift_rows bigint, drift_share float8)
-LANGUAGE sql STABLE SECURITY INVOKER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = @extschema@, pg_catalog
 AS $fn$
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
     SELECT cm.version, (cm.metrics ->> 'previous_version')::integer, cm.created_at, cm.active,
            (cm.metrics ->> 'matched_segments')::integer,
            ARRAY(SELECT jsonb_array_elements_text(coalesce(cm.metrics -> 'new_segments', '[]'))::integer),
            ARRAY(SELECT jsonb_array_elements_text(coalesce(cm.metrics -> 'vanished_segments', '[]'))::integer),
            (cm.metrics ->> 'drift_rows')::bigint, (cm.metrics ->> 'drift_share')::float8
-    FROM custseg_models cm WHERE cm.name = custseg_drift.name ORDER BY cm.version
+    FROM custseg_models cm WHERE cm.name = custseg_drift.name ORDER BY cm.version;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no custseg model named "%"', name USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+END
 $fn$;
 COMMENT ON FUNCTION custseg_drift(text) IS
     'per version of a model: the version it was matched to, new and vanished segments, rows that changed segment';
@@ -862,9 +886,13 @@ DECLARE
     vals text := '';
     f jsonb;
 BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
     SELECT * INTO m FROM custseg_models cm WHERE cm.name = custseg_profile.model AND cm.active;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704';
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
     END IF;
     IF custseg_model_json(m.model) -> 'kmeans' = 'null' THEN
         RAISE EXCEPTION 'model "%" has no k-means stage', model USING ERRCODE = '55000';

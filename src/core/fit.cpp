@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <set>
 #include <unordered_set>
 
 #include "kmeans.h"
@@ -351,8 +352,11 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
 FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
   StateHeader h = read_header(b, len);
   const size_t w = h.n_features, nl = h.n_levels, dim = h.dim;
+  // Why the lower bound: rows are written in place at these offsets, so a section over the header
+  // (a crafted INITCOND) would let row values rewrite the offsets themselves.
   auto check = [&](uint64_t off, uint64_t bytes) {
-    if (off % 8 != 0 || off > len || bytes > len - off) bad_state("section out of bounds");
+    if (off % 8 != 0 || off < kReserved + sizeof(StateHeader) || off > len || bytes > len - off)
+      bad_state("section out of bounds");
   };
   check(h.off_name_off, 4 * (w + 1));
   check(h.off_name_bytes, h.name_bytes_len);
@@ -387,6 +391,16 @@ FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
       bad_state("bad category table");
     p.level_col.push_back(int(lcol[i]));
     p.levels.emplace_back(reinterpret_cast<const char*>(b + h.off_level_bytes + loff[i]), loff[i + 1] - loff[i]);
+  }
+  {
+    std::set<std::pair<int, std::string>> seen_levels;
+    for (size_t i = 0; i < nl; ++i)
+      if (!seen_levels.emplace(p.level_col[i], p.levels[i]).second) bad_state("duplicate category");
+  }
+  try {
+    parse_fit_options(p.options_json);
+  } catch (const Error&) {
+    bad_state("bad options");
   }
   p.moments = Moments::from_raw(h.moments_n, reinterpret_cast<const double*>(b + h.off_N),
                                 reinterpret_cast<const double*>(b + h.off_A),
@@ -447,6 +461,37 @@ void FitStateView::fold_pending() {
   std::memcpy(M, m.M().data(), sizeof(double) * size_t(dim) * size_t(dim));
   h->moments_n = m.count();
   h->pending_count = 0;
+}
+
+size_t FitStateView::grown_length(const StrRef* categorical) const {
+  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
+  if (h->flags & kFlagDedupe) return 0;
+  if (int64_t(h->reservoir_count) >= h->sample_size || h->reservoir_count < h->reservoir_cap) return 0;
+  const int w = int(h->n_features), nn = int(h->n_numeric);
+  for (int c = 0; c < w - nn; ++c)
+    if (!categorical[c].is_null && find_level(c, categorical[c]) < 0) return 0;
+  // FitParts::prepare's rule for the new room.
+  const uint64_t cap = std::min<uint64_t>(uint64_t(h->sample_size), std::max<uint64_t>(1024, 4 * h->reservoir_count));
+  const size_t len = size_t(h->off_reservoir) + 8 * size_t(w) * size_t(cap);
+  if (len > (size_t(1) << 30) - 1024)
+    throw Error(ErrorCode::kProgramLimit, "custseg_fit state would exceed 1 GB",
+                "lower \"sample_size\" (rows kept for k-means)");
+  return len;
+}
+
+void FitStateView::grow_into(uint8_t* out, size_t out_len) const {
+  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
+  const size_t w = h->n_features;
+  const size_t used = size_t(h->off_reservoir) + 8 * w * size_t(h->reservoir_count);
+  std::memcpy(out, base_, used);
+  // Unused room is zero, as encode_state leaves it: rows past the pending ones and past the reservoir's.
+  const size_t pending_used = size_t(h->off_pending) + 8 * w * h->pending_count;
+  std::memset(out + pending_used, 0, 8 * w * (size_t(FitParts::kPendingRows) - h->pending_count));
+  std::memset(out + used, 0, out_len - used);
+  StateHeader* g = reinterpret_cast<StateHeader*>(out + kReserved);
+  g->reservoir_cap = (out_len - size_t(h->off_reservoir)) / (8 * w);
+  g->off_dedupe = out_len;  // no dedupe section
+  g->total_len = out_len;
 }
 
 uint64_t FitStateView::seen() const { return reinterpret_cast<const StateHeader*>(base_ + kReserved)->seen; }
@@ -529,37 +574,6 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
   }
   if (h->pending_count == uint32_t(FitParts::kPendingRows)) fold_pending();
   return true;
-}
-
-namespace {
-
-uint64_t grown_cap(const StateHeader* h) {
-  return std::min<uint64_t>(uint64_t(h->sample_size), std::max<uint64_t>(1024, 4 * h->reservoir_cap));
-}
-
-}  // namespace
-
-size_t FitStateView::grown_size(const StrRef* categorical) const {
-  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
-  if (h->flags & kFlagDedupe) return 0;
-  if (int64_t(h->reservoir_count) >= h->sample_size || h->reservoir_count < h->reservoir_cap) return 0;
-  for (uint32_t c = 0; c < h->n_features - h->n_numeric; ++c)
-    if (!categorical[c].is_null && find_level(int(c), categorical[c]) < 0) return 0;
-  const uint64_t cap = grown_cap(h);
-  const size_t len = h->off_reservoir + align8(8 * size_t(h->n_features) * size_t(cap));
-  if (len > (size_t(1) << 30) - 1024) return 0;  // the rebuild reports the limit
-  return len;
-}
-
-void FitStateView::grow_into(uint8_t* dst, size_t dst_len) const {
-  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
-  const size_t used = h->off_reservoir + 8 * size_t(h->n_features) * size_t(h->reservoir_count);
-  std::memcpy(dst, base_, used);
-  std::memset(dst + used, 0, dst_len - used);  // deterministic bytes, as encode_state writes them
-  StateHeader* g = reinterpret_cast<StateHeader*>(dst + kReserved);
-  g->reservoir_cap = grown_cap(h);
-  g->off_dedupe = dst_len;
-  g->total_len = dst_len;
 }
 
 // ---- structural changes and merging ----
@@ -816,6 +830,10 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     if (j < n_numeric && present(j) == 0)
       throw Error(ErrorCode::kDataException, "column \"" + names[size_t(j)] + "\" has only NULL values",
                   "exclude it with {\"exclude\": [\"" + names[size_t(j)] + "\"]}");
+    // Values whose squares overflow a double leave no finite variance to standardize or project by.
+    if (j < n_numeric && (!std::isfinite(mean(j)) || !std::isfinite(var(j))))
+      throw Error(ErrorCode::kOutOfRange, "column \"" + names[size_t(j)] + "\" has values too large to standardize",
+                  "its variance overflows a double; divide it by a power of ten in a view");
     if (j < n_numeric) m.features[size_t(j)].impute = mean(j);
     if (!standardize || (j >= n_numeric && !opt.scale_categoricals)) continue;  // one-hot columns stay 0/1
     m.mean[size_t(j)] = mean(j);
@@ -877,6 +895,8 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
         out[c] = acc;
       }
     }
+    // Why: the raw rows are not needed again (a borrowed reservoir belongs to the caller).
+    std::vector<double>().swap(reservoir);
     // Canonical row order, so that k-means depends on the set of rows and not on the order a plan
     // delivered them in: serial, parallel and shuffled scans give the same centroids.
     const std::vector<size_t> order = canonical_order(Xa);
@@ -898,7 +918,8 @@ void require_distinct(const RowMatrix& X, int k) {
     distinct.emplace(reinterpret_cast<const char*>(X.row(r).data()), sizeof(double) * size_t(X.cols()));
   if (int(distinct.size()) < k)
     throw Error(ErrorCode::kDataException,
-                "only " + std::to_string(distinct.size()) + " distinct rows for k = " + std::to_string(k),
+                "only " + std::to_string(distinct.size()) + (distinct.size() == 1 ? " distinct row" : " distinct rows") +
+                    " for k = " + std::to_string(k),
                 "lower \"k\" or train on more varied rows");
 }
 
@@ -1169,10 +1190,17 @@ FitAccumulator::FitAccumulator(std::vector<std::string> names, int n_numeric, st
     : buf_(encode_state(FitParts(std::move(names), n_numeric, std::move(options_json)))) {}
 
 void FitAccumulator::add_row(const double* numeric, const StrRef* categorical) {
-  if (FitStateView(buf_.data(), buf_.size()).add_row(numeric, categorical)) return;
-  FitParts p = decode_state(buf_.data(), buf_.size());
-  p.prepare(categorical);
-  buf_ = encode_state(p);
+  FitStateView view(buf_.data(), buf_.size());
+  if (view.add_row(numeric, categorical)) return;
+  if (const size_t grown = view.grown_length(categorical)) {
+    std::vector<uint8_t> next(grown);
+    view.grow_into(next.data(), grown);
+    buf_ = std::move(next);
+  } else {
+    FitParts p = decode_state(buf_.data(), buf_.size());
+    p.prepare(categorical);
+    buf_ = encode_state(p);
+  }
   if (!FitStateView(buf_.data(), buf_.size()).add_row(numeric, categorical))
     throw Error(ErrorCode::kInternal, "custseg_fit state did not accept a prepared row");
 }

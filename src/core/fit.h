@@ -129,6 +129,7 @@ struct FitParts {
     Model model;  // features, scaler, PCA and row counts; no k-means stage yet
     RowMatrix X;  // with need_rows: the rows for k-means, transformed, in canonical order
   };
+  // With need_rows, consumes the reservoir (the rows are in X afterwards).
   Prepared prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say);
 
  public:
@@ -148,15 +149,15 @@ class FitStateView {
  public:
   FitStateView(uint8_t* data, size_t len);
   bool add_row(const double* numeric, const StrRef* categorical);
+  // When add_row refused the row only because the reservoir is full (every category known, no
+  // dedupe): the length of this state with the reservoir's room grown as FitParts::prepare would
+  // (fourfold, so n rows are copied about n/3 rows' worth in all),
+  // else 0. grow_into then writes that state, byte for byte encode_state(prepared parts), by copying.
+  size_t grown_length(const StrRef* categorical) const;
+  void grow_into(uint8_t* out, size_t out_len) const;
   void add_skipped();
   uint64_t seen() const;
   bool verbose() const;
-  // The common structural change without a rebuild: when this row's categories are all known and
-  // only the reservoir is full, the size of a copy with room for more rows (0 when a rebuild by
-  // FitParts is needed), and the copy itself (dst of that size, 8-byte aligned). The reservoir grows
-  // fourfold up to sample_size, so a table of n rows is copied about n/3 rows' worth in all.
-  size_t grown_size(const StrRef* categorical) const;
-  void grow_into(uint8_t* dst, size_t dst_len) const;
 
  private:
   int find_level(int cat, const StrRef& v) const;

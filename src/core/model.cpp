@@ -458,7 +458,20 @@ Model deserialize(const uint8_t* data, size_t len) {
   m.segment_ids.assign(ids, ids + k);
   m.info = info_from_array(reinterpret_cast<const double*>(data + h.off_info));
   m.options_json.assign(reinterpret_cast<const char*>(data + h.off_options), h.options_len);
-  m.validate();
+  // The text form embeds the options as JSON: a value that could not be printed (or dumped) is corrupt.
+  if (!m.options_json.empty()) {
+    bool object = false;
+    try {
+      object = json::parse(m.options_json).type() == json::Type::kObject;
+    } catch (const Error&) {
+    }
+    if (!object) corrupt("options are not valid JSON");
+  }
+  try {
+    m.validate();
+  } catch (const Error& e) {
+    corrupt(e.what());
+  }
   return m;
 }
 

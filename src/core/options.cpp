@@ -73,7 +73,15 @@ json::Value names_json(const std::vector<std::string>& names) {
 FitOptions parse_fit_options(const std::string& json_text, const std::vector<std::string>* allowed) {
   FitOptions o;
   if (json_text.empty()) return o;
-  json::Value root = json::parse(json_text);
+  json::Value root;
+  try {
+    root = json::parse(json_text);
+  } catch (const Error& e) {
+    // Options arrive as jsonb, so what fails here is a number no double holds: a bad parameter.
+    if (e.code() != ErrorCode::kInvalidText) throw;
+    throw Error(ErrorCode::kInvalidArgument, std::string("invalid options: ") + e.what(),
+                "pass options like '{\"k\": 3, \"n_components\": 2}'");
+  }
   if (root.type() == json::Type::kNull) return o;
   if (root.type() != json::Type::kObject)
     throw Error(ErrorCode::kInvalidArgument, "options must be a JSON object",

@@ -172,13 +172,15 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
   core::FitStateView view(bytes_of(state), VARSIZE(state));
   // Fast path: the state in the aggregate context is updated in place and returned as is.
   if (!view.add_row(numeric, categorical)) {
-    // A full reservoir or a new category: copy the state larger, or rebuild it. Why per-row memory:
-    // the executor copies a returned new pointer into the aggregate context and frees the old state.
-    if (size_t grown = view.grown_size(categorical)) {
-      auto* bigger = static_cast<bytea*>(pg::alloc(CurrentMemoryContext, grown));
-      view.grow_into(bytes_of(bigger), grown);
-      SET_VARSIZE(bigger, grown);
-      state = bigger;
+    // A new category or a full reservoir: rebuild the state larger. Why per-row memory: the executor
+    // copies a returned new pointer into the aggregate context and frees the old state itself.
+    if (const size_t grown = view.grown_length(categorical)) {
+      // Only more room: a copy keeps the peak at the old state plus the new one twice (ours and the
+      // executor's), where decoding and encoding would add two more copies.
+      auto* v = static_cast<uint8_t*>(pg::alloc(CurrentMemoryContext, grown));
+      view.grow_into(v, grown);
+      SET_VARSIZE(v, grown);
+      state = reinterpret_cast<bytea*>(v);
     } else {
       core::FitParts parts = core::decode_state(bytes_of(state), VARSIZE(state));
       parts.prepare(categorical);

@@ -72,12 +72,12 @@ void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool
   if (SPI_processed == 0) {
     if (name)
       ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no active custseg model named \"%s\"", name),
-                      errhint("train one with custseg_train('%s', 'your_table'), or activate a version with "
+                      errhint("train one with custseg_train(%s, 'your_table'), or activate a version with "
                               "custseg_activate",
-                              name)));
+                              quote_literal_cstr(name))));
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("no active custseg model was trained on %s", source),
-                    errhint("train one with custseg_train('name', '%s'), or name a model: custseg_predict(row, 'name')",
-                            source)));
+                    errhint("train one with custseg_train('name', %s), or name a model: custseg_predict(row, 'name')",
+                            quote_literal_cstr(source))));
   }
   if (SPI_processed > 1) {
     StringInfoData names;

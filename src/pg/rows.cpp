@@ -363,7 +363,7 @@ void read_array_row(FeatureBuffers* b, ArrayType* row) {
   const int n = ARR_NDIM(row) == 0 ? 0 : ARR_DIMS(row)[0];
   if (n != b->n_features)
     ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-                    errmsg("vector has %d elements, expected %d", n, b->n_features)));
+                    errmsg("vector has %d element%s, expected %d", n, n == 1 ? "" : "s", b->n_features)));
   const double* data = reinterpret_cast<const double*>(ARR_DATA_PTR(row));
   const bits8* nulls = ARR_NULLBITMAP(row);
   int k = 0;

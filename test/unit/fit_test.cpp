@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -124,6 +125,57 @@ TEST(Fit, CorruptStateIsRejectedNotRead) {
   }
 }
 
+// A full reservoir grows by copying the flat state; the result is byte for byte what decoding,
+// preparing and encoding gives, at each fourfold growth up to sample_size.
+TEST(Fit, ReservoirGrowsByCopyAsByEncoding) {
+  auto rows = customers(5000, 9);
+  FitAccumulator acc({"age", "income", "region"}, 2, R"({"k": 3, "sample_size": 3000})");
+  int grown = 0;
+  for (const Row& row : rows) {
+    std::vector<uint8_t> bytes = acc.bytes();
+    FitStateView view(bytes.data(), bytes.size());
+    double num[2] = {row.age, row.income};
+    StrRef cat;
+    if (row.region) cat = StrRef{row.region, std::strlen(row.region), false};
+    if (!view.add_row(num, &cat)) {
+      if (const size_t len = view.grown_length(&cat)) {
+        std::vector<uint8_t> copied(len);
+        view.grow_into(copied.data(), len);
+        FitParts p = decode_state(bytes.data(), bytes.size());
+        p.prepare(&cat);
+        const std::vector<uint8_t> encoded = encode_state(p);
+        size_t diff = 0;
+        while (diff < copied.size() && diff < encoded.size() && copied[diff] == encoded[diff]) ++diff;
+        EXPECT_EQ(copied, encoded) << "first difference at byte " << diff << " of " << copied.size();
+        ++grown;
+      }
+    }
+    add(acc, row);
+  }
+  EXPECT_EQ(grown, 1);  // 1024 -> 3000 rows of room
+  // The sample is full and exact: the same model as training on every row would give.
+  EXPECT_EQ(decode_state(acc.bytes().data(), acc.bytes().size()).reservoir.size(), size_t(3000 * 3));
+}
+
+TEST(Fit, StateSectionOverTheHeaderIsRejected) {
+  auto rows = customers(50, 5);
+  FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 2})");
+  std::vector<uint8_t> bad = acc.bytes();
+  // The reservoir's offset (header field at 8 + 248) moved onto the header itself.
+  uint64_t was;
+  std::memcpy(&was, bad.data() + 8 + 248, sizeof was);
+  ASSERT_GT(was, 272u);  // past the 272-byte header
+  ASSERT_LT(was, bad.size());
+  const uint64_t off = 16;
+  std::memcpy(bad.data() + 8 + 248, &off, sizeof off);
+  try {
+    decode_state(bad.data(), bad.size());
+    FAIL() << "accepted a reservoir over the header";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidBinary);
+  }
+}
+
 TEST(Fit, AllNullColumnIsAnError) {
   FitAccumulator acc({"a", "b"}, 2, R"({"k": 2})");
   for (int i = 0; i < 10; ++i) {
@@ -136,6 +188,36 @@ TEST(Fit, AllNullColumnIsAnError) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kDataException);
     EXPECT_NE(std::string(e.what()).find("\"b\""), std::string::npos);
+  }
+}
+
+TEST(Fit, OverflowingVarianceIsAnErrorNamingTheColumn) {
+  FitAccumulator acc({"a", "huge"}, 2, R"({"k": 2})");
+  for (int i = 0; i < 10; ++i) {
+    double num[2] = {double(i), i % 2 ? 1e300 : -1e300};
+    acc.add_row(num, nullptr);
+  }
+  try {
+    acc.finish();
+    FAIL() << "trained with a variance that overflows";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kOutOfRange);
+    EXPECT_NE(std::string(e.what()).find("\"huge\""), std::string::npos) << e.what();
+  }
+}
+
+TEST(Fit, TooFewDistinctRowsSaysHowMany) {
+  FitAccumulator acc({"a"}, 1, R"({"k": 2, "n_components": null})");
+  for (int i = 0; i < 5; ++i) {
+    double num[1] = {7};
+    acc.add_row(num, nullptr);
+  }
+  try {
+    acc.finish();
+    FAIL() << "two clusters from one distinct row";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDataException);
+    EXPECT_EQ(std::string(e.what()), "only 1 distinct row for k = 2");
   }
 }
 
