@@ -218,6 +218,21 @@ def bench_size(rows, args):
     r["fit_peak_memory_bytes"] = max(0, p.peak - p.start)
     mconn.close()
 
+    # k-means on every row (sample_size = rows) against the default sample: time, and how many rows
+    # get the same segment from both models (up to the segments' numbering).
+    if args.default_sample < rows <= 1000000:
+        exact_opts = FIT_OPTIONS[:-1] + f', "sample_size": {rows}}}'
+        exact = f"SELECT custseg_fit(c, '{exact_opts}') IS NOT NULL FROM {name} c"
+        r["fit_serial_every_row"] = median_of(max(1, runs // 2), lambda: timed(cur, exact))
+        cur.execute(f"""
+            WITH m AS (SELECT (SELECT model FROM bench_model WHERE name = %s) AS sampled,
+                              (SELECT custseg_fit(c, '{exact_opts}') FROM {name} c) AS every_row),
+                 pairs AS (SELECT custseg_predict(m.sampled, c) AS a, custseg_predict(m.every_row, c) AS b, count(*) AS n
+                           FROM {name} c, m GROUP BY 1, 2)
+            SELECT sum(best)::float8 / (SELECT sum(n) FROM pairs)
+            FROM (SELECT max(n) AS best FROM pairs GROUP BY a) x""", (name,))
+        r["sample_label_agreement"] = cur.fetchone()[0]
+
     # evaluate_k for k = 2..8 (one scan, seven trainings in memory).
     ev = f"SELECT * FROM custseg_evaluate_k('{name}', 2, 8, 2, ARRAY['customer_id'])"
     r["evaluate_k_2_8"] = median_of(max(1, runs // 2), lambda: timed(cur, ev))
@@ -250,10 +265,14 @@ def ratios(r):
     q["score_serial / floor_rows"] = r["score_serial"] / fr
     q["score_parallel / floor_rows_parallel"] = r["score_parallel"] / r["floor_rows_parallel"]
     q["evaluate_k_2_8 / fit_serial"] = r["evaluate_k_2_8"] / r["fit_serial"]
+    if "fit_serial_every_row" in r:
+        q["fit_serial_every_row / floor_rows"] = r["fit_serial_every_row"] / fr
     if "pgbench_predict_tps" in r:
         q["pgbench predict tps / builtin tps"] = r["pgbench_predict_tps"] / r["pgbench_builtin_tps"]
     if "sklearn_fit" in r:
         q["sklearn_fit / fit_serial"] = r["sklearn_fit"] / r["fit_serial"]
+        if "fit_serial_every_row" in r:
+            q["sklearn_fit / fit_serial_every_row"] = r["sklearn_fit"] / r["fit_serial_every_row"]
         q["sklearn_export_and_fit / fit_serial"] = r["sklearn_export_and_fit"] / r["fit_serial"]
     return q
 
@@ -277,6 +296,8 @@ def main():
     ap.add_argument("--sklearn-max-rows", type=parse_size, default=parse_size("10m"))
     ap.add_argument("--no-sklearn", action="store_true")
     ap.add_argument("--no-pgbench", action="store_true")
+    ap.add_argument("--default-sample", type=int, default=100000,
+                    help="custseg's default sample_size: larger tables are also trained on every row")
     args = ap.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",")]
 
@@ -291,6 +312,9 @@ def main():
                 print(f"     {k:28s} {v:10.4f}")
         print(f"     fit_peak_memory_bytes        {r['fit_peak_memory_bytes'] / 2**20:10.1f} MiB")
         print(f"     parallel workers planned     {r['parallel_workers_planned']}")
+        if "sample_label_agreement" in r:
+            print(f"     rows with the same segment from the default sample and from every row: "
+                  f"{100 * r['sample_label_agreement']:.3f}%")
         print("   ratios:")
         for k, v in r["ratios"].items():
             target = TARGETS.get(k)
