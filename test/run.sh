@@ -2,7 +2,9 @@
 # Every custseg test, from a fresh Debian 12 machine (as root): install dependencies, the core's
 # GoogleTest suite, the PGXS build and install, then against a throwaway PostgreSQL 15 cluster the
 # pg_regress and isolation suites and the differential tests against scikit-learn, a check of the
-# server log for crashed backends, and a real pg_cron retraining job on a cluster of its own. Ends with "tests: N passed, N failed".
+# server log for crashed backends; then, each on a cluster of its own, a real pg_cron retraining job,
+# backend memory on 10 million rows, the API and web page (pytest and headless Chromium), and a
+# benchmark smoke run (no assertion on any time). Ends with "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -71,6 +73,7 @@ if pgcluster_start; then
   stage "differential tests against scikit-learn" differential
   stage "server log has no crashed backend" pgcluster_check_log
   stage "nightly retraining with pg_cron" bash test/cron/test_cron.sh
+  stage "backend memory on 10 million rows" bash test/memory/test_memory.sh
   stage "API and web page (FastAPI, headless Chromium)" bash test/api/run.sh
   stage "benchmark smoke run (100k rows, no assertions on time)" bash bench/run.sh --sizes 100k --runs 1 --pgbench-seconds 2 --json build/bench-smoke.json
 else

@@ -11,9 +11,10 @@ one statement runs, and the statement's peak growth over the backend's idle size
   most SCORE_SLACK_KB. A leak of one byte per row would add 9 MB.
 - Training stays within the bound README's "Memory and sampling" documents for the table's width
   (kept rows take 8 bytes per feature column, the moments 3 D^2 doubles for D encoded columns):
-  2.5 times the kept rows while the sample grows; in the final step the state and its decoded copy,
-  the clustered rows encoded (8 D bytes each) and in the k-means space (twice 8 p bytes each for p
-  components); plus TRAIN_SLACK_MB for the executor and allocator.
+  2.5 times the kept rows while the sample grows; in the final step the state (read in place), the
+  clustered rows in the k-means space (twice 8 p bytes each for p components, 32 bytes each to sort
+  them) and k-means' work arrays (32 bytes each); plus TRAIN_SLACK_MB for the executor and allocator.
+  Checked with the default sample (100,000 rows) and with a million kept rows.
 - An explicit sample_size above the 256 MB bound fails with 54000 before using memory.
 
 Run with Debian's interpreter: /usr/bin/python3 test/memory/memory.py [rows]
@@ -122,15 +123,16 @@ def setup(cur):
     print("setup: %d rows in %.1f s" % (ROWS, time.monotonic() - start), flush=True)
 
 
-def training():
-    """Default training on every row; returns the model's JSON."""
+def training(options, table):
+    """Training on every row with these options (a JSON object's members); returns the model's JSON."""
     b = Backend()
     res, idle, peak, secs = b.run(
-        """CREATE TABLE mem_model AS
-           SELECT custseg_fit(c, '{"exclude": ["id"], "seed": 1}') AS model FROM mem_customers c"""
+        """CREATE TABLE %s AS
+           SELECT custseg_fit(c, '{"exclude": ["id"], "seed": 1%s}') AS model FROM mem_customers c"""
+        % (table, options)
     )
     check(not isinstance(res, Exception), "training on %d rows: %s" % (ROWS, res if isinstance(res, Exception) else "done"))
-    b.cur.execute("SELECT custseg_model_json(model) FROM mem_model")
+    b.cur.execute("SELECT custseg_model_json(model) FROM %s" % table)
     m = b.cur.fetchone()[0]
     f = len(m["features"])
     d = len(m["columns"])
@@ -139,16 +141,17 @@ def training():
     rows_kept = min(m["options"]["sample_size"], KEPT_BYTES // (8 * f), t["rows_used"])
     kept = rows_kept * 8 * f
     moments = 3 * d * d * 8
-    # README: while the sample grows, the old state, the new one and the executor's copy of it (2.5x
-    # the kept rows); in the final step, the state and its decoded copy, the clustered rows encoded
-    # (D doubles each) and in the k-means space (p doubles each, twice while they are ordered).
+    # README: while the sample grows, the old state, the new one and the executor's copy of it (at
+    # most 2.5x the kept rows); in the final step, the state read in place, the clustered rows in the
+    # k-means space (p doubles each, twice while they are ordered, and 32 bytes for that sort) and
+    # k-means' work arrays (32 bytes per row).
     growing = 5 * kept // 2 + moments
-    final = 2 * (kept + moments) + t["rows_clustered"] * 8 * (d + 2 * p)
+    final = kept + moments + t["rows_clustered"] * (16 * p + 64)
     bound_kb = max(growing, final) // 1024
     growth = peak - idle
     print(
-        "training: %.1f s, %d features (%d encoded columns, %d components), %d rows clustered"
-        % (secs, f, d, p, t["rows_clustered"])
+        "training %s: %.1f s, %d features (%d encoded columns, %d components), %d rows clustered"
+        % (options or "(defaults)", secs, f, d, p, t["rows_clustered"])
     )
     print(
         "training: backend idle %s, peak %s, growth %s; kept rows %s, documented bound %s (growing sample %s, final step %s)"
@@ -217,7 +220,8 @@ def scoring():
 def main():
     conn = connect()
     setup(conn.cursor())
-    training()
+    training("", "mem_model")
+    training(', "sample_size": 1000000', "mem_model_1m")
     scoring()
     if failures:
         print("memory: %d FAILED" % len(failures))
