@@ -87,7 +87,8 @@ def make_table(name, rows):
 
 
 class PeakRss:
-    """Samples a backend's resident memory (VmRSS) from /proc while a statement runs."""
+    """Samples a backend's private resident memory (RssAnon: its heap, not the shared buffers it
+    reads) from /proc while a statement runs."""
 
     def __init__(self, pid):
         self.pid, self._stop = pid, threading.Event()
@@ -97,7 +98,7 @@ class PeakRss:
         try:
             with open(f"/proc/{self.pid}/status") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith("RssAnon:"):
                         return int(line.split()[1]) * 1024
         except OSError:
             pass
