@@ -22,8 +22,11 @@ void Moments::add(const Eigen::Ref<const RowMatrix>& X) {
   if (d != dim()) throw Error(ErrorCode::kDimensionMismatch, "moments: row width does not match");
   if (b == 0) return;
   // Block statistics, two-pass: centre on the block's column means, then cross products.
+  if (!X.hasNaN()) {
+    add_complete(X);
+    return;
+  }
   Eigen::MatrixXd P = (X.array() == X.array()).cast<double>().matrix();  // 1 where present
-  const bool complete = (P.array() == 1.0).all();
   Vector cnt = P.colwise().sum().transpose();
   Vector mu(d);
   for (Eigen::Index j = 0; j < d; ++j) {
@@ -35,15 +38,8 @@ void Moments::add(const Eigen::Ref<const RowMatrix>& X) {
   Eigen::MatrixXd Y(b, d);
   for (Eigen::Index r = 0; r < b; ++r)
     for (Eigen::Index j = 0; j < d; ++j) Y(r, j) = P(r, j) != 0 ? X(r, j) - mu(j) : 0.0;
-  Eigen::MatrixXd Nb, S;
-  if (complete) {
-    Nb = Eigen::MatrixXd::Constant(d, d, double(b));
-    Vector colsum = Y.colwise().sum().transpose();
-    S = colsum.replicate(1, d);  // S(i,j) = sum of y_i over rows where j is present
-  } else {
-    Nb = P.transpose() * P;
-    S = Y.transpose() * P;
-  }
+  const Eigen::MatrixXd Nb = P.transpose() * P;
+  const Eigen::MatrixXd S = Y.transpose() * P;  // S(i,j) = sum of y_i over rows where j is present
   Eigen::MatrixXd YtY = Y.transpose() * Y;
   Eigen::ArrayXXd safeN = (Nb.array() > 0).select(Nb.array(), 1.0);
   Eigen::ArrayXXd Ab = (Nb.array() > 0).select(mu.replicate(1, d).array() + S.array() / safeN, 0.0);
@@ -60,6 +56,27 @@ void Moments::add(const Eigen::Ref<const RowMatrix>& X) {
   M_ = newM.matrix();
   N_ = Nt.matrix();
   n_ += double(b);
+}
+
+// A block without missing values: every pair of columns has all b rows, so the pairwise counts,
+// means and co-moments are those of the whole block (the general path's complete case, without
+// its presence matrix).
+void Moments::add_complete(const Eigen::Ref<const RowMatrix>& X) {
+  const Eigen::Index b = X.rows(), d = X.cols();
+  const Vector mu = X.colwise().mean().transpose();
+  const Eigen::MatrixXd Y = X.rowwise() - mu.transpose();
+  const Vector colsum = Y.colwise().sum().transpose();
+  const Eigen::MatrixXd YtY = Y.transpose() * Y;
+  const double nb = double(b);
+  // Chan merge into the running moments, with N_b = b everywhere.
+  Eigen::ArrayXXd Nt = N_.array() + nb;
+  Eigen::ArrayXXd Ab = (mu + colsum / nb).replicate(1, d).array();  // A_b(i, j): mean of column i
+  Eigen::ArrayXXd Mb = YtY.array() - (colsum * colsum.transpose()).array() / nb;
+  Eigen::ArrayXXd delta = Ab - A_.array();
+  A_ = (A_.array() + delta * nb / Nt).matrix();
+  M_ = (M_.array() + Mb + delta * delta.transpose() * N_.array() * nb / Nt).matrix();
+  N_ = Nt.matrix();
+  n_ += nb;
 }
 
 void Moments::merge(const Moments& o) {

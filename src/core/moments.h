@@ -45,6 +45,7 @@ class Moments {
   static Moments from_raw(double n, const double* N, const double* A, const double* M, int dim);
 
  private:
+  void add_complete(const Eigen::Ref<const RowMatrix>& X);
   double n_ = 0;
   Eigen::MatrixXd N_, A_, M_;
 };
