@@ -4,8 +4,8 @@
 // catalog rows: a lookup reads the latest committed state (a fresh snapshot, as a catalog lookup
 // does), and any change to custseg_models or custseg_segments (a statement trigger calls
 // custseg_registry_changed) sends a relcache invalidation of that table to every backend, which
-// drops its cached lookups before its next transaction or lock. A changed role membership drops
-// them too (row-level security may depend on it).
+// drops its cached lookups before its next transaction or lock. So does any other relation's
+// invalidation and any change of roles (what row security lets a role see may depend on them).
 #include "registry.h"
 
 extern "C" {
@@ -26,9 +26,6 @@ namespace custseg::pg {
 namespace {
 
 // Runs inside guard(): plain C, may ereport. Copies what it returns into `cxt` before SPI_finish.
-// The registry tables' oids, for the invalidation callback (InvalidOid until the first lookup).
-Oid models_relid = InvalidOid, segments_relid = InvalidOid;
-
 // latest: read the latest committed state (for the cache) rather than the query's snapshot.
 void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool latest) {
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
@@ -40,16 +37,6 @@ void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool
       SPI_processed != 1)
     elog(ERROR, "custseg extension schema not found");
   char* schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-  {
-    bool isnull;
-    Oid nsp = InvalidOid;
-    if (SPI_execute("SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname = 'custseg'", true, 1) ==
-            SPI_OK_SELECT &&
-        SPI_processed == 1)
-      nsp = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-    models_relid = get_relname_relid("custseg_models", nsp);
-    segments_relid = get_relname_relid("custseg_segments", nsp);
-  }
   char* source = nullptr;
   StringInfoData q;
   initStringInfo(&q);
@@ -141,9 +128,11 @@ void drop_all() {
   if (cache_cxt) MemoryContextReset(cache_cxt);
 }
 
-void relcache_changed(Datum, Oid relid) {
-  if (relid == InvalidOid || relid == models_relid || relid == segments_relid) drop_all();
-}
+// Any relation's invalidation drops the lookups, not only the registry tables': what a role may see
+// of the registry can depend on its privileges on other tables (row security), and a GRANT or REVOKE
+// reaches the backends as an invalidation of that table. Such invalidations are rare next to
+// queries (DDL, ANALYZE), so the cache keeps nearly all its hits.
+void relcache_changed(Datum, Oid) { drop_all(); }
 
 void roles_changed(Datum, int, uint32) { drop_all(); }
 
@@ -176,6 +165,7 @@ StoredModel* lookup(MemoryContext cxt, const char* name, Oid relid) {
   if (!callbacks_registered) {
     CacheRegisterRelcacheCallback(relcache_changed, (Datum)0);
     CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, roles_changed, (Datum)0);
+    CacheRegisterSyscacheCallback(AUTHOID, roles_changed, (Datum)0);
     callbacks_registered = true;
   }
   if (!cache_cxt) cache_cxt = AllocSetContextCreate(TopMemoryContext, "custseg registry cache", ALLOCSET_SMALL_SIZES);
