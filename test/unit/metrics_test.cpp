@@ -62,6 +62,29 @@ TEST(Metrics, BlockedSilhouetteEqualsDirect) {
   EXPECT_NEAR(silhouette_score(X, labels, k), total / n, 1e-12);
 }
 
+// The generic width (not 2) takes the other kernel; an unused label is allowed.
+TEST(Metrics, SilhouetteOfThreeColumnsEqualsDirect) {
+  std::vector<int> labels;
+  RowMatrix X = testing::blobs({{0, 0, 0}, {3, 1, 2}, {1, 4, -1}}, 300, 1.1, 6, &labels);
+  const int n = int(X.rows()), k = 4;
+  double total = 0;
+  for (int i = 0; i < n; ++i) {
+    std::vector<double> sum(k, 0);
+    std::vector<int> cnt(k, 0);
+    for (int j = 0; j < n; ++j) {
+      sum[size_t(labels[size_t(j)])] += (X.row(i) - X.row(j)).norm();
+      cnt[size_t(labels[size_t(j)])]++;
+    }
+    const int own = labels[size_t(i)];
+    const double a = sum[size_t(own)] / (cnt[size_t(own)] - 1);
+    double b = INFINITY;
+    for (int c = 0; c < k; ++c)
+      if (c != own && cnt[size_t(c)] > 0) b = std::min(b, sum[size_t(c)] / cnt[size_t(c)]);
+    total += (b - a) / std::max(a, b);
+  }
+  EXPECT_NEAR(silhouette_score(X, labels, k), total / n, 1e-12);
+}
+
 TEST(Metrics, LabelOutOfRangeIsAnError) {
   RowMatrix X(2, 1);
   X << 0, 1;
