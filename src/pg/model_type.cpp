@@ -64,9 +64,10 @@ CUSTSEG_FUNCTION(custseg_model_recv) {
   std::memset(v, 0, 8);
   std::memcpy(v + 8, buf->data + buf->cursor, body);
   buf->cursor = buf->len;
-  core::deserialize(v, body + 8);  // full validation, including the model's own consistency
-  SET_VARSIZE(v, body + 8);
-  return PointerGetDatum(v);
+  // Full validation, including the model's own consistency; what is stored is the canonical layout
+  // (zeroed padding, canonical options and NaNs), so the text form round-trips it bit for bit.
+  std::vector<uint8_t> bytes = core::serialize(core::deserialize(v, body + 8));
+  return PointerGetDatum(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
 }
 
 // custseg_model_json: the model as jsonb, for inspection with SQL's JSON operators.
