@@ -36,6 +36,17 @@ q -d src -c "CREATE TABLE saved_back (id int, model custseg_model)" \
 same=$(q -d src -c "SELECT count(*) FROM saved s JOIN saved_back b USING (id)
                     WHERE custseg_model_send(s.model) = custseg_model_send(b.model) AND s.model::text = b.model::text")
 [[ $same == 3 ]] || fail "binary COPY round trip kept $same of 3 models"
+# A binary value whose feature name is not valid UTF-8 would be written by pg_dump and refused by
+# the restore: recv refuses it (22P03) instead.
+q -d src -c "SELECT encode(custseg_model_send(model), 'hex') FROM saved WHERE note = 'default'" |
+  /usr/bin/python3 -c '
+import struct, sys
+body = bytes.fromhex(sys.stdin.read().strip()).replace(b"gender", b"gend\xffr", 1)
+sys.stdout.buffer.write(b"PGCOPY\n\xff\r\n\0" + struct.pack("!ii", 0, 0) + struct.pack("!hi", 1, len(body)) + body
+                        + struct.pack("!h", -1))' >"$work/bad_name.bin"
+out=$(psql -X -q -d src -v VERBOSITY=verbose -c "\copy saved_back (model) FROM '$work/bad_name.bin' WITH (FORMAT binary)" 2>&1) &&
+  fail "a model with an invalid UTF-8 name was accepted"
+grep -q "22P03.*not valid in the database encoding" <<<"$out" || fail "invalid UTF-8 name: $out"
 q -d src -c "DROP TABLE saved_back"
 
 start=$SECONDS
