@@ -14,7 +14,7 @@ prefix=$root/build/pg-assert/install
 work=$root/build/pg-assert
 
 need=()
-for p in build-essential dpkg-dev libeigen3-dev; do
+for p in build-essential bzip2 libeigen3-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ((${#need[@]})); then
