@@ -3,7 +3,8 @@
 # and categorical features, with and without PCA and k-means, scaled one-hot columns, many segments)
 # on the shared tables in a throwaway cluster, and writes each model's text form to
 # corpus/model_text/ and its binary form (custseg_model_send) to corpus/model_binary/. Needs the
-# extension installed (make install). The malformed seeds (bad-*) are kept as they are.
+# extension installed (make install). The malformed seeds (bad-*) and the inputs that fuzzing found
+# crashing before their fixes (found-*) are kept as they are.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
