@@ -3,14 +3,31 @@
 -- installation and a fresh one have the same objects (test/lifecycle checks this).
 \echo Use "ALTER EXTENSION custseg UPDATE TO '0.2.0'" to load this file. \quit
 
--- NULL arguments are 22004 (null_value_not_allowed), as for custseg_evaluate_k and custseg_describe;
--- an unknown model name is 42704 with a hint, an empty view name 22023; custseg_drift of an unknown
--- name is an error instead of no rows.
+-- ---- search_path: pg_catalog first, then the extension's schema, pg_temp last ----
+-- So that no function or operator a caller's schema holds can shadow pg_catalog's inside custseg.
+ALTER FUNCTION custseg_training_options(regclass, integer, text[], jsonb) SET search_path = pg_catalog, @extschema@, pg_temp;
+ALTER FUNCTION custseg_segments_label_guard() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION custseg_refresh_segments(text, boolean) SET search_path = pg_catalog, @extschema@, pg_temp;
+ALTER FUNCTION custseg_create_views(regclass, text, text) SET search_path = pg_catalog, @extschema@, pg_temp;
+ALTER FUNCTION custseg_evaluate_k(regclass, integer, integer, integer, text[], jsonb) SET search_path = pg_catalog, @extschema@, pg_temp;
+ALTER FUNCTION custseg_drift(text) SET search_path = pg_catalog, @extschema@, pg_temp;
+ALTER FUNCTION custseg_columns(regclass) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION custseg_describe(regclass) SET search_path = pg_catalog, @extschema@, pg_temp;
+ALTER FUNCTION custseg_correlations(regclass) SET search_path = pg_catalog, @extschema@, pg_temp;
+ALTER FUNCTION custseg_profile(text) SET search_path = pg_catalog, @extschema@, pg_temp;
+
+-- ---- The owner of a model name ----
+-- Models stored by 0.1.0 (whose tables only superusers could write) belong to the role running the update.
+ALTER TABLE custseg_models ADD COLUMN owner name NOT NULL DEFAULT current_user;
+COMMENT ON COLUMN custseg_models.owner IS
+    'the role the model name belongs to: its members may change it; see the row security policies';
+
+-- custseg_train: a name's new versions belong to its owner; training another role's name is 42501.
 CREATE OR REPLACE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
                               exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
 RETURNS custseg_models
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -30,13 +47,14 @@ DECLARE
     drift bigint;
     scored bigint;
     lineage jsonb := '{}';
+    owner_role name;
     result custseg_models;
 BEGIN
-    IF name IS NULL OR source IS NULL THEN
-        RAISE EXCEPTION 'model name and source must not be NULL' USING ERRCODE = '22004';
-    END IF;
-    IF name = '' THEN
+    IF name IS NULL OR name = '' THEN
         RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22023';
     END IF;
     IF jsonb_typeof(opts) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
@@ -60,6 +78,16 @@ BEGIN
     -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
     PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
     SELECT coalesce(max(cm.version), 0) + 1 INTO v FROM custseg_models cm WHERE cm.name = custseg_train.name;
+    -- A name belongs to the role that trained it first; its members train new versions for it.
+    SELECT cm.owner INTO owner_role FROM custseg_models cm WHERE cm.name = custseg_train.name ORDER BY cm.version LIMIT 1;
+    IF owner_role IS NULL THEN
+        owner_role := current_user;
+    ELSIF NOT coalesce(pg_has_role(to_regrole(quote_ident(owner_role)), 'USAGE'), false) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = format('The model belongs to role %s.', quote_ident(owner_role)),
+            HINT = format('A member of that role can train it (GRANT %s TO %s), or choose another name.',
+                          quote_ident(owner_role), quote_ident(current_user));
+    END IF;
 
     -- Segment identity: the new centroids take over the numbers of the active version's centroids
     -- they match (optimal assignment); the others get numbers never used by this name.
@@ -111,16 +139,272 @@ BEGIN
     IF activate THEN
         UPDATE custseg_models cm SET active = false WHERE cm.name = custseg_train.name AND cm.active;
     END IF;
-    INSERT INTO custseg_models (name, version, source, options, metrics, model, active)
-    VALUES (name, v,
-            (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.oid = source),
-            j -> 'options',
-            (j -> 'training') || jsonb_build_object(
-                'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
-                'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
-            m, activate)
+    BEGIN
+        INSERT INTO custseg_models (name, version, source, options, metrics, model, active, owner)
+        VALUES (name, v,
+                (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = source),
+                j -> 'options',
+                (j -> 'training') || jsonb_build_object(
+                    'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
+                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
+                m, activate, owner_role)
+        RETURNING * INTO result;
+    EXCEPTION WHEN unique_violation THEN
+        -- The name has versions this role cannot see: it belongs to a role this one has no access to.
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = 'The model name belongs to another role.',
+            HINT = 'Choose another name, or ask its owner to grant you membership in their role.';
+    END;
+    IF activate THEN
+        -- Matched segments keep their labels; new ones get generated labels.
+        PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
+    END IF;
+    RETURN result;
+END
+$fn$;
+
+-- custseg_activate: only members of the owner role activate a version.
+CREATE OR REPLACE FUNCTION custseg_activate(name text, version integer) RETURNS custseg_models
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    result custseg_models;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version) THEN
+        RAISE EXCEPTION 'custseg model "%" has no version %', name, version USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm
+                   WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version
+                     AND coalesce(pg_has_role(to_regrole(quote_ident(cm.owner)), 'USAGE'), false)) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            HINT = 'A member of the role that owns the model can activate its versions.';
+    END IF;
+    UPDATE custseg_models cm SET active = false
+    WHERE cm.name = custseg_activate.name AND cm.active AND cm.version <> custseg_activate.version;
+    UPDATE custseg_models cm SET active = true
+    WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version
     RETURNING * INTO result;
+    PERFORM custseg_refresh_segments(name);
+    RETURN result;
+END
+$fn$;
+
+-- The offers view reads the tables as the querying role, so their row security applies.
+ALTER VIEW custseg_segment_offers SET (security_invoker = true);
+
+-- ---- Privileges: row security on the shared tables ----
+-- custseg_models, custseg_segments and custseg_offers are shared by every role of the database. A
+-- model name belongs to the role that trained it first (custseg_models.owner); its rows, and the
+-- segments and offers of that name, can be changed by members of that role (pg_has_role USAGE, so
+-- GRANT owner TO other shares it), and read by them and by roles that may read the table the model
+-- was trained on. Superusers and the extension's owner bypass row security (pg_dump, pg_cron jobs).
+-- Roles that no longer exist match nobody (to_regrole gives NULL instead of an error). Nothing in
+-- a policy can raise an error for some row, or one role's row could break every role's queries.
+-- Whether the current role may read a table named as custseg_models.source stores it (format('%I.%I')):
+-- USAGE on its schema and SELECT on it. Never an error, whatever the text (a row any role inserted is
+-- read by every role's queries): text not in that form, or naming no table, is false.
+CREATE FUNCTION custseg_source_readable(source text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce((
+        SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
+        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                                      THEN source END) AS p) i
+        JOIN pg_namespace n ON n.nspname = i.p[1]
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+$fn$;
+COMMENT ON FUNCTION custseg_source_readable(text) IS
+    'whether the current role may read the table a model was trained on (row security of custseg_models)';
+ALTER TABLE custseg_models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custseg_segments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custseg_offers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custseg_models_read ON custseg_models FOR SELECT
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE')
+           OR custseg_source_readable(source));
+CREATE POLICY custseg_models_write ON custseg_models FOR ALL
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+CREATE POLICY custseg_segments_read ON custseg_segments FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model));
+CREATE POLICY custseg_segments_write ON custseg_segments FOR ALL
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')));
+CREATE POLICY custseg_offers_read ON custseg_offers FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model));
+CREATE POLICY custseg_offers_write ON custseg_offers FOR ALL
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')));
+COMMENT ON POLICY custseg_models_read ON custseg_models IS
+    'members of the owner role, and roles that may read the source table, see a model';
+COMMENT ON POLICY custseg_models_write ON custseg_models IS 'members of the owner role change a model';
+COMMENT ON POLICY custseg_segments_read ON custseg_segments IS 'segments are visible with their model';
+COMMENT ON POLICY custseg_segments_write ON custseg_segments IS 'members of the model''s owner role change its segments';
+COMMENT ON POLICY custseg_offers_read ON custseg_offers IS 'offers are visible with their model';
+COMMENT ON POLICY custseg_offers_write ON custseg_offers IS 'members of the model''s owner role change its offers';
+
+-- Every role may use the extension after CREATE EXTENSION, with no further step by a superuser;
+-- row security decides which rows. (No TRUNCATE: it would bypass row security.)
+GRANT SELECT, INSERT, UPDATE, DELETE ON custseg_models, custseg_segments, custseg_offers TO PUBLIC;
+GRANT USAGE, SELECT ON SEQUENCE custseg_offers_offer_id_seq TO PUBLIC;
+GRANT SELECT ON custseg_segment_offers TO PUBLIC;
+
+-- Backends cache the lookups of custseg_predict(row, name) and custseg_predict(row); any change to
+-- the registry tables tells every backend to drop them (see README: scoring by name).
+CREATE FUNCTION custseg_registry_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'custseg_registry_changed' LANGUAGE C;
+CREATE TRIGGER custseg_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custseg_models
+    FOR EACH STATEMENT EXECUTE FUNCTION custseg_registry_changed();
+CREATE TRIGGER custseg_segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custseg_segments
+    FOR EACH STATEMENT EXECUTE FUNCTION custseg_registry_changed();
+
+-- ---- The functions as 0.2.0 defines them ----
+-- NULL arguments are 22004 (null_value_not_allowed), as for custseg_evaluate_k and custseg_describe;
+-- an unknown model name is 42704 with a hint, an empty view name 22023; custseg_drift of an unknown
+-- name is an error instead of no rows; a name belongs to its owner role. These definitions replace
+-- the ones above, so that an updated installation equals a fresh one.
+CREATE OR REPLACE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
+                              exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
+RETURNS custseg_models
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    opts jsonb := coalesce(options, '{}'::jsonb);
+    started timestamptz := clock_timestamp();
+    m custseg_model;
+    j jsonb;
+    v integer;
+    chosen_k integer;
+    prev custseg_models;
+    ids integer[];
+    next_id integer;
+    match jsonb;
+    seg_prev jsonb;
+    new_segs integer[] := '{}';
+    vanished integer[] := '{}';
+    drift bigint;
+    scored bigint;
+    lineage jsonb := '{}';
+    owner_role name;
+    result custseg_models;
+BEGIN
+    IF name IS NULL OR source IS NULL THEN
+        RAISE EXCEPTION 'model name and source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(opts) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    opts := custseg_training_options(source, n_components, exclude, opts);
+    -- k: the argument, else "k" in options, else chosen by custseg_evaluate_k (k = 2..8).
+    IF k IS NOT NULL THEN
+        opts := opts || jsonb_build_object('k', k);
+    ELSIF NOT opts ? 'k' OR opts -> 'k' = 'null' THEN
+        SELECT e.k INTO chosen_k FROM custseg_evaluate_k(source, 2, 8, NULL, NULL, opts - 'k') e WHERE e.chosen;
+        RAISE NOTICE 'custseg_train: k = % chosen by custseg_evaluate_k', chosen_k;
+        opts := opts || jsonb_build_object('k', chosen_k);
+    END IF;
+
+    EXECUTE format('SELECT custseg_fit(t, $1) FROM %s AS t', source) INTO m USING opts;
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
+    END IF;
+    j := custseg_model_json(m);
+
+    -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
+    PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
+    SELECT coalesce(max(cm.version), 0) + 1 INTO v FROM custseg_models cm WHERE cm.name = custseg_train.name;
+    -- A name belongs to the role that trained it first; its members train new versions for it.
+    SELECT cm.owner INTO owner_role FROM custseg_models cm WHERE cm.name = custseg_train.name ORDER BY cm.version LIMIT 1;
+    IF owner_role IS NULL THEN
+        owner_role := current_user;
+    ELSIF NOT coalesce(pg_has_role(to_regrole(quote_ident(owner_role)), 'USAGE'), false) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = format('The model belongs to role %s.', quote_ident(owner_role)),
+            HINT = format('A member of that role can train it (GRANT %s TO %s), or choose another name.',
+                          quote_ident(owner_role), quote_ident(current_user));
+    END IF;
+
+    -- Segment identity: the new centroids take over the numbers of the active version's centroids
+    -- they match (optimal assignment); the others get numbers never used by this name.
+    SELECT * INTO prev FROM custseg_models cm WHERE cm.name = custseg_train.name AND cm.active;
+    IF FOUND THEN
+        seg_prev := custseg_model_json(prev.model) #> '{kmeans,segments}';  -- NULL without k-means
+    END IF;
+    IF seg_prev IS NOT NULL AND j -> 'kmeans' <> 'null' THEN
+        match := custseg_match_segments(m, prev.model);
+        -- Versions without k-means have no segments array and add no rows here.
+        SELECT coalesce(max(s::integer), -1) + 1 INTO next_id
+        FROM custseg_models cm, jsonb_array_elements_text(custseg_model_json(cm.model) #> '{kmeans,segments}') s
+        WHERE cm.name = custseg_train.name;
+        next_id := greatest(next_id, (SELECT coalesce(max(cs.segment), -1) + 1 FROM custseg_segments cs
+                                      WHERE cs.model = custseg_train.name));
+        ids := '{}';
+        FOR i IN 0 .. jsonb_array_length(match -> 'previous_of') - 1 LOOP
+            IF match -> 'previous_of' -> i = 'null' THEN
+                ids := ids || next_id;
+                new_segs := new_segs || next_id;
+                next_id := next_id + 1;
+            ELSE
+                ids := ids || (seg_prev ->> (match -> 'previous_of' ->> i)::integer)::integer;
+            END IF;
+        END LOOP;
+        SELECT coalesce(array_agg(s::integer ORDER BY s::integer), '{}') INTO vanished
+        FROM jsonb_array_elements_text(seg_prev) s WHERE NOT s::integer = ANY (ids);
+        m := custseg_model_renumber(m, ids);
+        j := custseg_model_json(m);
+        -- Drift: training rows whose segment differs between the two versions.
+        BEGIN
+            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t) IS DISTINCT FROM custseg_predict($2, t)),
+                                   count(*) FROM %s AS t', source) INTO drift, scored USING m, prev.model;
+        EXCEPTION WHEN undefined_column OR datatype_mismatch OR invalid_text_representation THEN
+            drift := NULL;  -- the previous version cannot score these rows (its columns changed)
+        END;
+        lineage := jsonb_build_object(
+            'previous_version', prev.version,
+            'matched_segments', jsonb_array_length(match -> 'previous_of') - cardinality(new_segs),
+            'new_segments', to_jsonb(new_segs), 'vanished_segments', to_jsonb(vanished),
+            'drift_rows', drift, 'drift_share', round((drift::numeric / nullif(scored, 0)), 6));
+        IF cardinality(new_segs) > 0 THEN
+            RAISE NOTICE 'custseg_train: model "%" version % has new segments %', name, v, new_segs;
+        END IF;
+        IF cardinality(vanished) > 0 THEN
+            RAISE NOTICE 'custseg_train: segments % of model "%" have no match in version %', vanished, name, v;
+        END IF;
+    END IF;
+    IF activate THEN
+        UPDATE custseg_models cm SET active = false WHERE cm.name = custseg_train.name AND cm.active;
+    END IF;
+    BEGIN
+        INSERT INTO custseg_models (name, version, source, options, metrics, model, active, owner)
+        VALUES (name, v,
+                (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = source),
+                j -> 'options',
+                (j -> 'training') || jsonb_build_object(
+                    'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
+                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
+                m, activate, owner_role)
+        RETURNING * INTO result;
+    EXCEPTION WHEN unique_violation THEN
+        -- The name has versions this role cannot see: it belongs to a role this one has no access to.
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = 'The model name belongs to another role.',
+            HINT = 'Choose another name, or ask its owner to grant you membership in their role.';
+    END;
     IF activate THEN
         -- Matched segments keep their labels; new ones get generated labels.
         PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
@@ -131,7 +415,7 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION custseg_activate(name text, version integer) RETURNS custseg_models
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -145,6 +429,12 @@ BEGIN
         RAISE EXCEPTION 'custseg model "%" has no version %', name, version USING ERRCODE = '42704',
             HINT = 'see SELECT name, version, active FROM custseg_models';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm
+                   WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version
+                     AND coalesce(pg_has_role(to_regrole(quote_ident(cm.owner)), 'USAGE'), false)) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            HINT = 'A member of the role that owns the model can activate its versions.';
+    END IF;
     UPDATE custseg_models cm SET active = false
     WHERE cm.name = custseg_activate.name AND cm.active AND cm.version <> custseg_activate.version;
     UPDATE custseg_models cm SET active = true
@@ -157,7 +447,7 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION custseg_refresh_segments(model text, keep_labels boolean DEFAULT false) RETURNS SETOF custseg_segments
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 -- Why: the planner's estimates for these small queries cross jit_above_cost; compiling costs ~1 s.
 SET jit = off
 AS $fn$
@@ -301,7 +591,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL)
 RETURNS SETOF regclass
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -351,7 +641,7 @@ RETURNS TABLE (version integer, previous_version integer, created_at timestamptz
                matched_segments integer, new_segments integer[], vanished_segments integer[],
                drift_rows bigint, drift_share float8)
 LANGUAGE plpgsql STABLE SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 BEGIN
     IF name IS NULL THEN
@@ -375,7 +665,7 @@ CREATE OR REPLACE FUNCTION custseg_profile(model text)
 RETURNS TABLE (segment integer, label text, feature text, kind text, n bigint, mean float8, stddev float8,
                min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb)
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 SET jit = off
 AS $fn$
 #variable_conflict use_column
@@ -435,12 +725,3 @@ BEGIN
     $q$, m.source, substr(vals, 3)) USING m.model, model;
 END
 $fn$;
-
--- Backends cache the lookups of custseg_predict(row, name) and custseg_predict(row); any change to
--- the registry tables tells every backend to drop them (see README: scoring by name).
-CREATE FUNCTION custseg_registry_changed() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'custseg_registry_changed' LANGUAGE C;
-CREATE TRIGGER custseg_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custseg_models
-    FOR EACH STATEMENT EXECUTE FUNCTION custseg_registry_changed();
-CREATE TRIGGER custseg_segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custseg_segments
-    FOR EACH STATEMENT EXECUTE FUNCTION custseg_registry_changed();

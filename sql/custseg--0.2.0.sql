@@ -182,6 +182,7 @@ CREATE TABLE custseg_models (
     metrics jsonb NOT NULL DEFAULT '{}',
     model custseg_model NOT NULL,
     active boolean NOT NULL DEFAULT false,
+    owner name NOT NULL DEFAULT current_user,
     PRIMARY KEY (name, version)
 );
 CREATE UNIQUE INDEX custseg_models_one_active ON custseg_models (name) WHERE active;
@@ -191,13 +192,15 @@ COMMENT ON COLUMN custseg_models.source IS 'the table or view trained on, as a q
 COMMENT ON COLUMN custseg_models.options IS 'the normalized options used';
 COMMENT ON COLUMN custseg_models.metrics IS 'rows seen, skipped, used and clustered, inertia, silhouette, explained variance, iterations, duration';
 COMMENT ON COLUMN custseg_models.active IS 'the version custseg_predict uses for this name';
+COMMENT ON COLUMN custseg_models.owner IS
+    'the role the model name belongs to: its members may change it; see the row security policies';
 
 -- The options custseg_train and custseg_evaluate_k run with: arguments override the same keys in
 -- options (a NULL argument defers to them); exclude defaults to the source's primary-key columns.
 CREATE FUNCTION custseg_training_options(source regclass, n_components integer, exclude text[], options jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -231,7 +234,7 @@ CREATE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n
                               exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
 RETURNS custseg_models
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -251,6 +254,7 @@ DECLARE
     drift bigint;
     scored bigint;
     lineage jsonb := '{}';
+    owner_role name;
     result custseg_models;
 BEGIN
     IF name IS NULL OR source IS NULL THEN
@@ -281,6 +285,16 @@ BEGIN
     -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
     PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
     SELECT coalesce(max(cm.version), 0) + 1 INTO v FROM custseg_models cm WHERE cm.name = custseg_train.name;
+    -- A name belongs to the role that trained it first; its members train new versions for it.
+    SELECT cm.owner INTO owner_role FROM custseg_models cm WHERE cm.name = custseg_train.name ORDER BY cm.version LIMIT 1;
+    IF owner_role IS NULL THEN
+        owner_role := current_user;
+    ELSIF NOT coalesce(pg_has_role(to_regrole(quote_ident(owner_role)), 'USAGE'), false) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = format('The model belongs to role %s.', quote_ident(owner_role)),
+            HINT = format('A member of that role can train it (GRANT %s TO %s), or choose another name.',
+                          quote_ident(owner_role), quote_ident(current_user));
+    END IF;
 
     -- Segment identity: the new centroids take over the numbers of the active version's centroids
     -- they match (optimal assignment); the others get numbers never used by this name.
@@ -332,16 +346,23 @@ BEGIN
     IF activate THEN
         UPDATE custseg_models cm SET active = false WHERE cm.name = custseg_train.name AND cm.active;
     END IF;
-    INSERT INTO custseg_models (name, version, source, options, metrics, model, active)
-    VALUES (name, v,
-            (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.oid = source),
-            j -> 'options',
-            (j -> 'training') || jsonb_build_object(
-                'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
-                'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
-            m, activate)
-    RETURNING * INTO result;
+    BEGIN
+        INSERT INTO custseg_models (name, version, source, options, metrics, model, active, owner)
+        VALUES (name, v,
+                (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = source),
+                j -> 'options',
+                (j -> 'training') || jsonb_build_object(
+                    'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
+                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
+                m, activate, owner_role)
+        RETURNING * INTO result;
+    EXCEPTION WHEN unique_violation THEN
+        -- The name has versions this role cannot see: it belongs to a role this one has no access to.
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = 'The model name belongs to another role.',
+            HINT = 'Choose another name, or ask its owner to grant you membership in their role.';
+    END;
     IF activate THEN
         -- Matched segments keep their labels; new ones get generated labels.
         PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
@@ -355,7 +376,7 @@ COMMENT ON FUNCTION custseg_train(text, regclass, integer, integer, text[], json
 -- Makes one version the active one (roll back or forward).
 CREATE FUNCTION custseg_activate(name text, version integer) RETURNS custseg_models
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -368,6 +389,12 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version) THEN
         RAISE EXCEPTION 'custseg model "%" has no version %', name, version USING ERRCODE = '42704',
             HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm
+                   WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version
+                     AND coalesce(pg_has_role(to_regrole(quote_ident(cm.owner)), 'USAGE'), false)) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            HINT = 'A member of the role that owns the model can activate its versions.';
     END IF;
     UPDATE custseg_models cm SET active = false
     WHERE cm.name = custseg_activate.name AND cm.active AND cm.version <> custseg_activate.version;
@@ -406,7 +433,7 @@ COMMENT ON COLUMN custseg_segments.label_generated IS 'false once a user has ren
 
 -- A label changed by anyone but training is a user's: training keeps it from then on.
 CREATE FUNCTION custseg_segments_label_guard() RETURNS trigger
-LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog AS $fn$
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
     IF NEW.label IS DISTINCT FROM OLD.label AND coalesce(current_setting('custseg.refreshing', true), '') <> 'on' THEN
         NEW.label_generated := false;
@@ -441,7 +468,8 @@ COMMENT ON TABLE custseg_offers IS 'offers for segments (model name, segment num
 COMMENT ON COLUMN custseg_offers.priority IS 'lower is more important; ties broken by offer_id';
 COMMENT ON COLUMN custseg_offers.enabled IS 'false hides the offer without deleting it';
 
-CREATE VIEW custseg_segment_offers AS
+-- security_invoker: the view reads the tables as the querying role, so their row security applies.
+CREATE VIEW custseg_segment_offers WITH (security_invoker = true) AS
 SELECT s.model, s.segment, s.label, s.size, s.share,
        o.offer_id, o.title, o.details, o.discount_pct, o.priority, o.channel, o.valid_from, o.valid_until,
        row_number() OVER (PARTITION BY s.model, s.segment ORDER BY o.priority, o.offer_id) AS offer_rank
@@ -456,7 +484,7 @@ COMMENT ON VIEW custseg_segment_offers IS
 -- Recomputes the segments of a model's active version: size, share, profile, generated labels.
 CREATE FUNCTION custseg_refresh_segments(model text, keep_labels boolean DEFAULT false) RETURNS SETOF custseg_segments
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 -- Why: the planner's estimates for these small queries cross jit_above_cost; compiling costs ~1 s.
 SET jit = off
 AS $fn$
@@ -603,7 +631,7 @@ COMMENT ON FUNCTION custseg_refresh_segments(text, boolean) IS
 CREATE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL)
 RETURNS SETOF regclass
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -668,7 +696,7 @@ CREATE FUNCTION custseg_evaluate_k(source regclass, k_min integer DEFAULT 2, k_m
 RETURNS TABLE (k integer, inertia float8, silhouette float8, calinski_harabasz float8, davies_bouldin float8,
                is_elbow boolean, chosen boolean, silhouette_rows bigint, rows_clustered bigint)
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -722,7 +750,7 @@ RETURNS TABLE (version integer, previous_version integer, created_at timestamptz
                matched_segments integer, new_segments integer[], vanished_segments integer[],
                drift_rows bigint, drift_share float8)
 LANGUAGE plpgsql STABLE SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 BEGIN
     IF name IS NULL THEN
@@ -749,7 +777,7 @@ COMMENT ON FUNCTION custseg_drift(text) IS
 -- The columns of a table in order, and whether each has a numeric type.
 CREATE FUNCTION custseg_columns(source regclass) RETURNS TABLE (name text, attnum integer, is_num boolean)
 LANGUAGE sql STABLE SECURITY INVOKER
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT a.attname::text, a.attnum::integer,
            a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
@@ -765,7 +793,7 @@ RETURNS TABLE (column_name text, kind text, count bigint, nulls bigint, distinct
                mean float8, stddev float8, min float8, q1 float8, median float8, q3 float8, max float8,
                outliers bigint, top jsonb)
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 SET jit = off
 AS $fn$
 #variable_conflict use_column
@@ -843,7 +871,7 @@ COMMENT ON FUNCTION custseg_describe(regclass) IS
 CREATE FUNCTION custseg_correlations(source regclass)
 RETURNS TABLE (column_a text, column_b text, r float8, n bigint)
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 SET jit = off
 AS $fn$
 #variable_conflict use_column
@@ -877,7 +905,7 @@ CREATE FUNCTION custseg_profile(model text)
 RETURNS TABLE (segment integer, label text, feature text, kind text, n bigint, mean float8, stddev float8,
                min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb)
 LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = @extschema@, pg_catalog
+SET search_path = pg_catalog, @extschema@, pg_temp
 SET jit = off
 AS $fn$
 #variable_conflict use_column
@@ -939,6 +967,67 @@ END
 $fn$;
 COMMENT ON FUNCTION custseg_profile(text) IS
     'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares';
+
+-- ---- Privileges: row security on the shared tables ----
+-- custseg_models, custseg_segments and custseg_offers are shared by every role of the database. A
+-- model name belongs to the role that trained it first (custseg_models.owner); its rows, and the
+-- segments and offers of that name, can be changed by members of that role (pg_has_role USAGE, so
+-- GRANT owner TO other shares it), and read by them and by roles that may read the table the model
+-- was trained on. Superusers and the extension's owner bypass row security (pg_dump, pg_cron jobs).
+-- Roles that no longer exist match nobody (to_regrole gives NULL instead of an error). Nothing in
+-- a policy can raise an error for some row, or one role's row could break every role's queries.
+-- Whether the current role may read a table named as custseg_models.source stores it (format('%I.%I')):
+-- USAGE on its schema and SELECT on it. Never an error, whatever the text (a row any role inserted is
+-- read by every role's queries): text not in that form, or naming no table, is false.
+CREATE FUNCTION custseg_source_readable(source text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce((
+        SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
+        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                                      THEN source END) AS p) i
+        JOIN pg_namespace n ON n.nspname = i.p[1]
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+$fn$;
+COMMENT ON FUNCTION custseg_source_readable(text) IS
+    'whether the current role may read the table a model was trained on (row security of custseg_models)';
+ALTER TABLE custseg_models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custseg_segments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custseg_offers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custseg_models_read ON custseg_models FOR SELECT
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE')
+           OR custseg_source_readable(source));
+CREATE POLICY custseg_models_write ON custseg_models FOR ALL
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+CREATE POLICY custseg_segments_read ON custseg_segments FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model));
+CREATE POLICY custseg_segments_write ON custseg_segments FOR ALL
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')));
+CREATE POLICY custseg_offers_read ON custseg_offers FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model));
+CREATE POLICY custseg_offers_write ON custseg_offers FOR ALL
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')));
+COMMENT ON POLICY custseg_models_read ON custseg_models IS
+    'members of the owner role, and roles that may read the source table, see a model';
+COMMENT ON POLICY custseg_models_write ON custseg_models IS 'members of the owner role change a model';
+COMMENT ON POLICY custseg_segments_read ON custseg_segments IS 'segments are visible with their model';
+COMMENT ON POLICY custseg_segments_write ON custseg_segments IS 'members of the model''s owner role change its segments';
+COMMENT ON POLICY custseg_offers_read ON custseg_offers IS 'offers are visible with their model';
+COMMENT ON POLICY custseg_offers_write ON custseg_offers IS 'members of the model''s owner role change its offers';
+
+-- Every role may use the extension after CREATE EXTENSION, with no further step by a superuser;
+-- row security decides which rows. (No TRUNCATE: it would bypass row security.)
+GRANT SELECT, INSERT, UPDATE, DELETE ON custseg_models, custseg_segments, custseg_offers TO PUBLIC;
+GRANT USAGE, SELECT ON SEQUENCE custseg_offers_offer_id_seq TO PUBLIC;
+GRANT SELECT ON custseg_segment_offers TO PUBLIC;
 
 -- Backends cache the lookups of custseg_predict(row, name) and custseg_predict(row); any change to
 -- the registry tables tells every backend to drop them (see README: scoring by name).

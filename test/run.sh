@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every custseg test, from a fresh Debian 12 machine (as root): install dependencies, the core's
-# GoogleTest suite, the PGXS build and install, then against a throwaway PostgreSQL 15 cluster the
+# GoogleTest suite (plain and under sanitizers), a fuzz smoke run of the model readers, the PGXS
+# build and install, ordinary roles' privileges, dump/restore and upgrade, then against a throwaway PostgreSQL 15 cluster the
 # pg_regress and isolation suites and the differential tests against scikit-learn, a check of the
 # server log for crashed backends; then, each on a cluster of its own, a real pg_cron retraining job,
 # backend memory on 10 million rows, the API and web page (pytest and headless Chromium), and a
@@ -65,7 +66,11 @@ if ((failed)); then
 fi
 stage "core unit tests" core_tests
 stage "core unit tests under AddressSanitizer and UBSan" core_sanitized
+stage "fuzzing the model readers (30 s per target)" bash test/fuzz/run.sh 30
 stage "build and install the extension" build_extension
+stage "ordinary roles: row security, grants, hostile search_path" bash test/security/test_nonsuperuser.sh
+stage "pg_dump and pg_restore keep models and predictions" bash test/lifecycle/test_dump_restore.sh
+stage "upgrade from 0.1.0 equals a fresh install; DROP EXTENSION" bash test/lifecycle/test_upgrade.sh
 
 if pgcluster_start; then
   trap pgcluster_stop EXIT

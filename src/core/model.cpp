@@ -103,6 +103,7 @@ void Model::validate() const {
   bool seen_cat = false;
   for (const auto& f : features) {
     if (f.name.empty()) fail("empty feature name");
+    if (f.name.find('\0') != std::string::npos) fail("feature name with a NUL byte");
     if (!names.insert(f.name).second) fail("duplicate feature \"" + f.name + "\"");
     if (f.kind == Kind::kNumeric) {
       if (seen_cat) fail("numeric feature \"" + f.name + "\" after a categorical one");
@@ -408,6 +409,37 @@ Score ModelView::nearest(const double* x) const {
       s.runner_up_index = c;
     }
   }
+  if (s.index < 0) {
+    // Every squared distance overflowed (a row far beyond the training data) or is NaN: compare in
+    // long double, whose range holds the square of any double; NaN coordinates stay an error.
+    long double best_l = std::numeric_limits<long double>::infinity(), second_l = best_l;
+    for (int c = 0; c < k_; ++c) {
+      const double* ctr = centroids_ + size_t(c) * size_t(p);
+      long double d2 = 0;
+      for (int j = 0; j < p; ++j) {
+        long double t = static_cast<long double>(x[j]) - static_cast<long double>(ctr[j]);
+        d2 += t * t;
+      }
+      if (d2 < best_l) {
+        second_l = best_l;
+        s.runner_up_index = s.index;
+        best_l = d2;
+        s.index = c;
+      } else if (d2 < second_l) {
+        second_l = d2;
+        s.runner_up_index = c;
+      }
+    }
+    if (s.index < 0)
+      throw Error(ErrorCode::kOutOfRange, "row is out of range for the model: its k-means coordinates are not finite",
+                  "a feature value lies far beyond the values the model was trained on");
+    best = double(std::sqrt(best_l));
+    second = double(std::sqrt(second_l));
+    s.segment = segment_ids_[s.index];
+    s.distance = best;
+    s.runner_up = second;
+    return s;
+  }
   s.segment = segment_ids_[s.index];
   s.distance = std::sqrt(best);
   s.runner_up = std::sqrt(second);
@@ -457,15 +489,28 @@ Model deserialize(const uint8_t* data, size_t len) {
   const int32_t* ids = reinterpret_cast<const int32_t*>(data + h.off_segment_ids);
   m.segment_ids.assign(ids, ids + k);
   m.info = info_from_array(reinterpret_cast<const double*>(data + h.off_info));
-  m.options_json.assign(reinterpret_cast<const char*>(data + h.off_options), h.options_len);
-  // The text form embeds the options as JSON: a value that could not be printed (or dumped) is corrupt.
-  if (!m.options_json.empty()) {
-    bool object = false;
+  // Training metadata is a number or NaN ("not computed", null in the text form); an infinity or a
+  // NaN with another payload would not survive the text form, so the first is corrupt and the
+  // second is made the canonical NaN.
+  for (double* x : {&m.info.rows_seen, &m.info.rows_skipped, &m.info.rows_used, &m.info.rows_clustered,
+                    &m.info.inertia, &m.info.n_iter, &m.info.silhouette, &m.info.silhouette_rows,
+                    &m.info.calinski_harabasz, &m.info.davies_bouldin}) {
+    if (std::isinf(*x)) corrupt("infinite training metric");
+    if (std::isnan(*x)) *x = std::numeric_limits<double>::quiet_NaN();
+  }
+  // The options must be a JSON object (empty bytes are the empty object), kept in canonical form, or
+  // the text form could not be written.
+  if (h.options_len == 0) {
+    m.options_json = "{}";
+  } else {
+    json::Value opts;
     try {
-      object = json::parse(m.options_json).type() == json::Type::kObject;
+      opts = json::parse(reinterpret_cast<const char*>(data + h.off_options), h.options_len);
     } catch (const Error&) {
+      corrupt("options are not valid JSON");
     }
-    if (!object) corrupt("options are not valid JSON");
+    if (opts.type() != json::Type::kObject) corrupt("options are not a JSON object");
+    m.options_json = json::write(opts);
   }
   try {
     m.validate();

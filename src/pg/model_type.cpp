@@ -7,6 +7,7 @@
 extern "C" {
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
+#include "mb/pg_wchar.h"
 #include "utils/jsonb.h"
 }
 
@@ -64,9 +65,21 @@ CUSTSEG_FUNCTION(custseg_model_recv) {
   std::memset(v, 0, 8);
   std::memcpy(v + 8, buf->data + buf->cursor, body);
   buf->cursor = buf->len;
-  core::deserialize(v, body + 8);  // full validation, including the model's own consistency
-  SET_VARSIZE(v, body + 8);
-  return PointerGetDatum(v);
+  // Full validation, including the model's own consistency; what is stored is the canonical layout
+  // (zeroed padding, canonical options and NaNs), so the text form round-trips it bit for bit.
+  const core::Model m = core::deserialize(v, body + 8);
+  // Names and levels become text in the JSON form, which pg_dump writes and COPY reads back: they must
+  // be valid in the database encoding. (pg_verifymbstr with noError set reports, never raises.)
+  for (const auto& f : m.features) {
+    bool ok = pg_verifymbstr(f.name.data(), int(f.name.size()), true);
+    for (const auto& l : f.levels) ok = ok && pg_verifymbstr(l.data(), int(l.size()), true);
+    if (!ok)
+      throw core::Error(core::ErrorCode::kInvalidBinary,
+                        "invalid custseg_model binary value: a feature name or category is not valid in the "
+                        "database encoding");
+  }
+  std::vector<uint8_t> bytes = core::serialize(m);
+  return PointerGetDatum(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
 }
 
 // custseg_model_json: the model as jsonb, for inspection with SQL's JSON operators.

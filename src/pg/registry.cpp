@@ -26,13 +26,15 @@ namespace custseg::pg {
 namespace {
 
 // Runs inside guard(): plain C, may ereport. Copies what it returns into `cxt` before SPI_finish.
+// The queries run under the caller's search_path, so every object and operator is schema-qualified:
+// a function or operator a caller's schema shadows pg_catalog's with is never run.
 // latest: read the latest committed state (for the cache) rather than the query's snapshot.
 void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool latest) {
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   // The latest committed state, so that a cached lookup is never older than the last invalidation.
   if (latest) PushActiveSnapshot(GetLatestSnapshot());
-  if (SPI_execute("SELECT quote_ident(n.nspname) FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
-                  "ON n.oid = e.extnamespace WHERE e.extname = 'custseg'",
+  if (SPI_execute("SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n "
+                  "ON n.oid OPERATOR(pg_catalog.=) e.extnamespace WHERE e.extname OPERATOR(pg_catalog.=) 'custseg'",
                   true, 1) != SPI_OK_SELECT ||
       SPI_processed != 1)
     elog(ERROR, "custseg extension schema not found");
@@ -43,14 +45,15 @@ void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool
   Datum arg;
   Oid argtype = TEXTOID;
   if (name) {
-    appendStringInfo(&q, "SELECT name, version, model FROM %s.custseg_models WHERE active AND name = $1", schema);
+    appendStringInfo(&q, "SELECT name, version, model FROM %s.custseg_models WHERE active AND name OPERATOR(pg_catalog.=) $1", schema);
     arg = CStringGetTextDatum(name);
   } else {
     char* rel = get_rel_name(relid);
     char* nsp = rel ? get_namespace_name(get_rel_namespace(relid)) : nullptr;
     if (!rel || !nsp) elog(ERROR, "relation %u not found", relid);
     source = psprintf("%s.%s", quote_identifier(nsp), quote_identifier(rel));
-    appendStringInfo(&q, "SELECT name, version, model FROM %s.custseg_models WHERE active AND source = $1 ORDER BY name",
+    appendStringInfo(&q, "SELECT name, version, model FROM %s.custseg_models WHERE active AND source OPERATOR(pg_catalog.=) $1 "
+                     "ORDER BY name",
                      schema);
     arg = CStringGetTextDatum(source);
   }
@@ -90,7 +93,8 @@ void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool
   out->version = version;
   // Labels of the model's segments (custseg_segments is keyed by model name).
   resetStringInfo(&q);
-  appendStringInfo(&q, "SELECT segment, label FROM %s.custseg_segments WHERE model = $1 AND label IS NOT NULL", schema);
+  appendStringInfo(&q, "SELECT segment, label FROM %s.custseg_segments WHERE model OPERATOR(pg_catalog.=) $1 "
+                   "AND label IS NOT NULL", schema);
   arg = CStringGetTextDatum(found_name);
   if (SPI_execute_with_args(q.data, 1, &argtype, &arg, nullptr, true, 0) != SPI_OK_SELECT)
     elog(ERROR, "custseg label lookup failed");

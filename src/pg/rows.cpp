@@ -22,15 +22,18 @@ struct TypeFacts {
   char name[NAMEDATALEN * 2];
 };
 
-TypeFacts type_facts(Oid typid) {
+// with_name: also the type's name, for messages (scoring asks for it only to report an error).
+TypeFacts type_facts(Oid typid, bool with_name = true) {
   TypeFacts f{};
   guard([&] {
     bool varlena;
     f.base = getBaseType(typid);
     f.is_enum = type_is_enum(f.base);
     getTypeOutputInfo(typid, &f.out_fn, &varlena);
-    char* n = format_type_be(typid);
-    strlcpy(f.name, n, sizeof f.name);
+    if (with_name) {
+      char* n = format_type_be(typid);
+      strlcpy(f.name, n, sizeof f.name);
+    }
   });
   return f;
 }
@@ -110,22 +113,23 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
   r->nulls = static_cast<bool*>(alloc(cxt, sizeof(bool) * size_t(desc->natts + 1)));
   r->numeric = static_cast<double*>(alloc(cxt, sizeof(double) * size_t(n + 1)));
   r->categorical = static_cast<core::StrRef*>(alloc(cxt, sizeof(core::StrRef) * size_t(n + 1)));
-  std::string available;
-  for (int i = 0; i < desc->natts; ++i)
-    if (!TupleDescAttr(desc, i)->attisdropped)
-      available += (available.empty() ? "" : ", ") + std::string(NameStr(TupleDescAttr(desc, i)->attname));
   for (int f = 0; f < n; ++f) {
     int attno = -1;
     for (int i = 0; i < desc->natts && attno < 0; ++i) {
       Form_pg_attribute att = TupleDescAttr(desc, i);
       if (!att->attisdropped && names[size_t(f)] == NameStr(att->attname)) attno = i;
     }
-    if (attno < 0)
+    if (attno < 0) {
+      std::string available;
+      for (int i = 0; i < desc->natts; ++i)
+        if (!TupleDescAttr(desc, i)->attisdropped)
+          available += (available.empty() ? "" : ", ") + std::string(NameStr(TupleDescAttr(desc, i)->attname));
       throw core::Error(core::ErrorCode::kUndefinedColumn,
                         "column \"" + names[size_t(f)] + "\" needed by the model is missing from the row",
                         "the row has columns: " + available);
+    }
     Form_pg_attribute att = TupleDescAttr(desc, attno);
-    TypeFacts facts = type_facts(att->atttypid);
+    TypeFacts facts = type_facts(att->atttypid, /*with_name=*/false);
     core::ColumnType ct = column_type(facts);
     FeatureSource& fs = r->features[f];
     std::memset(&fs, 0, sizeof fs);
@@ -135,7 +139,7 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
       ++r->n_numeric;
       if (ct == core::ColumnType::kOther)
         throw core::Error(core::ErrorCode::kDatatypeMismatch,
-                          "column \"" + names[size_t(f)] + "\" has type " + facts.name +
+                          "column \"" + names[size_t(f)] + "\" has type " + type_facts(att->atttypid).name +
                               ", but the model uses it as a number",
                           "cast it to a numeric type");
       fs.src = numeric_source(facts.base);
