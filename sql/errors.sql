@@ -1,14 +1,5 @@
 -- Bad input: each gets a PostgreSQL error with the right SQLSTATE and a message naming the culprit.
--- err() runs a statement and shows SQLSTATE, message and hint of the error it raises.
-CREATE FUNCTION err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; hint text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
-END $$;
+-- err() (from setup) runs a statement and shows SQLSTATE, message and hint of the error it raises.
 
 CREATE TABLE err_t (id int, x float8, y int, name text, born date);
 INSERT INTO err_t VALUES (1, 1, 2, 'a', '2000-01-01'), (2, 2, 3, 'b', '2001-01-01'), (3, 5, 1, 'a', '2002-01-01'),

@@ -1,15 +1,6 @@
 -- Bad training input: custseg_fit (record and jsonb), the stage aggregates and every option key.
 -- Each bad input gets an error with its SQLSTATE and a message naming the culprit; valid but odd
 -- input (one row, a constant column, options as SQL NULL) shows that it works.
-CREATE OR REPLACE FUNCTION err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; hint text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
-END $$;
 -- opt(options) trains on a small valid table with the given options and shows the error or the result.
 CREATE TABLE ef (id int PRIMARY KEY, x float8, y int, c text);
 INSERT INTO ef SELECT i, i % 7 + i / 10.0, (i * 3) % 5, (ARRAY['a', 'b', 'c'])[1 + i % 3] FROM generate_series(1, 30) i;

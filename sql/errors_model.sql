@@ -1,15 +1,6 @@
 -- Bad models: malformed, truncated, reordered and hostile text; corrupted binary values through recv
 -- (COPY ... FORMAT binary); bad arguments to the functions that take a model. Malformed text is
 -- 22P02, a corrupt binary value 22P03, never a crash.
-CREATE OR REPLACE FUNCTION err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; hint text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
-END $$;
 CREATE TABLE em (id int PRIMARY KEY, x float8, y int, c text);
 INSERT INTO em SELECT i, i % 7 + i / 10.0, (i * 3) % 5, (ARRAY['a', 'b', 'c'])[1 + i % 3] FROM generate_series(1, 30) i;
 CREATE TABLE em_model AS SELECT custseg_fit(t, '{"k": 2, "seed": 1, "exclude": ["id"]}') AS m FROM em t;

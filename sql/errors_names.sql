@@ -1,15 +1,6 @@
 -- Names and sources: the registry functions with model names and tables that do not exist, NULL
 -- arguments, bad options, and the odd but valid: identifiers with spaces, quotes and capitals, and
 -- sources that are views, partitioned tables and temporary tables.
-CREATE OR REPLACE FUNCTION err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; hint text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
-END $$;
 SET client_min_messages = warning;
 CREATE TABLE en (id int PRIMARY KEY, age float8, spend numeric, region text);
 INSERT INTO en SELECT i, 20 + (i * 7) % 40, (i * 13) % 100 + 0.5, (ARRAY['north', 'south', 'east'])[1 + i % 3]

@@ -1,6 +1,18 @@
 -- Setup shared by the regression tests: the extension and small real and synthetic tables.
 CREATE EXTENSION IF NOT EXISTS custseg;
 
+-- err(q) runs a statement and shows the SQLSTATE, message and hint of the error it raises (the
+-- errors* tests).
+CREATE OR REPLACE FUNCTION err(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; msg text; hint text;
+BEGIN
+  EXECUTE q;
+  RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+  RETURN st || ': ' || msg || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END;
+END $$;
+
 -- The classic mall customers table (customer_id keeps its leading zeros as text).
 CREATE TABLE mall (customer_id text PRIMARY KEY, gender text, age int,
                    annual_income_thousands int, spending_score int);

@@ -2,7 +2,8 @@
 //
 // The loops run over raw row pointers with the row width P fixed at compile time for the common
 // small widths (1 to 4: PCA output), so the distance kernels unroll; other widths take the same
-// code with a runtime width. Results do not depend on the width path taken.
+// code with a runtime width. Rows of width 2 take vectorized kernels: their per-row arithmetic is
+// the scalar code's, but the sums of k-means++ potentials are grouped by the vector width.
 #include "kmeans.h"
 
 #include <algorithm>

@@ -121,14 +121,19 @@ struct Entry {
   Entry* next;
 };
 
+// At most this many lookups are kept (each holds a copy of its model); the next one starts afresh.
+constexpr int kMaxEntries = 64;
+
 MemoryContext cache_cxt = nullptr;
 Entry* entries = nullptr;
+int n_entries = 0;
 uint64 generation = 0;  // counts invalidations
 bool callbacks_registered = false;
 
 void drop_all() {
   ++generation;
   entries = nullptr;
+  n_entries = 0;
   if (cache_cxt) MemoryContextReset(cache_cxt);
 }
 
@@ -183,6 +188,8 @@ StoredModel* lookup(MemoryContext cxt, const char* name, Oid relid) {
   // load's snapshot did not see.
   AcceptInvalidationMessages();
   if (generation == before) {
+    if (n_entries >= kMaxEntries) drop_all();
+    ++n_entries;
     auto* e = static_cast<Entry*>(MemoryContextAllocZero(cache_cxt, sizeof(Entry)));
     e->name = name ? MemoryContextStrdup(cache_cxt, name) : nullptr;
     e->relid = relid;
