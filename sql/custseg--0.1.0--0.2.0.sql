@@ -49,6 +49,49 @@ AS $fn$
 $fn$;
 COMMENT ON FUNCTION custseg_source_readable(text) IS
     'whether the current role may read the table a model was trained on (row security of custseg_models)';
+-- Who owns a model name: one row per name, claimed by the first training. Its primary key is what
+-- makes a name belong to one role whatever the row security lets a role see, and its foreign key
+-- keeps a claim while versions of the name exist. A row of custseg_models claims its name for its
+-- owner (custseg_claim_name), and may change the claim only as a member of the current owner.
+CREATE TABLE custseg_model_names (
+    name text PRIMARY KEY,
+    owner name NOT NULL DEFAULT current_user
+);
+SELECT pg_catalog.pg_extension_config_dump('custseg_model_names', '');
+COMMENT ON TABLE custseg_model_names IS 'the owner role of each model name (see README: Privileges)';
+INSERT INTO custseg_model_names (name, owner)
+SELECT DISTINCT ON (name) name, owner FROM custseg_models ORDER BY name, version;
+ALTER TABLE custseg_models ADD CONSTRAINT custseg_models_name_claimed
+    FOREIGN KEY (name) REFERENCES custseg_model_names (name) ON UPDATE CASCADE ON DELETE RESTRICT;
+CREATE FUNCTION custseg_claim_name() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    -- Another role's claim fails the UPDATE policy below: 42501, row-level security.
+    INSERT INTO custseg_model_names AS n (name, owner) VALUES (NEW.name, NEW.owner)
+    ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_claim_name() IS
+    'trigger: a model row claims its name for its owner; another role''s name is refused (42501)';
+CREATE TRIGGER custseg_models_claim_name BEFORE INSERT OR UPDATE OF name, owner ON custseg_models
+    FOR EACH ROW EXECUTE FUNCTION custseg_claim_name();
+ALTER TABLE custseg_model_names ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custseg_model_names_read ON custseg_model_names FOR SELECT USING (true);
+CREATE POLICY custseg_model_names_claim ON custseg_model_names FOR INSERT
+    WITH CHECK (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+CREATE POLICY custseg_model_names_change ON custseg_model_names FOR UPDATE
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+CREATE POLICY custseg_model_names_release ON custseg_model_names FOR DELETE
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+COMMENT ON POLICY custseg_model_names_read ON custseg_model_names IS 'every role sees who owns which name';
+COMMENT ON POLICY custseg_model_names_claim ON custseg_model_names IS 'a role claims a free name for a role it belongs to';
+COMMENT ON POLICY custseg_model_names_change ON custseg_model_names IS 'members of the owner role give a name to another role of theirs';
+COMMENT ON POLICY custseg_model_names_release ON custseg_model_names IS 'members of the owner role release a name without versions';
+GRANT SELECT, INSERT, UPDATE, DELETE ON custseg_model_names TO PUBLIC;
 ALTER TABLE custseg_models ENABLE ROW LEVEL SECURITY;
 ALTER TABLE custseg_segments ENABLE ROW LEVEL SECURITY;
 ALTER TABLE custseg_offers ENABLE ROW LEVEL SECURITY;
@@ -61,17 +104,17 @@ CREATE POLICY custseg_models_write ON custseg_models FOR ALL
 CREATE POLICY custseg_segments_read ON custseg_segments FOR SELECT
     USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model));
 CREATE POLICY custseg_segments_write ON custseg_segments FOR ALL
-    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model
-                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')))
-    WITH CHECK (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model
-                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')));
+    USING (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segments.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segments.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')));
 CREATE POLICY custseg_offers_read ON custseg_offers FOR SELECT
     USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model));
 CREATE POLICY custseg_offers_write ON custseg_offers FOR ALL
-    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model
-                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')))
-    WITH CHECK (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model
-                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(m.owner)), 'USAGE')));
+    USING (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_offers.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_offers.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')));
 COMMENT ON POLICY custseg_models_read ON custseg_models IS
     'members of the owner role, and roles that may read the source table, see a model';
 COMMENT ON POLICY custseg_models_write ON custseg_models IS 'members of the owner role change a model';
@@ -156,7 +199,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
     SELECT coalesce(max(cm.version), 0) + 1 INTO v FROM custseg_models cm WHERE cm.name = custseg_train.name;
     -- A name belongs to the role that trained it first; its members train new versions for it.
-    SELECT cm.owner INTO owner_role FROM custseg_models cm WHERE cm.name = custseg_train.name ORDER BY cm.version LIMIT 1;
+    SELECT n.owner INTO owner_role FROM custseg_model_names n WHERE n.name = custseg_train.name;
     IF owner_role IS NULL THEN
         owner_role := current_user;
     ELSIF NOT coalesce(pg_has_role(to_regrole(quote_ident(owner_role)), 'USAGE'), false) THEN

@@ -49,7 +49,7 @@ SELECT line FROM (
     SELECT 'index ' || r.relname || ' ' || pg_get_indexdef(i.indexrelid)
     FROM rels r JOIN pg_index i ON i.indrelid = r.oid
     UNION ALL
-    SELECT 'trigger ' || r.relname || ' ' || pg_get_triggerdef(t.oid) FROM rels r JOIN pg_trigger t ON t.tgrelid = r.oid
+    SELECT 'trigger ' || r.relname || ' ' || pg_get_triggerdef(t.oid) FROM rels r JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal  -- foreign keys are compared as constraints
     UNION ALL
     SELECT 'policy ' || r.relname || ' ' || concat_ws(' | ', p.polname, p.polcmd, p.polpermissive, p.polroles::regrole[]::text,
            pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid),

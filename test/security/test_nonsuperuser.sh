@@ -65,7 +65,7 @@ expect postgres "" "
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'custseg'
   WHERE l.lanname NOT IN ('c', 'internal')
     AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=pg_catalog,%' OR c = 'search_path=pg_catalog')"
-expect postgres "custseg_models true 2|custseg_offers true 2|custseg_segments true 2" "
+expect postgres "custseg_model_names true 4|custseg_models true 2|custseg_offers true 2|custseg_segments true 2" "
   SELECT c.relname || ' ' || c.relrowsecurity || ' ' || (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
   FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'custseg'
@@ -130,6 +130,12 @@ SQL_TAMPER="UPDATE custseg_models SET active = false WHERE name = 'alice_mall';
 as bob -c "$SQL_TAMPER" >/dev/null
 expect_error bob 42501 "INSERT INTO custseg_models (name, version, source, model, owner) SELECT 'forged', 1, 'bob.mall', model, 'alice' FROM bob_fit" 'row-level security'
 expect_error bob 42501 "UPDATE custseg_models SET owner = 'alice' WHERE name = 'bob_mall'" 'row-level security'
+# A forged version of alice's name, owned by bob: the name is claimed by alice, so the claim refuses
+# it, and bob gains no right over alice's segments and offers.
+expect_error bob 42501 "INSERT INTO custseg_models (name, version, source, model, owner) SELECT 'alice_mall', 99, 'bob.mall', model, 'bob' FROM bob_fit" 'row-level security'
+expect bob "0" "WITH u AS (UPDATE custseg_model_names SET owner = 'bob' WHERE name = 'alice_mall' RETURNING 1) SELECT count(*) FROM u"
+expect bob "0" "WITH d AS (DELETE FROM custseg_model_names WHERE name = 'alice_mall' RETURNING 1) SELECT count(*) FROM d"
+expect bob "alice" "SELECT owner FROM custseg_model_names WHERE name = 'alice_mall'"
 expect_error bob 42501 "SELECT * FROM alice.mall_segments" 'permission denied for schema alice'
 expect_error bob 42501 "TRUNCATE custseg_models" 'permission denied'
 expect alice "2|1|3|3|alice VIP" "SELECT (SELECT count(*) FROM custseg_models WHERE name = 'alice_mall'),
