@@ -336,6 +336,7 @@ def main():
         summary["fit peak memory 10M, MiB"] = by[10000000]["fit_peak_memory_bytes"] / 2**20
         print(f"\n10M / 1M serial training time: {summary['fit_serial 10M / 1M']:.2f} (target <= 11)")
         print(f"peak training memory at 10M rows: {summary['fit peak memory 10M, MiB']:.0f} MiB")
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump({"runs": args.runs, "sizes": results, "summary": summary}, f, indent=2)
     print(f"\nwrote {args.json}")

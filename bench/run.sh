@@ -2,7 +2,7 @@
 # The benchmark, from a fresh Debian 12 machine (as root): installs what is missing, builds and
 # installs the extension, starts a throwaway cluster, and runs bench/bench.py, which prints medians,
 # ratios against the floor and scikit-learn, and writes them as JSON.
-#   bash bench/run.sh                          # 100k, 1M and 10M rows (about 25 minutes)
+#   bash bench/run.sh                          # 100k, 1M and 10M rows (about 10 minutes)
 #   bash bench/run.sh --sizes 100k --runs 1    # a smoke run (what the test command runs)
 # Arguments are passed to bench.py (see bench.py --help).
 set -euo pipefail

@@ -24,8 +24,8 @@ api_install_deps() {
   if ((${#missing[@]})); then
     echo "custseg: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
   fi
   bash scripts/install-deps.sh
 }
@@ -65,8 +65,13 @@ api_start() {
   CUSTSEG_API_PID=$!
   local i
   for ((i = 0; i < 150; i++)); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0
+    # Ours answers only while it runs: a port taken by another server makes uvicorn exit at once.
     kill -0 "$CUSTSEG_API_PID" 2>/dev/null || break
+    if curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; then
+      sleep 0.3
+      kill -0 "$CUSTSEG_API_PID" 2>/dev/null && return 0
+      break
+    fi
     sleep 0.2
   done
   echo "custseg: the API did not start on port $port" >&2

@@ -17,6 +17,7 @@ pgcluster_start() {
   runuser -u postgres -- "$PG_BIN/initdb" -D "$CUSTSEG_PGDATA" -U postgres --auth=trust \
     --encoding=UTF8 --locale=C.UTF-8 >"$CUSTSEG_PGDIR/initdb.log" 2>&1 || {
     cat "$CUSTSEG_PGDIR/initdb.log" >&2
+    rm -rf "$CUSTSEG_PGDIR"
     return 1
   }
   cat >>"$CUSTSEG_PGDATA/postgresql.conf" <<CONF
@@ -32,6 +33,7 @@ ${CUSTSEG_PG_EXTRA_CONF:-}
 CONF
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -l "$CUSTSEG_PGLOG" -w -t 60 start >/dev/null || {
     cat "$CUSTSEG_PGLOG" >&2
+    pgcluster_stop  # a server that comes up late is stopped, and the directory removed
     return 1
   }
   export PGHOST=$CUSTSEG_PGDIR PGPORT=$port PGUSER=postgres PGDATABASE=postgres

@@ -228,6 +228,12 @@ async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
                 continue
             raise _db_error(e) from e
         except psycopg.Error as e:
+            # Any other error may come from a spec older than the active version (a feature that
+            # changed kind): if the version changed, validate again against the current one.
+            if not refreshed and not isinstance(e, psycopg.OperationalError):
+                refreshed = True
+                if (await get_spec(name, refresh=True)).version != spec.version:
+                    continue
             raise _db_error(e) from e
         if version != spec.version:
             _specs.pop(name, None)  # the next request sees the new version's spec
@@ -344,9 +350,11 @@ async def points(model: Optional[str] = Query(None, description="model name"),
             SELECT s.segment, s.coordinates[1] AS x, s.coordinates[2] AS y
             FROM (SELECT * FROM {src} t ORDER BY md5(t::text) LIMIT %s) c, custseg_score(c, %s) s""").format(
             src=sql.SQL(src))
-        return await fetch(q, (limit, name))
+        return await fetch(q, (POINTS_LIMIT, name))
 
-    rows = await cached(("points", name, spec.version, limit), compute)
+    # One sample per model version, whatever the limit asked: a smaller limit is its prefix (the
+    # order is fixed), so clients cannot make the source be scanned and sorted once per limit.
+    rows = (await cached(("points", name, spec.version), compute))[:limit]
     pca = spec.options.get("n_components") is not None
     return {"model": name, "version": spec.version,
             "axes": ["PC1", "PC2"] if pca else ["scaled feature 1", "scaled feature 2"], "points": rows}

@@ -32,9 +32,13 @@ class Number(float):
     def validate(cls, v):
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError("value is not a number")
-        if not math.isfinite(v):
+        try:
+            f = float(v)  # an integer beyond a double's range overflows
+        except OverflowError:
             raise ValueError("value is not a finite number")
-        return float(v)
+        if not math.isfinite(f):
+            raise ValueError("value is not a finite number")
+        return f
 
 
 def level_type(levels: List[str]):

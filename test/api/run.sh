@@ -22,6 +22,7 @@ stage() {  # stage NAME COMMAND...
   else
     echo "=== $name: FAILED ($((SECONDS - start)) s)"
     failed=$((failed + 1))
+    return 1
   fi
 }
 

@@ -1,6 +1,7 @@
 """custseg's API against a real PostgreSQL with the extension: predictions agree with SQL for every
 row of a generated table, one at a time and in batches; validation errors name the field; an unknown
 model is a 404; segments, models, evaluate_k and points say what SQL says."""
+import json
 import math
 
 import pytest
@@ -155,8 +156,12 @@ def test_unknown_level_and_extra_field(client, db):
 
 
 def test_non_finite_and_non_object(client, db):
-    r = client.post("/predict", content=b'{"age": NaN}', headers={"content-type": "application/json"})
-    assert r.status_code == 422
+    # A complete customer whose only fault is the number: NaN, and an integer beyond a double.
+    base = json.dumps(dict(one(db), age=0))
+    for bad in (b"NaN", b"1" + b"0" * 400):
+        body = base.replace('"age": 0', '"age": ' + bad.decode()).encode()
+        d = detail(client.post("/predict", content=body, headers={"content-type": "application/json"}))
+        assert d[("body", "age")] == "value is not a finite number", d
     assert client.post("/predict", json=[1, 2]).status_code == 422
     assert client.post("/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
 

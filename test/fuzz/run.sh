@@ -19,7 +19,8 @@ dpkg-query -W -f='${Status}' libeigen3-dev 2>/dev/null | grep -q "install ok ins
 if ((${#need[@]})); then
   echo "fuzz: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"
+  apt-get -o DPkg::Lock::Timeout=600 update -q &&
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${need[@]}"
 fi
 
 out=build/fuzz

@@ -71,7 +71,9 @@ q -d dst -c "SELECT version FROM custseg_train('mall', 'mall', k => 3, options =
 [[ $(q -d dst -c "INSERT INTO custseg_offers (model, segment, title) VALUES ('mall', 0, 'new') RETURNING offer_id") -gt \
    $(q -d src -c "SELECT max(offer_id) FROM custseg_offers") ]] || fail "offer ids restart after restore"
 # The extension's objects come from CREATE EXTENSION, not from the dump: nothing of it is duplicated.
-runuser -u postgres -- "$PG_BIN/pg_restore" -f - "$work/src.dump" | grep -E "CREATE (POLICY|TABLE public\.custseg_|FUNCTION public\.custseg_)" &&
+script=$(runuser -u postgres -- "$PG_BIN/pg_restore" -f - "$work/src.dump") || fail "pg_restore could not list the dump"
+[[ $script == *custseg_models* ]] || fail "the dump has no custseg_models rows"
+grep -E "CREATE (POLICY|TABLE public\.custseg_|FUNCTION public\.custseg_)" <<<"$script" &&
   fail "the dump holds the extension's own objects"
 pgcluster_check_log
 echo "test_dump_restore: ok ($n fingerprint lines identical)"
