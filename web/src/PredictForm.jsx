@@ -63,14 +63,21 @@ export default function PredictForm({ model }) {
       const raw = values[f.name];
       // A number that does not parse is sent as typed, so the API's 422 explains it beside the field.
       const n = Number(raw);
-      body[f.name] = raw === '' ? null : f.kind === 'numeric' ? (Number.isFinite(n) ? n : raw) : raw;
+      const blank = raw === undefined || raw === null || String(raw).trim() === '';
+      body[f.name] = blank ? null : f.kind === 'numeric' ? (Number.isFinite(n) ? n : raw) : raw;
     }
     try {
       setResult(await api(`/predict?model=${encodeURIComponent(model)}`, body));
     } catch (err) {
       setResult(null);
       if (err.status === 422 && Array.isArray(err.detail)) {
-        setErrors(Object.fromEntries(err.detail.map((d) => [d.loc[d.loc.length - 1], d.msg])));
+        // Errors of a form field show beside it; any other (a feature the form lacks after a
+        // retraining, a malformed body) shows above the form.
+        const names = new Set(spec.features.map((f) => f.name));
+        const byField = err.detail.filter((d) => names.has(d.loc[d.loc.length - 1]));
+        const other = err.detail.filter((d) => !names.has(d.loc[d.loc.length - 1]));
+        setErrors(Object.fromEntries(byField.map((d) => [d.loc[d.loc.length - 1], d.msg])));
+        if (other.length) setMessage(other.map((d) => `${d.loc.join('.')}: ${d.msg}`).join('; '));
       } else setMessage(err.message);
     } finally {
       setBusy(false);
