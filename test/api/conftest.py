@@ -75,7 +75,8 @@ def free_port():
 @pytest.fixture(scope="session")
 def base_url(dsn):
     port = free_port()
-    env = dict(os.environ, CUSTSEG_DATABASE_URL=dsn, CUSTSEG_MODEL="customers", CUSTSEG_BATCH_LIMIT="1000")
+    env = dict(os.environ, CUSTSEG_DATABASE_URL=dsn, CUSTSEG_MODEL="customers", CUSTSEG_BATCH_LIMIT="1000",
+               CUSTSEG_SPEC_TTL="3600")  # retraining tests rely on the cached spec, not on its expiry
     log = open(Path(os.environ.get("CUSTSEG_API_LOG", "/tmp/custseg-api-test.log")), "w")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "custseg_api.main:app", "--app-dir", str(ROOT / "api"),
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
