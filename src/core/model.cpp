@@ -385,18 +385,19 @@ void ModelView::transform(const double* numeric, const StrRef* categorical, doub
   }
 }
 
-Score ModelView::nearest(const double* x) const {
-  if (k_ == 0)
-    throw Error(ErrorCode::kNotFitted, "model has no k-means stage",
-                "train it with a \"k\" option to assign segments");
-  const int p = output_dim();
-  Score s;
-  double best = std::numeric_limits<double>::infinity(), second = best;
-  for (int c = 0; c < k_; ++c) {
-    const double* ctr = centroids_ + size_t(c) * size_t(p);
-    double d2 = 0;
+namespace {
+
+// The nearest and runner-up of k centroids (rows of ctrs, width p) by squared distance computed in
+// T; index -1 when no distance is below infinity.
+template <typename T>
+void nearest_two(const double* x, const double* ctrs, int k, int p, Score& s, T& best, T& second) {
+  best = second = std::numeric_limits<T>::infinity();
+  s.index = s.runner_up_index = -1;
+  for (int c = 0; c < k; ++c) {
+    const double* ctr = ctrs + size_t(c) * size_t(p);
+    T d2 = 0;
     for (int j = 0; j < p; ++j) {
-      double t = x[j] - ctr[j];
+      T t = static_cast<T>(x[j]) - static_cast<T>(ctr[j]);
       d2 += t * t;
     }
     if (d2 < best) {
@@ -409,40 +410,35 @@ Score ModelView::nearest(const double* x) const {
       s.runner_up_index = c;
     }
   }
+}
+
+}  // namespace
+
+Score ModelView::nearest(const double* x) const {
+  if (k_ == 0)
+    throw Error(ErrorCode::kNotFitted, "model has no k-means stage",
+                "train it with a \"k\" option to assign segments");
+  const int p = output_dim();
+  Score s;
+  double best, second;
+  nearest_two(x, centroids_, k_, p, s, best, second);
   if (s.index < 0) {
     // Every squared distance overflowed (a row far beyond the training data) or is NaN: compare in
     // long double, whose range holds the square of any double; NaN coordinates stay an error.
-    long double best_l = std::numeric_limits<long double>::infinity(), second_l = best_l;
-    for (int c = 0; c < k_; ++c) {
-      const double* ctr = centroids_ + size_t(c) * size_t(p);
-      long double d2 = 0;
-      for (int j = 0; j < p; ++j) {
-        long double t = static_cast<long double>(x[j]) - static_cast<long double>(ctr[j]);
-        d2 += t * t;
-      }
-      if (d2 < best_l) {
-        second_l = best_l;
-        s.runner_up_index = s.index;
-        best_l = d2;
-        s.index = c;
-      } else if (d2 < second_l) {
-        second_l = d2;
-        s.runner_up_index = c;
-      }
-    }
+    long double best_l, second_l;
+    nearest_two(x, centroids_, k_, p, s, best_l, second_l);
     if (s.index < 0)
       throw Error(ErrorCode::kOutOfRange, "row is out of range for the model: its k-means coordinates are not finite",
                   "a feature value lies far beyond the values the model was trained on");
     best = double(std::sqrt(best_l));
     second = double(std::sqrt(second_l));
-    s.segment = segment_ids_[s.index];
-    s.distance = best;
-    s.runner_up = second;
-    return s;
+  } else {
+    best = std::sqrt(best);
+    second = std::sqrt(second);
   }
   s.segment = segment_ids_[s.index];
-  s.distance = std::sqrt(best);
-  s.runner_up = std::sqrt(second);
+  s.distance = best;
+  s.runner_up = second;
   return s;
 }
 
