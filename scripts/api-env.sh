@@ -3,13 +3,14 @@
 #   api_install_deps    Debian packages (FastAPI, uvicorn, psycopg 3 and its pool, pytest, Chromium,
 #                       Node.js and npm when no node is present), then the extension's build deps
 #   web_build           npm ci (when package-lock.json changed) and npm run build into web/dist
-#   load_demo_db [LOG]  the demo's mall customers, models and offers into the current PG* database
+#   load_demo_db [LOG]  the demo database (scripts/demo-db.sh)
 #   api_start PORT MODEL [LOG]   uvicorn on 127.0.0.1:PORT in the background; waits for /healthz
 #   api_stop            stops the API started by api_start
 
 API_PACKAGES=(python3-fastapi python3-uvicorn python3-uvloop python3-psycopg python3-psycopg-pool python3-pytest
               python3-numpy chromium fonts-liberation curl)
 API_ROOT=$(pwd)
+source scripts/demo-db.sh  # load_demo_db
 
 api_install_deps() {
   local p status missing=()
@@ -40,22 +41,6 @@ web_build() {
     fi
     npm run build --silent >/dev/null || exit 1
   )
-}
-
-load_demo_db() {
-  local log=${1:-/dev/null}
-  local data=$API_ROOT/../shared/data/mall_customers.csv
-  if [[ ! -r $data ]]; then
-    echo "custseg: $data not found (the shared data folder must sit beside this repository)" >&2
-    return 1
-  fi
-  psql -X -q -v ON_ERROR_STOP=1 --pset=footer=off >"$log" 2>&1 <<SQL
-CREATE EXTENSION custseg;
-CREATE TABLE mall_customers (customer_id text PRIMARY KEY, gender text, age int,
-                             annual_income_thousands int, spending_score int);
-\copy mall_customers FROM '$data' WITH (FORMAT csv, HEADER true)
-\i scripts/demo.sql
-SQL
 }
 
 api_start() {

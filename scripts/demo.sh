@@ -12,11 +12,8 @@ for arg in "$@"; do
   esac
 done
 
-data=$(cd .. && pwd)/shared/data/mall_customers.csv
-if [[ ! -r $data ]]; then
-  echo "custseg: $data not found (the shared data folder must sit beside this repository)" >&2
-  exit 1
-fi
+source scripts/demo-db.sh
+demo_data_present
 
 bash scripts/install-deps.sh
 make -j2 >/dev/null
@@ -31,10 +28,4 @@ else
   trap pgcluster_stop EXIT
 fi
 
-psql -X -q -v ON_ERROR_STOP=1 --pset=footer=off <<SQL
-CREATE EXTENSION custseg;
-CREATE TABLE mall_customers (customer_id text PRIMARY KEY, gender text, age int,
-                             annual_income_thousands int, spending_score int);
-\copy mall_customers FROM '$data' WITH (FORMAT csv, HEADER true)
-\i scripts/demo.sql
-SQL
+load_demo_db

@@ -1,0 +1,25 @@
+# The demo database, shared by scripts/demo.sh, scripts/serve.sh and test/api/run.sh (source it from
+# the repository root): the mall customers from the shared data folder beside this repository, then
+# scripts/demo.sql (models, segments, labels, offers).
+#   demo_data_present   fails, saying where it looked, when the shared data is missing
+#   load_demo_db [LOG]  loads the demo into the current PG* database (output to LOG, default stdout)
+
+DEMO_DATA=$(cd .. && pwd)/shared/data/mall_customers.csv
+
+demo_data_present() {
+  [[ -r $DEMO_DATA ]] && return 0
+  echo "custseg: $DEMO_DATA not found (the shared data folder must sit beside this repository)" >&2
+  return 1
+}
+
+load_demo_db() {
+  local log=${1:-/dev/stdout}
+  demo_data_present || return 1
+  psql -X -q -v ON_ERROR_STOP=1 --pset=footer=off >"$log" 2>&1 <<SQL
+CREATE EXTENSION custseg;
+CREATE TABLE mall_customers (customer_id text PRIMARY KEY, gender text, age int,
+                             annual_income_thousands int, spending_score int);
+\copy mall_customers FROM '$DEMO_DATA' WITH (FORMAT csv, HEADER true)
+\i scripts/demo.sql
+SQL
+}
