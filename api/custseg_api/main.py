@@ -83,7 +83,7 @@ app = FastAPI(
     docs_url=None,  # served below, with Swagger UI's files from web/dist when built (works offline)
     redoc_url=None,
     title="custseg API",
-    version="0.2.0",
+    version="0.3.0",
     description=(
         "Customer segments and offers in real time, computed by the custseg PostgreSQL extension. "
         "`POST /predict` takes one customer's attributes (the features of the model, see its schema below: "

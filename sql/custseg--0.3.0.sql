@@ -1,0 +1,1098 @@
+-- custseg 0.3.0: the model type, the custseg_fit aggregate and scoring.
+\echo Use "CREATE EXTENSION custseg" to load this file. \quit
+
+-- The fitted pipeline. Text form: JSON that round-trips exactly; binary form: a versioned flat layout.
+CREATE TYPE custseg_model;
+
+CREATE FUNCTION custseg_model_in(cstring) RETURNS custseg_model
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_out(custseg_model) RETURNS cstring
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_recv(internal) RETURNS custseg_model
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_send(custseg_model) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE custseg_model (
+    INPUT = custseg_model_in,
+    OUTPUT = custseg_model_out,
+    RECEIVE = custseg_model_recv,
+    SEND = custseg_model_send,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+COMMENT ON TYPE custseg_model IS
+    'a fitted custseg pipeline: feature spec, scaler, optional PCA, optional k-means, training metadata';
+
+CREATE FUNCTION custseg_model_json(custseg_model) RETURNS jsonb
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_model_json(custseg_model) IS
+    'the model as jsonb: features, scaler, PCA, centroids, training metrics and options';
+
+-- Training: custseg_fit(row, options) runs the whole pipeline in one scan. The state is a bytea
+-- (not internal) so that partial aggregation works in parallel plans and on Citus workers.
+CREATE FUNCTION custseg_fit_transfn(bytea, record, jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_fit_transfn(bytea, record) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'custseg_fit_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_fit_combinefn(bytea, bytea) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_fit_finalfn(bytea) RETURNS custseg_model
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_fit_transfn(bytea, record, jsonb) IS 'custseg_fit transition: adds one row to the state';
+COMMENT ON FUNCTION custseg_fit_transfn(bytea, record) IS 'custseg_fit transition: adds one row to the state';
+COMMENT ON FUNCTION custseg_fit_combinefn(bytea, bytea) IS 'custseg_fit combine: merges two partial states';
+COMMENT ON FUNCTION custseg_fit_finalfn(bytea) IS 'custseg_fit final: scaler, PCA, k-means and metrics';
+
+CREATE AGGREGATE custseg_fit(record, jsonb) (
+    SFUNC = custseg_fit_transfn,
+    STYPE = bytea,
+    FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE custseg_fit(record, jsonb) IS
+    'fits scaler + one-hot encoding, optional PCA and optional k-means over the rows, in one scan';
+
+CREATE AGGREGATE custseg_fit(record) (
+    SFUNC = custseg_fit_transfn,
+    STYPE = bytea,
+    FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE custseg_fit(record) IS
+    'fits the default pipeline (k = 3, n_components = 2) over the rows, in one scan';
+
+-- Scoring in place.
+CREATE FUNCTION custseg_predict(model custseg_model, "row" record) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_model_record' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(custseg_model, record) IS
+    'the segment of a row under a model; columns are matched by name';
+
+CREATE FUNCTION custseg_predict("row" record) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_record' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(record) IS
+    'the segment of a row under the active model trained on its table (see custseg_models)';
+CREATE FUNCTION custseg_predict("row" record, model text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_record_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(record, text) IS
+    'the segment of a row under the active version of the named model';
+CREATE FUNCTION custseg_predict("row" jsonb, model text) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_jsonb_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(jsonb, text) IS
+    'the segment of a JSON object of attributes (keys = column names) under the named model';
+CREATE FUNCTION custseg_score("row" record, model text,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+    AS 'MODULE_PATHNAME', 'custseg_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(record, text) IS
+    'one assignment explained: segment, label, distance to its centroid and to the runner-up, confidence = 1 - distance / runner_up_distance, k-means coordinates';
+CREATE FUNCTION custseg_predict(model custseg_model, x float8[]) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_model_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(custseg_model, float8[]) IS
+    'the segment of a vector under a model whose features are all numeric (e.g. from custseg_kmeans_fit)';
+
+CREATE FUNCTION custseg_transform(model custseg_model, "row" record) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'custseg_transform_record' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_transform(custseg_model, record) IS
+    'a row encoded, imputed, scaled and (with PCA) projected: the input of the next stage';
+CREATE FUNCTION custseg_transform(model custseg_model, x float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'custseg_transform_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_transform(custseg_model, float8[]) IS
+    'a vector scaled and (with PCA) projected by a model whose features are all numeric';
+
+-- The jsonb forms of custseg_fit: for rows that cannot travel as a whole-row value (Citus workers
+-- see shard row types). Columns are the object's keys.
+CREATE FUNCTION custseg_fit_jsonb_transfn(bytea, jsonb, jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_fit_jsonb_transfn(bytea, jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'custseg_fit_jsonb_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_fit_jsonb_transfn(bytea, jsonb, jsonb) IS 'custseg_fit(jsonb) transition';
+COMMENT ON FUNCTION custseg_fit_jsonb_transfn(bytea, jsonb) IS 'custseg_fit(jsonb) transition';
+CREATE AGGREGATE custseg_fit(jsonb, jsonb) (
+    SFUNC = custseg_fit_jsonb_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_fit(jsonb) (
+    SFUNC = custseg_fit_jsonb_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+COMMENT ON AGGREGATE custseg_fit(jsonb, jsonb) IS 'custseg_fit over jsonb objects (e.g. to_jsonb(t))';
+COMMENT ON AGGREGATE custseg_fit(jsonb) IS 'custseg_fit over jsonb objects with default options';
+
+-- Stage aggregates that compose with custseg_transform.
+CREATE FUNCTION custseg_scaler_fit_transfn(bytea, record, jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_scaler_fit_transfn(bytea, record) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'custseg_scaler_fit_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_scaler_fit_jsonb_transfn(bytea, jsonb, jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_scaler_fit_jsonb_transfn(bytea, jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'custseg_scaler_fit_jsonb_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_pca_fit_transfn(bytea, float8[], integer) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_kmeans_fit_transfn(bytea, float8[], integer, jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_kmeans_fit_transfn(bytea, float8[], integer) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'custseg_kmeans_fit_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_scaler_fit_transfn(bytea, record, jsonb) IS 'custseg_scaler_fit transition';
+COMMENT ON FUNCTION custseg_scaler_fit_transfn(bytea, record) IS 'custseg_scaler_fit transition';
+COMMENT ON FUNCTION custseg_scaler_fit_jsonb_transfn(bytea, jsonb, jsonb) IS 'custseg_scaler_fit(jsonb) transition';
+COMMENT ON FUNCTION custseg_scaler_fit_jsonb_transfn(bytea, jsonb) IS 'custseg_scaler_fit(jsonb) transition';
+COMMENT ON FUNCTION custseg_pca_fit_transfn(bytea, float8[], integer) IS 'custseg_pca_fit transition';
+COMMENT ON FUNCTION custseg_kmeans_fit_transfn(bytea, float8[], integer, jsonb) IS 'custseg_kmeans_fit transition';
+COMMENT ON FUNCTION custseg_kmeans_fit_transfn(bytea, float8[], integer) IS 'custseg_kmeans_fit transition';
+
+CREATE AGGREGATE custseg_scaler_fit(record, jsonb) (
+    SFUNC = custseg_scaler_fit_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_scaler_fit(record) (
+    SFUNC = custseg_scaler_fit_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_scaler_fit(jsonb, jsonb) (
+    SFUNC = custseg_scaler_fit_jsonb_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_scaler_fit(jsonb) (
+    SFUNC = custseg_scaler_fit_jsonb_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_pca_fit(float8[], integer) (
+    SFUNC = custseg_pca_fit_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_kmeans_fit(float8[], integer, jsonb) (
+    SFUNC = custseg_kmeans_fit_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_kmeans_fit(float8[], integer) (
+    SFUNC = custseg_kmeans_fit_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+COMMENT ON AGGREGATE custseg_scaler_fit(record, jsonb) IS 'preprocessing only: one-hot encoding, imputation, scaling';
+COMMENT ON AGGREGATE custseg_scaler_fit(record) IS 'preprocessing only, default options';
+COMMENT ON AGGREGATE custseg_scaler_fit(jsonb, jsonb) IS 'preprocessing only, over jsonb objects';
+COMMENT ON AGGREGATE custseg_scaler_fit(jsonb) IS 'preprocessing only, over jsonb objects, default options';
+COMMENT ON AGGREGATE custseg_pca_fit(float8[], integer) IS 'PCA of vectors (unscaled), n_components kept';
+COMMENT ON AGGREGATE custseg_kmeans_fit(float8[], integer, jsonb) IS 'k-means of vectors (unscaled) with k segments';
+COMMENT ON AGGREGATE custseg_kmeans_fit(float8[], integer) IS 'k-means of vectors (unscaled), default options';
+
+-- The model registry: every trained version, at most one active per name (enforced by an index).
+CREATE TABLE custseg_models (
+    name text NOT NULL CHECK (name <> ''),
+    version integer NOT NULL CHECK (version > 0),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    source text NOT NULL,
+    options jsonb NOT NULL DEFAULT '{}',
+    metrics jsonb NOT NULL DEFAULT '{}',
+    model custseg_model NOT NULL,
+    active boolean NOT NULL DEFAULT false,
+    owner name NOT NULL DEFAULT current_user,
+    PRIMARY KEY (name, version)
+);
+CREATE UNIQUE INDEX custseg_models_one_active ON custseg_models (name) WHERE active;
+SELECT pg_catalog.pg_extension_config_dump('custseg_models', '');
+COMMENT ON TABLE custseg_models IS 'trained custseg models: every version, at most one active per name';
+COMMENT ON COLUMN custseg_models.source IS 'the table or view trained on, as a qualified name';
+COMMENT ON COLUMN custseg_models.options IS 'the normalized options used';
+COMMENT ON COLUMN custseg_models.metrics IS 'rows seen, skipped, used and clustered, inertia, silhouette, explained variance, iterations, duration';
+COMMENT ON COLUMN custseg_models.active IS 'the version custseg_predict uses for this name';
+COMMENT ON COLUMN custseg_models.owner IS
+    'the role the model name belongs to: its members may change it; see the row security policies';
+
+-- The options custseg_train and custseg_evaluate_k run with: arguments override the same keys in
+-- options (a NULL argument defers to them); exclude defaults to the source's primary-key columns.
+CREATE FUNCTION custseg_training_options(source regclass, n_components integer, exclude text[], options jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    opts jsonb := coalesce(options, '{}'::jsonb);
+    excl text[];
+BEGIN
+    IF jsonb_typeof(opts) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    IF n_components IS NOT NULL THEN
+        opts := opts || jsonb_build_object('n_components', n_components);
+    ELSIF NOT opts ? 'n_components' THEN
+        opts := opts || '{"n_components": null}';
+    END IF;
+    IF exclude IS NOT NULL THEN
+        opts := opts || jsonb_build_object('exclude', to_jsonb(exclude));
+    ELSIF NOT opts ? 'exclude' THEN
+        SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}') INTO excl
+        FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+        WHERE i.indrelid = source AND i.indisprimary;
+        opts := opts || jsonb_build_object('exclude', to_jsonb(excl));
+    END IF;
+    RETURN opts;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) IS
+    'the options custseg_train and custseg_evaluate_k use: arguments over options, primary key excluded by default';
+
+-- Trains a new version of a named model on a table, registers it, and (by default) activates it.
+CREATE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
+                              exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
+RETURNS custseg_models
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    opts jsonb := coalesce(options, '{}'::jsonb);
+    started timestamptz := clock_timestamp();
+    m custseg_model;
+    j jsonb;
+    v integer;
+    chosen_k integer;
+    prev custseg_models;
+    ids integer[];
+    next_id integer;
+    match jsonb;
+    seg_prev jsonb;
+    new_segs integer[] := '{}';
+    vanished integer[] := '{}';
+    drift bigint;
+    scored bigint;
+    lineage jsonb := '{}';
+    owner_role name;
+    result custseg_models;
+BEGIN
+    IF name IS NULL OR source IS NULL THEN
+        RAISE EXCEPTION 'model name and source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(opts) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    opts := custseg_training_options(source, n_components, exclude, opts);
+    -- k: the argument, else "k" in options, else chosen by custseg_evaluate_k (k = 2..8).
+    IF k IS NOT NULL THEN
+        opts := opts || jsonb_build_object('k', k);
+    ELSIF NOT opts ? 'k' OR opts -> 'k' = 'null' THEN
+        SELECT e.k INTO chosen_k FROM custseg_evaluate_k(source, 2, 8, NULL, NULL, opts - 'k') e WHERE e.chosen;
+        RAISE NOTICE 'custseg_train: k = % chosen by custseg_evaluate_k', chosen_k;
+        opts := opts || jsonb_build_object('k', chosen_k);
+    END IF;
+
+    EXECUTE format('SELECT custseg_fit(t, $1) FROM %s AS t', source) INTO m USING opts;
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
+    END IF;
+    j := custseg_model_json(m);
+
+    -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
+    PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
+    SELECT coalesce(max(cm.version), 0) + 1 INTO v FROM custseg_models cm WHERE cm.name = custseg_train.name;
+    -- A name belongs to the role that trained it first; its members train new versions for it.
+    SELECT n.owner INTO owner_role FROM custseg_model_names n WHERE n.name = custseg_train.name;
+    IF owner_role IS NULL THEN
+        owner_role := current_user;
+    ELSIF NOT coalesce(pg_has_role(to_regrole(quote_ident(owner_role)), 'USAGE'), false) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = format('The model belongs to role %s.', quote_ident(owner_role)),
+            HINT = format('A member of that role can train it (GRANT %s TO %s), or choose another name.',
+                          quote_ident(owner_role), quote_ident(current_user));
+    END IF;
+
+    -- Segment identity: the new centroids take over the numbers of the active version's centroids
+    -- they match (optimal assignment); the others get numbers never used by this name.
+    SELECT * INTO prev FROM custseg_models cm WHERE cm.name = custseg_train.name AND cm.active;
+    IF FOUND THEN
+        seg_prev := custseg_model_json(prev.model) #> '{kmeans,segments}';  -- NULL without k-means
+    END IF;
+    IF seg_prev IS NOT NULL AND j -> 'kmeans' <> 'null' THEN
+        match := custseg_match_segments(m, prev.model);
+        -- Versions without k-means have no segments array and add no rows here.
+        SELECT coalesce(max(s::integer), -1) + 1 INTO next_id
+        FROM custseg_models cm, jsonb_array_elements_text(custseg_model_json(cm.model) #> '{kmeans,segments}') s
+        WHERE cm.name = custseg_train.name;
+        next_id := greatest(next_id, (SELECT coalesce(max(cs.segment), -1) + 1 FROM custseg_segments cs
+                                      WHERE cs.model = custseg_train.name));
+        ids := '{}';
+        FOR i IN 0 .. jsonb_array_length(match -> 'previous_of') - 1 LOOP
+            IF match -> 'previous_of' -> i = 'null' THEN
+                ids := ids || next_id;
+                new_segs := new_segs || next_id;
+                next_id := next_id + 1;
+            ELSE
+                ids := ids || (seg_prev ->> (match -> 'previous_of' ->> i)::integer)::integer;
+            END IF;
+        END LOOP;
+        SELECT coalesce(array_agg(s::integer ORDER BY s::integer), '{}') INTO vanished
+        FROM jsonb_array_elements_text(seg_prev) s WHERE NOT s::integer = ANY (ids);
+        m := custseg_model_renumber(m, ids);
+        j := custseg_model_json(m);
+        -- Drift: training rows whose segment differs between the two versions.
+        BEGIN
+            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t) IS DISTINCT FROM custseg_predict($2, t)),
+                                   count(*) FROM %s AS t', source) INTO drift, scored USING m, prev.model;
+        EXCEPTION WHEN undefined_column OR datatype_mismatch OR invalid_text_representation THEN
+            drift := NULL;  -- the previous version cannot score these rows (its columns changed)
+        END;
+        lineage := jsonb_build_object(
+            'previous_version', prev.version,
+            'matched_segments', jsonb_array_length(match -> 'previous_of') - cardinality(new_segs),
+            'new_segments', to_jsonb(new_segs), 'vanished_segments', to_jsonb(vanished),
+            'drift_rows', drift, 'drift_share', round((drift::numeric / nullif(scored, 0)), 6));
+        IF cardinality(new_segs) > 0 THEN
+            RAISE NOTICE 'custseg_train: model "%" version % has new segments %', name, v, new_segs;
+        END IF;
+        IF cardinality(vanished) > 0 THEN
+            RAISE NOTICE 'custseg_train: segments % of model "%" have no match in version %', vanished, name, v;
+        END IF;
+    END IF;
+    IF activate THEN
+        UPDATE custseg_models cm SET active = false WHERE cm.name = custseg_train.name AND cm.active;
+    END IF;
+    BEGIN
+        INSERT INTO custseg_models (name, version, source, options, metrics, model, active, owner)
+        VALUES (name, v,
+                (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = source),
+                j -> 'options',
+                (j -> 'training') || jsonb_build_object(
+                    'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
+                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
+                m, activate, owner_role)
+        RETURNING * INTO result;
+    EXCEPTION WHEN unique_violation THEN
+        -- The name has versions this role cannot see: it belongs to a role this one has no access to.
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = 'The model name belongs to another role.',
+            HINT = 'Choose another name, or ask its owner to grant you membership in their role.';
+    END;
+    IF activate THEN
+        -- Matched segments keep their labels; new ones get generated labels.
+        PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
+    END IF;
+    RETURN result;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_train(text, regclass, integer, integer, text[], jsonb, boolean) IS
+    'trains a new version of a named model on a table, stores it in custseg_models and activates it';
+
+-- Makes one version the active one (roll back or forward).
+CREATE FUNCTION custseg_activate(name text, version integer) RETURNS custseg_models
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    result custseg_models;
+BEGIN
+    IF name IS NULL OR version IS NULL THEN
+        RAISE EXCEPTION 'model name and version must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version) THEN
+        RAISE EXCEPTION 'custseg model "%" has no version %', name, version USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm
+                   WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version
+                     AND coalesce(pg_has_role(to_regrole(quote_ident(cm.owner)), 'USAGE'), false)) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            HINT = 'A member of the role that owns the model can activate its versions.';
+    END IF;
+    UPDATE custseg_models cm SET active = false
+    WHERE cm.name = custseg_activate.name AND cm.active AND cm.version <> custseg_activate.version;
+    UPDATE custseg_models cm SET active = true
+    WHERE cm.name = custseg_activate.name AND cm.version = custseg_activate.version
+    RETURNING * INTO result;
+    PERFORM custseg_refresh_segments(name);
+    RETURN result;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_activate(text, integer) IS 'makes one stored version of a model the active one';
+
+-- Segments: one row per model name and segment number, refreshed by training. Labels are generated
+-- from what stands out in the segment; a label a user sets is kept across retraining.
+CREATE TABLE custseg_segments (
+    model text NOT NULL,
+    segment integer NOT NULL CHECK (segment >= 0),
+    label text,
+    description text,
+    size bigint NOT NULL DEFAULT 0,
+    share float8 NOT NULL DEFAULT 0,
+    profile jsonb NOT NULL DEFAULT '{}',
+    version integer,
+    label_generated boolean NOT NULL DEFAULT true,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, segment)
+);
+SELECT pg_catalog.pg_extension_config_dump('custseg_segments', '');
+COMMENT ON TABLE custseg_segments IS 'the segments of each model: size, share, profile and a label users may rename';
+COMMENT ON COLUMN custseg_segments.model IS 'the model name (custseg_models.name)';
+COMMENT ON COLUMN custseg_segments.segment IS 'the segment number custseg_predict returns';
+COMMENT ON COLUMN custseg_segments.label IS 'generated from the profile until a user sets it; then kept';
+COMMENT ON COLUMN custseg_segments.profile IS 'per feature, in original units: numeric mean, stddev, min, max and z-score against all rows; category shares';
+COMMENT ON COLUMN custseg_segments.version IS 'the model version the size, share and profile describe';
+COMMENT ON COLUMN custseg_segments.label_generated IS 'false once a user has renamed the segment';
+
+-- A label changed by anyone but training is a user's: training keeps it from then on.
+CREATE FUNCTION custseg_segments_label_guard() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    IF NEW.label IS DISTINCT FROM OLD.label AND coalesce(current_setting('custseg.refreshing', true), '') <> 'on' THEN
+        NEW.label_generated := false;
+    END IF;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_segments_label_guard() IS 'marks a segment label set by a user, so retraining keeps it';
+CREATE TRIGGER custseg_segments_label_guard BEFORE UPDATE ON custseg_segments
+    FOR EACH ROW EXECUTE FUNCTION custseg_segments_label_guard();
+
+-- Offers mapped to segments; the view below shows the current ones.
+CREATE TABLE custseg_offers (
+    offer_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    model text NOT NULL,
+    segment integer NOT NULL CHECK (segment >= 0),
+    title text NOT NULL CHECK (title <> ''),
+    details text,
+    discount_pct numeric(5, 2) CHECK (discount_pct >= 0 AND discount_pct <= 100),
+    priority integer NOT NULL DEFAULT 100,
+    valid_from timestamptz,
+    valid_until timestamptz,
+    channel text,
+    enabled boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (valid_from IS NULL OR valid_until IS NULL OR valid_until > valid_from)
+);
+CREATE INDEX custseg_offers_segment ON custseg_offers (model, segment);
+SELECT pg_catalog.pg_extension_config_dump('custseg_offers', '');
+SELECT pg_catalog.pg_extension_config_dump('custseg_offers_offer_id_seq', '');
+COMMENT ON TABLE custseg_offers IS 'offers for segments (model name, segment number); lower priority comes first';
+COMMENT ON COLUMN custseg_offers.priority IS 'lower is more important; ties broken by offer_id';
+COMMENT ON COLUMN custseg_offers.enabled IS 'false hides the offer without deleting it';
+
+-- security_invoker: the view reads the tables as the querying role, so their row security applies.
+CREATE VIEW custseg_segment_offers WITH (security_invoker = true) AS
+SELECT s.model, s.segment, s.label, s.size, s.share,
+       o.offer_id, o.title, o.details, o.discount_pct, o.priority, o.channel, o.valid_from, o.valid_until,
+       row_number() OVER (PARTITION BY s.model, s.segment ORDER BY o.priority, o.offer_id) AS offer_rank
+FROM custseg_segments s
+JOIN custseg_offers o ON o.model = s.model AND o.segment = s.segment
+WHERE o.enabled
+  AND (o.valid_from IS NULL OR o.valid_from <= now())
+  AND (o.valid_until IS NULL OR o.valid_until > now());
+COMMENT ON VIEW custseg_segment_offers IS
+    'each segment with its current offers (enabled, within their validity dates), ranked by priority';
+
+-- Recomputes the segments of a model's active version: size, share, profile, generated labels.
+CREATE FUNCTION custseg_refresh_segments(model text, keep_labels boolean DEFAULT false) RETURNS SETOF custseg_segments
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+-- Why: the planner's estimates for these small queries cross jit_above_cost; compiling costs ~1 s.
+SET jit = off
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    m custseg_models;
+    j jsonb;
+    f jsonb;
+    num_cols text := '';
+    cat_cols text := '';
+    q text;
+    total bigint;
+    spend text;
+    seg record;
+    stats jsonb := '{}';
+    overall jsonb;
+    cats jsonb := '{}';
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    j := custseg_model_json(m.model);
+    IF j -> 'kmeans' = 'null' THEN
+        RETURN;
+    END IF;
+    FOR f IN SELECT * FROM jsonb_array_elements(j -> 'features') LOOP
+        IF f ->> 'kind' = 'numeric' THEN
+            num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I)::float8, ''stddev'', '
+                                           'stddev_pop(t.%I)::float8, ''min'', min(t.%I)::float8, ''max'', max(t.%I)::float8)',
+                                           f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name');
+            IF spend IS NULL AND (f ->> 'name') ~* '(spend|score|amount|purchase|basket|monetary|revenue|sales)' THEN
+                spend := f ->> 'name';
+            END IF;
+        ELSE
+            cat_cols := cat_cols || format(', (%L, t.%I::text)', f ->> 'name', f ->> 'name');
+        END IF;
+    END LOOP;
+    -- Numeric statistics per segment and over all rows, in one scan.
+    q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
+                 FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                 GROUP BY GROUPING SETS ((s.segment), ())',
+                CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+    FOR seg IN EXECUTE q USING m.model LOOP
+        IF seg.segment IS NULL THEN
+            total := seg.n;
+            overall := seg.numeric;
+        ELSE
+            stats := stats || jsonb_build_object(seg.segment::text, jsonb_build_object('n', seg.n, 'numeric', seg.numeric));
+        END IF;
+    END LOOP;
+    -- Category shares per segment, in one more scan.
+    IF cat_cols <> '' THEN
+        q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
+                     FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
+                           FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                           CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
+                           GROUP BY 1, 2, 3) c
+                     GROUP BY 1, 2', m.source, substr(cat_cols, 3));
+        FOR seg IN EXECUTE q USING m.model LOOP
+            cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
+                              jsonb_build_object(seg.feature, seg.counts));
+        END LOOP;
+    END IF;
+
+    PERFORM set_config('custseg.refreshing', 'on', true);
+    DELETE FROM custseg_segments cs
+    WHERE cs.model = model
+      AND cs.segment <> ALL (ARRAY(SELECT jsonb_array_elements_text(j #> '{kmeans,segments}')::integer));
+    RETURN QUERY
+    WITH segs AS (
+        SELECT sid::integer AS segment, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
+               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical
+        FROM jsonb_array_elements_text(j #> '{kmeans,segments}') AS sid
+    ),
+    z AS (
+        -- How far each segment's mean sits from the mean of all rows, in standard deviations.
+        SELECT s.segment, f.key AS feature,
+               CASE WHEN (overall -> f.key ->> 'stddev')::float8 > 0
+                    THEN ((f.value ->> 'mean')::float8 - (overall -> f.key ->> 'mean')::float8)
+                         / (overall -> f.key ->> 'stddev')::float8 END AS z
+        FROM segs s, jsonb_each(s.numeric) f
+    ),
+    traits AS (
+        SELECT z.segment,
+               string_agg(CASE WHEN z.z > 0 THEN 'high ' ELSE 'low ' END || z.feature, ', '
+                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS traits,
+               string_agg(format('%s %s vs %s overall', z.feature,
+                                 round((segs.numeric -> z.feature ->> 'mean')::numeric, 1),
+                                 round((overall -> z.feature ->> 'mean')::numeric, 1)), '; '
+                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS facts
+        FROM (SELECT z.*, row_number() OVER (PARTITION BY z.segment ORDER BY abs(z.z) DESC, z.feature) AS r
+              FROM z WHERE abs(z.z) >= 0.5) z
+        JOIN segs USING (segment)
+        GROUP BY z.segment
+    ),
+    spend_rank AS (
+        SELECT s.segment,
+               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 DESC, s.segment) AS top,
+               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 ASC, s.segment) AS bottom,
+               rank() OVER (ORDER BY s.n DESC, s.segment) AS by_size
+        FROM segs s
+    ),
+    named AS (
+        SELECT s.*, t.traits, t.facts,
+               CASE WHEN spend IS NULL OR (SELECT count(*) FROM segs) < 2 THEN 'Segment ' || s.segment
+                    WHEN r.top = 1 THEN 'High Spender'
+                    WHEN r.bottom = 1 THEN 'Value Seeker'
+                    WHEN NOT EXISTS (SELECT 1 FROM spend_rank r2 JOIN segs s2 USING (segment)
+                                     WHERE r2.top > 1 AND r2.bottom > 1 AND r2.by_size < r.by_size) THEN 'Loyal Regular'
+                    ELSE 'Segment ' || s.segment END AS archetype
+        FROM segs s LEFT JOIN traits t USING (segment) JOIN spend_rank r USING (segment)
+    )
+    INSERT INTO custseg_segments AS cs (model, segment, label, description, size, share, profile, version,
+                                        label_generated, updated_at)
+    SELECT model, n.segment,
+           n.archetype || coalesce(': ' || n.traits, ''),
+           format('%s rows (%s%%)', n.n, round(100.0 * n.n / nullif(total, 0), 1)) || coalesce('; ' || n.facts, ''),
+           n.n, coalesce(n.n::float8 / nullif(total, 0), 0),
+           jsonb_build_object('numeric', (SELECT coalesce(jsonb_object_agg(f.key, f.value ||
+                                                  jsonb_build_object('z', (SELECT z.z FROM z WHERE z.segment = n.segment AND z.feature = f.key))), '{}')
+                                          FROM jsonb_each(n.numeric) f),
+                              'categorical', (SELECT coalesce(jsonb_object_agg(c.key,
+                                                  (SELECT jsonb_object_agg(l.key, round((l.value::numeric / n.n), 4)) FROM jsonb_each(c.value) l)), '{}')
+                                              FROM jsonb_each(n.categorical) c)),
+           m.version, true, now()
+    FROM named n
+    ON CONFLICT ON CONSTRAINT custseg_segments_pkey DO UPDATE
+        SET size = EXCLUDED.size, share = EXCLUDED.share, profile = EXCLUDED.profile,
+            description = EXCLUDED.description, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+            label = CASE WHEN cs.label_generated AND NOT keep_labels THEN EXCLUDED.label ELSE cs.label END
+    RETURNING cs.*;
+    PERFORM set_config('custseg.refreshing', 'off', true);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_refresh_segments(text, boolean) IS
+    'recomputes size, share, profile and generated labels of a model''s segments from its source table; keep_labels keeps existing labels';
+
+-- Views of the source rows with their segment and label, and one row per row x current offer.
+CREATE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL)
+RETURNS SETOF regclass
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    nsp text;
+    rel text;
+    v1 text;
+    v2 text;
+BEGIN
+    IF source IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'source and model must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF view_name = '' THEN
+        RAISE EXCEPTION 'view_name must not be empty' USING ERRCODE = '22023',
+            HINT = 'pass NULL for the default name, <source>_segments';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = model) THEN
+        RAISE EXCEPTION 'no custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'train one first with custseg_train';
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    v1 := coalesce(view_name, rel || '_segments');
+    v2 := v1 || '_offers';
+    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                    SELECT t.*, p.segment, s.label
+                    FROM %s t
+                    CROSS JOIN LATERAL (SELECT %I.custseg_predict(t, %L) AS segment) p
+                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
+                   nsp, v1, source, '@extschema@', model, '@extschema@', model);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
+                   format('rows of %s with their segment under custseg model %s', source, model));
+    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                    SELECT v.*, o.offer_id, o.title AS offer_title, o.details AS offer_details,
+                           o.discount_pct, o.priority AS offer_priority, o.offer_rank
+                    FROM %I.%I v
+                    JOIN %I.custseg_segment_offers o ON o.model = %L AND o.segment = v.segment',
+                   nsp, v2, nsp, v1, '@extschema@', model);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v2,
+                   format('rows of %s with each current offer of their segment under custseg model %s', source, model));
+    RETURN NEXT format('%I.%I', nsp, v1)::regclass;
+    RETURN NEXT format('%I.%I', nsp, v2)::regclass;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_create_views(regclass, text, text) IS
+    'creates <view_name> (source rows + segment + label) and <view_name>_offers (one row per row x current offer)';
+
+-- ---- Choosing k ----
+
+-- The raw training state of custseg_fit (no final fit): what custseg_evaluate_k fits every k from.
+CREATE AGGREGATE custseg_fit_state(record, jsonb) (
+    SFUNC = custseg_fit_transfn, STYPE = bytea, COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+COMMENT ON AGGREGATE custseg_fit_state(record, jsonb) IS
+    'the training state of custseg_fit over the rows, for custseg_evaluate_state';
+CREATE FUNCTION custseg_evaluate_state(state bytea, k_min integer, k_max integer) RETURNS jsonb
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_evaluate_state(bytea, integer, integer) IS
+    'k-means and its metrics for every k of a range, from one custseg_fit_state, with elbow and chosen k';
+
+CREATE FUNCTION custseg_evaluate_k(source regclass, k_min integer DEFAULT 2, k_max integer DEFAULT 8,
+                                   n_components integer DEFAULT 2, exclude text[] DEFAULT NULL,
+                                   options jsonb DEFAULT '{}')
+RETURNS TABLE (k integer, inertia float8, silhouette float8, calinski_harabasz float8, davies_bouldin float8,
+               is_elbow boolean, chosen boolean, silhouette_rows bigint, rows_clustered bigint)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    opts jsonb;
+    state bytea;
+    res jsonb;
+BEGIN
+    IF source IS NULL OR k_min IS NULL OR k_max IS NULL THEN
+        RAISE EXCEPTION 'source, k_min and k_max must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF k_min < 2 OR k_max < k_min OR k_max > 1000 THEN
+        RAISE EXCEPTION 'k range %..% is invalid', k_min, k_max USING ERRCODE = '22023',
+            HINT = 'pass 2 <= k_min <= k_max <= 1000';
+    END IF;
+    opts := custseg_training_options(source, n_components, exclude, options);
+    IF opts ? 'k' THEN
+        RAISE EXCEPTION 'option "k" cannot be given to custseg_evaluate_k' USING ERRCODE = '22023',
+            HINT = 'use k_min and k_max';
+    END IF;
+    -- The state keeps the rows for k-means as training with k = k_max would.
+    EXECUTE format('SELECT custseg_fit_state(t, $1) FROM %s AS t', source) INTO state
+        USING opts || jsonb_build_object('k', k_max);
+    IF state IS NULL THEN
+        RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
+    END IF;
+    res := custseg_evaluate_state(state, k_min, k_max);
+    RETURN QUERY
+    SELECT (e ->> 'k')::integer, (e ->> 'inertia')::float8, (e ->> 'silhouette')::float8,
+           (e ->> 'calinski_harabasz')::float8, (e ->> 'davies_bouldin')::float8,
+           (e ->> 'is_elbow')::boolean, (e ->> 'chosen')::boolean,
+           (e ->> 'silhouette_rows')::bigint, (e ->> 'rows')::bigint
+    FROM jsonb_array_elements(res) e;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_evaluate_k(regclass, integer, integer, integer, text[], jsonb) IS
+    'fits every k of a range in one scan: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, the elbow and the chosen k';
+
+-- ---- Segment identity across versions ----
+
+CREATE FUNCTION custseg_match_segments(next custseg_model, previous custseg_model) RETURNS jsonb
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_match_segments(custseg_model, custseg_model) IS
+    'optimal assignment of a new model''s centroids to a previous model''s: {"previous_of": [...], "distance": [...]}';
+CREATE FUNCTION custseg_model_renumber(model custseg_model, segments integer[]) RETURNS custseg_model
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_model_renumber(custseg_model, integer[]) IS
+    'the model with new segment numbers for its centroids (in centroid order)';
+
+CREATE FUNCTION custseg_drift(name text)
+RETURNS TABLE (version integer, previous_version integer, created_at timestamptz, active boolean,
+               matched_segments integer, new_segments integer[], vanished_segments integer[],
+               drift_rows bigint, drift_share float8)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    SELECT cm.version, (cm.metrics ->> 'previous_version')::integer, cm.created_at, cm.active,
+           (cm.metrics ->> 'matched_segments')::integer,
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(cm.metrics -> 'new_segments', '[]'))::integer),
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(cm.metrics -> 'vanished_segments', '[]'))::integer),
+           (cm.metrics ->> 'drift_rows')::bigint, (cm.metrics ->> 'drift_share')::float8
+    FROM custseg_models cm WHERE cm.name = custseg_drift.name ORDER BY cm.version;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no custseg model named "%"', name USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_drift(text) IS
+    'per version of a model: the version it was matched to, new and vanished segments, rows that changed segment';
+
+-- ---- Understanding the data and the segments ----
+
+-- The columns of a table in order, and whether each has a numeric type.
+CREATE FUNCTION custseg_columns(source regclass) RETURNS TABLE (name text, attnum integer, is_num boolean)
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT a.attname::text, a.attnum::integer,
+           a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                          'float8'::regtype, 'numeric'::regtype)
+    FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+$fn$;
+COMMENT ON FUNCTION custseg_columns(regclass) IS 'the columns of a table in order, and whether each is numeric';
+
+-- Per column: kind, count, nulls, distinct, mean, stddev (n-1), min, quartiles (linear interpolation),
+-- max, IQR outliers (beyond 1.5 IQR from the quartiles), top 5 categories. Two scans.
+CREATE FUNCTION custseg_describe(source regclass)
+RETURNS TABLE (column_name text, kind text, count bigint, nulls bigint, distinct_count bigint,
+               mean float8, stddev float8, min float8, q1 float8, median float8, q3 float8, max float8,
+               outliers bigint, top jsonb)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    col record;
+    stats text := '';
+    second text := '';
+    s jsonb;
+    counts jsonb := '{}';
+    r record;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    FOR col IN SELECT c.name, c.is_num FROM custseg_columns(source) c LOOP
+        IF col.is_num THEN
+            stats := stats || format(', %L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
+                '''distinct'', count(DISTINCT t.%I), ''mean'', avg(t.%I)::float8, ''stddev'', stddev_samp(t.%I)::float8, '
+                '''min'', min(t.%I)::float8, ''q'', percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY t.%I::float8), '
+                '''max'', max(t.%I)::float8)', col.name, col.name, col.name, col.name, col.name, col.name, col.name,
+                col.name, col.name);
+        ELSE
+            stats := stats || format(', %L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
+                '''distinct'', count(DISTINCT t.%I::text))', col.name, col.name, col.name, col.name);
+        END IF;
+    END LOOP;
+    IF stats = '' THEN
+        RETURN;
+    END IF;
+    -- Scan 1: PostgreSQL's aggregates for every column at once.
+    EXECUTE format('SELECT jsonb_build_object(%s) FROM %s AS t', substr(stats, 3), source) INTO s;
+    -- Scan 2: outliers of numeric columns and value counts of the others, unpivoted.
+    FOR col IN SELECT c.name, c.is_num FROM custseg_columns(source) c LOOP
+        IF col.is_num THEN
+            IF s -> col.name -> 'q' <> 'null' THEN
+                second := second || format(', (%L, CASE WHEN t.%I::float8 < %s OR t.%I::float8 > %s THEN ''outlier'' END)',
+                    col.name, col.name,
+                    (s -> col.name -> 'q' ->> 0)::float8 - 1.5 * ((s -> col.name -> 'q' ->> 2)::float8 - (s -> col.name -> 'q' ->> 0)::float8),
+                    col.name,
+                    (s -> col.name -> 'q' ->> 2)::float8 + 1.5 * ((s -> col.name -> 'q' ->> 2)::float8 - (s -> col.name -> 'q' ->> 0)::float8));
+            END IF;
+        ELSE
+            second := second || format(', (%L, t.%I::text)', col.name, col.name);
+        END IF;
+    END LOOP;
+    IF second <> '' THEN
+        FOR r IN EXECUTE format('SELECT kv.c, kv.v, count(*) AS n FROM %s AS t CROSS JOIN LATERAL (VALUES %s) AS kv(c, v)
+                                 WHERE kv.v IS NOT NULL GROUP BY 1, 2', source, substr(second, 3))
+        LOOP
+            counts := jsonb_set(counts, ARRAY[r.c], coalesce(counts -> r.c, '[]') || jsonb_build_array(jsonb_build_array(r.v, r.n)));
+        END LOOP;
+    END IF;
+    RETURN QUERY
+    SELECT c.name,
+           CASE WHEN s -> c.name ? 'mean' THEN 'numeric' ELSE 'categorical' END,
+           (s -> c.name ->> 'count')::bigint, (s -> c.name ->> 'nulls')::bigint,
+           (s -> c.name ->> 'distinct')::bigint, (s -> c.name ->> 'mean')::float8,
+           (s -> c.name ->> 'stddev')::float8, (s -> c.name ->> 'min')::float8,
+           (s -> c.name -> 'q' ->> 0)::float8, (s -> c.name -> 'q' ->> 1)::float8,
+           (s -> c.name -> 'q' ->> 2)::float8, (s -> c.name ->> 'max')::float8,
+           CASE WHEN s -> c.name ? 'mean' THEN
+               coalesce((SELECT (x ->> 1)::bigint FROM jsonb_array_elements(counts -> c.name) x), 0) END,
+           CASE WHEN NOT s -> c.name ? 'mean' THEN
+               (SELECT coalesce(jsonb_agg(jsonb_build_object('value', x.v, 'count', x.n) ORDER BY x.n DESC, x.v), '[]')
+                FROM (SELECT x ->> 0 AS v, (x ->> 1)::bigint AS n
+                      FROM jsonb_array_elements(counts -> c.name) x
+                      ORDER BY 2 DESC, 1 LIMIT 5) x) END
+    FROM custseg_columns(source) c ORDER BY c.attnum;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_describe(regclass) IS
+    'per column: kind, count, nulls, distinct, mean, stddev, min, quartiles, max, IQR outliers, top categories';
+
+-- Pearson r of every pair of numeric columns, over the rows where both are present. One scan.
+CREATE FUNCTION custseg_correlations(source regclass)
+RETURNS TABLE (column_a text, column_b text, r float8, n bigint)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    cols text[];
+    parts text := '';
+    res jsonb;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(c.name ORDER BY c.attnum) INTO cols FROM custseg_columns(source) c WHERE c.is_num;
+    IF coalesce(cardinality(cols), 0) < 2 THEN
+        RETURN;
+    END IF;
+    FOR i IN 1 .. cardinality(cols) - 1 LOOP
+        FOR j IN i + 1 .. cardinality(cols) LOOP
+            parts := parts || format(', jsonb_build_array(%L, %L, corr(t.%I::float8, t.%I::float8), regr_count(t.%I::float8, t.%I::float8))',
+                                     cols[i], cols[j], cols[i], cols[j], cols[i], cols[j]);
+        END LOOP;
+    END LOOP;
+    EXECUTE format('SELECT jsonb_build_array(%s) FROM %s AS t', substr(parts, 3), source) INTO res;
+    RETURN QUERY SELECT x ->> 0, x ->> 1, (x ->> 2)::float8, (x ->> 3)::bigint FROM jsonb_array_elements(res) x;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_correlations(regclass) IS 'Pearson r (and the row count) of every pair of numeric columns';
+
+-- Box-plot numbers per segment and feature of a model's active version, in original units, over its
+-- source table; segment NULL is all rows. One scan.
+CREATE FUNCTION custseg_profile(model text)
+RETURNS TABLE (segment integer, label text, feature text, kind text, n bigint, mean float8, stddev float8,
+               min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    m custseg_models;
+    vals text := '';
+    f jsonb;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = custseg_profile.model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    IF custseg_model_json(m.model) -> 'kmeans' = 'null' THEN
+        RAISE EXCEPTION 'model "%" has no k-means stage', model USING ERRCODE = '55000';
+    END IF;
+    FOR f IN SELECT * FROM jsonb_array_elements(custseg_model_json(m.model) -> 'features') LOOP
+        IF f ->> 'kind' = 'numeric' THEN
+            vals := vals || format(', (%L, ''numeric'', t.%I::float8, NULL::text)', f ->> 'name', f ->> 'name');
+        ELSE
+            vals := vals || format(', (%L, ''categorical'', NULL::float8, t.%I::text)', f ->> 'name', f ->> 'name');
+        END IF;
+    END LOOP;
+    RETURN QUERY EXECUTE format($q$
+        WITH u AS MATERIALIZED (
+            SELECT s.segment, kv.feature, kv.kind, kv.num, kv.txt
+            FROM %s AS t
+            CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+            CROSS JOIN LATERAL (VALUES %s) AS kv(feature, kind, num, txt)
+        ),
+        stats AS (
+            SELECT u.segment, u.feature, min(u.kind) AS kind, count(*) AS n, avg(u.num) AS mean,
+                   stddev_samp(u.num) AS stddev, min(u.num) AS min,
+                   percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY u.num) AS q, max(u.num) AS max,
+                   GROUPING(u.segment) AS all_rows
+            FROM u GROUP BY GROUPING SETS ((u.segment, u.feature), (u.feature))
+        ),
+        shares AS (
+            SELECT c.segment, c.feature, c.all_rows, jsonb_object_agg(coalesce(c.txt, 'NULL'), round(c.share, 4)) AS shares
+            FROM (SELECT g.*, g.k::numeric / sum(g.k) OVER (PARTITION BY g.segment, g.feature, g.all_rows) AS share
+                  FROM (SELECT u.segment, u.feature, u.txt, count(*) AS k, GROUPING(u.segment) AS all_rows
+                        FROM u WHERE u.kind = 'categorical'
+                        GROUP BY GROUPING SETS ((u.segment, u.feature, u.txt), (u.feature, u.txt))) g) c
+            GROUP BY c.segment, c.feature, c.all_rows
+        )
+        SELECT st.segment, cs.label, st.feature, st.kind, st.n,
+               CASE WHEN st.kind = 'numeric' THEN st.mean END, st.stddev, st.min, st.q[1], st.q[2], st.q[3], st.max,
+               sh.shares
+        FROM stats st
+        LEFT JOIN shares sh ON sh.feature = st.feature AND sh.all_rows = st.all_rows
+                           AND sh.segment IS NOT DISTINCT FROM st.segment
+        LEFT JOIN @extschema@.custseg_segments cs ON cs.model = $2 AND cs.segment = st.segment
+        ORDER BY st.segment NULLS LAST, st.feature
+    $q$, m.source, substr(vals, 3)) USING m.model, model;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_profile(text) IS
+    'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares';
+
+-- ---- Privileges: row security on the shared tables ----
+-- custseg_models, custseg_segments and custseg_offers are shared by every role of the database. A
+-- model name belongs to the role that trained it first (custseg_models.owner); its rows, and the
+-- segments and offers of that name, can be changed by members of that role (pg_has_role USAGE, so
+-- GRANT owner TO other shares it), and read by them and by roles that may read the table the model
+-- was trained on. Superusers and the extension's owner bypass row security (pg_dump, pg_cron jobs).
+-- Roles that no longer exist match nobody (to_regrole gives NULL instead of an error). Nothing in
+-- a policy can raise an error for some row, or one role's row could break every role's queries.
+-- Whether the current role may read a table named as custseg_models.source stores it (format('%I.%I')):
+-- USAGE on its schema and SELECT on it. Never an error, whatever the text (a row any role inserted is
+-- read by every role's queries): text not in that form, or naming no table, is false.
+CREATE FUNCTION custseg_source_readable(source text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce((
+        SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
+        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                                      THEN source END) AS p) i
+        JOIN pg_namespace n ON n.nspname = i.p[1]
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+$fn$;
+COMMENT ON FUNCTION custseg_source_readable(text) IS
+    'whether the current role may read the table a model was trained on (row security of custseg_models)';
+-- Who owns a model name: one row per name, claimed by the first training. Its primary key is what
+-- makes a name belong to one role whatever the row security lets a role see, and its foreign key
+-- keeps a claim while versions of the name exist. A row of custseg_models claims its name for its
+-- owner (custseg_claim_name), and may change the claim only as a member of the current owner.
+CREATE TABLE custseg_model_names (
+    name text PRIMARY KEY,
+    owner name NOT NULL DEFAULT current_user
+);
+SELECT pg_catalog.pg_extension_config_dump('custseg_model_names', '');
+COMMENT ON TABLE custseg_model_names IS 'the owner role of each model name (see README: Privileges)';
+INSERT INTO custseg_model_names (name, owner)
+SELECT DISTINCT ON (name) name, owner FROM custseg_models ORDER BY name, version;
+ALTER TABLE custseg_models ADD CONSTRAINT custseg_models_name_claimed
+    FOREIGN KEY (name) REFERENCES custseg_model_names (name) ON UPDATE CASCADE ON DELETE RESTRICT;
+CREATE FUNCTION custseg_claim_name() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    -- Another role's claim fails the UPDATE policy below: 42501, row-level security.
+    INSERT INTO custseg_model_names AS n (name, owner) VALUES (NEW.name, NEW.owner)
+    ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner;
+    RETURN NEW;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_claim_name() IS
+    'trigger: a model row claims its name for its owner; another role''s name is refused (42501)';
+CREATE TRIGGER custseg_models_claim_name BEFORE INSERT OR UPDATE OF name, owner ON custseg_models
+    FOR EACH ROW EXECUTE FUNCTION custseg_claim_name();
+ALTER TABLE custseg_model_names ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custseg_model_names_read ON custseg_model_names FOR SELECT USING (true);
+CREATE POLICY custseg_model_names_claim ON custseg_model_names FOR INSERT
+    WITH CHECK (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+CREATE POLICY custseg_model_names_change ON custseg_model_names FOR UPDATE
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+CREATE POLICY custseg_model_names_release ON custseg_model_names FOR DELETE
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+COMMENT ON POLICY custseg_model_names_read ON custseg_model_names IS 'every role sees who owns which name';
+COMMENT ON POLICY custseg_model_names_claim ON custseg_model_names IS 'a role claims a free name for a role it belongs to';
+COMMENT ON POLICY custseg_model_names_change ON custseg_model_names IS 'members of the owner role give a name to another role of theirs';
+COMMENT ON POLICY custseg_model_names_release ON custseg_model_names IS 'members of the owner role release a name without versions';
+GRANT SELECT, INSERT, UPDATE, DELETE ON custseg_model_names TO PUBLIC;
+ALTER TABLE custseg_models ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custseg_segments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custseg_offers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custseg_models_read ON custseg_models FOR SELECT
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE')
+           OR custseg_source_readable(source));
+CREATE POLICY custseg_models_write ON custseg_models FOR ALL
+    USING (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'))
+    WITH CHECK (pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 'USAGE'));
+CREATE POLICY custseg_segments_read ON custseg_segments FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segments.model));
+CREATE POLICY custseg_segments_write ON custseg_segments FOR ALL
+    USING (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segments.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segments.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')));
+CREATE POLICY custseg_offers_read ON custseg_offers FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_offers.model));
+CREATE POLICY custseg_offers_write ON custseg_offers FOR ALL
+    USING (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_offers.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_offers.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')));
+COMMENT ON POLICY custseg_models_read ON custseg_models IS
+    'members of the owner role, and roles that may read the source table, see a model';
+COMMENT ON POLICY custseg_models_write ON custseg_models IS 'members of the owner role change a model';
+COMMENT ON POLICY custseg_segments_read ON custseg_segments IS 'segments are visible with their model';
+COMMENT ON POLICY custseg_segments_write ON custseg_segments IS 'members of the model''s owner role change its segments';
+COMMENT ON POLICY custseg_offers_read ON custseg_offers IS 'offers are visible with their model';
+COMMENT ON POLICY custseg_offers_write ON custseg_offers IS 'members of the model''s owner role change its offers';
+
+-- Every role may use the extension after CREATE EXTENSION, with no further step by a superuser;
+-- row security decides which rows. (No TRUNCATE: it would bypass row security.)
+GRANT SELECT, INSERT, UPDATE, DELETE ON custseg_models, custseg_segments, custseg_offers TO PUBLIC;
+GRANT USAGE, SELECT ON SEQUENCE custseg_offers_offer_id_seq TO PUBLIC;
+GRANT SELECT ON custseg_segment_offers TO PUBLIC;
+
+-- Backends cache the lookups of custseg_predict(row, name) and custseg_predict(row); any change to
+-- the registry tables tells every backend to drop them (see README: scoring by name).
+CREATE FUNCTION custseg_registry_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'custseg_registry_changed' LANGUAGE C;
+CREATE TRIGGER custseg_models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custseg_models
+    FOR EACH STATEMENT EXECUTE FUNCTION custseg_registry_changed();
+CREATE TRIGGER custseg_segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON custseg_segments
+    FOR EACH STATEMENT EXECUTE FUNCTION custseg_registry_changed();
+
+-- ==== 0.3.0 ====
+-- Each part of 0.3.0 keeps its new objects in its own section below; changes to the objects above
+-- are made in place. Everything here is repeated in sql/custseg--0.2.0--0.3.0.sql.
+
+-- ---- 0.3.0: an analyst's own data (features, labels, transforms, model equality) ----
+
+-- ---- 0.3.0: PostgreSQL 17 and 18 ----
+
+-- ---- 0.3.0: speed (input forms, sparse one-hot) ----
+
+-- ---- 0.3.0: Citus (distributed training and scoring, model-as-value forms) ----
+
+-- ---- 0.3.0: customers in motion (RFM, kept segments, transitions) ----
+
+-- ---- 0.3.0: resilience ----
