@@ -375,6 +375,24 @@ FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::str
   hash_seed = r.next();
 }
 
+size_t compact_state_length(const uint8_t* b, size_t len) {
+  StateHeader h = read_header(b, len);
+  check_sections(h, len);
+  return size_t(h.off_sample) + 8 * size_t(h.n_features + kExtra) * size_t(h.sample_count);
+}
+
+void compact_state_into(const uint8_t* b, size_t len, uint8_t* out, size_t out_len) {
+  StateHeader h = read_header(b, len);
+  check_sections(h, len);
+  const size_t want = size_t(h.off_sample) + 8 * size_t(h.n_features + kExtra) * size_t(h.sample_count);
+  if (out_len != want) throw Error(ErrorCode::kInternal, "custseg: compact state length mismatch");
+  std::memset(out, 0, kReserved);
+  std::memcpy(out + kReserved, b + kReserved, want - kReserved);
+  h.sample_cap = h.sample_count;
+  h.total_len = want;
+  std::memcpy(out + kReserved, &h, sizeof h);
+}
+
 void state_features(const uint8_t* b, size_t len, std::vector<std::string>& names, int& n_numeric) {
   StateHeader h = read_header(b, len);
   const size_t w = h.n_features;
@@ -534,6 +552,11 @@ FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
                                 reinterpret_cast<const double*>(b + h.off_A),
                                 reinterpret_cast<const double*>(b + h.off_M), int(dim));
   const double* pend = reinterpret_cast<const double*>(b + h.off_pending);
+  for (uint64_t r = 0; r < h.pending_count; ++r)
+    for (size_t col = h.n_numeric; col < w; ++col) {
+      const double id = pend[r * w + col];
+      if (!(id == -1 || (id >= 0 && id < double(nl) && id == std::floor(id)))) bad_state("bad category id");
+    }
   p.pending.assign(pend, pend + w * h.pending_count);
   const double* res = reinterpret_cast<const double*>(b + h.off_sample);
   // Counts never exceed the rows they count (which also bounds the final draw's work).
