@@ -188,7 +188,9 @@ FitParts decode_state(const uint8_t* data, size_t len, bool borrow = false);
 // nothing, when the row needs a structural change (FitParts::prepare, then encode anew).
 class FitStateView {
  public:
-  FitStateView(uint8_t* data, size_t len);
+  // validate = false only for a buffer this process encoded or already validated (the glue's
+  // expanded state): the per-row path then reads no header copy and checks no section.
+  FitStateView(uint8_t* data, size_t len, bool validate = true);
   bool add_row(const double* numeric, const StrRef* categorical);
   // When add_row refused the row only because the sample room is full (every category known): the
   // length of this state with the room grown as FitParts::prepare would (fourfold, so n rows are

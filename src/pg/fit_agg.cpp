@@ -243,7 +243,7 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
   if (PG_ARGISNULL(1)) {
     // A NULL row has no feature: counted as skipped once a state exists.
     if (!o) PG_RETURN_NULL();
-    core::FitStateView(o->data, o->len).add_skipped();
+    core::FitStateView(o->data, o->len, /*validate=*/false).add_skipped();
     return EOHPGetRWDatum(&o->hdr);
   }
   const Datum row = PG_GETARG_DATUM(1);
@@ -254,7 +254,8 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
   double* numeric = nullptr;
   core::StrRef* categorical = nullptr;
   read_input(&o->cache, o->hdr.eoh_context, input, row, o->data, o->len, &numeric, &categorical);
-  core::FitStateView view(o->data, o->len);
+  // Why unvalidated: the object's buffer was encoded here or validated when it was expanded.
+  core::FitStateView view(o->data, o->len, /*validate=*/false);
   // Fast path: the state is updated in place and returned as is.
   if (!view.add_row(numeric, categorical)) {
     // A new category or a full sample room: the buffer is rebuilt larger in the object's context.
@@ -275,7 +276,7 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
       o->data = next;
       o->len = n;
     }
-    view = core::FitStateView(o->data, o->len);
+    view = core::FitStateView(o->data, o->len, /*validate=*/false);
     if (!view.add_row(numeric, categorical))
       throw core::Error(core::ErrorCode::kInternal, "custseg state did not accept a prepared row");
   }
