@@ -1105,9 +1105,14 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     Vector z(d);
     Eigen::Index at = 0;
     const size_t ew = size_t(entry_width());
-    for (size_t i = 0; i < draw.entry.size(); ++i) {
-      if (draw.copies[i] == 0) continue;
-      const double* row = sample_data() + draw.entry[i] * ew + kExtra;
+    // Why in storage order: the canonical order below sorts the rows anyway, and reading the
+    // entries in hash order would be a cache miss per row.
+    std::vector<uint64_t> take(size_t(sample_entries()), 0);
+    for (size_t i = 0; i < draw.entry.size(); ++i) take[size_t(draw.entry[i])] = draw.copies[i];
+    draw = SampleDraw();
+    for (size_t e = 0; e < take.size(); ++e) {
+      if (take[e] == 0) continue;
+      const double* row = sample_data() + e * ew + kExtra;
       z.setZero();
       for (int j = 0; j < n_numeric; ++j) z(j) = std::isnan(row[j]) ? mean(j) : row[j];
       for (int c = n_numeric; c < w; ++c)
@@ -1124,8 +1129,8 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
           out[c] = acc;
         }
       }
-      for (uint64_t copy = 1; copy < draw.copies[i]; ++copy) Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
-      at += Eigen::Index(draw.copies[i]);
+      for (uint64_t copy = 1; copy < take[e]; ++copy) Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+      at += Eigen::Index(take[e]);
     }
     // Why: the raw rows are not needed again (a borrowed sample belongs to the caller).
     std::vector<double>().swap(sample);
