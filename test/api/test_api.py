@@ -119,6 +119,16 @@ def test_null_means_unknown_as_in_sql(client, db):
     assert client.post("/predict", json=attrs).json()["segment"] == expected
 
 
+def test_a_customer_with_no_known_feature_is_a_422(client, db):
+    attrs = {k: None for k in one(db)}
+    r = client.post("/predict", json=attrs)
+    assert r.status_code == 422, r.text
+    assert "every feature is null" in r.json()["detail"][0]["msg"]
+    with db.cursor() as cur:  # as in SQL, where such a row has no segment
+        cur.execute("SELECT custseg_predict(%s::jsonb, 'customers') IS NULL", (__import__("json").dumps(attrs),))
+        assert cur.fetchone()[0]
+
+
 def test_integers_and_floats_are_both_numbers(client, db):
     attrs = dict(one(db))
     a = client.post("/predict", json=dict(attrs, age=40)).json()
