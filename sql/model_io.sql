@@ -12,6 +12,7 @@ FROM io;
 COPY io TO '/tmp/custseg_regress_io.bin' WITH (FORMAT binary);
 CREATE TABLE io2 (model custseg_model);
 COPY io2 FROM '/tmp/custseg_regress_io.bin' WITH (FORMAT binary);
+\! rm -f /tmp/custseg_regress_io.bin
 SELECT custseg_model_send(io.model) = custseg_model_send(io2.model) AS recv_identical FROM io, io2;
 
 -- A model read back from text predicts the same segments.
