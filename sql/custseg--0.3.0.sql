@@ -277,28 +277,32 @@ BEGIN
     END LOOP;
     -- One scan of at most 100,000 rows: distinct values of the candidate columns.
     FOR col IN SELECT a.attname::text AS name, a.attnum,
-                      CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
-                                               'float4'::regtype, 'float8'::regtype) THEN 'number'
+                      CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
                            WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR t.typtype = 'e' THEN 'text'
-                           WHEN a.atttypid = 'uuid'::regtype THEN 'uuid' END AS kind
+                           WHEN a.atttypid = 'uuid'::regtype THEN 'uuid' END AS kind,
+                      a.atttypid = 'numeric'::regtype AS is_decimal
                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attname::text = ANY (excl)
                ORDER BY a.attnum LOOP
         IF col.kind IS NULL AND NOT col.name = ANY (keep) THEN
             CONTINUE;
         END IF;
-        parts := parts || format(', %L, jsonb_build_object(''n'', count(t.%I), ''distinct'', count(DISTINCT t.%I::text)%s)',
-                                 col.name, col.name, col.name,
-                                 CASE WHEN col.kind = 'number' THEN format(
-                                     ', ''integral'', bool_and(t.%I::numeric = trunc(t.%I::numeric)), ''span'', max(t.%I::numeric) - min(t.%I::numeric) + 1',
-                                     col.name, col.name, col.name, col.name) ELSE '' END);
+        -- Whole numbers, text and uuids can be identifiers (floats are measurements); a column of
+        -- another type is here only when forced categorical, and compared as text.
+        parts := parts || format(', %L, jsonb_build_object(''n'', count(t.%I), ''distinct'', count(DISTINCT t.%I%s)%s)',
+                                 col.name, col.name, col.name, CASE WHEN col.kind IS NULL THEN '::text' ELSE '' END,
+                                 CASE WHEN col.kind = 'number' AND col.is_decimal THEN format(
+                                     ', ''integral'', bool_and(t.%I = trunc(t.%I)), ''span'', max(t.%I) - min(t.%I) + 1',
+                                     col.name, col.name, col.name, col.name)
+                                      WHEN col.kind = 'number' THEN format(
+                                     ', ''integral'', true, ''span'', max(t.%I)::numeric - min(t.%I)::numeric + 1', col.name, col.name)
+                                      ELSE '' END);
     END LOOP;
     IF parts <> '' THEN
         EXECUTE format('SELECT count(*), jsonb_build_object(%s) FROM (SELECT * FROM %s LIMIT 100000) AS t',
                        substr(parts, 3), source) INTO total, res;
         FOR col IN SELECT a.attname::text AS name,
-                          CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
-                                                   'float4'::regtype, 'float8'::regtype) THEN 'number'
+                          CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
                                WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR t.typtype = 'e' THEN 'text'
                                WHEN a.atttypid = 'uuid'::regtype THEN 'uuid' END AS kind
                    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
