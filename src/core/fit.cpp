@@ -800,6 +800,11 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   say("custseg_fit: " + std::to_string(seen) + " rows scanned, " + std::to_string(skipped) + " skipped, " +
       (dedupe ? std::to_string(used) + " distinct, " : std::string()) + std::to_string(levels.size()) +
       " categories in " + std::to_string(nc) + " categorical columns");
+  if (!names.empty()) {
+    std::string list;
+    for (size_t j = 0; j < names.size(); ++j) list += (j ? ", " : "") + names[j];
+    say("custseg_fit: features " + list);
+  }
   // The PCA and k-means stages work on the vectors they are given, unscaled.
   const bool standardize = opt.stage == Stage::kFit || opt.stage == Stage::kScaler;
   // Encoding order: numeric columns, then each categorical column's levels in sorted byte order.
