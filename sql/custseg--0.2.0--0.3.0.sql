@@ -268,7 +268,8 @@ BEGIN
         END IF;
         -- Whole numbers, text and uuids can be identifiers (floats are measurements); a column of
         -- another type is here only when forced categorical, and compared as text.
-        parts := parts || format(', %L, jsonb_build_object(''n'', count(t.%I), ''distinct'', count(DISTINCT t.%I%s)%s)',
+        -- One small object per column, joined by ||: a function takes at most 100 arguments.
+        parts := parts || format(' || jsonb_build_object(%L, jsonb_build_object(''n'', count(t.%I), ''distinct'', count(DISTINCT t.%I%s)%s))',
                                  col.name, col.name, col.name, CASE WHEN col.kind IS NULL THEN '::text' ELSE '' END,
                                  CASE WHEN col.kind = 'number' AND col.is_decimal THEN format(
                                      ', ''integral'', bool_and(t.%I = trunc(t.%I)), ''span'', max(t.%I) - min(t.%I) + 1',
@@ -278,8 +279,8 @@ BEGIN
                                       ELSE '' END);
     END LOOP;
     IF parts <> '' THEN
-        EXECUTE format('SELECT count(*), jsonb_build_object(%s) FROM (SELECT * FROM %s LIMIT 100000) AS t',
-                       substr(parts, 3), source) INTO total, res;
+        EXECUTE format('SELECT count(*), ''{}''::jsonb%s FROM (SELECT * FROM %s LIMIT 100000) AS t',
+                       parts, source) INTO total, res;
         FOR col IN SELECT a.attname::text AS name,
                           CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
                                WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR t.typtype = 'e' THEN 'text'
@@ -516,8 +517,9 @@ BEGIN
         IF f ->> 'kind' = 'numeric' THEN
             -- The column's value as the model reads it (a boolean as 0/1).
             e := custseg_feature_sql(m.source::regclass, f ->> 'name', 'numeric');
-            num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(%s)::float8, ''stddev'', '
-                                           'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8)',
+            -- One small object per feature, joined by ||: a function takes at most 100 arguments.
+            num_cols := num_cols || format(' || jsonb_build_object(%L, jsonb_build_object(''mean'', avg(%s)::float8, ''stddev'', '
+                                           'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8))',
                                            f ->> 'name', e, e, e, e);
             IF spend IS NULL AND (f ->> 'name') ~* '(spend|score|amount|purchase|basket|monetary|revenue|sales)' THEN
                 spend := f ->> 'name';
@@ -527,10 +529,10 @@ BEGIN
         END IF;
     END LOOP;
     -- Numeric statistics per segment and over all rows, in one scan.
-    q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
+    q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric
                  FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
                  GROUP BY GROUPING SETS ((s.segment), ())',
-                CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+                num_cols, m.source);
     FOR seg IN EXECUTE q USING m.model LOOP
         IF seg.segment IS NULL THEN
             total := seg.n;
@@ -767,22 +769,23 @@ BEGIN
     END IF;
     FOR col IN SELECT c.name, c.kind, c.value FROM custseg_column_kinds(source) c LOOP
         IF col.kind = 'numeric' THEN
-            stats := stats || format(', %L, jsonb_build_object(''count'', count(%s), ''nulls'', count(*) - count(%s), '
+            -- One small object per column, joined by ||: a function takes at most 100 arguments.
+            stats := stats || format(' || jsonb_build_object(%L, jsonb_build_object(''count'', count(%s), ''nulls'', count(*) - count(%s), '
                 '''distinct'', count(DISTINCT %s), ''mean'', avg(%s)::float8, ''stddev'', stddev_samp(%s)::float8, '
                 '''min'', min(%s)::float8, ''q'', percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY (%s)::float8), '
-                '''max'', max(%s)::float8, ''integral'', bool_and((%s)::numeric = trunc((%s)::numeric)))',
+                '''max'', max(%s)::float8, ''integral'', bool_and((%s)::numeric = trunc((%s)::numeric))))',
                 col.name, col.value, col.value, col.value, col.value, col.value, col.value, col.value, col.value,
                 col.value, col.value);
         ELSE
-            stats := stats || format(', %L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
-                '''distinct'', count(DISTINCT t.%I::text))', col.name, col.name, col.name, col.name);
+            stats := stats || format(' || jsonb_build_object(%L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
+                '''distinct'', count(DISTINCT t.%I::text)))', col.name, col.name, col.name, col.name);
         END IF;
     END LOOP;
     IF stats = '' THEN
         RETURN;
     END IF;
     -- Scan 1: PostgreSQL's aggregates for every column at once.
-    EXECUTE format('SELECT count(*), jsonb_build_object(%s) FROM %s AS t', substr(stats, 3), source) INTO total, s;
+    EXECUTE format('SELECT count(*), ''{}''::jsonb%s FROM %s AS t', stats, source) INTO total, s;
     -- Scan 2: outliers of numeric columns and value counts of categorical ones, unpivoted.
     FOR col IN SELECT c.name, c.kind, c.value FROM custseg_column_kinds(source) c LOOP
         IF col.kind = 'numeric' THEN

@@ -41,6 +41,16 @@ SELECT count(*) AS pairs, count(r) AS with_r FROM custseg_correlations('od_names
 SELECT count(*) AS segments FROM custseg_refresh_segments('od_names');
 SELECT count(*) = 90 AS scored FROM od_names t WHERE custseg_predict(t.*, 'od_names') IS NOT NULL;
 
+-- Many columns: no generated call passes more than 100 arguments (60 numeric columns).
+SELECT format('CREATE TABLE od_wide_cols (%s)', string_agg(format('c%s int', i), ', ')) FROM generate_series(1, 60) i \gexec
+SELECT format('INSERT INTO od_wide_cols SELECT %s FROM generate_series(1, 40) r', string_agg(format('(r * %s) %% 7', i), ', '))
+FROM generate_series(1, 60) i \gexec
+SELECT jsonb_array_length(metrics -> 'features') AS features
+FROM custseg_train('od_wide_cols', 'od_wide_cols', options => '{"seed": 1}');
+SELECT count(*) AS described, count(*) FILTER (WHERE kind = 'numeric') AS numeric FROM custseg_describe('od_wide_cols');
+SELECT count(*) AS segments, bool_and(jsonb_typeof(profile -> 'numeric' -> 'c60') = 'object') AS profiled
+FROM custseg_segments WHERE model = 'od_wide_cols';
+
 -- ---- Views over a table that has "segment" and "label" columns ----
 SELECT * FROM custseg_create_views('od_names', 'od_names');
 SELECT * FROM custseg_create_views('od_names', 'od_names', segment_column => 'custseg_segment',
