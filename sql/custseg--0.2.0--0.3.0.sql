@@ -256,11 +256,13 @@ BEGIN
     END LOOP;
     -- One scan of at most 100,000 rows: distinct values of the candidate columns.
     FOR col IN SELECT a.attname::text AS name, a.attnum,
-                      CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
-                           WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR t.typtype = 'e' THEN 'text'
-                           WHEN a.atttypid = 'uuid'::regtype THEN 'uuid' END AS kind,
-                      a.atttypid = 'numeric'::regtype AS is_decimal
+                      CASE WHEN b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
+                           WHEN b.base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR (SELECT bt.typtype = 'e' FROM pg_type bt WHERE bt.oid = b.base) THEN 'text'
+                           WHEN b.base = 'uuid'::regtype THEN 'uuid' END AS kind,
+                      b.base = 'numeric'::regtype AS is_decimal
                FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+               -- A domain counts as its base type, as in training.
+               CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS base) b
                WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attname::text = ANY (excl)
                ORDER BY a.attnum LOOP
         IF col.kind IS NULL AND NOT col.name = ANY (keep) THEN
@@ -282,10 +284,11 @@ BEGIN
         EXECUTE format('SELECT count(*), ''{}''::jsonb%s FROM (SELECT * FROM %s LIMIT 100000) AS t',
                        parts, source) INTO total, res;
         FOR col IN SELECT a.attname::text AS name,
-                          CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
-                               WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR t.typtype = 'e' THEN 'text'
-                               WHEN a.atttypid = 'uuid'::regtype THEN 'uuid' END AS kind
+                          CASE WHEN b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
+                               WHEN b.base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR (SELECT bt.typtype = 'e' FROM pg_type bt WHERE bt.oid = b.base) THEN 'text'
+                               WHEN b.base = 'uuid'::regtype THEN 'uuid' END AS kind
                    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                   CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS base) b
                    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND res ? a.attname::text
                    ORDER BY a.attnum LOOP
             st := res -> col.name;

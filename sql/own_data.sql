@@ -94,6 +94,11 @@ CREATE TABLE od_ids (row_no int, "CustomerID" bigint, age int, spend numeric, co
 INSERT INTO od_ids SELECT 1000 + i, 7 * i, 20 + (i * 37) % 50, (i * 13) % 100 + 0.5, 'c' || (i % 4) FROM generate_series(1, 40) i;
 SELECT options -> 'exclude' AS exclude, metrics -> 'excluded' AS excluded
 FROM custseg_train('od_ids', 'od_ids', options => '{"seed": 1}');
+-- A domain counts as its base type.
+CREATE DOMAIN od_ref AS text;
+CREATE TABLE od_dom (ref od_ref, spend int, visits int);
+INSERT INTO od_dom SELECT 'r' || i, (i * 7) % 30, i % 4 FROM generate_series(1, 20) i;
+SELECT options -> 'exclude' AS exclude FROM custseg_train('od_dom', 'od_dom', k => 2, options => '{"seed": 1}');
 -- A small table is never second-guessed (fewer than 10 rows), nor are columns with repeats.
 CREATE TABLE od_small (name text, age int);
 INSERT INTO od_small VALUES ('ann', 31), ('bob', 45), ('cy', 22), ('dee', 60), ('ed', 38), ('flo', 51);
