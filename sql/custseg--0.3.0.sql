@@ -665,6 +665,7 @@ BEGIN
     -- Numeric statistics per segment and over all rows, in one scan.
     q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric
                  FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
+                 WHERE s.segment IS NOT NULL  -- a row with no feature has no segment
                  GROUP BY GROUPING SETS ((s.segment), ())',
                 num_cols, m.source);
     FOR seg IN EXECUTE q USING m.model LOOP
@@ -681,6 +682,7 @@ BEGIN
                      FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
                            FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
                            CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
+                           WHERE s.segment IS NOT NULL
                            GROUP BY 1, 2, 3) c
                      GROUP BY 1, 2', m.source, substr(cat_cols, 3));
         FOR seg IN EXECUTE q USING m.model LOOP
@@ -1123,6 +1125,7 @@ BEGIN
             FROM %s AS t
             CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
             CROSS JOIN LATERAL (VALUES %s) AS kv(feature, kind, num, txt)
+            WHERE s.segment IS NOT NULL  -- a row with no feature has no segment: not profiled
         ),
         stats AS (
             SELECT u.segment, u.feature, min(u.kind) AS kind, count(*) AS n, avg(u.num) AS mean,

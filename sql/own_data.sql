@@ -140,6 +140,19 @@ SELECT custseg_predict(r, 'od_mall') IS NULL AS all_null_row, custseg_predict(r)
 FROM (SELECT NULL::text AS customer_id, NULL::text AS gender, NULL::int AS age, NULL::int AS annual_income_thousands,
              NULL::int AS spending_score) x, LATERAL (SELECT (x::text)::od_mall AS r) y;
 
+-- A table with rows that have no feature: training skips them, segments and profiles leave them out,
+-- the view shows them without a segment.
+CREATE TABLE od_gaps (id int PRIMARY KEY, a float8, b text);
+INSERT INTO od_gaps SELECT i, CASE WHEN i > 3 THEN i % 10 END, CASE WHEN i > 3 THEN 'x' || (i % 2) END
+FROM generate_series(1, 40) i;
+SELECT metrics ->> 'rows_skipped' AS skipped
+FROM custseg_train('od_gaps', 'od_gaps', n_components => NULL, options => '{"seed": 1}');
+SELECT sum(size) AS sized, round(sum(share)::numeric, 6) AS shares FROM custseg_segments WHERE model = 'od_gaps';
+SELECT count(*) FILTER (WHERE segment IS NULL) AS all_rows_lines, max(n) FILTER (WHERE segment IS NULL) AS all_rows_n
+FROM custseg_profile('od_gaps');
+SELECT * FROM custseg_create_views('od_gaps', 'od_gaps');
+SELECT count(*) FILTER (WHERE segment IS NULL) AS without_segment, count(*) AS rows FROM od_gaps_segments;
+
 -- ---- custseg_score for a customer held as JSON ----
 SELECT s.segment = j.segment AS same_segment, s.label = j.label AS same_label,
        abs(s.distance - j.distance) < 1e-12 AS same_distance, abs(s.confidence - j.confidence) < 1e-12 AS same_confidence,
