@@ -14,7 +14,7 @@ REGRESS += # analyst's own data
 REGRESS += # PostgreSQL 17 and 18
 REGRESS += # speed
 REGRESS += # Citus
-REGRESS += # customers in motion
+REGRESS += motion # customers in motion
 ISOLATION = train_concurrent registry_cache
 ISOLATION_OPTS = --load-extension=custseg
 REGRESS_OPTS = --load-extension=custseg
