@@ -558,8 +558,10 @@ BEGIN
         version = CASE WHEN n < batch_size THEN v ELSE k.version END
     WHERE k.source = src AND k.column_name = column_name
     RETURNING * INTO kept;
-    RAISE NOTICE 'custseg_rescore: % rows of % (%), % changed', done, kept.rescore_total,
-        round(100.0 * done / greatest(kept.rescore_total, 1), 1) || '%', kept.rescore_changed;
+    IF n > 0 THEN
+        RAISE NOTICE 'custseg_rescore: % rows of % (%), % changed', done, kept.rescore_total,
+            round(100.0 * done / greatest(kept.rescore_total, 1), 1) || '%', kept.rescore_changed;
+    END IF;
     RETURN n < batch_size;
 END
 $fn$;
