@@ -538,7 +538,7 @@ BEGIN
             ORDER BY %1$s LIMIT $3),
         u AS (
             UPDATE %4$s AS t SET %2$I = b.new_segment FROM b
-            WHERE (%1$s) = (%6$s) AND t.%2$I IS DISTINCT FROM b.new_segment
+            WHERE (%1$s) = (%6$s) AND t.%2$I IS DISTINCT FROM b.new_segment %9$s
             RETURNING 1)
         SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM u),
                (SELECT ARRAY[%7$s] FROM b ORDER BY %8$s LIMIT 1)$q$,
@@ -546,7 +546,9 @@ BEGIN
         CASE WHEN kept.rescore_last_key IS NOT NULL THEN format('WHERE (%s) > (%s)', keycols, keyvals) ELSE '' END,
         (SELECT string_agg(format('b.%I', k), ', ') FROM unnest(keys) k),
         (SELECT string_agg(format('b.%I::text', k), ', ') FROM unnest(keys) k),
-        (SELECT string_agg(format('b.%I DESC', k), ', ') FROM unnest(keys) k));
+        (SELECT string_agg(format('b.%I DESC', k), ', ') FROM unnest(keys) k),
+        -- Why the key range again: so that the join with the batch starts at the batch's first key.
+        CASE WHEN kept.rescore_last_key IS NOT NULL THEN format('AND (%s) > (%s)', keycols, keyvals) ELSE '' END);
     EXECUTE q INTO n, changed, last_key USING kept.rescore_last_key, kept.model, batch_size;
     PERFORM set_config('custseg.rescoring', 'off', true);
     done := kept.rescore_done + n;
