@@ -101,15 +101,6 @@ SELECT p.segment, s.label, s.size, round((avg(p.mean) FILTER (WHERE p.feature = 
        round((avg(p.mean) FILTER (WHERE p.feature = 'tenure_days'))::numeric, 0) AS tenure_days
 FROM custseg_profile('cdnow') p JOIN custseg_segments s ON s.model = 'cdnow' AND s.segment = p.segment
 GROUP BY 1, 2, 3 ORDER BY 1;
-INSERT INTO custseg_offers (model, segment, title, details, discount_pct, priority, channel)
-SELECT 'cdnow', s.segment, o.title, o.details, o.discount_pct, 10, o.channel
-FROM custseg_segments s
-JOIN (VALUES ('High Spender', 'Collector''s box set', 'early access to the box sets of the season', NULL, 'email'),
-             ('Value Seeker', 'Come back: 20% off', 'a win-back discount on the next order', 20.00, 'email'),
-             ('Loyal Regular', 'Loyalty points x2', 'double points on every CD this month', NULL, 'app'),
-             ('Segment', 'Recommended for you', 'picks from the genres bought most', NULL, 'app'))
-  AS o(archetype, title, details, discount_pct, channel) ON s.label LIKE o.archetype || '%'
-WHERE s.model = 'cdnow';
 
 \echo
 \echo '== A kept segment: cdnow_customers.segment follows every write (a trigger scores the row)'
@@ -153,3 +144,17 @@ SELECT t.from_segment, split_part(l.label, ':', 1) AS from_label, t.to_segment, 
        t.customers, round(t.share::numeric, 3) AS share
 FROM custseg_transitions('cdnow', 1, 2) t LEFT JOIN cdnow_v1_labels l ON l.segment = t.from_segment;
 SELECT reason, count(*) AS changes FROM custseg_segment_changes WHERE model = 'cdnow' GROUP BY 1 ORDER BY 1;
+
+\echo
+\echo '== Offers for the segments of the active version, by archetype'
+INSERT INTO custseg_offers (model, segment, title, details, discount_pct, priority, channel)
+SELECT 'cdnow', s.segment, o.title, o.details, o.discount_pct, 10, o.channel
+FROM custseg_segments s
+JOIN (VALUES ('High Spender', 'Collector''s box set', 'early access to the box sets of the season', NULL, 'email'),
+             ('Value Seeker', 'Come back: 20% off', 'a win-back discount on the next order', 20.00, 'email'),
+             ('Loyal Regular', 'Loyalty points x2', 'double points on every CD this month', NULL, 'app'),
+             ('Segment', 'Recommended for you', 'picks from the genres bought most', NULL, 'app'))
+  AS o(archetype, title, details, discount_pct, channel) ON s.label LIKE o.archetype || '%'
+WHERE s.model = 'cdnow';
+SELECT segment, split_part(label, ':', 1) AS label, title, discount_pct, channel
+FROM custseg_segment_offers WHERE model = 'cdnow' ORDER BY segment, offer_rank;
