@@ -17,6 +17,7 @@ REGRESS += # Citus
 REGRESS += motion # customers in motion
 ISOLATION = train_concurrent registry_cache
 ISOLATION_OPTS = --load-extension=custseg
+ISOLATION += rescore_locks # customers in motion
 REGRESS_OPTS = --load-extension=custseg
 
 PG_CONFIG ?= pg_config
