@@ -314,7 +314,7 @@ DECLARE
     o jsonb := to_jsonb(OLD);
     n jsonb := to_jsonb(NEW);
     k text;
-    src text := format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    src text;
     v integer;
     lbl text;
     ch custseg_segment_changes;
@@ -322,6 +322,10 @@ BEGIN
     IF current_setting('custseg.filling', true) = 'on' THEN
         RETURN NULL;  -- custseg_keep_segment filling the column: a starting point, not a change
     END IF;
+    -- The kept table, also when the row is in one of its partitions.
+    SELECT format('%I.%I', ns.nspname, c.relname) INTO src
+    FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+    WHERE c.oid = coalesce(pg_partition_root(TG_RELID), TG_RELID);
     IF TG_NARGS = 3 THEN
         k := n ->> TG_ARGV[2];
     ELSE

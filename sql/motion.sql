@@ -185,3 +185,19 @@ FROM custseg_segment_changes WHERE source = 'public.motion_two';
 SELECT custseg_unkeep_segment('motion_two', 'seg');
 UPDATE motion_two SET seg = NULL WHERE id = 1;
 SELECT seg FROM motion_two WHERE id = 1;
+-- A partitioned table: the partitions' rows are kept, and their changes name the partitioned table.
+CREATE TABLE motion_parts (id int, region text, recency_days float8, frequency bigint, monetary float8,
+                           monetary_avg float8, tenure_days float8, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+CREATE TABLE motion_parts_a PARTITION OF motion_parts FOR VALUES IN ('a');
+CREATE TABLE motion_parts_b PARTITION OF motion_parts FOR VALUES IN ('b');
+INSERT INTO motion_parts SELECT i, CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END, recency_days, frequency, monetary, monetary_avg, tenure_days
+FROM (SELECT row_number() OVER (ORDER BY customer_key) AS i, * FROM cdnow_customers) c;
+SELECT custseg_keep_segment('motion_parts', 'cdnow') AS filled;
+UPDATE motion_parts SET recency_days = recency_days + 200;
+SELECT count(*) FILTER (WHERE segment IS DISTINCT FROM custseg_predict(t, 'cdnow')) AS differ FROM motion_parts t;
+SELECT source, count(*) > 0 AS changed FROM custseg_segment_changes WHERE source LIKE 'public.motion_parts%' GROUP BY 1;
+SELECT version FROM custseg_activate('cdnow', 1);
+SET client_min_messages = warning;
+CALL custseg_rescore('motion_parts', batch_size => 300);
+RESET client_min_messages;
+SELECT count(*) FILTER (WHERE segment IS DISTINCT FROM custseg_predict(t, 'cdnow')) AS differ, count(*) AS rows FROM motion_parts t;
