@@ -31,6 +31,11 @@ FROM custseg_rfm('motion_orders', 'customer', 'ordered_at', 'amount', '2024-02-0
 CREATE VIEW motion_orders_by_day AS SELECT customer, ordered_at::date AS day, amount FROM motion_orders;
 SELECT customer_key, recency_days, frequency, tenure_days
 FROM custseg_rfm('motion_orders_by_day', 'customer', 'day', 'amount', '2024-02-01');
+-- A timestamp column (no time zone), and column names that need quoting.
+CREATE VIEW motion_orders_local AS
+SELECT customer AS "Customer ID", ordered_at AT TIME ZONE 'UTC' AS "Order Time", amount AS "Amount ($)" FROM motion_orders;
+SELECT customer_key, recency_days, frequency, monetary, tenure_days, recent_frequency, recent_monetary
+FROM custseg_rfm('motion_orders_local', 'Customer ID', 'Order Time', 'Amount ($)', '2024-02-01 10:00+00', 10);
 -- Without as_of: now(); every order is in the past.
 SELECT count(*), sum(frequency) FROM custseg_rfm('motion_orders', 'customer', 'ordered_at', 'amount');
 -- Bad input.
