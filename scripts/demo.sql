@@ -130,7 +130,6 @@ WHERE ch.model = 'cdnow' GROUP BY 1, 2 ORDER BY 3 DESC;
 
 \echo
 \echo '== The nightly job: retrain on the new numbers, then re-score every stored segment in batches'
-CREATE TEMP TABLE cdnow_v1_labels AS SELECT segment, label FROM custseg_segments WHERE model = 'cdnow';
 SELECT version, metrics -> 'matched_segments' AS matched, metrics -> 'drift_rows' AS drift_rows
 FROM custseg_train('cdnow', 'cdnow_customers', k => 4, options => '{"seed": 42}');
 CALL custseg_rescore('cdnow_customers', 'cdnow', batch_size => 250);
@@ -139,10 +138,10 @@ FROM custseg_kept_segments;
 
 \echo
 \echo '== Transitions: where the customers of version 1''s segments are under version 2'
-\echo '   (both versions score today''s rows; version 1''s labels from before the retrain)'
-SELECT t.from_segment, split_part(l.label, ':', 1) AS from_label, t.to_segment, split_part(t.to_label, ':', 1) AS to_label,
-       t.customers, round(t.share::numeric, 3) AS share
-FROM custseg_transitions('cdnow', 1, 2) t LEFT JOIN cdnow_v1_labels l ON l.segment = t.from_segment;
+\echo '   (both versions score today''s rows; each segment named as it was under its version)'
+SELECT from_segment, split_part(from_label, ':', 1) AS from_label, to_segment, split_part(to_label, ':', 1) AS to_label,
+       customers, round(share::numeric, 3) AS share
+FROM custseg_transitions('cdnow', 1, 2);
 SELECT reason, count(*) AS changes FROM custseg_segment_changes WHERE model = 'cdnow' GROUP BY 1 ORDER BY 1;
 
 \echo

@@ -1560,6 +1560,55 @@ $fn$;
 COMMENT ON FUNCTION custseg_unkeep_segment(regclass, text) IS
     'stops keeping a segment column current (drops the triggers; the column and its values stay)';
 
+-- The label each segment had under each version: custseg_transitions names the segments of versions
+-- that are no longer active (custseg_segments holds the active version's). Appended by a trigger on
+-- custseg_segments whenever a refresh or a rename writes a label; the latest row counts. (No key:
+-- restoring a dump loads custseg_segments, which appends through the trigger, and this table's own
+-- rows, in either order.)
+CREATE TABLE custseg_segment_labels (
+    model text NOT NULL,
+    version integer NOT NULL,
+    segment integer NOT NULL,
+    label text,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX custseg_segment_labels_lookup ON custseg_segment_labels (model, version, segment, recorded_at);
+SELECT pg_catalog.pg_extension_config_dump('custseg_segment_labels', '');
+COMMENT ON TABLE custseg_segment_labels IS 'the labels each segment had under each version of a model (the latest counts)';
+INSERT INTO custseg_segment_labels (model, version, segment, label)
+SELECT s.model, s.version, s.segment, s.label FROM custseg_segments s WHERE s.version IS NOT NULL;
+CREATE FUNCTION custseg_segment_labels_record() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    IF NEW.version IS NOT NULL THEN
+        INSERT INTO custseg_segment_labels (model, version, segment, label)
+        VALUES (NEW.model, NEW.version, NEW.segment, NEW.label);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_segment_labels_record() IS
+    'trigger: records a segment''s label under the version it describes (custseg_segment_labels)';
+-- On updates only when the label or the version changes (a refresh rewrites every row).
+CREATE TRIGGER custseg_segments_record_labels AFTER INSERT ON custseg_segments
+    FOR EACH ROW WHEN (NEW.version IS NOT NULL) EXECUTE FUNCTION custseg_segment_labels_record();
+CREATE TRIGGER custseg_segments_record_relabels AFTER UPDATE OF label, version ON custseg_segments
+    FOR EACH ROW WHEN (NEW.version IS NOT NULL AND (OLD.label IS DISTINCT FROM NEW.label OR OLD.version IS DISTINCT FROM NEW.version))
+    EXECUTE FUNCTION custseg_segment_labels_record();
+ALTER TABLE custseg_segment_labels ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custseg_segment_labels_read ON custseg_segment_labels FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segment_labels.model));
+CREATE POLICY custseg_segment_labels_write ON custseg_segment_labels FOR ALL
+    USING (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segment_labels.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segment_labels.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')));
+COMMENT ON POLICY custseg_segment_labels_read ON custseg_segment_labels IS 'labels are visible with their model';
+COMMENT ON POLICY custseg_segment_labels_write ON custseg_segment_labels IS 'members of the model''s owner role write its labels';
+GRANT SELECT, INSERT, UPDATE, DELETE ON custseg_segment_labels TO PUBLIC;
+
 -- One batch of custseg_rescore: the next batch_size rows in primary-key order after the last one
 -- done, scored with the active version; true when the table is in line with it.
 CREATE FUNCTION custseg_rescore_batch(source regclass, model text, batch_size integer, column_name text)
@@ -1726,11 +1775,17 @@ BEGIN
     END IF;
     RETURN QUERY EXECUTE format($q$
         SELECT p.f, p.t, count(*), count(*)::float8 / sum(count(*)) OVER (PARTITION BY p.f),
-               (SELECT s.label FROM @extschema@.custseg_segments s WHERE s.model = $3 AND s.segment = p.f),
-               (SELECT s.label FROM @extschema@.custseg_segments s WHERE s.model = $3 AND s.segment = p.t)
+               coalesce((SELECT l.label FROM @extschema@.custseg_segment_labels l
+                         WHERE l.model = $3 AND l.version = $4 AND l.segment = p.f
+                         ORDER BY l.recorded_at DESC LIMIT 1),
+                        (SELECT s.label FROM @extschema@.custseg_segments s WHERE s.model = $3 AND s.segment = p.f)),
+               coalesce((SELECT l.label FROM @extschema@.custseg_segment_labels l
+                         WHERE l.model = $3 AND l.version = $5 AND l.segment = p.t
+                         ORDER BY l.recorded_at DESC LIMIT 1),
+                        (SELECT s.label FROM @extschema@.custseg_segments s WHERE s.model = $3 AND s.segment = p.t))
         FROM (SELECT @extschema@.custseg_predict($1, t) AS f, @extschema@.custseg_predict($2, t) AS t FROM %s AS t) p
         GROUP BY p.f, p.t ORDER BY p.f, p.t$q$, coalesce(source::text, b.source::regclass::text))
-        USING a.model, b.model, model;
+        USING a.model, b.model, model, from_version, to_version;
 END
 $fn$;
 COMMENT ON FUNCTION custseg_transitions(text, integer, integer, regclass) IS

@@ -127,6 +127,8 @@ CALL custseg_rescore('cdnow_customers', 'cdnow');
 -- ---- Transitions: the matrix equals a direct count, and the log's re-scoring agrees ----
 CREATE TEMP TABLE matrix AS SELECT * FROM custseg_transitions('cdnow', 1, 2);
 SELECT sum(customers) AS customers, round(sum(share)::numeric, 6) AS shares_sum FROM matrix;
+-- Version 1's segments vanished from custseg_segments with version 2, and keep their names here.
+SELECT DISTINCT from_segment, split_part(from_label, ':', 1) AS from_label FROM matrix ORDER BY 1;
 SELECT count(*) AS mismatches
 FROM matrix m
 FULL JOIN (SELECT custseg_predict(a.model, c) AS f, custseg_predict(b.model, c) AS t, count(*) AS n

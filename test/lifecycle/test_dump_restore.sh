@@ -29,7 +29,7 @@ SELECT version FROM custseg_train('dana_model', 'public.mall', k => 2, options =
 INSERT INTO custseg_offers (model, segment, title) VALUES ('dana_model', 1, 'dana''s offer');
 RESET ROLE;
 SQL
-# A kept segment with recorded transitions (customers in motion).
+# A kept segment with recorded transitions, and the labels of every version (customers in motion).
 q -d src <<'SQL' >/dev/null
 CREATE TABLE kept AS SELECT * FROM mall;
 ALTER TABLE kept ADD PRIMARY KEY (customer_id);
@@ -40,7 +40,9 @@ kept_state() {  # the kept column, its registration and the transitions, one lin
   q -d "$1" -c "SELECT 'kept ' || md5(string_agg(customer_id || '=' || segment, ',' ORDER BY customer_id)) FROM kept" \
     -c "SELECT 'registration ' || k::text FROM custseg_kept_segments k" \
     -c "SELECT 'change ' || (c.change_id, c.model, c.source, c.customer_key, c.from_segment, c.to_segment, c.version, c.reason)::text
-        FROM custseg_segment_changes c ORDER BY change_id"
+        FROM custseg_segment_changes c ORDER BY change_id" \
+    -c "SELECT DISTINCT ON (model, version, segment) 'label ' || model || ' v' || version || ' ' || segment || ' ' || coalesce(label, '-')
+        FROM custseg_segment_labels ORDER BY model, version, segment, recorded_at DESC"
 }
 
 # The binary form through COPY: out and back in gives the same bytes.

@@ -72,7 +72,7 @@ expect postgres "custseg_rescore|t" "
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'custseg'
   WHERE p.prokind = 'p'"
-expect postgres "custseg_kept_segments true 4|custseg_model_names true 4|custseg_models true 2|custseg_offers true 2|custseg_segment_changes true 4|custseg_segments true 2" "
+expect postgres "custseg_kept_segments true 4|custseg_model_names true 4|custseg_models true 2|custseg_offers true 2|custseg_segment_changes true 4|custseg_segment_labels true 2|custseg_segments true 2" "
   SELECT c.relname || ' ' || c.relrowsecurity || ' ' || (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
   FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'custseg'
