@@ -208,3 +208,14 @@ SET client_min_messages = warning;
 CALL custseg_rescore('motion_parts', batch_size => 300);
 RESET client_min_messages;
 SELECT count(*) FILTER (WHERE segment IS DISTINCT FROM custseg_predict(t, 'cdnow')) AS differ, count(*) AS rows FROM motion_parts t;
+-- fill => false: the column is filled by custseg_rescore in batches, and filling records no change.
+CREATE TABLE motion_big AS SELECT customer_key, recency_days, frequency, monetary, monetary_avg, tenure_days FROM cdnow_customers;
+ALTER TABLE motion_big ADD PRIMARY KEY (customer_key);
+SELECT custseg_keep_segment('motion_big', 'cdnow', fill => false) AS filled;
+SELECT count(segment) AS filled_rows FROM motion_big;
+SET client_min_messages = warning;
+CALL custseg_rescore('motion_big', batch_size => 400);
+RESET client_min_messages;
+SELECT count(*) FILTER (WHERE segment IS DISTINCT FROM custseg_predict(t, 'cdnow')) AS differ, count(segment) AS filled_rows
+FROM motion_big t;
+SELECT count(*) AS changes FROM custseg_segment_changes WHERE source = 'public.motion_big';
