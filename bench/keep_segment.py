@@ -46,8 +46,7 @@ def main():
                     ALTER TABLE src ADD PRIMARY KEY (id); ANALYZE src""")
     cur.execute("SELECT custseg_train('bench', 'src', k => 4, options => '{\"seed\": 1}')")
     feats = "recency_days, frequency, monetary, monetary_avg, tenure_days"
-    results = {}
-    for name, setup, insert, update in [
+    variants = [
         ("plain", f"CREATE TABLE t ({cols})", f"INSERT INTO t SELECT * FROM src",
          "UPDATE t SET recency_days = recency_days + 30"),
         ("predict", f"CREATE TABLE t ({cols}, segment int)",
@@ -56,22 +55,27 @@ def main():
          "t.frequency, t.monetary, t.monetary_avg, t.tenure_days)::src, 'bench')"),
         ("kept", f"CREATE TABLE t ({cols}); SELECT custseg_keep_segment('t', 'bench')",
          f"INSERT INTO t ({'id, ' + feats}) SELECT * FROM src", "UPDATE t SET recency_days = recency_days + 30"),
-    ]:
-        ins, upd, same = [], [], []
-        for _ in range(a.runs):
+    ]
+    times = {name: ([], [], []) for name, *_ in variants}
+    logged = {}
+    # The variants take turns within each run, so that a slower moment of a shared machine hits all of them.
+    for _ in range(a.runs):
+        for name, setup, insert, update in variants:
             cur.execute("DROP TABLE IF EXISTS t")
+            cur.execute("CHECKPOINT")
             cur.execute(setup)
-            ins.append(run(insert))
+            times[name][0].append(run(insert))
             # A feature written with its own value: the segment is recomputed but cannot change.
-            same.append(run(update.replace("recency_days + 30", "recency_days")))
+            times[name][1].append(run(update.replace("recency_days + 30", "recency_days")))
             cur.execute("SELECT count(*) FROM custseg_segment_changes")
             before = cur.fetchone()[0]
-            upd.append(run(update))
+            times[name][2].append(run(update))
             cur.execute("SELECT count(*) FROM custseg_segment_changes")
-            logged = cur.fetchone()[0] - before
-        results[name] = (statistics.median(ins), statistics.median(same), statistics.median(upd))
-        print(f"{name:8s} insert {results[name][0] * 1000:8.1f} ms   update, no change {results[name][1] * 1000:8.1f} ms   "
-              f"update, recency + 30 {results[name][2] * 1000:8.1f} ms ({logged} changes logged)   ({a.rows} rows)")
+            logged[name] = cur.fetchone()[0] - before
+    results = {name: tuple(statistics.median(x) for x in t) for name, t in times.items()}
+    for name, r in results.items():
+        print(f"{name:8s} insert {r[0] * 1000:8.1f} ms   update, no change {r[1] * 1000:8.1f} ms   "
+              f"update, recency + 30 {r[2] * 1000:8.1f} ms ({logged[name]} changes logged)   ({a.rows} rows)")
     for i, what in enumerate(("insert", "update without segment changes", "update with segment changes")):
         k, p, f = results["kept"][i], results["predict"][i], results["plain"][i]
         print(f"{what}: kept / predict = {k / p:.2f}, kept / plain = {k / f:.2f}, "

@@ -305,7 +305,9 @@ COMMENT ON FUNCTION custseg_keep_segment_trigger() IS
     'trigger: sets a kept segment column to custseg_predict(row, model) on INSERT and UPDATE';
 
 -- AFTER UPDATE trigger of a kept table, for rows whose stored segment changed (its WHEN clause):
--- records the transition and announces it. TG_ARGV: model, column, then the primary-key columns.
+-- records the transition and announces it. TG_ARGV: model, column, the kept table (its qualified
+-- name, also for rows of its partitions), then the primary-key columns. custseg_rescore records its
+-- own changes, in one statement per batch.
 CREATE FUNCTION custseg_segment_changed_trigger() RETURNS trigger
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -319,23 +321,20 @@ DECLARE
     lbl text;
     ch custseg_segment_changes;
 BEGIN
-    IF current_setting('custseg.filling', true) = 'on' THEN
-        RETURN NULL;  -- custseg_keep_segment filling the column: a starting point, not a change
+    IF current_setting('custseg.filling', true) = 'on' OR current_setting('custseg.rescoring', true) = 'on' THEN
+        RETURN NULL;  -- filling the column is a starting point, not a change; re-scoring logs its own
     END IF;
-    -- The kept table, also when the row is in one of its partitions.
-    SELECT format('%I.%I', ns.nspname, c.relname) INTO src
-    FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
-    WHERE c.oid = coalesce(pg_partition_root(TG_RELID), TG_RELID);
-    IF TG_NARGS = 3 THEN
-        k := n ->> TG_ARGV[2];
+    src := TG_ARGV[2];
+    IF TG_NARGS = 4 THEN
+        k := n ->> TG_ARGV[3];
     ELSE
-        SELECT jsonb_agg(n -> a)::text INTO k FROM unnest(TG_ARGV[2:]) a;
+        SELECT jsonb_agg(n -> a)::text INTO k FROM unnest(TG_ARGV[3:]) a;
     END IF;
     SELECT m.version INTO v FROM custseg_models m WHERE m.name = TG_ARGV[0] AND m.active;
     SELECT s.label INTO lbl FROM custseg_segments s WHERE s.model = TG_ARGV[0] AND s.segment = (n ->> TG_ARGV[1])::integer;
     INSERT INTO custseg_segment_changes (model, source, customer_key, from_segment, to_segment, version, reason)
     VALUES (TG_ARGV[0], src, k, (o ->> TG_ARGV[1])::integer, (n ->> TG_ARGV[1])::integer, v,
-            CASE WHEN current_setting('custseg.rescoring', true) = 'on' THEN 'rescore' ELSE 'update' END)
+            'update')
     RETURNING * INTO ch;
     PERFORM pg_notify('custseg_segment_changed', json_build_object(
         'change_id', ch.change_id, 'model', ch.model, 'source', ch.source, 'customer_key', ch.customer_key,
@@ -415,9 +414,9 @@ BEGIN
                    left('custseg_keep_' || column_name, 63), source, '@extschema@', model, column_name);
     EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON %s FOR EACH ROW '
                    'WHEN (OLD.%I IS NOT NULL AND OLD.%I IS DISTINCT FROM NEW.%I) '
-                   'EXECUTE FUNCTION %I.custseg_segment_changed_trigger(%L, %L, %s)',
+                   'EXECUTE FUNCTION %I.custseg_segment_changed_trigger(%L, %L, %L, %s)',
                    left('custseg_changed_' || column_name, 63), source, column_name, column_name, column_name,
-                   '@extschema@', model, column_name, keylist);
+                   '@extschema@', model, column_name, src, keylist);
     INSERT INTO custseg_kept_segments AS k (source, column_name, model, key_columns)
     VALUES (src, column_name, model, keys)
     ON CONFLICT ON CONSTRAINT custseg_kept_segments_pkey DO UPDATE
@@ -528,6 +527,7 @@ DECLARE
     q text;
     n bigint;
     changed bigint;
+    announced bigint;
     last_key text[];
     total bigint;
     done bigint;
@@ -582,8 +582,8 @@ BEGIN
         RETURN true;
     END IF;
     PERFORM set_config('custseg.rescoring', 'on', true);
-    -- Score a batch in key order; write only the rows whose segment changes (the row trigger
-    -- records and announces each change).
+    -- Score a batch in key order; write only the rows whose segment changes, and record and
+    -- announce the changes in the same statement (set-based: the row trigger leaves them to it).
     q := format($q$
         WITH b AS (
             SELECT %1$s, t.%2$I AS old_segment, %3$I.custseg_predict(t, $2) AS new_segment
@@ -592,8 +592,20 @@ BEGIN
         u AS (
             UPDATE %4$s AS t SET %2$I = b.new_segment FROM b
             WHERE (%1$s) = (%6$s) AND t.%2$I IS DISTINCT FROM b.new_segment %9$s
-            RETURNING 1)
-        SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM u),
+            RETURNING %10$s AS customer_key, b.old_segment, t.%2$I AS new_segment),
+        l AS (
+            INSERT INTO %3$I.custseg_segment_changes (model, source, customer_key, from_segment, to_segment, version, reason)
+            SELECT $2, $4, u.customer_key, u.old_segment, u.new_segment, $5, 'rescore' FROM u
+            WHERE u.old_segment IS NOT NULL AND u.old_segment IS DISTINCT FROM u.new_segment
+            ORDER BY u.customer_key
+            RETURNING *),
+        n AS (
+            SELECT count(pg_notify('custseg_segment_changed', json_build_object(
+                       'change_id', l.change_id, 'model', l.model, 'source', l.source, 'customer_key', l.customer_key,
+                       'from_segment', l.from_segment, 'to_segment', l.to_segment, 'label', s.label,
+                       'version', l.version, 'reason', l.reason, 'changed_at', l.changed_at)::text)) AS announced
+            FROM l LEFT JOIN %3$I.custseg_segments s ON s.model = l.model AND s.segment = l.to_segment)
+        SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM u), (SELECT announced FROM n),
                (SELECT ARRAY[%7$s] FROM b ORDER BY %8$s LIMIT 1)$q$,
         keycols, column_name, '@extschema@', source,
         CASE WHEN kept.rescore_last_key IS NOT NULL THEN format('WHERE (%s) > (%s)', keycols, keyvals) ELSE '' END,
@@ -601,8 +613,11 @@ BEGIN
         (SELECT string_agg(format('b.%I::text', k), ', ') FROM unnest(keys) k),
         (SELECT string_agg(format('b.%I DESC', k), ', ') FROM unnest(keys) k),
         -- Why the key range again: so that the join with the batch starts at the batch's first key.
-        CASE WHEN kept.rescore_last_key IS NOT NULL THEN format('AND (%s) > (%s)', keycols, keyvals) ELSE '' END);
-    EXECUTE q INTO n, changed, last_key USING kept.rescore_last_key, kept.model, batch_size;
+        CASE WHEN kept.rescore_last_key IS NOT NULL THEN format('AND (%s) > (%s)', keycols, keyvals) ELSE '' END,
+        -- The customer key as the row trigger writes it: the value's JSON text, or a JSON array.
+        CASE WHEN cardinality(keys) = 1 THEN format('to_jsonb(t.%I) #>> ''{}''', keys[1])
+             ELSE format('jsonb_build_array(%s)::text', keycols) END);
+    EXECUTE q INTO n, changed, announced, last_key USING kept.rescore_last_key, kept.model, batch_size, src, v;
     PERFORM set_config('custseg.rescoring', 'off', true);
     done := kept.rescore_done + n;
     UPDATE custseg_kept_segments k
