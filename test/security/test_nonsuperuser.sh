@@ -268,6 +268,10 @@ expect bob "0" "SELECT count(*) FILTER (WHERE segment IS DISTINCT FROM custseg_p
 expect bob "t" "SELECT count(*) > 0 FROM public.custseg_segment_changes WHERE model = 'bob_mall' AND source = 'bob.mall'"
 expect carol "0" "SELECT count(*) FROM public.custseg_segment_changes"
 expect carol "0" "SELECT count(*) FROM public.custseg_kept_segments"
+expect bob "t" "SELECT count(*) > 0 FROM public.custseg_segment_labels WHERE model = 'bob_mall'"
+expect carol "0|t" "SELECT count(*) FILTER (WHERE model = 'bob_mall'), count(*) FILTER (WHERE model = 'alice_mall') > 0
+                    FROM public.custseg_segment_labels"  # carol may read alice's model, not bob's
+expect_error carol 42501 "INSERT INTO public.custseg_segment_labels (model, version, segment, label) VALUES ('bob_mall', 1, 0, 'x')" 'row-level security'
 expect alice "0" "SELECT count(*) FROM public.custseg_segment_changes WHERE model = 'bob_mall'"
 expect_error carol 42501 "INSERT INTO public.custseg_segment_changes (model, source, customer_key, reason) VALUES ('bob_mall', 'bob.mall', 'x', 'update')" 'row-level security'
 expect_error alice 42501 "INSERT INTO public.custseg_segment_changes (model, source, customer_key, reason) VALUES ('alice_mall', 'bob.mall', 'x', 'update')" 'row-level security'
