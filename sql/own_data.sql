@@ -9,7 +9,7 @@ INSERT INTO od_bool SELECT i, (i % 3) * 40 + (i % 7), i % 3 = 0, (ARRAY['x', 'y'
 SELECT version, metrics -> 'features' AS features FROM custseg_train('od_bool', 'od_bool', options => '{"seed": 1}');
 SELECT version FROM custseg_activate('od_bool', 1);
 SELECT segment, size, round((profile #>> '{numeric,member,mean}')::numeric, 3) AS member_share
-FROM custseg_segments WHERE model = 'od_bool' ORDER BY member_share;
+FROM custseg_segments WHERE model = 'od_bool' ORDER BY member_share, segment;
 SELECT feature, round(mean::numeric, 3) AS mean, min, max FROM custseg_profile('od_bool')
 WHERE segment IS NULL AND feature = 'member';
 SELECT column_name, kind, round(mean::numeric, 3) AS mean, min, max, feature FROM custseg_describe('od_bool')

@@ -439,3 +439,8 @@ if (WEB_DIST / "index.html").exists():
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(WEB_DIST / "index.html")
+
+# The marketing console's endpoints (console.py, which uses this module's pool and helpers).
+from .console import router as console_router  # noqa: E402
+
+app.include_router(console_router)
