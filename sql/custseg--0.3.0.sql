@@ -223,7 +223,7 @@ BEGIN
         WHERE i.indrelid = source AND i.indisprimary;
         opts := opts || jsonb_build_object('exclude', to_jsonb(excl));
     END IF;
-    RETURN opts;
+    RETURN custseg_resolve_transforms(source, opts);
 END
 $fn$;
 COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) IS
@@ -1086,6 +1086,59 @@ CREATE TRIGGER custseg_segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUN
 -- are made in place. Everything here is repeated in sql/custseg--0.2.0--0.3.0.sql.
 
 -- ---- 0.3.0: an analyst's own data (features, labels, transforms, model equality) ----
+
+-- -- transforms (labels branch)
+-- Quantile clipping needs the quantiles before the moments: a first pass over the source computes
+-- every "clip_quantiles" of the "transform" option at once (percentile_cont, the same linear
+-- interpolation as pandas' quantile), and writes them as the "clip" bounds the aggregate applies.
+CREATE FUNCTION custseg_resolve_transforms(source regclass, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    t jsonb := options -> 'transform';
+    col text;
+    spec jsonb;
+    parts text := '';
+    q jsonb;
+BEGIN
+    IF t IS NULL OR jsonb_typeof(t) <> 'object' THEN
+        RETURN options;  -- a wrong type is reported by the aggregate's option parser
+    END IF;
+    FOR col, spec IN SELECT e.key, e.value FROM jsonb_each(t) e LOOP
+        IF jsonb_typeof(spec) = 'object' AND spec ? 'clip_quantiles' THEN
+            IF jsonb_typeof(spec -> 'clip_quantiles') <> 'array' OR jsonb_array_length(spec -> 'clip_quantiles') <> 2
+               OR jsonb_typeof(spec -> 'clip_quantiles' -> 0) <> 'number' OR jsonb_typeof(spec -> 'clip_quantiles' -> 1) <> 'number'
+               OR NOT (spec #>> '{clip_quantiles,0}')::float8 BETWEEN 0 AND 1
+               OR NOT (spec #>> '{clip_quantiles,1}')::float8 BETWEEN 0 AND 1 THEN
+                RAISE EXCEPTION 'option "transform" of column "%": "clip_quantiles" must be two quantiles between 0 and 1', col
+                    USING ERRCODE = '22023', HINT = 'pass {"clip_quantiles": [0.01, 0.99]}';
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM custseg_columns(source) c WHERE c.name = col) THEN
+                RAISE EXCEPTION 'column "%" named in option "transform" does not exist', col USING ERRCODE = '42703',
+                    HINT = 'column names are case-sensitive and must match the table''s exactly';
+            END IF;
+            parts := parts || format(', %L, percentile_cont(ARRAY[%s, %s]::float8[]) WITHIN GROUP (ORDER BY t.%I::float8)',
+                                     col, (spec #>> '{clip_quantiles,0}')::float8, (spec #>> '{clip_quantiles,1}')::float8, col);
+        END IF;
+    END LOOP;
+    IF parts = '' THEN
+        RETURN options;
+    END IF;
+    EXECUTE format('SELECT jsonb_build_object(%s) FROM %s AS t', substr(parts, 3), source) INTO q;
+    FOR col IN SELECT jsonb_object_keys(q) LOOP
+        IF q -> col = 'null' THEN
+            RAISE EXCEPTION 'column "%" has only NULL values: its quantiles cannot be computed', col USING ERRCODE = '22000';
+        END IF;
+        t := jsonb_set(t, ARRAY[col, 'clip'], q -> col);
+    END LOOP;
+    RETURN options || jsonb_build_object('transform', t);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_resolve_transforms(regclass, jsonb) IS
+    'the options with each "clip_quantiles" of the "transform" option computed over the source as "clip" bounds';
 
 -- ---- 0.3.0: PostgreSQL 17 and 18 ----
 

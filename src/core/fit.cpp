@@ -795,10 +795,13 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   std::vector<int> id_to_col(levels.size());
   Model m;
   m.scale_categoricals = opt.scale_categoricals;
+  // The rows arrived transformed (see transform.h); the model replays the same transforms.
+  const std::vector<Transform> transforms = resolve_transforms(opt.transforms, names, n_numeric);
   for (int j = 0; j < n_numeric; ++j) {
     perm.push_back(j);
     Feature f;
     f.name = names[size_t(j)];
+    f.transform = transforms[size_t(j)];
     m.features.push_back(f);
   }
   for (int c = 0; c < nc; ++c) {

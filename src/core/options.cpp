@@ -12,9 +12,9 @@ namespace {
 
 const std::vector<std::string> kFitKeys = {"k",       "n_components", "exclude", "categorical",        "numeric",
                                            "seed",    "n_init",       "max_iter", "tol",               "sample_size",
-                                           "dedupe",  "scale_categoricals", "verbose"};
+                                           "dedupe",  "scale_categoricals", "verbose", "transform"};
 const std::vector<std::string> kScalerKeys = {"exclude", "categorical", "numeric", "scale_categoricals", "dedupe",
-                                              "verbose"};
+                                              "verbose", "transform"};
 const std::vector<std::string> kPcaKeys = {"dedupe", "verbose"};
 const std::vector<std::string> kKMeansKeys = {"seed", "n_init", "max_iter", "tol", "sample_size", "dedupe", "verbose"};
 const std::vector<std::string> kInternalKeys = [] {
@@ -140,6 +140,8 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       o.scale_categoricals = as_bool(key, v);
     } else if (key == "verbose") {
       o.verbose = as_bool(key, v);
+    } else if (key == "transform") {
+      o.transforms = parse_transform_option(v);
     }
   }
   // dedupe keeps every distinct row, so its default bound is the larger one.
@@ -192,6 +194,8 @@ json::Value options_to_json(const FitOptions& o) {
   v.set("dedupe", json::Value::boolean(o.dedupe));
   v.set("scale_categoricals", json::Value::boolean(o.scale_categoricals));
   v.set("verbose", json::Value::boolean(o.verbose));
+  // Only when given, so the stored options of a model without transforms are those of 0.2.0.
+  if (!o.transforms.empty()) v.set("transform", transform_option_json(o.transforms));
   return v;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "json.h"
+#include "transform.h"
 
 namespace custseg::core {
 
@@ -48,6 +49,7 @@ struct FitOptions {
   bool scale_categoricals = false;
   bool dedupe = false;
   bool verbose = false;
+  std::vector<TransformOption> transforms;  // "transform": per numeric column
 
   bool has_pca() const { return n_components > 0 || variance_fraction > 0; }
 };
