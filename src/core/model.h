@@ -18,8 +18,8 @@ struct Feature {
   std::string name;
   Kind kind = Kind::kNumeric;
   double impute = 0;                 // numeric: the training mean used for NULL (after the transform)
-  Transform transform;               // numeric: applied to a raw value before imputation and scaling
   std::vector<std::string> levels;   // categorical: sorted byte order, unique
+  Transform transform;               // numeric: applied to a raw value before imputation and scaling
 };
 
 // Training metadata; NaN means "not computed".
