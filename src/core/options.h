@@ -50,6 +50,7 @@ struct FitOptions {
   bool dedupe = false;
   bool verbose = false;
   std::vector<TransformOption> transforms;  // "transform": per numeric column
+  std::string value_column;                 // the column the segment labels read customer value from
 
   bool has_pca() const { return n_components > 0 || variance_fraction > 0; }
 };

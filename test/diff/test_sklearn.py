@@ -122,7 +122,7 @@ def differential(cur, table, key, exclude, categorical, seed, transform=None):
     if transform:
         # The quantiles of clip_quantiles come from custseg's first pass, as custseg_train runs it.
         options["transform"] = transform
-        cur.execute("SELECT custseg_resolve_transforms(%s::regclass, %s)", (f'"{table}"', json.dumps(options)))
+        cur.execute("SELECT custseg_resolve_options(%s::regclass, %s)", (f'"{table}"', json.dumps(options)))
         options = cur.fetchone()[0]
         for c, spec in transform.items():
             if isinstance(spec, dict) and "clip_quantiles" in spec:

@@ -78,12 +78,15 @@ TEST(Options, SingleNameIsAOneElementList) {
 TEST(Options, NormalizedFormHasEveryKey) {
   FitOptions o = parse_fit_options(R"({"k": 4, "seed": 7})", &user_option_keys(Stage::kFit));
   json::Value v = options_to_json(o);
-  // "transform" appears only when given, so models without transforms keep 0.2.0's options.
+  // "transform" and "value_column" appear only when given, so models without transforms keep 0.2.0's options.
   for (const std::string& key : user_option_keys(Stage::kFit))
-    if (key != "transform") {
+    if (key != "transform" && key != "value_column") {
       EXPECT_NE(v.find(key), nullptr) << key;
     }
   EXPECT_EQ(v.find("transform"), nullptr);
+  EXPECT_EQ(v.find("value_column"), nullptr);
+  EXPECT_EQ(options_to_json(parse_fit_options(R"({"value_column": "spend"})")).find("value_column")->as_string(), "spend");
+  EXPECT_THROW(parse_fit_options(R"({"value_column": 3})"), Error);
   EXPECT_NE(options_to_json(parse_fit_options(R"({"transform": {"a": "log1p"}})")).find("transform"), nullptr);
   EXPECT_EQ(v.find("k")->as_number(), 4);
   EXPECT_EQ(v.find("seed")->as_number(), 7);
