@@ -532,8 +532,9 @@ BEGIN
     IF value_col IS NULL THEN
         SELECT f2 ->> 'name' INTO value_col FROM jsonb_array_elements(j -> 'features') WITH ORDINALITY AS x(f2, i)
         WHERE f2 ->> 'kind' = 'numeric'
-          AND lower(f2 ->> 'name') IN ('monetary', 'revenue', 'total_revenue', 'spend', 'total_spend', 'sales',
-                                       'total_sales', 'customer_value', 'lifetime_value', 'clv', 'ltv')
+          AND lower(f2 ->> 'name') IN ('monetary', 'revenue', 'total_revenue', 'spend', 'spending', 'total_spend',
+                                       'total_spending', 'amount', 'total_amount', 'sales', 'total_sales',
+                                       'customer_value', 'lifetime_value', 'clv', 'ltv')
         ORDER BY i LIMIT 1;
     ELSIF NOT EXISTS (SELECT 1 FROM custseg_columns(to_regclass(m.source)) c WHERE c.name = value_col AND c.is_num) THEN
         RAISE EXCEPTION 'value_column "%" is not a numeric column of %', value_col, m.source USING ERRCODE = '42703',

@@ -878,6 +878,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     const bool pca = opt.has_pca();
     const Eigen::Index q = pca ? proj.rows() : d;
     RowMatrix Xa(rows, q);
+    RowMatrix Xfa(pca && opt.metrics_in_features ? rows : 0, d);
     Vector z(d);
     for (Eigen::Index r = 0; r < rows; ++r) {
       const double* row = reservoir_data() + size_t(r) * size_t(w);
@@ -891,6 +892,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
         for (int j = 0; j < d; ++j) out[j] = z(j);
         continue;
       }
+      if (Xfa.rows()) Xfa.row(r) = z.transpose();
       for (int j = 0; j < d; ++j) z(j) -= pca_mean(j);
       for (Eigen::Index c = 0; c < q; ++c) {
         double acc = 0;
@@ -907,6 +909,10 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     for (Eigen::Index r = 0; r < rows; ++r) X.row(r) = Xa.row(Eigen::Index(order[size_t(r)]));
     Xa.resize(0, 0);
     out.X = std::move(X);
+    if (Xfa.rows()) {
+      out.Xf.resize(Xfa.rows(), Xfa.cols());
+      for (Eigen::Index r = 0; r < rows; ++r) out.Xf.row(r) = Xfa.row(Eigen::Index(order[size_t(r)]));
+    }
   }
   out.model = std::move(m);
   return out;
@@ -987,9 +993,10 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
     m.info.rows_clustered = double(rows);
     m.info.inertia = km.inertia;
     m.info.n_iter = km.n_iter;
-    silhouette_of(X, km.labels, opt.k, opt.seed, check, m.info);
-    m.info.calinski_harabasz = calinski_harabasz_score(X, km.labels, opt.k);
-    m.info.davies_bouldin = davies_bouldin_score(X, km.labels, opt.k);
+    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
+    silhouette_of(M, km.labels, opt.k, opt.seed, check, m.info);
+    m.info.calinski_harabasz = calinski_harabasz_score(M, km.labels, opt.k);
+    m.info.davies_bouldin = davies_bouldin_score(M, km.labels, opt.k);
     say("k-means: inertia " + fmt(km.inertia) + ", silhouette " + fmt(m.info.silhouette));
   } else {
     m.info.rows_clustered = 0;
@@ -1026,11 +1033,12 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
     e.n_iter = km.n_iter;
     e.rows = double(X.rows());
     TrainInfo info;
-    silhouette_of(X, km.labels, k, opt.seed, check, info);
+    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
+    silhouette_of(M, km.labels, k, opt.seed, check, info);
     e.silhouette = info.silhouette;
     e.silhouette_rows = info.silhouette_rows;
-    e.calinski_harabasz = calinski_harabasz_score(X, km.labels, k);
-    e.davies_bouldin = davies_bouldin_score(X, km.labels, k);
+    e.calinski_harabasz = calinski_harabasz_score(M, km.labels, k);
+    e.davies_bouldin = davies_bouldin_score(M, km.labels, k);
     say("k = " + std::to_string(k) + ": inertia " + fmt(e.inertia) + ", silhouette " + fmt(e.silhouette));
     out.push_back(e);
   }

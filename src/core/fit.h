@@ -128,6 +128,7 @@ struct FitParts {
   struct Prepared {
     Model model;  // features, scaler, PCA and row counts; no k-means stage yet
     RowMatrix X;  // with need_rows: the rows for k-means, transformed, in canonical order
+    RowMatrix Xf; // with need_rows, PCA and "metric_space": "features": the same rows before PCA
   };
   // With need_rows, consumes the reservoir (the rows are in X afterwards).
   Prepared prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say);

@@ -12,7 +12,7 @@ namespace {
 
 const std::vector<std::string> kFitKeys = {"k",       "n_components", "exclude", "categorical",        "numeric",
                                            "seed",    "n_init",       "max_iter", "tol",               "sample_size",
-                                           "dedupe",  "scale_categoricals", "verbose", "transform", "value_column"};
+                                           "dedupe",  "scale_categoricals", "verbose", "transform", "value_column", "metric_space"};
 const std::vector<std::string> kScalerKeys = {"exclude", "categorical", "numeric", "scale_categoricals", "dedupe",
                                               "verbose", "transform"};
 const std::vector<std::string> kPcaKeys = {"dedupe", "verbose"};
@@ -147,6 +147,10 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       if (!v.is_null() && (v.type() != json::Type::kString || v.as_string().empty()))
         bad(key, "must be a column name or null");
       o.value_column = v.is_null() ? "" : v.as_string();
+    } else if (key == "metric_space") {
+      const std::string n = v.type() == json::Type::kString ? v.as_string() : "";
+      if (n != "kmeans" && n != "features") bad(key, "must be \"kmeans\" or \"features\"");
+      o.metrics_in_features = n == "features";
     }
   }
   // dedupe keeps every distinct row, so its default bound is the larger one.
@@ -202,6 +206,7 @@ json::Value options_to_json(const FitOptions& o) {
   // Only when given, so the stored options of a model without transforms are those of 0.2.0.
   if (!o.transforms.empty()) v.set("transform", transform_option_json(o.transforms));
   if (!o.value_column.empty()) v.set("value_column", json::Value::string(o.value_column));
+  if (o.metrics_in_features) v.set("metric_space", json::Value::string("features"));
   return v;
 }
 

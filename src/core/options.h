@@ -51,6 +51,10 @@ struct FitOptions {
   bool verbose = false;
   std::vector<TransformOption> transforms;  // "transform": per numeric column
   std::string value_column;                 // the column the segment labels read customer value from
+  // "metric_space": "features" computes silhouette, Calinski-Harabasz and Davies-Bouldin on the
+  // standardized encoded features instead of the k-means space (the PCA components), so runs with
+  // and without PCA are compared in one space.
+  bool metrics_in_features = false;
 
   bool has_pca() const { return n_components > 0 || variance_fraction > 0; }
 };

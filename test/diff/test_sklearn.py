@@ -164,6 +164,15 @@ def differential(cur, table, key, exclude, categorical, seed, transform=None):
         d = rel_diff(theirs, m["training"][metric])
         check(d < 1e-9, f"{name}: {metric} {m['training'][metric]:.10g} equals scikit-learn's on custseg's labels "
                         f"{theirs:.10g} (rel diff {d:.2e})")
+    # "metric_space": "features": the same segments, the metrics on the standardized features (before PCA).
+    _, mf = fit(cur, table, dict(options, metric_space="features"))
+    check(mf["kmeans"]["centroids"] == m["kmeans"]["centroids"], f"{name}: metric_space leaves the segments as they are")
+    for metric, fn in (("silhouette", silhouette_score), ("calinski_harabasz", calinski_harabasz_score),
+                       ("davies_bouldin", davies_bouldin_score)):
+        theirs = fn(Xs, labels)
+        d = rel_diff(theirs, mf["training"][metric])
+        check(d < 1e-9, f"{name}: {metric} in the feature space {mf['training'][metric]:.10g} equals scikit-learn's "
+                        f"on the scaled features {theirs:.10g} (rel diff {d:.2e})")
     km.cluster_centers_ = centres  # scikit-learn's predict with custseg's model
     sk_pred = km.predict(Xp)
     agree = int(np.sum(sk_pred == labels))
