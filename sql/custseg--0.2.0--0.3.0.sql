@@ -331,12 +331,12 @@ BEGIN
                                        value_col, value_col, value_col, value_col, value_col);
     END IF;
     -- Numeric statistics per segment and over all rows, in one scan.
-    q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
+    q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric, GROUPING(s.segment) = 1 AS all_rows
                  FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
                  GROUP BY GROUPING SETS ((s.segment), ())',
                 CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
     FOR seg IN EXECUTE q USING m.model LOOP
-        IF seg.segment IS NULL AND seg.n IS NOT NULL AND overall IS NULL THEN
+        IF seg.all_rows THEN
             total := seg.n;
             overall := seg.numeric;
         ELSIF seg.segment IS NOT NULL THEN
@@ -395,8 +395,8 @@ BEGIN
     ),
     value_rank AS (
         SELECT s.sid, x.z,
-               rank() OVER (ORDER BY (s.numeric -> value_col ->> 'mean')::float8 DESC) AS top,
-               rank() OVER (ORDER BY (s.numeric -> value_col ->> 'mean')::float8 ASC) AS bottom
+               rank() OVER (ORDER BY (s.numeric -> value_col ->> 'mean')::float8 DESC NULLS LAST) AS top,
+               rank() OVER (ORDER BY (s.numeric -> value_col ->> 'mean')::float8 ASC NULLS LAST) AS bottom
         FROM segs s,
              LATERAL (SELECT ((s.numeric -> value_col ->> 'mean')::float8 - (overall -> value_col ->> 'mean')::float8)
                              / nullif((overall -> value_col ->> 'stddev')::float8, 0) AS z) x
@@ -494,7 +494,6 @@ END
 $fn$;
 COMMENT ON FUNCTION custseg_refresh_segments(text, boolean) IS
     'recomputes size, share, profile, description and generated labels of a model''s segments; a user''s label is kept, and keep_labels keeps generated ones too';
-
 
 -- ---- 0.3.0: PostgreSQL 17 and 18 ----
 
