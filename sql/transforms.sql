@@ -93,6 +93,31 @@ SELECT count(*) AS ks FROM custseg_evaluate_k('wholesale_tf', 2, 3, NULL,
 SELECT err($q$SELECT * FROM custseg_evaluate_k('wholesale_tf', 2, 3, NULL, options => '{"transform": {"Nope": {"clip_quantiles": [0.01, 0.99]}}}')$q$);
 SELECT err($q$SELECT * FROM custseg_evaluate_k('wholesale_tf', 2, 3, NULL, options => '{"transform": {"Fresh": {"clip_quantiles": [0.01, 2]}}}')$q$);
 
+-- The jsonb form and a parallel plan (partial states merged) transform the same way.
+CREATE TABLE tf_forms AS
+SELECT custseg_fit(w, '{"k": 3, "seed": 1, "exclude": ["Customer ID"], "transform": {"Fresh": "log1p", "Milk": {"clip": [100, 20000], "log1p": true}}}') AS serial,
+       custseg_fit(to_jsonb(w) - 'Customer ID', '{"k": 3, "seed": 1, "transform": {"Fresh": "log1p", "Milk": {"clip": [100, 20000], "log1p": true}}}') AS jsonb_form
+FROM wholesale_tf w;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET force_parallel_mode = on;
+ALTER TABLE tf_forms ADD COLUMN parallel custseg_model;
+UPDATE tf_forms SET parallel = (SELECT custseg_fit(w, '{"k": 3, "seed": 1, "exclude": ["Customer ID"], "transform": {"Fresh": "log1p", "Milk": {"clip": [100, 20000], "log1p": true}}}') FROM wholesale_tf w);
+RESET force_parallel_mode;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+-- (The jsonb form orders its features by key, so its features are compared by name.)
+SELECT custseg_model_json(serial) -> 'features' = custseg_model_json(parallel) -> 'features' AS parallel_same_features,
+       (SELECT max(abs(x::float8 - y::float8)) FROM jsonb_array_elements_text(custseg_model_json(serial) #> '{scaler,mean}') WITH ORDINALITY a(x, i)
+        JOIN jsonb_array_elements_text(custseg_model_json(parallel) #> '{scaler,mean}') WITH ORDINALITY b(y, j) ON i = j) < 1e-9 AS parallel_same_scaler,
+       (SELECT jsonb_agg(f ORDER BY f ->> 'name') FROM jsonb_array_elements(custseg_model_json(serial) -> 'features') f) =
+       (SELECT jsonb_agg(f ORDER BY f ->> 'name') FROM jsonb_array_elements(custseg_model_json(jsonb_form) -> 'features') f)
+         AS jsonb_same_features
+FROM tf_forms;
+DROP TABLE tf_forms;
+
 -- The text form round-trips exactly, and so does the binary form (send/recv).
 SELECT m::text::custseg_model::text = m::text AS text_round_trip,
        custseg_model_send(m::text::custseg_model) = custseg_model_send(m) AS binary_equal
