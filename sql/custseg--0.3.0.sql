@@ -543,16 +543,16 @@ BEGIN
     FOR f IN SELECT * FROM jsonb_array_elements(j -> 'features') LOOP
         features := features || (f ->> 'name');
         IF f ->> 'kind' = 'numeric' THEN
-            num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I::float8), ''stddev'', '
-                                           'stddev_pop(t.%I::float8), ''min'', min(t.%I::float8), ''max'', max(t.%I::float8))',
+            num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I)::float8, ''stddev'', '
+                                           'stddev_pop(t.%I)::float8, ''min'', min(t.%I)::float8, ''max'', max(t.%I)::float8)',
                                            f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name');
         ELSE
             cat_cols := cat_cols || format(', (%L, t.%I::text)', f ->> 'name', f ->> 'name');
         END IF;
     END LOOP;
     IF value_col IS NOT NULL AND NOT value_col = ANY (features) THEN
-        num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I::float8), ''stddev'', '
-                                       'stddev_pop(t.%I::float8), ''min'', min(t.%I::float8), ''max'', max(t.%I::float8))',
+        num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I)::float8, ''stddev'', '
+                                       'stddev_pop(t.%I)::float8, ''min'', min(t.%I)::float8, ''max'', max(t.%I)::float8)',
                                        value_col, value_col, value_col, value_col, value_col);
     END IF;
     -- Numeric statistics per segment and over all rows, in one scan.
