@@ -56,6 +56,10 @@ BEGIN
                 RAISE EXCEPTION 'column "%" named in option "transform" does not exist', col USING ERRCODE = '42703',
                     HINT = 'column names are case-sensitive and must match the table''s exactly';
             END IF;
+            IF NOT EXISTS (SELECT 1 FROM custseg_columns(source) c WHERE c.name = col AND c.is_num) THEN
+                RAISE EXCEPTION 'column "%" named in option "transform" is not numeric', col USING ERRCODE = '22023',
+                    HINT = 'only numeric features can be transformed';
+            END IF;
             parts := parts || format(', %L, percentile_cont(ARRAY[%s, %s]::float8[]) WITHIN GROUP (ORDER BY t.%I::float8)',
                                      col, (spec #>> '{clip_quantiles,0}')::float8, (spec #>> '{clip_quantiles,1}')::float8, col);
         END IF;

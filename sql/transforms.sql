@@ -92,6 +92,7 @@ SELECT count(*) AS ks FROM custseg_evaluate_k('wholesale_tf', 2, 3, NULL,
                                               options => '{"transform": {"Fresh": {"clip_quantiles": [0.01, 0.99]}}}');
 SELECT err($q$SELECT * FROM custseg_evaluate_k('wholesale_tf', 2, 3, NULL, options => '{"transform": {"Nope": {"clip_quantiles": [0.01, 0.99]}}}')$q$);
 SELECT err($q$SELECT * FROM custseg_evaluate_k('wholesale_tf', 2, 3, NULL, options => '{"transform": {"Fresh": {"clip_quantiles": [0.01, 2]}}}')$q$);
+SELECT err($q$SELECT * FROM custseg_evaluate_k('mall', 2, 3, NULL, options => '{"transform": {"gender": {"clip_quantiles": [0.01, 0.99]}}}')$q$);
 
 -- The jsonb form and a parallel plan (partial states merged) transform the same way.
 CREATE TABLE tf_forms AS
