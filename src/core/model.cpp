@@ -565,7 +565,10 @@ Model deserialize(const uint8_t* data, size_t len) {
       corrupt("options are not valid JSON");
     }
     if (opts.type() != json::Type::kObject) corrupt("options are not a JSON object");
-    m.options_json = json::write(opts);
+    // Canonical form; a model stored by 0.2.0 keeps its options as 0.2.0 wrote them ("1e+05"), so
+    // it reads and writes back byte for byte.
+    const std::string raw(reinterpret_cast<const char*>(data + h.off_options), h.options_len);
+    m.options_json = json::write_legacy(opts) == raw ? raw : json::write(opts);
   }
   try {
     m.validate();
@@ -710,7 +713,20 @@ json::Value to_json(const Model& m) {
   return root;
 }
 
-std::string to_json_text(const Model& m) { return json::write(to_json(m)); }
+std::string to_json_text(const Model& m) {
+  // The options are written as the model holds them (the last key), so that a model whose options
+  // are in 0.2.0's number form keeps them through the text form.
+  json::Value root = to_json(m);
+  json::Value head = json::Value::object();
+  for (const auto& kv : root.members())
+    if (kv.first != "options") head.set(kv.first, kv.second);
+  std::string text = json::write(head);
+  text.pop_back();
+  text += ", \"options\": ";
+  text += m.options_json.empty() ? "{}" : m.options_json;
+  text += '}';
+  return text;
+}
 
 Model from_json_text(const std::string& text) {
   json::Value root = json::parse(text);
@@ -824,6 +840,15 @@ Model from_json_text(const std::string& text) {
   m.info = info_from_array(arr);
   const json::Value& opts = need(root, "options", json::Type::kObject);
   m.options_json = json::write(opts);
+  {
+    // Options written in 0.2.0's number form, as the text form's last key, stay in that form.
+    const std::string legacy = json::write_legacy(opts);
+    const std::string tail = "\"options\": " + legacy + "}";
+    size_t end = text.size();
+    while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\t' || text[end - 1] == '\r')) --end;
+    if (legacy != m.options_json && end >= tail.size() && text.compare(end - tail.size(), tail.size(), tail) == 0)
+      m.options_json = legacy;
+  }
   try {
     m.validate();
   } catch (const Error& e) {

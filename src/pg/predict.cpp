@@ -191,12 +191,32 @@ void read_json(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** num
   *categorical = b->categorical;
 }
 
+// Whether a row has a feature to score: training skips a row whose features are all NULL (or
+// absent from a JSON object), so scoring gives such a row no segment either.
+bool has_feature(const ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
+  const int nn = cache->view->n_numeric(), nc = cache->view->n_features() - nn;
+  for (int j = 0; j < nn; ++j)
+    if (!std::isnan(numeric[j])) return true;
+  for (int c = 0; c < nc; ++c)
+    if (!categorical[c].is_null) return true;
+  return false;
+}
+
+// The segment of a row, or kNoSegment for a row with no feature present.
+constexpr int32 kNoSegment = -1;
+
 int32 predict(ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
   if (cache->view->k() == 0)
     throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
                       "train it with a \"k\" option to assign segments");
+  if (!has_feature(cache, numeric, categorical)) return kNoSegment;
   cache->view->transform(numeric, categorical, cache->scratch, cache->point);
   return cache->view->nearest(cache->point).segment;
+}
+
+Datum segment_datum(FunctionCallInfo fcinfo, int32 segment) {
+  if (segment == kNoSegment) PG_RETURN_NULL();
+  PG_RETURN_INT32(segment);
 }
 
 Datum transform(ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
@@ -220,7 +240,7 @@ CUSTSEG_FUNCTION(custseg_predict_model_record) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 1, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(model custseg_model, x float8[]) -> int: the segment of one vector.
@@ -229,7 +249,7 @@ CUSTSEG_FUNCTION(custseg_predict_model_vector) {
   double* numeric;
   core::StrRef* categorical;
   read_vector(fcinfo, cache, 1, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_transform(model custseg_model, row record) -> float8[]: the row encoded, scaled and projected.
@@ -256,7 +276,7 @@ CUSTSEG_FUNCTION(custseg_predict_record) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(row record, model text) -> int: the segment under the named model's active version.
@@ -265,7 +285,7 @@ CUSTSEG_FUNCTION(custseg_predict_record_name) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(row jsonb, model text) -> int: the segment of a JSON object's attributes.
@@ -274,19 +294,18 @@ CUSTSEG_FUNCTION(custseg_predict_jsonb_name) {
   double* numeric;
   core::StrRef* categorical;
   read_json(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
-// custseg_score(row record, model text) -> (segment, label, distance, runner_up_distance, confidence,
-// coordinates): one assignment explained. confidence = 1 - distance / runner_up_distance.
-CUSTSEG_FUNCTION(custseg_score) {
-  ScoreCache* cache = named_cache(fcinfo, 1);
-  double* numeric;
-  core::StrRef* categorical;
-  read_record(fcinfo, cache, 0, &numeric, &categorical);
+namespace {
+
+// One assignment explained: (segment, label, distance, runner_up_distance, confidence, coordinates),
+// confidence = 1 - distance / runner_up_distance; NULL for a row with no feature present.
+Datum score(FunctionCallInfo fcinfo, ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
   if (cache->view->k() == 0)
     throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
                       "train it with a \"k\" option to assign segments");
+  if (!has_feature(cache, numeric, categorical)) PG_RETURN_NULL();
   cache->view->transform(numeric, categorical, cache->scratch, cache->point);
   const core::Score sc = cache->view->nearest(cache->point);
   double confidence = 1.0;
@@ -318,4 +337,24 @@ CUSTSEG_FUNCTION(custseg_score) {
     tuple = heap_form_tuple(cache->result_desc, values, nulls);
   });
   return HeapTupleGetDatum(tuple);
+}
+
+}  // namespace
+
+// custseg_score(row record, model text): one assignment of a row explained.
+CUSTSEG_FUNCTION(custseg_score) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 0, &numeric, &categorical);
+  return score(fcinfo, cache, numeric, categorical);
+}
+
+// custseg_score(row jsonb, model text): custseg_score for a JSON object of attributes.
+CUSTSEG_FUNCTION(custseg_score_jsonb_name) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_json(fcinfo, cache, 0, &numeric, &categorical);
+  return score(fcinfo, cache, numeric, categorical);
 }
