@@ -7,7 +7,7 @@
 #   api_start PORT MODEL [LOG]   uvicorn on 127.0.0.1:PORT in the background; waits for /healthz
 #   api_stop            stops the API started by api_start
 
-API_PACKAGES=(python3-fastapi python3-uvicorn python3-uvloop python3-psycopg python3-psycopg-pool python3-pytest
+API_PACKAGES=(python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-psycopg python3-psycopg-pool python3-pytest
               python3-numpy chromium fonts-liberation curl)
 API_ROOT=$(pwd)
 source scripts/demo-db.sh  # load_demo_db

@@ -11,7 +11,7 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-cron
   libeigen3-dev libgtest-dev googletest
   python3 python3-sklearn python3-pandas python3-numpy python3-psycopg2
-  python3-fastapi python3-uvicorn python3-uvloop python3-psycopg python3-psycopg-pool python3-pytest
+  python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-psycopg python3-psycopg-pool python3-pytest
   chromium fonts-liberation curl
   clang-14 libclang-rt-14-dev bzip2
   sqlsmith

@@ -19,6 +19,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import parse_qsl
 
 import psycopg
 from fastapi import Body, FastAPI, HTTPException, Query
@@ -316,6 +317,63 @@ async def predict(customer: Dict[str, Any] = Body(..., example={"gender": "Femal
     name = model or DEFAULT_MODEL
     _, results = await score(name, [customer], ("body",))
     return json_response(results[1:-1])  # the array's one element
+
+
+class PredictFastPath:
+    """POST /predict without the framework's per-request layers. Measured with cProfile at
+    concurrency 8, most of a prediction's CPU in this process went to routing, dependency solving
+    and the body's model, not to the validation and the statement that make the answer: here the
+    request takes the same validation (spec.validate), the same statement (score) and gives the
+    same answers and errors (HTTPException as FastAPI renders it). Anything else (another content
+    type, a body that is not a JSON object) goes to the endpoint above with the body replayed, so
+    FastAPI answers it exactly as before."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        customer = None
+        ctype = next((v for k, v in scope["headers"] if k == b"content-type"), b"").split(b";")[0].strip().lower()
+        if ctype == b"application/json":
+            try:
+                customer = json.loads(body)
+            except ValueError:
+                pass
+        if not isinstance(customer, dict):
+            replayed = False
+
+            async def replay():
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await self.app(scope, replay, send)
+        name = None
+        if scope.get("query_string"):
+            for k, v in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+                if k == "model":
+                    name = v  # the last one wins, as for FastAPI's Query
+        try:
+            _, results = await score(name or DEFAULT_MODEL, [customer], ("body",))
+        except HTTPException as e:
+            return await JSONResponse({"detail": e.detail}, status_code=e.status_code,
+                                      headers=getattr(e, "headers", None))(scope, receive, send)
+        out = results[1:-1].encode()  # the array's one element
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
+        await send({"type": "http.response.body", "body": out})
+
+
+app.add_middleware(PredictFastPath)
 
 
 class BatchRequest(BaseModel):
