@@ -28,7 +28,7 @@ psql -X -q -v ON_ERROR_STOP=1 -U crash -c "CREATE TABLE big AS SELECT g AS id, s
 failed=0
 cases=0
 fp() { psql -X -At -U crash -c "SELECT resil.fingerprint()" 2>/dev/null; }
-psql -X -q -U postgres -v expect_fingerprint= -f test/resil/invariants.sql >/dev/null || { echo "crash: invariants fail before any crash" >&2; exit 1; }
+psql -X -q -U postgres -v check_labels= -v expect_fingerprint= -f test/resil/invariants.sql >/dev/null || { echo "crash: invariants fail before any crash" >&2; exit 1; }
 
 # wait_for SQL: polls until the query (run as postgres) returns t (at most 30 s).
 wait_for() {
@@ -63,7 +63,7 @@ crash() {  # crash kill9 PID | crash immediate
 check() {  # check NAME EXPECTED_FINGERPRINT
   local name=$1 expect=$2 out
   cases=$((cases + 1))
-  if ! out=$(psql -X -At -v ON_ERROR_STOP=1 -U postgres -v expect_fingerprint="$expect" -f test/resil/invariants.sql 2>&1) ||
+  if ! out=$(psql -X -At -v ON_ERROR_STOP=1 -U postgres -v check_labels= -v check_labels= -v expect_fingerprint="$expect" -f test/resil/invariants.sql 2>&1) ||
     [[ $out != *"invariants: ok"* ]]; then
     echo "crash: $name: FAILED after restart:"
     echo "$out" | tail -5
@@ -72,7 +72,7 @@ check() {  # check NAME EXPECTED_FINGERPRINT
   fi
   # The next training works and leaves everything consistent.
   if ! out=$(psql -X -At -v ON_ERROR_STOP=1 -U crash -c "SELECT version FROM custseg_train('mall', 'mall', k => 4, options => '{\"seed\": 7}')" 2>/dev/null) ||
-    ! psql -X -At -v ON_ERROR_STOP=1 -U postgres -v expect_fingerprint= -f test/resil/invariants.sql 2>&1 | grep -q "invariants: ok"; then
+    ! psql -X -At -v ON_ERROR_STOP=1 -U postgres -v check_labels= -v expect_fingerprint= -f test/resil/invariants.sql 2>&1 | grep -q "invariants: ok"; then
     echo "crash: $name: the next training failed after restart: $out"
     failed=$((failed + 1))
     return 1
