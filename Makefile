@@ -16,6 +16,7 @@ REGRESS += # speed
 REGRESS += # Citus
 REGRESS += # customers in motion
 ISOLATION = train_concurrent registry_cache
+ISOLATION += views_one_version # resilience
 ISOLATION_OPTS = --load-extension=custseg
 REGRESS_OPTS = --load-extension=custseg
 

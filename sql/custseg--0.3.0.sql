@@ -655,12 +655,14 @@ BEGIN
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
     v1 := coalesce(view_name, rel || '_segments');
     v2 := v1 || '_offers';
+    -- The segment and its label come from one lookup (custseg_score), so that a row never has the
+    -- segment of one version and the label of another: scoring reads the latest committed version,
+    -- while a join of custseg_segments would read the statement's snapshot.
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
-                    SELECT t.*, p.segment, s.label
+                    SELECT t.*, p.segment, p.label
                     FROM %s t
-                    CROSS JOIN LATERAL (SELECT %I.custseg_predict(t, %L) AS segment) p
-                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
-                   nsp, v1, source, '@extschema@', model, '@extschema@', model);
+                    CROSS JOIN LATERAL (SELECT s.segment, s.label FROM %I.custseg_score(t, %L) s) p',
+                   nsp, v1, source, '@extschema@', model);
     EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
                    format('rows of %s with their segment under custseg model %s', source, model));
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
