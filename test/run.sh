@@ -80,6 +80,7 @@ fi
 stage "ordinary roles: row security, grants, hostile search_path" bash test/security/test_nonsuperuser.sh
 stage "pg_dump and pg_restore keep models and predictions" bash test/lifecycle/test_dump_restore.sh
 stage "upgrade from 0.1.0 equals a fresh install; DROP EXTENSION" bash test/lifecycle/test_upgrade.sh
+stage "scripts: install parts, demo log, no directory warnings, no npm telemetry" bash test/scripts/test_scripts.sh
 stage "random SQL: 1500 SQLsmith statements (seed 1), no crash, no XX000" bash test/resil/test_sqlsmith.sh
 stage "crashes while training, activating, refreshing segments and scoring" bash test/resil/test_crash.sh
 stage "a production day in 2 minutes: mixed load, retraining, a restart" bash test/resil/test_load.sh --duration 120
@@ -88,6 +89,7 @@ if pgcluster_start; then
   trap pgcluster_stop EXIT
   stage "pg_regress and isolation tests" regress
   stage "differential tests against scikit-learn" differential
+  stage "customers in motion: RFM against pandas, kept segments, notifications" /usr/bin/python3 test/diff/test_motion.py
   stage "server log has no crashed backend" pgcluster_check_log
   stage "nightly retraining with pg_cron" bash test/cron/test_cron.sh
   stage "backend memory on 10 million rows" bash test/memory/test_memory.sh

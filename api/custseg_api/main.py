@@ -243,7 +243,7 @@ def score_query(spec: ModelSpec) -> sql.Composed:
 WITH v AS (SELECT m.version FROM custseg_models m WHERE m.name = %(name)s AND m.active),
      r AS (SELECT x.{ordinal} AS ordinal, s.*
            FROM ROWS FROM (jsonb_to_recordset(%(rows)s) AS ({coldefs})) WITH ORDINALITY AS x({names}, {ordinal}),
-                custseg_score(x, %(name)s) s)
+                custseg_score(x.*, %(name)s) s)  -- x.*, not x: a feature named x would take the row's place
 SELECT (SELECT version FROM v) AS version,
        coalesce(jsonb_agg(jsonb_build_object(
            'segment', r.segment, 'label', r.label, 'confidence', r.confidence, 'distance', r.distance,
@@ -467,7 +467,8 @@ async def points(model: Optional[str] = Query(None, description="model name"),
         # The sample is drawn first, then only the sampled rows are scored.
         q = sql.SQL("""
             SELECT s.segment, s.coordinates[1] AS x, s.coordinates[2] AS y
-            FROM (SELECT * FROM {src} t ORDER BY md5(t::text) LIMIT %s) c, custseg_score(c, %s) s""").format(
+            FROM (SELECT * FROM {src} t ORDER BY md5((t.*)::text) LIMIT %s) c, custseg_score(c.*, %s) s
+            WHERE s.segment IS NOT NULL  -- a row with no feature has no segment and no point""").format(
             src=sql.SQL(src))
         return await fetch(q, (POINTS_LIMIT, name))
 
@@ -559,3 +560,8 @@ if (WEB_DIST / "index.html").exists():
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(WEB_DIST / "index.html")
+
+# The marketing console's endpoints (console.py, which uses this module's pool and helpers).
+from .console import router as console_router  # noqa: E402
+
+app.include_router(console_router)
