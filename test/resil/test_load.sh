@@ -18,7 +18,8 @@ done
 source scripts/pgcluster.sh
 source scripts/api-env.sh
 source test/resil/common.sh
-logs=$(mktemp -d /tmp/custseg-load.XXXXXX)
+logs=build/resil  # the API log of the last run (nothing is left in /tmp)
+mkdir -p "$logs"
 CUSTSEG_PG_EXTRA_CONF="max_connections = 60
 ${CUSTSEG_PG_EXTRA_CONF:-}" pgcluster_start || exit 1
 trap 'api_stop; pgcluster_stop' EXIT
