@@ -16,6 +16,7 @@ REGRESS += parallel_sample # speed
 REGRESS += # Citus
 REGRESS += motion # customers in motion
 ISOLATION = train_concurrent registry_cache
+ISOLATION += views_one_version # resilience
 ISOLATION_OPTS = --load-extension=custseg
 ISOLATION += rescore_locks # customers in motion
 REGRESS_OPTS = --load-extension=custseg

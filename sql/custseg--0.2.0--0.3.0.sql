@@ -643,13 +643,15 @@ BEGIN
           AND a.attname::text NOT IN (SELECT k.column_name FROM custseg_kept_segments k WHERE to_regclass(k.source) = source);
     END IF;
     v2 := v1 || '_offers';
-    -- t.* rather than t: a column named t would take the place of the row.
+    -- t.* rather than t: a column named t would take the place of the row. The segment and its
+    -- label come from one lookup (custseg_score), so that a row never has the segment of one
+    -- version and the label of another: scoring reads the latest committed version, while a join
+    -- of custseg_segments would read the statement's snapshot.
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
-                    SELECT %s, p.segment AS %I, s.label AS %I
+                    SELECT %s, p.segment AS %I, p.label AS %I
                     FROM %s t
-                    CROSS JOIN LATERAL (SELECT %I.custseg_predict(t.*, %L) AS segment) p
-                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
-                   nsp, v1, cols, segment_column, label_column, source, '@extschema@', model, '@extschema@', model);
+                    CROSS JOIN LATERAL (SELECT s.segment, s.label FROM %I.custseg_score(t.*, %L) s) p',
+                   nsp, v1, cols, segment_column, label_column, source, '@extschema@', model);
     EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
                    format('rows of %s with their segment under custseg model %s', source, model));
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
@@ -1849,3 +1851,4 @@ COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) I
 
 
 -- ---- 0.3.0: resilience ----
+-- custseg_create_views: its new definition is in the section above that first changed it.
