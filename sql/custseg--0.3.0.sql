@@ -276,7 +276,12 @@ BEGIN
         opts := opts || jsonb_build_object('k', chosen_k);
     END IF;
 
-    EXECUTE format('SELECT custseg_fit(t, $1) FROM %s AS t', source) INTO m USING opts;
+    -- Citus cannot run an aggregate over whole rows in its workers: a Citus table is read as jsonb.
+    IF custseg_citus_table(source) THEN
+        EXECUTE format('SELECT custseg_fit(to_jsonb(t), $1) FROM %s AS t', source) INTO m USING opts;
+    ELSE
+        EXECUTE format('SELECT custseg_fit(t, $1) FROM %s AS t', source) INTO m USING opts;
+    END IF;
     IF m IS NULL THEN
         RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
     END IF;
@@ -527,11 +532,21 @@ BEGIN
             cat_cols := cat_cols || format(', (%L, t.%I::text)', f ->> 'name', f ->> 'name');
         END IF;
     END LOOP;
-    -- Numeric statistics per segment and over all rows, in one scan.
-    q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
-                 FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
-                 GROUP BY GROUPING SETS ((s.segment), ())',
-                CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+    -- Numeric statistics per segment and over all rows, in one scan; Citus distributes no GROUPING
+    -- SETS, so on a Citus table they are two scans, both aggregated in the workers.
+    IF custseg_citus_table(to_regclass(m.source)) THEN
+        q := format('SELECT @extschema@.custseg_predict($1, t) AS segment, count(*) AS n, jsonb_build_object(%s) AS numeric
+                     FROM %s t GROUP BY 1
+                     UNION ALL
+                     SELECT NULL, count(*), jsonb_build_object(%s) FROM %s t',
+                    CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source,
+                    CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+    ELSE
+        q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
+                     FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                     GROUP BY GROUPING SETS ((s.segment), ())',
+                    CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+    END IF;
     FOR seg IN EXECUTE q USING m.model LOOP
         IF seg.segment IS NULL THEN
             total := seg.n;
@@ -655,12 +670,12 @@ BEGIN
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
     v1 := coalesce(view_name, rel || '_segments');
     v2 := v1 || '_offers';
+    -- The rows are scored in a subquery of the source alone, which Citus runs in its workers.
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
-                    SELECT t.*, p.segment, s.label
-                    FROM %s t
-                    CROSS JOIN LATERAL (SELECT %I.custseg_predict(t, %L) AS segment) p
+                    SELECT p.*, s.label
+                    FROM (SELECT t.*, %I.custseg_predict(t, %L) AS segment FROM %s t) p
                     LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
-                   nsp, v1, source, '@extschema@', model, '@extschema@', model);
+                   nsp, v1, '@extschema@', model, source, '@extschema@', model);
     EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
                    format('rows of %s with their segment under custseg model %s', source, model));
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
@@ -717,7 +732,8 @@ BEGIN
             HINT = 'use k_min and k_max';
     END IF;
     -- The state keeps the rows for k-means as training with k = k_max would.
-    EXECUTE format('SELECT custseg_fit_state(t, $1) FROM %s AS t', source) INTO state
+    EXECUTE format(CASE WHEN custseg_citus_table(source) THEN 'SELECT custseg_fit_state(to_jsonb(t), $1) FROM %s AS t'
+                        ELSE 'SELECT custseg_fit_state(t, $1) FROM %s AS t' END, source) INTO state
         USING opts || jsonb_build_object('k', k_max);
     IF state IS NULL THEN
         RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
@@ -1092,6 +1108,49 @@ CREATE TRIGGER custseg_segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUN
 -- ---- 0.3.0: speed (input forms, sparse one-hot) ----
 
 -- ---- 0.3.0: Citus (distributed training and scoring, model-as-value forms) ----
+
+-- Whether a table is managed by Citus (distributed, reference or Citus local). False, at the cost
+-- of one catalog lookup, where Citus is not installed.
+CREATE FUNCTION custseg_citus_table(source regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    found boolean;
+BEGIN
+    IF source IS NULL OR to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)' INTO found USING source;
+    RETURN found;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_citus_table(regclass) IS
+    'whether a table is a Citus table (training then reads it as jsonb, which Citus aggregates in its workers)';
+
+-- custseg_evaluate_k over jsonb objects: the form Citus runs in its workers.
+CREATE AGGREGATE custseg_fit_state(jsonb, jsonb) (
+    SFUNC = custseg_fit_jsonb_transfn, STYPE = bytea, COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+COMMENT ON AGGREGATE custseg_fit_state(jsonb, jsonb) IS
+    'the training state of custseg_fit over jsonb objects, for custseg_evaluate_state';
+
+-- Model-as-value scoring: the model travels with the query (Citus ships it to its workers).
+CREATE FUNCTION custseg_predict(model custseg_model, "row" jsonb) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_model_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(custseg_model, jsonb) IS
+    'the segment of a JSON object of attributes (keys = column names) under a model';
+CREATE FUNCTION custseg_score(model custseg_model, "row" record,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+    AS 'MODULE_PATHNAME', 'custseg_score_model_record' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(custseg_model, record) IS
+    'one assignment explained under a model value (label is NULL: labels live in custseg_segments)';
+CREATE FUNCTION custseg_score(model custseg_model, "row" jsonb,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+    AS 'MODULE_PATHNAME', 'custseg_score_model_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(custseg_model, jsonb) IS
+    'one assignment of a JSON object explained under a model value (label is NULL)';
 
 -- ---- 0.3.0: customers in motion (RFM, kept segments, transitions) ----
 

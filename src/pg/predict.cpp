@@ -277,13 +277,13 @@ CUSTSEG_FUNCTION(custseg_predict_jsonb_name) {
   PG_RETURN_INT32(predict(cache, numeric, categorical));
 }
 
-// custseg_score(row record, model text) -> (segment, label, distance, runner_up_distance, confidence,
-// coordinates): one assignment explained. confidence = 1 - distance / runner_up_distance.
-CUSTSEG_FUNCTION(custseg_score) {
-  ScoreCache* cache = named_cache(fcinfo, 1);
-  double* numeric;
-  core::StrRef* categorical;
-  read_record(fcinfo, cache, 0, &numeric, &categorical);
+namespace {
+
+// One assignment explained, as custseg_score's result row; the label comes from the registry when
+// the model was looked up by name (stored), and is NULL for a model passed by value.
+// confidence = 1 - distance / runner_up_distance.
+Datum score_row(FunctionCallInfo fcinfo, ScoreCache* cache, const pg::StoredModel* stored, const double* numeric,
+                const core::StrRef* categorical) {
   if (cache->view->k() == 0)
     throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
                       "train it with a \"k\" option to assign segments");
@@ -291,7 +291,7 @@ CUSTSEG_FUNCTION(custseg_score) {
   const core::Score sc = cache->view->nearest(cache->point);
   double confidence = 1.0;
   if (std::isfinite(sc.runner_up)) confidence = sc.runner_up > 0 ? 1.0 - sc.distance / sc.runner_up : 0.0;
-  const char* label = pg::segment_label(cache->stored, sc.segment);
+  const char* label = stored ? pg::segment_label(stored, sc.segment) : nullptr;
   const int p = cache->view->output_dim();
   const double* point = cache->point;
   HeapTuple tuple = nullptr;
@@ -318,4 +318,43 @@ CUSTSEG_FUNCTION(custseg_score) {
     tuple = heap_form_tuple(cache->result_desc, values, nulls);
   });
   return HeapTupleGetDatum(tuple);
+}
+
+}  // namespace
+
+// custseg_score(row record, model text) -> (segment, label, distance, runner_up_distance, confidence,
+// coordinates): one assignment explained under the named model's active version.
+CUSTSEG_FUNCTION(custseg_score) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 0, &numeric, &categorical);
+  return score_row(fcinfo, cache, cache->stored, numeric, categorical);
+}
+
+// custseg_predict(model custseg_model, row jsonb) -> int: the segment of a JSON object under a model.
+CUSTSEG_FUNCTION(custseg_predict_model_jsonb) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_json(fcinfo, cache, 1, &numeric, &categorical);
+  PG_RETURN_INT32(predict(cache, numeric, categorical));
+}
+
+// custseg_score(model custseg_model, row record): one assignment explained under a model value.
+CUSTSEG_FUNCTION(custseg_score_model_record) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 1, &numeric, &categorical);
+  return score_row(fcinfo, cache, nullptr, numeric, categorical);
+}
+
+// custseg_score(model custseg_model, row jsonb): one assignment of a JSON object explained.
+CUSTSEG_FUNCTION(custseg_score_model_jsonb) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_json(fcinfo, cache, 1, &numeric, &categorical);
+  return score_row(fcinfo, cache, nullptr, numeric, categorical);
 }
