@@ -13,7 +13,7 @@ REGRESS = setup fit predict model_io parallel stages train scoring choose_k iden
 REGRESS += # analyst's own data
 REGRESS += # PostgreSQL 17 and 18
 REGRESS += # speed
-REGRESS += # Citus
+REGRESS += model_value # Citus
 REGRESS += # customers in motion
 ISOLATION = train_concurrent registry_cache
 ISOLATION_OPTS = --load-extension=custseg
