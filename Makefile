@@ -12,7 +12,7 @@ REGRESS = setup fit predict model_io parallel stages train scoring choose_k iden
 # 0.3.0: one line per part, so that the parts' lists do not collide
 REGRESS += # analyst's own data
 REGRESS += # PostgreSQL 17 and 18
-REGRESS += # speed
+REGRESS += parallel_sample # speed
 REGRESS += model_value # Citus
 REGRESS += # customers in motion
 ISOLATION = train_concurrent registry_cache

@@ -127,11 +127,15 @@ void read_input(FunctionCallInfo fcinfo, Input input, Datum row, const uint8_t* 
     const Oid type_id = HeapTupleHeaderGetTypeId(td);
     const int32 typmod = HeapTupleHeaderGetTypMod(td);
     if (!cache->reader || cache->reader->type_id != type_id || cache->reader->typmod != typmod) {
-      core::FitParts parts = core::decode_state(state, len);
+      // Why only the header: Citus calls the transition with a fresh FmgrInfo for every row, so
+      // this runs per row there; reading the names costs their length, not the state's size.
+      std::vector<std::string> names;
+      int n_numeric = 0;
+      core::state_features(state, len, names, n_numeric);
       std::vector<core::Kind> kinds;
-      for (int i = 0; i < parts.row_width(); ++i)
-        kinds.push_back(i < parts.n_numeric ? core::Kind::kNumeric : core::Kind::kCategorical);
-      cache->reader = pg::build_reader(cxt, pg::row_desc(td, cxt), type_id, typmod, parts.names, kinds);
+      for (int i = 0; i < int(names.size()); ++i)
+        kinds.push_back(i < n_numeric ? core::Kind::kNumeric : core::Kind::kCategorical);
+      cache->reader = pg::build_reader(cxt, pg::row_desc(td, cxt), type_id, typmod, names, kinds);
     }
     pg::RowReader* reader = cache->reader;
     pg::guard([&] { pg::read_row(reader, td); });
@@ -140,8 +144,10 @@ void read_input(FunctionCallInfo fcinfo, Input input, Datum row, const uint8_t* 
     return;
   }
   if (!cache->buffers) {
-    core::FitParts parts = core::decode_state(state, len);
-    cache->buffers = pg::build_buffers(cxt, parts.names, parts.n_numeric);
+    std::vector<std::string> names;
+    int n_numeric = 0;
+    core::state_features(state, len, names, n_numeric);
+    cache->buffers = pg::build_buffers(cxt, names, n_numeric);
   }
   pg::FeatureBuffers* b = cache->buffers;
   if (input == Input::kJsonb)
@@ -172,7 +178,7 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
   core::FitStateView view(bytes_of(state), VARSIZE(state));
   // Fast path: the state in the aggregate context is updated in place and returned as is.
   if (!view.add_row(numeric, categorical)) {
-    // A new category or a full reservoir: rebuild the state larger. Why per-row memory: the executor
+    // A new category or a full sample room: rebuild the state larger. Why per-row memory: the executor
     // copies a returned new pointer into the aggregate context and frees the old state itself.
     if (const size_t grown = view.grown_length(categorical)) {
       // Only more room: a copy keeps the peak at the old state plus the new one twice (ours and the
