@@ -85,6 +85,37 @@ checks=$((checks + 1))
 expect "1|$rows|3" "SELECT version, metrics ->> 'rows_seen', jsonb_array_length(custseg_model_json(model) #> '{kmeans,centroids}')
                     FROM custseg_models WHERE name = 'm'"
 expect "3" "SELECT count(*) FROM custseg_segments WHERE model = 'm' AND label IS NOT NULL"
+# The distributed model is the model of the record form over the local copy: every number within
+# 1e-9 (relative; the shards' sums are added in another order), the same structure, and every row
+# the same segment. Also with fewer sample rows than rows: the sample does not depend on how the
+# rows are split among shards.
+q -c "CREATE FUNCTION json_close(a jsonb, b jsonb) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS \$\$
+      BEGIN
+        RETURN CASE jsonb_typeof(a)
+          WHEN 'object' THEN jsonb_typeof(b) = 'object'
+               AND (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(a) k) = (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(b) k)
+               AND (SELECT coalesce(bool_and(json_close(a -> k, b -> k)), true) FROM jsonb_object_keys(a) k)
+          WHEN 'array' THEN jsonb_typeof(b) = 'array' AND jsonb_array_length(a) = jsonb_array_length(b)
+               AND (SELECT coalesce(bool_and(json_close(a -> i, b -> i)), true) FROM generate_series(0, jsonb_array_length(a) - 1) i)
+          WHEN 'number' THEN jsonb_typeof(b) = 'number'
+               AND abs(a::text::float8 - b::text::float8) <= 1e-9 * greatest(1, abs(a::text::float8))
+          ELSE a = b END;
+      END \$\$" >/dev/null
+same_model() {  # same_model VERSION-SELECTOR: the distributed model of that row against the local record form
+  expect "t|0" "WITH d AS (SELECT m.model, custseg_model_json(m.model) AS j, m.options FROM custseg_models m WHERE $1),
+                     l AS (SELECT custseg_fit(c, (SELECT options - 'stage' FROM d)) AS model FROM cust_local c)
+                SELECT json_close(d.j, custseg_model_json(l.model)),
+                       (SELECT count(*) FROM cust_local c WHERE custseg_predict(d.model, c) <> custseg_predict(l.model, c))
+                FROM d, l"
+}
+same_model "m.name = 'm' AND m.version = 1"
+expect "1" "SELECT version FROM custseg_train('small_sample', 'cust', k => 3, options => '{\"sample_size\": 5000}', activate => false)"
+expect "t" "SELECT (metrics ->> 'rows_clustered')::int < $rows FROM custseg_models WHERE name = 'small_sample'"
+same_model "m.name = 'small_sample'"
+args=$(q -c "SELECT custseg_fit_columns_args('cust', '{\"exclude\": [\"customer_id\"]}')")
+expect_match "worker_partial_agg" "EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_fit_columns($args, '$opts') FROM cust t"
+expect "t" "SELECT json_close((SELECT custseg_model_json(custseg_fit_columns($args, '$opts')) FROM cust t),
+                              (SELECT custseg_model_json(custseg_fit(l, '$opts')) FROM cust_local l))"
 out=$(q -c "SET citus.log_remote_commands = on" -c "SET client_min_messages = log" \
   -c "SELECT count(*) FROM custseg_evaluate_k('cust', 2, 5)" 2>&1) || fail "custseg_evaluate_k: $out"
 grep -q "worker_partial_agg" <<<"$out" || fail "custseg_evaluate_k sent no partial aggregate: $out"
