@@ -22,6 +22,7 @@ extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -36,11 +37,15 @@ namespace {
 // The queries run under the caller's search_path, so every object and operator is schema-qualified:
 // a function or operator a caller's schema shadows pg_catalog's with is never run.
 // latest: read the latest committed state (for the cache) rather than the query's snapshot.
+// Whether Citus is loaded in this backend (it must be preloaded to work): one of its settings exists.
+// Costs a hash lookup, so that a PostgreSQL without Citus pays nothing more per lookup.
+bool citus_loaded() { return GetConfigOption("citus.cluster_name", true, false) != nullptr; }
+
 // Where this backend runs, for Citus: not a Citus node, its coordinator (or a single node), or a
-// worker. Plain C inside SPI, may ereport. Without the citus extension it costs one catalog lookup.
+// worker. Plain C inside SPI, may ereport. Without Citus loaded it costs a hash lookup.
 enum class CitusNode { kNone, kCoordinator, kWorker };
 CitusNode citus_node() {
-  if (!OidIsValid(get_extension_oid("citus", true))) return CitusNode::kNone;
+  if (!citus_loaded() || !OidIsValid(get_extension_oid("citus", true))) return CitusNode::kNone;
   if (SPI_execute("SELECT groupid FROM pg_catalog.pg_dist_local_group", true, 1) != SPI_OK_SELECT ||
       SPI_processed != 1)
     return CitusNode::kCoordinator;
@@ -261,7 +266,7 @@ StoredModel* copy_model(MemoryContext cxt, const StoredModel* from) {
 
 // Whether this backend runs on a Citus worker. Plain C, may ereport.
 bool on_citus_worker() {
-  if (!OidIsValid(get_extension_oid("citus", true))) return false;
+  if (!citus_loaded() || !OidIsValid(get_extension_oid("citus", true))) return false;
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   const bool worker = citus_node() == CitusNode::kWorker;
   SPI_finish();
