@@ -370,11 +370,10 @@ BEGIN
     -- Numeric statistics per segment and over all rows, in one scan; Citus distributes no GROUPING
     -- SETS, so on a Citus table they are two scans, both aggregated in the workers.
     IF custseg_citus_table(to_regclass(m.source)) THEN
+        EXECUTE format('SELECT count(*), jsonb_build_object(%s) FROM %s t',
+                       CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source) INTO total, overall;
         q := format('SELECT @extschema@.custseg_predict($1, t) AS segment, count(*) AS n, jsonb_build_object(%s) AS numeric
-                     FROM %s t GROUP BY 1
-                     UNION ALL
-                     SELECT NULL, count(*), jsonb_build_object(%s) FROM %s t',
-                    CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source,
+                     FROM %s t GROUP BY 1',
                     CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
     ELSE
         q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
@@ -390,8 +389,18 @@ BEGIN
             stats := stats || jsonb_build_object(seg.segment::text, jsonb_build_object('n', seg.n, 'numeric', seg.numeric));
         END IF;
     END LOOP;
-    -- Category shares per segment, in one more scan.
-    IF cat_cols <> '' THEN
+    -- Category shares per segment, in one more scan; on a Citus table the counts are aggregated in
+    -- the workers and gathered here (a nested aggregate would pull the rows to the coordinator).
+    IF cat_cols <> '' AND custseg_citus_table(to_regclass(m.source)) THEN
+        q := format('SELECT @extschema@.custseg_predict($1, t) AS segment, kv.feature, kv.value, count(*) AS n
+                     FROM %s t CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
+                     GROUP BY 1, 2, 3', m.source, substr(cat_cols, 3));
+        FOR seg IN EXECUTE q USING m.model LOOP
+            cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
+                              jsonb_build_object(seg.feature, coalesce(cats -> seg.segment::text -> seg.feature, '{}') ||
+                                                              jsonb_build_object(coalesce(seg.value, 'NULL'), seg.n)));
+        END LOOP;
+    ELSIF cat_cols <> '' THEN
         q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
                      FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
                            FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
