@@ -64,5 +64,12 @@ SELECT custseg_model_json(m)->'training'->>'rows_clustered' AS rows_clustered,
          AS other_centroids
 FROM (SELECT custseg_fit(t, '{"exclude": ["id"], "k": 3, "seed": 9, "sample_size": 1500}') AS m FROM ps t) x;
 
+-- A state as it leaves a scan (a parallel worker's or a Citus shard's partial, here read back as
+-- bytea) carries no unused sample room: one more row adds exactly one sample entry, 8 bytes per
+-- feature column plus 16 (hash and count); the rows are also counted.
+SELECT (SELECT length(custseg_fit_state(t, '{"k": 3}')) FROM (SELECT a, b, cat FROM ps WHERE id <= 101) t)
+     - (SELECT length(custseg_fit_state(t, '{"k": 3}')) FROM (SELECT a, b, cat FROM ps WHERE id <= 100) t)
+       AS bytes_per_row;
+
 DROP TABLE ps, ps_models;
 DROP FUNCTION ps_rel_diff(jsonb, jsonb);

@@ -213,6 +213,29 @@ int compare_entries(const double* a, const double* b, int w, int nn, const Level
   return 0;
 }
 
+// Sorts (hash, entry) pairs by hash, then entry: a stable LSD radix sort on the hash, 8 bits per
+// pass (256 buckets stay in cache; entries arrive in increasing order, so ties stay ordered by
+// entry); passes where every key has the same digit are skipped.
+void sort_by_hash(std::vector<std::pair<uint64_t, uint64_t>>& keys) {
+  const size_t n = keys.size();
+  if (n < 2) return;
+  if (n < 512) {
+    std::sort(keys.begin(), keys.end());
+    return;
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> tmp(n);
+  size_t count[8][257] = {};
+  for (size_t i = 0; i < n; ++i)
+    for (int d = 0; d < 8; ++d) ++count[d][((keys[i].first >> (8 * d)) & 0xFF) + 1];
+  for (int d = 0; d < 8; ++d) {
+    size_t* c = count[d];
+    if (c[((keys[0].first >> (8 * d)) & 0xFF) + 1] == n) continue;
+    for (int b = 1; b < 257; ++b) c[b] += c[b - 1];
+    for (size_t i = 0; i < n; ++i) tmp[c[(keys[i].first >> (8 * d)) & 0xFF]++] = keys[i];
+    keys.swap(tmp);
+  }
+}
+
 struct Distinct {
   std::vector<uint64_t> first;  // index of the first entry of each distinct content, canonical order
   std::vector<uint64_t> count;  // rows of that content (summed over its entries)
@@ -229,7 +252,7 @@ Distinct distinct_entries(const double* data, uint64_t n, int w, int nn, const L
     const uint64_t h = entry_word(data + i * ew, 0);
     if (h <= threshold) keys.emplace_back(h, i);
   }
-  std::sort(keys.begin(), keys.end());
+  sort_by_hash(keys);
   Distinct d;
   *cut = false;
   for (size_t i = 0; i < keys.size();) {
@@ -289,6 +312,12 @@ uint64_t compact_entries(double* data, uint64_t n, int w, int nn, const LevelTex
     ++out;
   }
   return out;
+}
+
+// When the sample's room should grow: it is full, or a compaction left it more than 3/4 full
+// (add_row compacts a full room first once it holds sample_size entries).
+bool wants_room(uint64_t count, uint64_t cap, int64_t sample_size) {
+  return cap < sample_room(sample_size) && (count == cap || 4 * count > 3 * cap);
 }
 
 uint64_t grown_cap(int64_t sample_size, uint64_t cap) {
@@ -373,6 +402,24 @@ FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::str
   dedupe = o.dedupe;
   Rng r(o.seed ^ 0x5EED5A3B1E5ULL);
   hash_seed = r.next();
+}
+
+size_t compact_state_length(const uint8_t* b, size_t len) {
+  StateHeader h = read_header(b, len);
+  check_sections(h, len);
+  return size_t(h.off_sample) + 8 * size_t(h.n_features + kExtra) * size_t(h.sample_count);
+}
+
+void compact_state_into(const uint8_t* b, size_t len, uint8_t* out, size_t out_len) {
+  StateHeader h = read_header(b, len);
+  check_sections(h, len);
+  const size_t want = size_t(h.off_sample) + 8 * size_t(h.n_features + kExtra) * size_t(h.sample_count);
+  if (out_len != want) throw Error(ErrorCode::kInternal, "custseg: compact state length mismatch");
+  std::memset(out, 0, kReserved);
+  std::memcpy(out + kReserved, b + kReserved, want - kReserved);
+  h.sample_cap = h.sample_count;
+  h.total_len = want;
+  std::memcpy(out + kReserved, &h, sizeof h);
 }
 
 void state_features(const uint8_t* b, size_t len, std::vector<std::string>& names, int& n_numeric) {
@@ -534,6 +581,11 @@ FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
                                 reinterpret_cast<const double*>(b + h.off_A),
                                 reinterpret_cast<const double*>(b + h.off_M), int(dim));
   const double* pend = reinterpret_cast<const double*>(b + h.off_pending);
+  for (uint64_t r = 0; r < h.pending_count; ++r)
+    for (size_t col = h.n_numeric; col < w; ++col) {
+      const double id = pend[r * w + col];
+      if (!(id == -1 || (id >= 0 && id < double(nl) && id == std::floor(id)))) bad_state("bad category id");
+    }
   p.pending.assign(pend, pend + w * h.pending_count);
   const double* res = reinterpret_cast<const double*>(b + h.off_sample);
   // Counts never exceed the rows they count (which also bounds the final draw's work).
@@ -562,8 +614,8 @@ FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
 
 // ---- the fast path ----
 
-FitStateView::FitStateView(uint8_t* data, size_t len) : base_(data), len_(len) {
-  check_sections(read_header(data, len), len);
+FitStateView::FitStateView(uint8_t* data, size_t len, bool validate) : base_(data), len_(len) {
+  if (validate) check_sections(read_header(data, len), len);
 }
 
 int FitStateView::find_level(int cat, const StrRef& v) const {
@@ -588,12 +640,11 @@ void FitStateView::fold_pending() {
   StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
   const int dim = int(h->dim);
   const double* pend = reinterpret_cast<const double*>(base_ + h->off_pending);
-  RowMatrix X = encode_raw_rows(pend, h->pending_count, h->n_features, int(h->n_features), int(h->n_numeric), dim);
   double* N = reinterpret_cast<double*>(base_ + h->off_N);
   double* A = reinterpret_cast<double*>(base_ + h->off_A);
   double* M = reinterpret_cast<double*>(base_ + h->off_M);
   Moments m = Moments::from_raw(h->moments_n, N, A, M, dim);
-  m.add(X);
+  m.add_raw(pend, h->pending_count, h->n_features, int(h->n_features), int(h->n_numeric));
   std::memcpy(N, m.N().data(), sizeof(double) * size_t(dim) * size_t(dim));
   std::memcpy(A, m.A().data(), sizeof(double) * size_t(dim) * size_t(dim));
   std::memcpy(M, m.M().data(), sizeof(double) * size_t(dim) * size_t(dim));
@@ -620,7 +671,7 @@ void FitStateView::compact() {
 
 size_t FitStateView::grown_length(const StrRef* categorical) const {
   const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
-  if (h->sample_count < h->sample_cap || h->sample_cap >= sample_room(h->sample_size)) return 0;
+  if (!wants_room(h->sample_count, h->sample_cap, h->sample_size)) return 0;
   const int w = int(h->n_features), nn = int(h->n_numeric);
   for (int c = 0; c < w - nn; ++c)
     if (!categorical[c].is_null && find_level(c, categorical[c]) < 0) return 0;
@@ -689,11 +740,11 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
     rh = row_hash(h->hash_seed, numeric, nn, chash, w - nn);
     candidate = rh <= h->threshold;
     if (candidate && h->sample_count == h->sample_cap) {
-      // Full: merge repeats and drop what is above the sample first; grow when that freed little.
-      if (h->sample_cap > 0) compact();
-      if ((h->sample_count == h->sample_cap || 4 * h->sample_count > 3 * h->sample_cap) &&
-          h->sample_cap < sample_room(h->sample_size))
-        return false;
+      // Full: below the sample size, grow; else merge repeats and drop what is above the sample
+      // first, and grow when that freed little.
+      if (h->sample_count < uint64_t(h->sample_size) && h->sample_cap < sample_room(h->sample_size)) return false;
+      compact();
+      if (wants_room(h->sample_count, h->sample_cap, h->sample_size)) return false;
       candidate = rh <= h->threshold;
     }
   }
@@ -741,7 +792,7 @@ void FitParts::prepare(const StrRef* categorical) {
     moments.extend(1);
   }
   const uint64_t entries = sample.size() / size_t(entry_width());
-  if (entries >= sample_cap && sample_cap < sample_room(sample_size)) sample_cap = grown_cap(sample_size, sample_cap);
+  if (wants_room(entries, sample_cap, sample_size)) sample_cap = grown_cap(sample_size, sample_cap);
 }
 
 RowMatrix FitParts::encode_rows(const double* rows, size_t count, size_t stride) const {
@@ -751,7 +802,7 @@ RowMatrix FitParts::encode_rows(const double* rows, size_t count, size_t stride)
 void FitParts::fold_pending() {
   const size_t rows = pending.size() / size_t(row_width());
   if (rows == 0) return;
-  moments.add(encode_rows(pending.data(), rows, size_t(row_width())));
+  moments.add_raw(pending.data(), rows, size_t(row_width()), row_width(), n_numeric);
   pending.clear();
 }
 
@@ -956,7 +1007,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
       for (size_t r = 0; r < m; ++r)
         std::memcpy(block.data() + r * size_t(row_width()), sample_data() + draw.entry[i + r] * ew + kExtra,
                     sizeof(double) * size_t(row_width()));
-      moments.add(encode_rows(block.data(), m, size_t(row_width())));
+      moments.add_raw(block.data(), m, size_t(row_width()), row_width(), n_numeric);
     }
   }
   if (used == 0)

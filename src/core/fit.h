@@ -164,6 +164,12 @@ struct SampleDraw {
 };
 SampleDraw draw_sample(const FitParts& parts, uint64_t seed);
 
+// The length of an encoded state without its unused sample room, and that state written to `out`
+// (byte for byte the state with sample_cap = sample_count): what a partial state ships as. Plain
+// copies; `out` needs no alignment.
+size_t compact_state_length(const uint8_t* data, size_t len);
+void compact_state_into(const uint8_t* data, size_t len, uint8_t* out, size_t out_len);
+
 // The names and number of numeric features of an encoded state, read from its header alone (the
 // glue's per-call cache needs only these; decoding the whole state per row would cost its size).
 void state_features(const uint8_t* data, size_t len, std::vector<std::string>& names, int& n_numeric);
@@ -182,7 +188,9 @@ FitParts decode_state(const uint8_t* data, size_t len, bool borrow = false);
 // nothing, when the row needs a structural change (FitParts::prepare, then encode anew).
 class FitStateView {
  public:
-  FitStateView(uint8_t* data, size_t len);
+  // validate = false only for a buffer this process encoded or already validated (the glue's
+  // expanded state): the per-row path then reads no header copy and checks no section.
+  FitStateView(uint8_t* data, size_t len, bool validate = true);
   bool add_row(const double* numeric, const StrRef* categorical);
   // When add_row refused the row only because the sample room is full (every category known): the
   // length of this state with the room grown as FitParts::prepare would (fourfold, so n rows are
