@@ -2,7 +2,9 @@
 # the repository root): the mall customers from the shared data folder beside this repository, then
 # scripts/demo.sql (models, segments, labels, offers).
 #   demo_data_present   fails, saying where it looked, when the shared data is missing
-#   load_demo_db [LOG]  loads the demo into the current PG* database (output to LOG, default stdout)
+#   load_demo_db [LOG]  loads the demo into the current PG* database (output to LOG, default this
+#                       shell's stdout and stderr as they are: a log file the caller redirected to is
+#                       appended to, never reopened and truncated as /dev/stdout would be)
 
 DEMO_DATA=$(cd .. && pwd)/shared/data/mall_customers.csv
 
@@ -13,9 +15,12 @@ demo_data_present() {
 }
 
 load_demo_db() {
-  local log=${1:-/dev/stdout}
   demo_data_present || return 1
-  psql -X -q -v ON_ERROR_STOP=1 --pset=footer=off >"$log" 2>&1 <<SQL
+  if (($#)); then
+    load_demo_db >"$1" 2>&1
+    return
+  fi
+  psql -X -q -v ON_ERROR_STOP=1 --pset=footer=off 2>&1 <<SQL
 CREATE EXTENSION custseg;
 CREATE TABLE mall_customers (customer_id text PRIMARY KEY, gender text, age int,
                              annual_income_thousands int, spending_score int);

@@ -74,7 +74,8 @@ FROM mall_customers_segments_offers WHERE customer_id IN ('0001', '0200') ORDER 
 
 \echo
 \echo '== Nightly retraining: a new version keeps segment numbers, labels and offers; drift is recorded'
-SELECT version, metrics -> 'matched_segments' AS matched, metrics -> 'new_segments' AS new_segments,
+SELECT version, metrics -> 'matched_segments' AS matched,
+       ARRAY(SELECT jsonb_array_elements_text(metrics -> 'new_segments')::int) AS new_segments,  -- {} as below
        metrics -> 'drift_rows' AS drift_rows
 FROM custseg_train('mall', 'mall_customers', k => 3, options => '{"seed": 7}');
 SELECT version, previous_version, active, matched_segments, new_segments, vanished_segments, drift_rows, drift_share

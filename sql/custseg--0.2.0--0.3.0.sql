@@ -5,6 +5,952 @@
 
 -- ---- 0.3.0: an analyst's own data (features, labels, transforms, model equality) ----
 
+-- How training reads each column of a table: its kind (numeric: numbers and booleans as 0/1;
+-- categorical: text, varchar, char and enums; unsupported: anything else, which training rejects),
+-- the SQL expression of its value over the alias t, and whether it is in the primary key.
+CREATE FUNCTION custseg_column_kinds(source regclass)
+RETURNS TABLE (name text, attnum integer, kind text, value text, type_name text, is_key boolean)
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT a.attname::text, a.attnum::integer,
+           CASE WHEN b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                                'float8'::regtype, 'numeric'::regtype, 'bool'::regtype) THEN 'numeric'
+                WHEN b.base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)
+                     OR (SELECT bt.typtype = 'e' FROM pg_type bt WHERE bt.oid = b.base) THEN 'categorical'
+                ELSE 'unsupported' END,
+           CASE WHEN b.base = 'bool'::regtype THEN format('t.%I::integer', a.attname) ELSE format('t.%I', a.attname) END,
+           format_type(a.atttypid, a.atttypmod),
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY (i.indkey))
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS base) b
+    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum
+$fn$;
+COMMENT ON FUNCTION custseg_column_kinds(regclass) IS
+    'per column of a table: its kind as training reads it (numeric, categorical, unsupported), its value as SQL, whether it is in the primary key';
+
+-- The value of a model's feature over the alias t as SQL, as the model reads it: a boolean as 0/1, a
+-- text column forced numeric as a number, a categorical one as text.
+CREATE FUNCTION custseg_feature_sql(source regclass, feature text, kind text) RETURNS text
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT CASE WHEN kind = 'categorical' THEN format('t.%I::text', feature)
+                WHEN t.oid = 'bool'::regtype OR t.typbasetype = 'bool'::regtype THEN format('t.%I::integer', feature)
+                WHEN t.typcategory = 'N' OR t.typbasetype IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                           'float4'::regtype, 'float8'::regtype, 'numeric'::regtype)
+                    THEN format('t.%I', feature)
+                ELSE format('t.%I::float8', feature) END
+    FROM (SELECT 1) one
+    LEFT JOIN pg_attribute a ON a.attrelid = source AND a.attname = feature AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_type t ON t.oid = a.atttypid
+$fn$;
+COMMENT ON FUNCTION custseg_feature_sql(regclass, text, text) IS
+    'the SQL expression (over alias t) of a feature''s value as a model reads it: booleans as 0/1';
+
+-- The identifier rule of custseg_train and custseg_describe: in at least 10 rows, a value in every
+-- row and a different one in each, and either text (or a uuid) or whole numbers that are named like
+-- an id or run without gaps (max - min + 1 = rows).
+CREATE FUNCTION custseg_looks_like_identifier(name text, kind text, n bigint, distinct_count bigint,
+                                              integral boolean, span numeric, total bigint) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce(total >= 10 AND n = total AND distinct_count = total
+                    AND (kind IN ('text', 'uuid')
+                         OR (kind = 'number' AND integral
+                             AND (name ~* '(^|[^a-z])(id|ident|identifier|key|uuid|guid)$' OR name ~ '[a-z](ID|Id)$'
+                                  OR name ~* '^id([^a-z]|$)' OR span = total))), false)
+$fn$;
+COMMENT ON FUNCTION custseg_looks_like_identifier(text, text, bigint, bigint, boolean, numeric, bigint) IS
+    'whether a column''s statistics look like an identifier''s (unique per row): such columns are not features by default';
+
+-- The features a model uses, in encoding order, and (by name) the columns its training left out.
+CREATE FUNCTION custseg_features(model custseg_model)
+RETURNS TABLE (feature text, kind text, levels integer, encoded_columns integer)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+    SELECT f ->> 'name', f ->> 'kind', CASE WHEN f ->> 'kind' = 'categorical' THEN jsonb_array_length(f -> 'levels') END,
+           CASE WHEN f ->> 'kind' = 'categorical' THEN jsonb_array_length(f -> 'levels') ELSE 1 END
+    FROM jsonb_array_elements(custseg_model_json(model) -> 'features') WITH ORDINALITY AS x(f, i)
+    ORDER BY x.i
+$fn$;
+COMMENT ON FUNCTION custseg_features(custseg_model) IS
+    'the features of a model in encoding order: kind, number of levels, encoded columns';
+
+CREATE FUNCTION custseg_features(model text, version integer DEFAULT NULL)
+RETURNS TABLE (column_name text, used boolean, kind text, levels integer, encoded_columns integer, reason text)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    m custseg_models;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm
+    WHERE cm.name = custseg_features.model
+      AND (cm.version = custseg_features.version OR (custseg_features.version IS NULL AND cm.active));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'custseg model "%" has no %', model,
+            CASE WHEN version IS NULL THEN 'active version' ELSE 'version ' || version END USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    RETURN QUERY
+    SELECT f.feature, true, f.kind, f.levels, f.encoded_columns, NULL::text FROM custseg_features(m.model) f;
+    RETURN QUERY
+    SELECT e.key, false, NULL::text, NULL::integer, 0, e.value #>> '{}'
+    FROM jsonb_each(coalesce(m.metrics -> 'excluded', '{}')) e ORDER BY e.key;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_features(text, integer) IS
+    'the columns a version of a model (the active one by default) uses as features, and those its training left out with why';
+
+-- custseg_score for a customer held as JSON (keys = column names, as custseg_predict(jsonb, text)).
+CREATE FUNCTION custseg_score("row" jsonb, model text,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+    AS 'MODULE_PATHNAME', 'custseg_score_jsonb_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(jsonb, text) IS
+    'one assignment of a JSON object of attributes explained: segment, label, distances, confidence, k-means coordinates';
+
+-- Equality, order and hashing of models (the same fitted pipeline = the same bytes), so that =,
+-- DISTINCT, GROUP BY, count(DISTINCT), UNION, ORDER BY and hash joins work on custseg_model.
+CREATE FUNCTION custseg_model_eq(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_ne(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_lt(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_le(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_gt(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_ge(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_cmp(custseg_model, custseg_model) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_hash(custseg_model) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_hash_extended(custseg_model, bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_model_eq(custseg_model, custseg_model) IS 'the same fitted pipeline, byte for byte';
+COMMENT ON FUNCTION custseg_model_ne(custseg_model, custseg_model) IS 'not the same fitted pipeline';
+COMMENT ON FUNCTION custseg_model_lt(custseg_model, custseg_model) IS 'sorts before, in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_le(custseg_model, custseg_model) IS 'sorts before or equals, in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_gt(custseg_model, custseg_model) IS 'sorts after, in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_ge(custseg_model, custseg_model) IS 'sorts after or equals, in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_cmp(custseg_model, custseg_model) IS 'btree support: -1, 0 or 1 in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_hash(custseg_model) IS 'hash support: a hash of the stored form, consistent with =';
+COMMENT ON FUNCTION custseg_model_hash_extended(custseg_model, bigint) IS 'hash support: the seeded 64-bit hash of the stored form';
+
+CREATE OPERATOR = (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_eq,
+                   COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES);
+CREATE OPERATOR <> (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_ne,
+                    COMMUTATOR = <>, NEGATOR = =, RESTRICT = neqsel, JOIN = neqjoinsel);
+CREATE OPERATOR < (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_lt,
+                   COMMUTATOR = >, NEGATOR = >=, RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR <= (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_le,
+                    COMMUTATOR = >=, NEGATOR = >, RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR > (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_gt,
+                   COMMUTATOR = <, NEGATOR = <=, RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR >= (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_ge,
+                    COMMUTATOR = <=, NEGATOR = <, RESTRICT = scalargesel, JOIN = scalargejoinsel);
+COMMENT ON OPERATOR = (custseg_model, custseg_model) IS 'the same fitted pipeline, byte for byte';
+COMMENT ON OPERATOR <> (custseg_model, custseg_model) IS 'not the same fitted pipeline';
+COMMENT ON OPERATOR < (custseg_model, custseg_model) IS 'sorts before (byte order of the stored form)';
+COMMENT ON OPERATOR <= (custseg_model, custseg_model) IS 'sorts before or equals (byte order of the stored form)';
+COMMENT ON OPERATOR > (custseg_model, custseg_model) IS 'sorts after (byte order of the stored form)';
+COMMENT ON OPERATOR >= (custseg_model, custseg_model) IS 'sorts after or equals (byte order of the stored form)';
+
+CREATE OPERATOR CLASS custseg_model_ops DEFAULT FOR TYPE custseg_model USING btree AS
+    OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
+    FUNCTION 1 custseg_model_cmp(custseg_model, custseg_model);
+CREATE OPERATOR CLASS custseg_model_ops DEFAULT FOR TYPE custseg_model USING hash AS
+    OPERATOR 1 =,
+    FUNCTION 1 custseg_model_hash(custseg_model),
+    FUNCTION 2 custseg_model_hash_extended(custseg_model, bigint);
+COMMENT ON OPERATOR CLASS custseg_model_ops USING btree IS 'models in the byte order of their stored form (ORDER BY, DISTINCT, GROUP BY)';
+COMMENT ON OPERATOR CLASS custseg_model_ops USING hash IS 'models hashed by their stored form (hash DISTINCT, GROUP BY and joins)';
+
+-- Objects of 0.2.0 changed by this part (the install script changes them in place).
+
+CREATE OR REPLACE FUNCTION custseg_training_options(source regclass, n_components integer, exclude text[], options jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    opts jsonb := coalesce(options, '{}'::jsonb);
+    excl text[] := '{}';
+    keep text[] := '{}';
+    why jsonb := '{}';
+    col record;
+    parts text := '';
+    res jsonb;
+    total bigint;
+    st jsonb;
+    key text;
+BEGIN
+    IF jsonb_typeof(opts) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    -- custseg_train has resolved the columns already when it calls custseg_evaluate_k to choose k.
+    IF coalesce(current_setting('custseg.features_resolved', true), '') = 'on' THEN
+        RETURN opts || '{"_excluded": {}}';
+    END IF;
+    IF opts ? 'n_components' THEN
+        IF n_components IS NOT NULL AND n_components <> 2 AND opts -> 'n_components' IS DISTINCT FROM to_jsonb(n_components) THEN
+            RAISE EXCEPTION 'n_components is given twice: % as an argument and % in options', n_components, opts -> 'n_components'
+                USING ERRCODE = '22023',
+                HINT = 'give it once; an argument left at its default (2) gives way to "n_components" in options';
+        END IF;
+    ELSE
+        opts := opts || jsonb_build_object('n_components', n_components);
+    END IF;
+    -- The column lists, read as the core reads them (a wrong type is its error, or ours for "include").
+    FOREACH key IN ARRAY ARRAY['exclude', 'categorical', 'numeric', 'include'] LOOP
+        IF opts ? key AND opts -> key <> 'null' AND (jsonb_typeof(opts -> key) <> 'array' OR EXISTS (
+                SELECT 1 FROM jsonb_array_elements(opts -> key) e WHERE jsonb_typeof(e) <> 'string')) THEN
+            IF jsonb_typeof(opts -> key) = 'string' THEN
+                RAISE EXCEPTION 'option "%" must be an array of column names', key USING ERRCODE = '22023',
+                    HINT = format('write [%s], not %s', opts -> key, opts -> key);
+            END IF;
+            RAISE EXCEPTION 'option "%" must be an array of column names', key USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    IF jsonb_typeof(opts -> 'exclude') = 'array' THEN
+        excl := ARRAY(SELECT jsonb_array_elements_text(opts -> 'exclude'));
+    END IF;
+    excl := ARRAY(SELECT u.e FROM unnest(excl || coalesce(exclude, '{}')) WITH ORDINALITY u(e, o)
+                  GROUP BY u.e ORDER BY min(u.o));
+    SELECT coalesce(jsonb_object_agg(e, 'excluded'), '{}') INTO why FROM unnest(excl) e;
+    FOREACH key IN ARRAY ARRAY['include', 'categorical', 'numeric'] LOOP
+        IF jsonb_typeof(opts -> key) = 'array' THEN
+            keep := keep || ARRAY(SELECT jsonb_array_elements_text(opts -> key));
+        END IF;
+    END LOOP;
+    FOR key IN SELECT k FROM unnest(ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(opts -> 'include', 'null'), '[]')))) k LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = source AND a.attname = key
+                       AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'column "%" named in option "include" does not exist', key USING ERRCODE = '42703',
+                HINT = 'column names are case-sensitive and must match the table''s exactly';
+        END IF;
+    END LOOP;
+    opts := opts - 'include';
+    -- The primary key is never a feature unless asked for.
+    FOR col IN SELECT a.attname::text AS name
+               FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+               WHERE i.indrelid = source AND i.indisprimary ORDER BY a.attnum LOOP
+        IF NOT col.name = ANY (excl) AND NOT col.name = ANY (keep) THEN
+            excl := excl || col.name;
+            why := why || jsonb_build_object(col.name, 'primary key');
+        END IF;
+    END LOOP;
+    -- One scan of at most 100,000 rows: distinct values of the candidate columns.
+    FOR col IN SELECT a.attname::text AS name, a.attnum,
+                      CASE WHEN b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
+                           WHEN b.base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR (SELECT bt.typtype = 'e' FROM pg_type bt WHERE bt.oid = b.base) THEN 'text'
+                           WHEN b.base = 'uuid'::regtype THEN 'uuid' END AS kind,
+                      b.base = 'numeric'::regtype AS is_decimal
+               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+               -- A domain counts as its base type, as in training.
+               CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS base) b
+               WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attname::text = ANY (excl)
+               ORDER BY a.attnum LOOP
+        IF col.kind IS NULL AND NOT col.name = ANY (keep) THEN
+            CONTINUE;
+        END IF;
+        -- Whole numbers, text and uuids can be identifiers (floats are measurements); a column of
+        -- another type is here only when forced categorical, and compared as text.
+        -- One small object per column, joined by ||: a function takes at most 100 arguments.
+        parts := parts || format(' || jsonb_build_object(%L, jsonb_build_object(''n'', count(t.%I), ''distinct'', count(DISTINCT t.%I%s)%s))',
+                                 col.name, col.name, col.name, CASE WHEN col.kind IS NULL THEN '::text' ELSE '' END,
+                                 CASE WHEN col.kind = 'number' AND col.is_decimal THEN format(
+                                     ', ''integral'', bool_and(t.%I = trunc(t.%I)), ''span'', max(t.%I) - min(t.%I) + 1',
+                                     col.name, col.name, col.name, col.name)
+                                      WHEN col.kind = 'number' THEN format(
+                                     ', ''integral'', true, ''span'', max(t.%I)::numeric - min(t.%I)::numeric + 1', col.name, col.name)
+                                      ELSE '' END);
+    END LOOP;
+    IF parts <> '' THEN
+        EXECUTE format('SELECT count(*), ''{}''::jsonb%s FROM (SELECT * FROM %s LIMIT 100000) AS t',
+                       parts, source) INTO total, res;
+        FOR col IN SELECT a.attname::text AS name,
+                          CASE WHEN b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
+                               WHEN b.base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR (SELECT bt.typtype = 'e' FROM pg_type bt WHERE bt.oid = b.base) THEN 'text'
+                               WHEN b.base = 'uuid'::regtype THEN 'uuid' END AS kind
+                   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                   CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS base) b
+                   WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND res ? a.attname::text
+                   ORDER BY a.attnum LOOP
+            st := res -> col.name;
+            -- An identifier: a value in every row, a different one in each, and text (or a uuid), or
+            -- whole numbers that are named like an id or run without gaps (1, 2, ..., n).
+            IF NOT col.name = ANY (keep) AND custseg_looks_like_identifier(col.name, col.kind, (st ->> 'n')::bigint,
+                   (st ->> 'distinct')::bigint, (st ->> 'integral')::boolean, (st ->> 'span')::numeric, total) THEN
+                excl := excl || col.name;
+                why := why || jsonb_build_object(col.name, 'identifier');
+                RAISE NOTICE 'column "%" looks like an identifier (a different value in each of % rows) and is not a feature', col.name, total
+                    USING HINT = format('name it in "include" to use it anyway: {"include": [%s]}', to_jsonb(col.name));
+            ELSIF (col.kind = 'text' AND NOT col.name = ANY (ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(opts -> 'numeric', 'null'), '[]')))))
+                  OR col.name = ANY (ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(opts -> 'categorical', 'null'), '[]')))) THEN
+                IF (st ->> 'distinct')::bigint > 50 THEN
+                    RAISE NOTICE 'categorical column "%" has % distinct values%: it becomes as many one-hot columns', col.name,
+                                 st ->> 'distinct', CASE WHEN total = 100000 THEN ' in the first 100000 rows' ELSE '' END
+                        USING HINT = 'exclude it, or group its values into fewer categories in a view';
+                END IF;
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN opts || jsonb_build_object('exclude', to_jsonb(excl), '_excluded', why);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) IS
+    'the options custseg_train and custseg_evaluate_k use, and the columns they leave out: primary key, identifiers, exclude';
+
+CREATE OR REPLACE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
+                              exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
+RETURNS custseg_models
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    opts jsonb := coalesce(options, '{}'::jsonb);
+    started timestamptz := clock_timestamp();
+    m custseg_model;
+    j jsonb;
+    v integer;
+    chosen_k integer;
+    prev custseg_models;
+    ids integer[];
+    next_id integer;
+    match jsonb;
+    seg_prev jsonb;
+    new_segs integer[] := '{}';
+    vanished integer[] := '{}';
+    drift bigint;
+    scored bigint;
+    lineage jsonb := '{}';
+    owner_role name;
+    excluded jsonb;
+    used text;
+    result custseg_models;
+BEGIN
+    IF name IS NULL OR source IS NULL THEN
+        RAISE EXCEPTION 'model name and source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION 'model name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(opts) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    opts := custseg_training_options(source, n_components, exclude, opts);
+    excluded := opts -> '_excluded';
+    opts := opts - '_excluded';
+    -- k: "k" in options, unless the argument says otherwise (an argument left at its default, 3,
+    -- gives way to the option; a different one is an error); NULL is chosen by custseg_evaluate_k.
+    IF opts ? 'k' THEN
+        IF k IS NOT NULL AND k <> 3 AND opts -> 'k' IS DISTINCT FROM to_jsonb(k) THEN
+            RAISE EXCEPTION 'k is given twice: % as an argument and % in options', k, opts -> 'k' USING ERRCODE = '22023',
+                HINT = 'give it once; an argument left at its default (3) gives way to "k" in options';
+        END IF;
+    ELSE
+        opts := opts || jsonb_build_object('k', k);
+    END IF;
+    IF opts -> 'k' = 'null' THEN
+        -- Why the setting: custseg_evaluate_k then uses these options as they are, without a second scan.
+        PERFORM set_config('custseg.features_resolved', 'on', true);
+        SELECT e.k INTO chosen_k FROM custseg_evaluate_k(source, 2, 8, NULL, NULL, opts - 'k') e WHERE e.chosen;
+        PERFORM set_config('custseg.features_resolved', 'off', true);
+        RAISE NOTICE 'custseg_train: k = % chosen by custseg_evaluate_k', chosen_k;
+        opts := opts || jsonb_build_object('k', chosen_k);
+    END IF;
+
+    -- t.* rather than t: a column named t would take the place of the row.
+    EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s AS t', source) INTO m USING opts;
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
+    END IF;
+    j := custseg_model_json(m);
+    SELECT string_agg(f ->> 'name' || CASE WHEN f ->> 'kind' = 'numeric' THEN ''
+                                           ELSE format(' (%s levels)', jsonb_array_length(f -> 'levels')) END, ', ')
+    INTO used FROM jsonb_array_elements(j -> 'features') f;
+    RAISE NOTICE 'custseg_train: % features: %', jsonb_array_length(j -> 'features'), used
+        USING DETAIL = coalesce('Not features: ' || (SELECT string_agg(format('%s (%s)', e.key, e.value #>> '{}'), ', ')
+                                                     FROM jsonb_each(excluded) e) || '.', 'Every column is a feature.');
+
+    -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
+    PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
+    SELECT coalesce(max(cm.version), 0) + 1 INTO v FROM custseg_models cm WHERE cm.name = custseg_train.name;
+    -- A name belongs to the role that trained it first; its members train new versions for it.
+    SELECT n.owner INTO owner_role FROM custseg_model_names n WHERE n.name = custseg_train.name;
+    IF owner_role IS NULL THEN
+        owner_role := current_user;
+    ELSIF NOT coalesce(pg_has_role(to_regrole(quote_ident(owner_role)), 'USAGE'), false) THEN
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = format('The model belongs to role %s.', quote_ident(owner_role)),
+            HINT = format('A member of that role can train it (GRANT %s TO %s), or choose another name.',
+                          quote_ident(owner_role), quote_ident(current_user));
+    END IF;
+
+    -- Segment identity: the new centroids take over the numbers of the active version's centroids
+    -- they match (optimal assignment); the others get numbers never used by this name.
+    SELECT * INTO prev FROM custseg_models cm WHERE cm.name = custseg_train.name AND cm.active;
+    IF FOUND THEN
+        seg_prev := custseg_model_json(prev.model) #> '{kmeans,segments}';  -- NULL without k-means
+    END IF;
+    IF seg_prev IS NOT NULL AND j -> 'kmeans' <> 'null' THEN
+        match := custseg_match_segments(m, prev.model);
+        -- Versions without k-means have no segments array and add no rows here.
+        SELECT coalesce(max(s::integer), -1) + 1 INTO next_id
+        FROM custseg_models cm, jsonb_array_elements_text(custseg_model_json(cm.model) #> '{kmeans,segments}') s
+        WHERE cm.name = custseg_train.name;
+        next_id := greatest(next_id, (SELECT coalesce(max(cs.segment), -1) + 1 FROM custseg_segments cs
+                                      WHERE cs.model = custseg_train.name));
+        ids := '{}';
+        FOR i IN 0 .. jsonb_array_length(match -> 'previous_of') - 1 LOOP
+            IF match -> 'previous_of' -> i = 'null' THEN
+                ids := ids || next_id;
+                new_segs := new_segs || next_id;
+                next_id := next_id + 1;
+            ELSE
+                ids := ids || (seg_prev ->> (match -> 'previous_of' ->> i)::integer)::integer;
+            END IF;
+        END LOOP;
+        SELECT coalesce(array_agg(s::integer ORDER BY s::integer), '{}') INTO vanished
+        FROM jsonb_array_elements_text(seg_prev) s WHERE NOT s::integer = ANY (ids);
+        m := custseg_model_renumber(m, ids);
+        j := custseg_model_json(m);
+        -- Drift: training rows whose segment differs between the two versions.
+        BEGIN
+            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t.*) IS DISTINCT FROM custseg_predict($2, t.*)),
+                                   count(*) FROM %s AS t', source) INTO drift, scored USING m, prev.model;
+        EXCEPTION WHEN undefined_column OR datatype_mismatch OR invalid_text_representation THEN
+            drift := NULL;  -- the previous version cannot score these rows (its columns changed)
+        END;
+        lineage := jsonb_build_object(
+            'previous_version', prev.version,
+            'matched_segments', jsonb_array_length(match -> 'previous_of') - cardinality(new_segs),
+            'new_segments', to_jsonb(new_segs), 'vanished_segments', to_jsonb(vanished),
+            'drift_rows', drift, 'drift_share', round((drift::numeric / nullif(scored, 0)), 6));
+        IF cardinality(new_segs) > 0 THEN
+            RAISE NOTICE 'custseg_train: model "%" version % has new segments %', name, v, new_segs;
+        END IF;
+        IF cardinality(vanished) > 0 THEN
+            RAISE NOTICE 'custseg_train: segments % of model "%" have no match in version %', vanished, name, v;
+        END IF;
+    END IF;
+    IF activate THEN
+        UPDATE custseg_models cm SET active = false WHERE cm.name = custseg_train.name AND cm.active;
+    END IF;
+    BEGIN
+        INSERT INTO custseg_models (name, version, source, options, metrics, model, active, owner)
+        VALUES (name, v,
+                (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid = source),
+                j -> 'options',
+                (j -> 'training') || jsonb_build_object(
+                    'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
+                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1),
+                    'features', (SELECT jsonb_agg(f -> 'name') FROM jsonb_array_elements(j -> 'features') f),
+                    'excluded', excluded) || lineage,
+                m, activate, owner_role)
+        RETURNING * INTO result;
+    EXCEPTION WHEN unique_violation THEN
+        -- The name has versions this role cannot see: it belongs to a role this one has no access to.
+        RAISE EXCEPTION 'permission denied for custseg model "%"', name USING ERRCODE = '42501',
+            DETAIL = 'The model name belongs to another role.',
+            HINT = 'Choose another name, or ask its owner to grant you membership in their role.';
+    END;
+    IF activate THEN
+        -- Matched segments keep their labels; new ones get generated labels.
+        PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
+    END IF;
+    RETURN result;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_train(text, regclass, integer, integer, text[], jsonb, boolean) IS
+    'trains a new version of a named model on a table, stores it in custseg_models and activates it';
+
+CREATE OR REPLACE FUNCTION custseg_refresh_segments(model text, keep_labels boolean DEFAULT false) RETURNS SETOF custseg_segments
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+-- Why: the planner's estimates for these small queries cross jit_above_cost; compiling costs ~1 s.
+SET jit = off
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    m custseg_models;
+    j jsonb;
+    f jsonb;
+    num_cols text := '';
+    cat_cols text := '';
+    q text;
+    total bigint;
+    spend text;
+    seg record;
+    stats jsonb := '{}';
+    overall jsonb;
+    cats jsonb := '{}';
+    e text;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    j := custseg_model_json(m.model);
+    IF j -> 'kmeans' = 'null' THEN
+        RETURN;
+    END IF;
+    FOR f IN SELECT * FROM jsonb_array_elements(j -> 'features') LOOP
+        IF f ->> 'kind' = 'numeric' THEN
+            -- The column's value as the model reads it (a boolean as 0/1).
+            e := custseg_feature_sql(m.source::regclass, f ->> 'name', 'numeric');
+            -- One small object per feature, joined by ||: a function takes at most 100 arguments.
+            num_cols := num_cols || format(' || jsonb_build_object(%L, jsonb_build_object(''mean'', avg(%s)::float8, ''stddev'', '
+                                           'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8))',
+                                           f ->> 'name', e, e, e, e);
+            IF spend IS NULL AND (f ->> 'name') ~* '(spend|score|amount|purchase|basket|monetary|revenue|sales)' THEN
+                spend := f ->> 'name';
+            END IF;
+        ELSE
+            cat_cols := cat_cols || format(', (%L, t.%I::text)', f ->> 'name', f ->> 'name');
+        END IF;
+    END LOOP;
+    -- Numeric statistics per segment and over all rows, in one scan.
+    q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric
+                 FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
+                 GROUP BY GROUPING SETS ((s.segment), ())',
+                num_cols, m.source);
+    FOR seg IN EXECUTE q USING m.model LOOP
+        IF seg.segment IS NULL THEN
+            total := seg.n;
+            overall := seg.numeric;
+        ELSE
+            stats := stats || jsonb_build_object(seg.segment::text, jsonb_build_object('n', seg.n, 'numeric', seg.numeric));
+        END IF;
+    END LOOP;
+    -- Category shares per segment, in one more scan.
+    IF cat_cols <> '' THEN
+        q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
+                     FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
+                           FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
+                           CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
+                           GROUP BY 1, 2, 3) c
+                     GROUP BY 1, 2', m.source, substr(cat_cols, 3));
+        FOR seg IN EXECUTE q USING m.model LOOP
+            cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
+                              jsonb_build_object(seg.feature, seg.counts));
+        END LOOP;
+    END IF;
+
+    PERFORM set_config('custseg.refreshing', 'on', true);
+    DELETE FROM custseg_segments cs
+    WHERE cs.model = model
+      AND cs.segment <> ALL (ARRAY(SELECT jsonb_array_elements_text(j #> '{kmeans,segments}')::integer));
+    RETURN QUERY
+    WITH segs AS (
+        SELECT sid::integer AS segment, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
+               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical
+        FROM jsonb_array_elements_text(j #> '{kmeans,segments}') AS sid
+    ),
+    z AS (
+        -- How far each segment's mean sits from the mean of all rows, in standard deviations.
+        SELECT s.segment, f.key AS feature,
+               CASE WHEN (overall -> f.key ->> 'stddev')::float8 > 0
+                    THEN ((f.value ->> 'mean')::float8 - (overall -> f.key ->> 'mean')::float8)
+                         / (overall -> f.key ->> 'stddev')::float8 END AS z
+        FROM segs s, jsonb_each(s.numeric) f
+    ),
+    traits AS (
+        SELECT z.segment,
+               string_agg(CASE WHEN z.z > 0 THEN 'high ' ELSE 'low ' END || z.feature, ', '
+                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS traits,
+               string_agg(format('%s %s vs %s overall', z.feature,
+                                 round((segs.numeric -> z.feature ->> 'mean')::numeric, 1),
+                                 round((overall -> z.feature ->> 'mean')::numeric, 1)), '; '
+                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS facts
+        FROM (SELECT z.*, row_number() OVER (PARTITION BY z.segment ORDER BY abs(z.z) DESC, z.feature) AS r
+              FROM z WHERE abs(z.z) >= 0.5) z
+        JOIN segs USING (segment)
+        GROUP BY z.segment
+    ),
+    spend_rank AS (
+        SELECT s.segment,
+               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 DESC, s.segment) AS top,
+               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 ASC, s.segment) AS bottom,
+               rank() OVER (ORDER BY s.n DESC, s.segment) AS by_size
+        FROM segs s
+    ),
+    named AS (
+        SELECT s.*, t.traits, t.facts,
+               CASE WHEN spend IS NULL OR (SELECT count(*) FROM segs) < 2 THEN 'Segment ' || s.segment
+                    WHEN r.top = 1 THEN 'High Spender'
+                    WHEN r.bottom = 1 THEN 'Value Seeker'
+                    WHEN NOT EXISTS (SELECT 1 FROM spend_rank r2 JOIN segs s2 USING (segment)
+                                     WHERE r2.top > 1 AND r2.bottom > 1 AND r2.by_size < r.by_size) THEN 'Loyal Regular'
+                    ELSE 'Segment ' || s.segment END AS archetype
+        FROM segs s LEFT JOIN traits t USING (segment) JOIN spend_rank r USING (segment)
+    )
+    INSERT INTO custseg_segments AS cs (model, segment, label, description, size, share, profile, version,
+                                        label_generated, updated_at)
+    SELECT model, n.segment,
+           n.archetype || coalesce(': ' || n.traits, ''),
+           format('%s rows (%s%%)', n.n, round(100.0 * n.n / nullif(total, 0), 1)) || coalesce('; ' || n.facts, ''),
+           n.n, coalesce(n.n::float8 / nullif(total, 0), 0),
+           jsonb_build_object('numeric', (SELECT coalesce(jsonb_object_agg(f.key, f.value ||
+                                                  jsonb_build_object('z', (SELECT z.z FROM z WHERE z.segment = n.segment AND z.feature = f.key))), '{}')
+                                          FROM jsonb_each(n.numeric) f),
+                              'categorical', (SELECT coalesce(jsonb_object_agg(c.key,
+                                                  (SELECT jsonb_object_agg(l.key, round((l.value::numeric / n.n), 4)) FROM jsonb_each(c.value) l)), '{}')
+                                              FROM jsonb_each(n.categorical) c)),
+           m.version, true, now()
+    FROM named n
+    ON CONFLICT ON CONSTRAINT custseg_segments_pkey DO UPDATE
+        SET size = EXCLUDED.size, share = EXCLUDED.share, profile = EXCLUDED.profile,
+            description = EXCLUDED.description, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+            label = CASE WHEN cs.label_generated AND NOT keep_labels THEN EXCLUDED.label ELSE cs.label END
+    RETURNING cs.*;
+    PERFORM set_config('custseg.refreshing', 'off', true);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_refresh_segments(text, boolean) IS
+    'recomputes size, share, profile and generated labels of a model''s segments from its source table; keep_labels keeps existing labels';
+
+DROP FUNCTION custseg_create_views(regclass, text, text);
+CREATE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL,
+                                     segment_column text DEFAULT 'segment', label_column text DEFAULT 'label')
+RETURNS SETOF regclass
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    nsp text;
+    rel text;
+    v1 text;
+    v2 text;
+    clash text;
+BEGIN
+    IF source IS NULL OR model IS NULL OR segment_column IS NULL OR label_column IS NULL THEN
+        RAISE EXCEPTION 'source, model, segment_column and label_column must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF view_name = '' THEN
+        RAISE EXCEPTION 'view_name must not be empty' USING ERRCODE = '22023',
+            HINT = 'pass NULL for the default name, <source>_segments';
+    END IF;
+    IF segment_column = '' OR label_column = '' OR segment_column = label_column THEN
+        RAISE EXCEPTION 'segment_column and label_column must be two different non-empty names' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = model) THEN
+        RAISE EXCEPTION 'no custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'train one first with custseg_train';
+    END IF;
+    -- A source column with the name of an added one would appear twice in the view.
+    SELECT a.attname INTO clash FROM pg_attribute a
+    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IN (segment_column, label_column)
+    ORDER BY a.attnum LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% already has a column named "%"', source, clash USING ERRCODE = '42701',
+            HINT = 'name the added columns with segment_column => ... and label_column => ..., e.g. segment_column => ''custseg_segment''';
+    END IF;
+    SELECT a.attname INTO clash FROM pg_attribute a
+    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname IN ('offer_id', 'offer_title', 'offer_details', 'discount_pct', 'offer_priority', 'offer_rank')
+    ORDER BY a.attnum LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% already has a column named "%", which the offers view adds', source, clash USING ERRCODE = '42701',
+            HINT = 'create the views over a view of the source that renames that column';
+    END IF;
+    SELECT n.nspname, c.relname INTO nsp, rel
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    v1 := coalesce(view_name, rel || '_segments');
+    v2 := v1 || '_offers';
+    -- t.* rather than t: a column named t would take the place of the row.
+    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                    SELECT t.*, p.segment AS %I, s.label AS %I
+                    FROM %s t
+                    CROSS JOIN LATERAL (SELECT %I.custseg_predict(t.*, %L) AS segment) p
+                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
+                   nsp, v1, segment_column, label_column, source, '@extschema@', model, '@extschema@', model);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
+                   format('rows of %s with their segment under custseg model %s', source, model));
+    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                    SELECT v.*, o.offer_id, o.title AS offer_title, o.details AS offer_details,
+                           o.discount_pct, o.priority AS offer_priority, o.offer_rank
+                    FROM %I.%I v
+                    JOIN %I.custseg_segment_offers o ON o.model = %L AND o.segment = v.%I',
+                   nsp, v2, nsp, v1, '@extschema@', model, segment_column);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v2,
+                   format('rows of %s with each current offer of their segment under custseg model %s', source, model));
+    RETURN NEXT format('%I.%I', nsp, v1)::regclass;
+    RETURN NEXT format('%I.%I', nsp, v2)::regclass;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_create_views(regclass, text, text, text, text) IS
+    'creates <view_name> (source rows + segment + label, named segment_column and label_column) and <view_name>_offers (one row per row x current offer)';
+
+CREATE OR REPLACE FUNCTION custseg_evaluate_k(source regclass, k_min integer DEFAULT 2, k_max integer DEFAULT 8,
+                                   n_components integer DEFAULT 2, exclude text[] DEFAULT NULL,
+                                   options jsonb DEFAULT '{}')
+RETURNS TABLE (k integer, inertia float8, silhouette float8, calinski_harabasz float8, davies_bouldin float8,
+               is_elbow boolean, chosen boolean, silhouette_rows bigint, rows_clustered bigint)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    opts jsonb;
+    state bytea;
+    res jsonb;
+BEGIN
+    IF source IS NULL OR k_min IS NULL OR k_max IS NULL THEN
+        RAISE EXCEPTION 'source, k_min and k_max must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF k_min < 2 OR k_max < k_min OR k_max > 1000 THEN
+        RAISE EXCEPTION 'k range %..% is invalid', k_min, k_max USING ERRCODE = '22023',
+            HINT = 'pass 2 <= k_min <= k_max <= 1000';
+    END IF;
+    opts := custseg_training_options(source, n_components, exclude, options) - '_excluded';
+    IF opts ? 'k' THEN
+        RAISE EXCEPTION 'option "k" cannot be given to custseg_evaluate_k' USING ERRCODE = '22023',
+            HINT = 'use k_min and k_max';
+    END IF;
+    -- The state keeps the rows for k-means as training with k = k_max would.
+    EXECUTE format('SELECT custseg_fit_state(t.*, $1) FROM %s AS t', source) INTO state
+        USING opts || jsonb_build_object('k', k_max);
+    IF state IS NULL THEN
+        RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
+    END IF;
+    res := custseg_evaluate_state(state, k_min, k_max);
+    RETURN QUERY
+    SELECT (e ->> 'k')::integer, (e ->> 'inertia')::float8, (e ->> 'silhouette')::float8,
+           (e ->> 'calinski_harabasz')::float8, (e ->> 'davies_bouldin')::float8,
+           (e ->> 'is_elbow')::boolean, (e ->> 'chosen')::boolean,
+           (e ->> 'silhouette_rows')::bigint, (e ->> 'rows')::bigint
+    FROM jsonb_array_elements(res) e;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_evaluate_k(regclass, integer, integer, integer, text[], jsonb) IS
+    'fits every k of a range in one scan: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, the elbow and the chosen k';
+
+DROP FUNCTION custseg_describe(regclass);
+CREATE FUNCTION custseg_describe(source regclass)
+RETURNS TABLE (column_name text, kind text, count bigint, nulls bigint, distinct_count bigint,
+               mean float8, stddev float8, min float8, q1 float8, median float8, q3 float8, max float8,
+               outliers bigint, top jsonb, feature boolean, note text)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    col record;
+    stats text := '';
+    second text := '';
+    s jsonb;
+    total bigint;
+    counts jsonb := '{}';
+    r record;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    FOR col IN SELECT c.name, c.kind, c.value FROM custseg_column_kinds(source) c LOOP
+        IF col.kind = 'numeric' THEN
+            -- One small object per column, joined by ||: a function takes at most 100 arguments.
+            stats := stats || format(' || jsonb_build_object(%L, jsonb_build_object(''count'', count(%s), ''nulls'', count(*) - count(%s), '
+                '''distinct'', count(DISTINCT %s), ''mean'', avg(%s)::float8, ''stddev'', stddev_samp(%s)::float8, '
+                '''min'', min(%s)::float8, ''q'', percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY (%s)::float8), '
+                '''max'', max(%s)::float8, ''integral'', bool_and((%s)::numeric = trunc((%s)::numeric))))',
+                col.name, col.value, col.value, col.value, col.value, col.value, col.value, col.value, col.value,
+                col.value, col.value);
+        ELSE
+            stats := stats || format(' || jsonb_build_object(%L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
+                '''distinct'', count(DISTINCT t.%I::text)))', col.name, col.name, col.name, col.name);
+        END IF;
+    END LOOP;
+    IF stats = '' THEN
+        RETURN;
+    END IF;
+    -- Scan 1: PostgreSQL's aggregates for every column at once.
+    EXECUTE format('SELECT count(*), ''{}''::jsonb%s FROM %s AS t', stats, source) INTO total, s;
+    -- Scan 2: outliers of numeric columns and value counts of categorical ones, unpivoted.
+    FOR col IN SELECT c.name, c.kind, c.value FROM custseg_column_kinds(source) c LOOP
+        IF col.kind = 'numeric' THEN
+            IF s -> col.name -> 'q' <> 'null' THEN
+                second := second || format(', (%L, CASE WHEN (%s)::float8 < %s OR (%s)::float8 > %s THEN ''outlier'' END)',
+                    col.name, col.value,
+                    (s -> col.name -> 'q' ->> 0)::float8 - 1.5 * ((s -> col.name -> 'q' ->> 2)::float8 - (s -> col.name -> 'q' ->> 0)::float8),
+                    col.value,
+                    (s -> col.name -> 'q' ->> 2)::float8 + 1.5 * ((s -> col.name -> 'q' ->> 2)::float8 - (s -> col.name -> 'q' ->> 0)::float8));
+            END IF;
+        ELSIF col.kind = 'categorical' THEN
+            second := second || format(', (%L, t.%I::text)', col.name, col.name);
+        END IF;
+    END LOOP;
+    IF second <> '' THEN
+        FOR r IN EXECUTE format('SELECT kv.c, kv.v, count(*) AS n FROM %s AS t CROSS JOIN LATERAL (VALUES %s) AS kv(c, v)
+                                 WHERE kv.v IS NOT NULL GROUP BY 1, 2', source, substr(second, 3))
+        LOOP
+            counts := jsonb_set(counts, ARRAY[r.c], coalesce(counts -> r.c, '[]') || jsonb_build_array(jsonb_build_array(r.v, r.n)));
+        END LOOP;
+    END IF;
+    RETURN QUERY
+    SELECT c.name, c.kind,
+           (s -> c.name ->> 'count')::bigint, (s -> c.name ->> 'nulls')::bigint,
+           (s -> c.name ->> 'distinct')::bigint, (s -> c.name ->> 'mean')::float8,
+           (s -> c.name ->> 'stddev')::float8, (s -> c.name ->> 'min')::float8,
+           (s -> c.name -> 'q' ->> 0)::float8, (s -> c.name -> 'q' ->> 1)::float8,
+           (s -> c.name -> 'q' ->> 2)::float8, (s -> c.name ->> 'max')::float8,
+           CASE WHEN c.kind = 'numeric' THEN
+               coalesce((SELECT (x ->> 1)::bigint FROM jsonb_array_elements(counts -> c.name) x), 0) END,
+           CASE WHEN c.kind = 'categorical' THEN
+               (SELECT coalesce(jsonb_agg(jsonb_build_object('value', x.v, 'count', x.n) ORDER BY x.n DESC, x.v), '[]')
+                FROM (SELECT x ->> 0 AS v, (x ->> 1)::bigint AS n
+                      FROM jsonb_array_elements(counts -> c.name) x
+                      ORDER BY 2 DESC, 1 LIMIT 5) x) END,
+           NOT (c.is_key OR c.kind = 'unsupported' OR n.identifier),
+           CASE WHEN c.is_key THEN 'primary key: not a feature unless named in "include"'
+                WHEN c.kind = 'unsupported' THEN format('type %s: not a feature type (exclude it, or cast it in a view)', c.type_name)
+                WHEN n.identifier THEN 'a different value in every row: looks like an identifier, not a feature unless named in "include"'
+                WHEN c.kind = 'numeric' AND (s -> c.name ->> 'integral')::boolean
+                     AND (s -> c.name ->> 'distinct')::bigint BETWEEN 2 AND 3
+                     AND NOT ((s -> c.name ->> 'min')::float8 = 0 AND (s -> c.name ->> 'max')::float8 = 1)
+                    THEN format('whole numbers with %s distinct values: a code? name it in "categorical" to one-hot encode it',
+                                s -> c.name ->> 'distinct')
+                WHEN c.kind = 'categorical' AND (s -> c.name ->> 'distinct')::bigint > 50
+                    THEN format('%s distinct values: as many one-hot columns', s -> c.name ->> 'distinct') END
+    FROM custseg_column_kinds(source) c
+    CROSS JOIN LATERAL (SELECT custseg_looks_like_identifier(
+        c.name, CASE WHEN c.kind = 'numeric' AND c.type_name <> 'boolean' THEN 'number'
+                     WHEN c.kind = 'categorical' THEN 'text' WHEN c.type_name = 'uuid' THEN 'uuid' END,
+        (s -> c.name ->> 'count')::bigint, (s -> c.name ->> 'distinct')::bigint,
+        (s -> c.name ->> 'integral')::boolean,
+        (s -> c.name ->> 'max')::numeric - (s -> c.name ->> 'min')::numeric + 1, total) AS identifier) n
+    ORDER BY c.attnum;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_describe(regclass) IS
+    'per column: kind as training treats it, count, nulls, distinct, mean, stddev, min, quartiles, max, IQR outliers, top categories, whether it is a feature by default and why not';
+
+CREATE OR REPLACE FUNCTION custseg_profile(model text)
+RETURNS TABLE (segment integer, label text, feature text, kind text, n bigint, mean float8, stddev float8,
+               min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    m custseg_models;
+    vals text := '';
+    f jsonb;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = custseg_profile.model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    IF custseg_model_json(m.model) -> 'kmeans' = 'null' THEN
+        RAISE EXCEPTION 'model "%" has no k-means stage', model USING ERRCODE = '55000';
+    END IF;
+    FOR f IN SELECT * FROM jsonb_array_elements(custseg_model_json(m.model) -> 'features') LOOP
+        IF f ->> 'kind' = 'numeric' THEN
+            vals := vals || format(', (%L, ''numeric'', (%s)::float8, NULL::text)', f ->> 'name',
+                                   custseg_feature_sql(m.source::regclass, f ->> 'name', 'numeric'));
+        ELSE
+            vals := vals || format(', (%L, ''categorical'', NULL::float8, t.%I::text)', f ->> 'name', f ->> 'name');
+        END IF;
+    END LOOP;
+    RETURN QUERY EXECUTE format($q$
+        WITH u AS MATERIALIZED (
+            SELECT s.segment, kv.feature, kv.kind, kv.num, kv.txt
+            FROM %s AS t
+            CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
+            CROSS JOIN LATERAL (VALUES %s) AS kv(feature, kind, num, txt)
+        ),
+        stats AS (
+            SELECT u.segment, u.feature, min(u.kind) AS kind, count(*) AS n, avg(u.num) AS mean,
+                   stddev_samp(u.num) AS stddev, min(u.num) AS min,
+                   percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY u.num) AS q, max(u.num) AS max,
+                   GROUPING(u.segment) AS all_rows
+            FROM u GROUP BY GROUPING SETS ((u.segment, u.feature), (u.feature))
+        ),
+        shares AS (
+            SELECT c.segment, c.feature, c.all_rows, jsonb_object_agg(coalesce(c.txt, 'NULL'), round(c.share, 4)) AS shares
+            FROM (SELECT g.*, g.k::numeric / sum(g.k) OVER (PARTITION BY g.segment, g.feature, g.all_rows) AS share
+                  FROM (SELECT u.segment, u.feature, u.txt, count(*) AS k, GROUPING(u.segment) AS all_rows
+                        FROM u WHERE u.kind = 'categorical'
+                        GROUP BY GROUPING SETS ((u.segment, u.feature, u.txt), (u.feature, u.txt))) g) c
+            GROUP BY c.segment, c.feature, c.all_rows
+        )
+        SELECT st.segment, cs.label, st.feature, st.kind, st.n,
+               CASE WHEN st.kind = 'numeric' THEN st.mean END, st.stddev, st.min, st.q[1], st.q[2], st.q[3], st.max,
+               sh.shares
+        FROM stats st
+        LEFT JOIN shares sh ON sh.feature = st.feature AND sh.all_rows = st.all_rows
+                           AND sh.segment IS NOT DISTINCT FROM st.segment
+        LEFT JOIN @extschema@.custseg_segments cs ON cs.model = $2 AND cs.segment = st.segment
+        ORDER BY st.segment NULLS LAST, st.feature
+    $q$, m.source, substr(vals, 3)) USING m.model, model;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_profile(text) IS
+    'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares';
+
+CREATE OR REPLACE FUNCTION custseg_correlations(source regclass)
+RETURNS TABLE (column_a text, column_b text, r float8, n bigint)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    cols text[];
+    parts text := '';
+    pairs integer := 0;
+    res jsonb;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT array_agg(c.name ORDER BY c.attnum) INTO cols FROM custseg_columns(source) c WHERE c.is_num;
+    IF coalesce(cardinality(cols), 0) < 2 THEN
+        RETURN;
+    END IF;
+    -- Pairs in groups of 90: a function takes at most 100 arguments, so the groups are concatenated.
+    FOR i IN 1 .. cardinality(cols) - 1 LOOP
+        FOR j IN i + 1 .. cardinality(cols) LOOP
+            pairs := pairs + 1;
+            parts := parts || CASE WHEN pairs = 1 THEN 'jsonb_build_array(' WHEN pairs % 90 = 1 THEN ') || jsonb_build_array(' ELSE ', ' END
+                     || format('jsonb_build_array(%L, %L, corr(t.%I::float8, t.%I::float8), regr_count(t.%I::float8, t.%I::float8))',
+                               cols[i], cols[j], cols[i], cols[j], cols[i], cols[j]);
+        END LOOP;
+    END LOOP;
+    EXECUTE format('SELECT %s) FROM %s AS t', parts, source) INTO res;
+    RETURN QUERY SELECT x ->> 0, x ->> 1, (x ->> 2)::float8, (x ->> 3)::bigint FROM jsonb_array_elements(res) x;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_correlations(regclass) IS 'Pearson r (and the row count) of every pair of numeric columns';
+
 -- ---- 0.3.0: PostgreSQL 17 and 18 ----
 
 -- ---- 0.3.0: speed (input forms, sparse one-hot) ----
@@ -71,8 +1017,10 @@ DECLARE
     opts jsonb := coalesce(options, '{}');
 BEGIN
     FOR c IN
-        SELECT a.attname::text AS name, t.typname::text AS typname, t.typtype
+        SELECT a.attname::text AS name, b.typname::text AS typname, b.typtype
         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        -- A domain counts as its base type, as in training.
+        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
         WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
     LOOP
         IF coalesce(opts -> 'exclude', '[]') ? c.name THEN
@@ -154,6 +1102,8 @@ DECLARE
     scored bigint;
     lineage jsonb := '{}';
     owner_role name;
+    excluded jsonb;
+    used text;
     result custseg_models;
 BEGIN
     IF name IS NULL OR source IS NULL THEN
@@ -166,28 +1116,47 @@ BEGIN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
     END IF;
     opts := custseg_training_options(source, n_components, exclude, opts);
-    -- k: the argument, else "k" in options, else chosen by custseg_evaluate_k (k = 2..8).
-    IF k IS NOT NULL THEN
+    excluded := opts -> '_excluded';
+    opts := opts - '_excluded';
+    -- k: "k" in options, unless the argument says otherwise (an argument left at its default, 3,
+    -- gives way to the option; a different one is an error); NULL is chosen by custseg_evaluate_k.
+    IF opts ? 'k' THEN
+        IF k IS NOT NULL AND k <> 3 AND opts -> 'k' IS DISTINCT FROM to_jsonb(k) THEN
+            RAISE EXCEPTION 'k is given twice: % as an argument and % in options', k, opts -> 'k' USING ERRCODE = '22023',
+                HINT = 'give it once; an argument left at its default (3) gives way to "k" in options';
+        END IF;
+    ELSE
         opts := opts || jsonb_build_object('k', k);
-    ELSIF NOT opts ? 'k' OR opts -> 'k' = 'null' THEN
+    END IF;
+    IF opts -> 'k' = 'null' THEN
+        -- Why the setting: custseg_evaluate_k then uses these options as they are, without a second scan.
+        PERFORM set_config('custseg.features_resolved', 'on', true);
         SELECT e.k INTO chosen_k FROM custseg_evaluate_k(source, 2, 8, NULL, NULL, opts - 'k') e WHERE e.chosen;
+        PERFORM set_config('custseg.features_resolved', 'off', true);
         RAISE NOTICE 'custseg_train: k = % chosen by custseg_evaluate_k', chosen_k;
         opts := opts || jsonb_build_object('k', chosen_k);
     END IF;
 
-    -- Citus cannot run an aggregate over whole rows in its workers: a Citus table is read as
-    -- arrays of its columns (as jsonb where a column has a type of its own).
+    -- t.* rather than t: a column named t would take the place of the row. Citus cannot run an
+    -- aggregate over whole rows in its workers: a Citus table is read as arrays of its columns (as
+    -- jsonb where a column has a type of its own).
     IF custseg_citus_table(source) THEN
         EXECUTE format('SELECT %s FROM %s AS t',
                        coalesce('custseg_fit_columns(' || custseg_fit_columns_args(source, opts) || ', $1)',
-                                'custseg_fit(to_jsonb(t), $1)'), source) INTO m USING opts;
+                                'custseg_fit(to_jsonb(t.*), $1)'), source) INTO m USING opts;
     ELSE
-        EXECUTE format('SELECT custseg_fit(t, $1) FROM %s AS t', source) INTO m USING opts;
+        EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s AS t', source) INTO m USING opts;
     END IF;
     IF m IS NULL THEN
         RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
     END IF;
     j := custseg_model_json(m);
+    SELECT string_agg(f ->> 'name' || CASE WHEN f ->> 'kind' = 'numeric' THEN ''
+                                           ELSE format(' (%s levels)', jsonb_array_length(f -> 'levels')) END, ', ')
+    INTO used FROM jsonb_array_elements(j -> 'features') f;
+    RAISE NOTICE 'custseg_train: % features: %', jsonb_array_length(j -> 'features'), used
+        USING DETAIL = coalesce('Not features: ' || (SELECT string_agg(format('%s (%s)', e.key, e.value #>> '{}'), ', ')
+                                                     FROM jsonb_each(excluded) e) || '.', 'Every column is a feature.');
 
     -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
     PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
@@ -233,7 +1202,7 @@ BEGIN
         j := custseg_model_json(m);
         -- Drift: training rows whose segment differs between the two versions.
         BEGIN
-            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t) IS DISTINCT FROM custseg_predict($2, t)),
+            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t.*) IS DISTINCT FROM custseg_predict($2, t.*)),
                                    count(*) FROM %s AS t', source) INTO drift, scored USING m, prev.model;
         EXCEPTION WHEN undefined_column OR datatype_mismatch OR invalid_text_representation THEN
             drift := NULL;  -- the previous version cannot score these rows (its columns changed)
@@ -261,7 +1230,9 @@ BEGIN
                 j -> 'options',
                 (j -> 'training') || jsonb_build_object(
                     'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
-                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
+                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1),
+                    'features', (SELECT jsonb_agg(f -> 'name') FROM jsonb_array_elements(j -> 'features') f),
+                    'excluded', excluded) || lineage,
                 m, activate, owner_role)
         RETURNING * INTO result;
     EXCEPTION WHEN unique_violation THEN
@@ -298,7 +1269,7 @@ BEGIN
         RAISE EXCEPTION 'k range %..% is invalid', k_min, k_max USING ERRCODE = '22023',
             HINT = 'pass 2 <= k_min <= k_max <= 1000';
     END IF;
-    opts := custseg_training_options(source, n_components, exclude, options);
+    opts := custseg_training_options(source, n_components, exclude, options) - '_excluded';
     IF opts ? 'k' THEN
         RAISE EXCEPTION 'option "k" cannot be given to custseg_evaluate_k' USING ERRCODE = '22023',
             HINT = 'use k_min and k_max';
@@ -306,9 +1277,9 @@ BEGIN
     -- The state keeps the rows for k-means as training with k = k_max would.
     -- A Citus table is read as arrays of its columns (or as jsonb), as custseg_train reads it.
     EXECUTE format('SELECT %s FROM %s AS t',
-                   CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t, $1)'
+                   CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
                         ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, opts) || ', $1)',
-                                      'custseg_fit_state(to_jsonb(t), $1)') END, source) INTO state
+                                      'custseg_fit_state(to_jsonb(t.*), $1)') END, source) INTO state
         USING opts || jsonb_build_object('k', k_max);
     IF state IS NULL THEN
         RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
@@ -342,6 +1313,7 @@ DECLARE
     stats jsonb := '{}';
     overall jsonb;
     cats jsonb := '{}';
+    e text;
 BEGIN
     IF model IS NULL THEN
         RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
@@ -357,9 +1329,12 @@ BEGIN
     END IF;
     FOR f IN SELECT * FROM jsonb_array_elements(j -> 'features') LOOP
         IF f ->> 'kind' = 'numeric' THEN
-            num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I)::float8, ''stddev'', '
-                                           'stddev_pop(t.%I)::float8, ''min'', min(t.%I)::float8, ''max'', max(t.%I)::float8)',
-                                           f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name');
+            -- The column's value as the model reads it (a boolean as 0/1).
+            e := custseg_feature_sql(m.source::regclass, f ->> 'name', 'numeric');
+            -- One small object per feature, joined by ||: a function takes at most 100 arguments.
+            num_cols := num_cols || format(' || jsonb_build_object(%L, jsonb_build_object(''mean'', avg(%s)::float8, ''stddev'', '
+                                           'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8))',
+                                           f ->> 'name', e, e, e, e);
             IF spend IS NULL AND (f ->> 'name') ~* '(spend|score|amount|purchase|basket|monetary|revenue|sales)' THEN
                 spend := f ->> 'name';
             END IF;
@@ -370,16 +1345,15 @@ BEGIN
     -- Numeric statistics per segment and over all rows, in one scan; Citus distributes no GROUPING
     -- SETS, so on a Citus table they are two scans, both aggregated in the workers.
     IF custseg_citus_table(to_regclass(m.source)) THEN
-        EXECUTE format('SELECT count(*), jsonb_build_object(%s) FROM %s t',
-                       CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source) INTO total, overall;
-        q := format('SELECT @extschema@.custseg_predict($1, t) AS segment, count(*) AS n, jsonb_build_object(%s) AS numeric
+        EXECUTE format('SELECT count(*), (''{}''::jsonb%s) FROM %s t', num_cols, m.source) INTO total, overall;
+        q := format('SELECT @extschema@.custseg_predict($1, t.*) AS segment, count(*) AS n, (''{}''::jsonb%s) AS numeric
                      FROM %s t GROUP BY 1',
-                    CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+                    num_cols, m.source);
     ELSE
-        q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
-                     FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+        q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric
+                     FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
                      GROUP BY GROUPING SETS ((s.segment), ())',
-                    CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+                    num_cols, m.source);
     END IF;
     FOR seg IN EXECUTE q USING m.model LOOP
         IF seg.segment IS NULL THEN
@@ -392,7 +1366,7 @@ BEGIN
     -- Category shares per segment, in one more scan; on a Citus table the counts are aggregated in
     -- the workers and gathered here (a nested aggregate would pull the rows to the coordinator).
     IF cat_cols <> '' AND custseg_citus_table(to_regclass(m.source)) THEN
-        q := format('SELECT @extschema@.custseg_predict($1, t) AS segment, kv.feature, kv.value, count(*) AS n
+        q := format('SELECT @extschema@.custseg_predict($1, t.*) AS segment, kv.feature, kv.value, count(*) AS n
                      FROM %s t CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
                      GROUP BY 1, 2, 3', m.source, substr(cat_cols, 3));
         FOR seg IN EXECUTE q USING m.model LOOP
@@ -403,7 +1377,7 @@ BEGIN
     ELSIF cat_cols <> '' THEN
         q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
                      FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
-                           FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                           FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
                            CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
                            GROUP BY 1, 2, 3) c
                      GROUP BY 1, 2', m.source, substr(cat_cols, 3));
@@ -483,7 +1457,8 @@ BEGIN
     PERFORM set_config('custseg.refreshing', 'off', true);
 END
 $fn$;
-CREATE OR REPLACE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL,
+                                     segment_column text DEFAULT 'segment', label_column text DEFAULT 'label')
 RETURNS SETOF regclass
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -494,36 +1469,58 @@ DECLARE
     rel text;
     v1 text;
     v2 text;
+    clash text;
 BEGIN
-    IF source IS NULL OR model IS NULL THEN
-        RAISE EXCEPTION 'source and model must not be NULL' USING ERRCODE = '22004';
+    IF source IS NULL OR model IS NULL OR segment_column IS NULL OR label_column IS NULL THEN
+        RAISE EXCEPTION 'source, model, segment_column and label_column must not be NULL' USING ERRCODE = '22004';
     END IF;
     IF view_name = '' THEN
         RAISE EXCEPTION 'view_name must not be empty' USING ERRCODE = '22023',
             HINT = 'pass NULL for the default name, <source>_segments';
     END IF;
+    IF segment_column = '' OR label_column = '' OR segment_column = label_column THEN
+        RAISE EXCEPTION 'segment_column and label_column must be two different non-empty names' USING ERRCODE = '22023';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = model) THEN
         RAISE EXCEPTION 'no custseg model named "%"', model USING ERRCODE = '42704',
             HINT = 'train one first with custseg_train';
+    END IF;
+    -- A source column with the name of an added one would appear twice in the view.
+    SELECT a.attname INTO clash FROM pg_attribute a
+    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IN (segment_column, label_column)
+    ORDER BY a.attnum LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% already has a column named "%"', source, clash USING ERRCODE = '42701',
+            HINT = 'name the added columns with segment_column => ... and label_column => ..., e.g. segment_column => ''custseg_segment''';
+    END IF;
+    SELECT a.attname INTO clash FROM pg_attribute a
+    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname IN ('offer_id', 'offer_title', 'offer_details', 'discount_pct', 'offer_priority', 'offer_rank')
+    ORDER BY a.attnum LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% already has a column named "%", which the offers view adds', source, clash USING ERRCODE = '42701',
+            HINT = 'create the views over a view of the source that renames that column';
     END IF;
     SELECT n.nspname, c.relname INTO nsp, rel
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
     v1 := coalesce(view_name, rel || '_segments');
     v2 := v1 || '_offers';
-    -- The rows are scored in a subquery of the source alone, which Citus runs in its workers.
+    -- t.* rather than t: a column named t would take the place of the row. The rows are scored in a
+    -- subquery of the source alone, which Citus runs in its workers.
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
-                    SELECT p.*, s.label
-                    FROM (SELECT t.*, %I.custseg_predict(t, %L) AS segment FROM %s t) p
-                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
-                   nsp, v1, '@extschema@', model, source, '@extschema@', model);
+                    SELECT p.*, s.label AS %I
+                    FROM (SELECT t.*, %I.custseg_predict(t.*, %L) AS %I FROM %s t) p
+                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.%I',
+                   nsp, v1, label_column, '@extschema@', model, segment_column, source, '@extschema@', model,
+                   segment_column);
     EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
                    format('rows of %s with their segment under custseg model %s', source, model));
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
                     SELECT v.*, o.offer_id, o.title AS offer_title, o.details AS offer_details,
                            o.discount_pct, o.priority AS offer_priority, o.offer_rank
                     FROM %I.%I v
-                    JOIN %I.custseg_segment_offers o ON o.model = %L AND o.segment = v.segment',
-                   nsp, v2, nsp, v1, '@extschema@', model);
+                    JOIN %I.custseg_segment_offers o ON o.model = %L AND o.segment = v.%I',
+                   nsp, v2, nsp, v1, '@extschema@', model, segment_column);
     EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v2,
                    format('rows of %s with each current offer of their segment under custseg model %s', source, model));
     RETURN NEXT format('%I.%I', nsp, v1)::regclass;

@@ -168,7 +168,8 @@ FROM em_model, (SELECT custseg_fit(t, '{"k": 2, "seed": 1, "n_components": null}
 SELECT err($q$SELECT custseg_predict(m, t) FROM em_model, (SELECT 1 AS id) t$q$);
 SELECT err($q$SELECT custseg_predict(m, t) FROM em_model, (SELECT 'one' AS x, 2 AS y, 'a' AS c) t$q$);
 SELECT err($q$SELECT custseg_predict(m, t) FROM em_model, (SELECT 1 AS x, 2 AS y, 3 AS c) t$q$);
-SELECT custseg_predict(m, t) IS NOT NULL AS all_null_row_scores
+-- A row with no feature present gets no segment (training skips such rows).
+SELECT custseg_predict(m, t) IS NULL AS all_null_row_is_null
 FROM em_model, (SELECT NULL::float8 AS x, NULL::int AS y, NULL::text AS c) t;
 SELECT custseg_predict(m, NULL::em) IS NULL AS null_row, custseg_predict(NULL::custseg_model, e) IS NULL AS null_model
 FROM em_model, em e WHERE e.id = 1;

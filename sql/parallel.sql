@@ -16,10 +16,13 @@ SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
-SET force_parallel_mode = on;
+-- force_parallel_mode is called debug_parallel_query from PostgreSQL 16 on.
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query'
+            ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET :force_parallel = on;
 EXPLAIN (COSTS OFF) SELECT custseg_fit(t, '{"exclude": ["id"], "k": 4, "seed": 3}') FROM par t;
 CREATE TABLE par_parallel AS SELECT custseg_fit(t, '{"exclude": ["id"], "k": 4, "seed": 3}') AS m FROM par t;
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
 
 -- Statistics within 1e-9 (relative); every row seen once; same centroids.

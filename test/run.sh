@@ -80,6 +80,7 @@ stage "ordinary roles: row security, grants, hostile search_path" bash test/secu
 stage "pg_dump and pg_restore keep models and predictions" bash test/lifecycle/test_dump_restore.sh
 stage "upgrade from 0.1.0 equals a fresh install; DROP EXTENSION" bash test/lifecycle/test_upgrade.sh
 stage "Citus: a coordinator and two workers (training pushed down, scoring in the workers)" bash test/citus/run.sh
+stage "scripts: install parts, demo log, no directory warnings, no npm telemetry" bash test/scripts/test_scripts.sh
 
 if pgcluster_start; then
   trap pgcluster_stop EXIT

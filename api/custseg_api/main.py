@@ -182,7 +182,7 @@ def score_query(spec: ModelSpec) -> sql.Composed:
 WITH v AS (SELECT m.version FROM custseg_models m WHERE m.name = %(name)s AND m.active),
      r AS (SELECT x.{ordinal} AS ordinal, s.*
            FROM ROWS FROM (jsonb_to_recordset(%(rows)s) AS ({coldefs})) WITH ORDINALITY AS x({names}, {ordinal}),
-                custseg_score(x, %(name)s) s)
+                custseg_score(x.*, %(name)s) s)  -- x.*, not x: a feature named x would take the row's place
 SELECT (SELECT version FROM v) AS version,
        coalesce(jsonb_agg(jsonb_build_object(
            'segment', r.segment, 'label', r.label, 'confidence', r.confidence, 'distance', r.distance,
@@ -348,7 +348,7 @@ async def points(model: Optional[str] = Query(None, description="model name"),
         # The sample is drawn first, then only the sampled rows are scored.
         q = sql.SQL("""
             SELECT s.segment, s.coordinates[1] AS x, s.coordinates[2] AS y
-            FROM (SELECT * FROM {src} t ORDER BY md5(t::text) LIMIT %s) c, custseg_score(c, %s) s""").format(
+            FROM (SELECT * FROM {src} t ORDER BY md5((t.*)::text) LIMIT %s) c, custseg_score(c.*, %s) s""").format(
             src=sql.SQL(src))
         return await fetch(q, (POINTS_LIMIT, name))
 

@@ -451,10 +451,22 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
   const size_t w = size_t(p.row_width()), ew = size_t(p.entry_width());
   const size_t nl = p.levels.size();
   const size_t dim = size_t(p.n_numeric) + nl;
-  if (dim > size_t(kMaxFeatures))
-    throw Error(ErrorCode::kProgramLimit, "too many encoded columns: " + std::to_string(dim),
+  if (dim > size_t(kMaxFeatures)) {
+    // The message names the categorical column with the most levels: the one to exclude or group.
+    std::vector<size_t> per_col(size_t(p.n_categorical()), 0);
+    for (int c : p.level_col) ++per_col[size_t(c)];
+    size_t worst = 0;
+    for (size_t c = 1; c < per_col.size(); ++c)
+      if (per_col[c] > per_col[worst]) worst = c;
+    std::string culprit = " (" + std::to_string(p.n_numeric) + " numeric columns";
+    if (!per_col.empty())
+      culprit += "; column \"" + p.names[size_t(p.n_numeric) + worst] + "\" has the most categories: " +
+                 std::to_string(per_col[worst]) + " so far";
+    culprit += ")";
+    throw Error(ErrorCode::kProgramLimit, "too many encoded columns: " + std::to_string(dim) + culprit,
                 "custseg uses at most " + std::to_string(kMaxFeatures) +
                     " numeric columns and categories; exclude a column with many distinct values");
+  }
   StateHeader h{};
   h.magic = kStateMagic;
   h.version = kStateVersion;
@@ -1018,6 +1030,11 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   say("custseg_fit: " + std::to_string(seen) + " rows scanned, " + std::to_string(skipped) + " skipped, " +
       (dedupe ? std::to_string(used) + " distinct, " : std::string()) + std::to_string(levels.size()) +
       " categories in " + std::to_string(nc) + " categorical columns");
+  if (!names.empty()) {
+    std::string list;
+    for (size_t j = 0; j < names.size(); ++j) list += (j ? ", " : "") + names[j];
+    say("custseg_fit: features " + list);
+  }
   // The PCA and k-means stages work on the vectors they are given, unscaled.
   const bool standardize = opt.stage == Stage::kFit || opt.stage == Stage::kScaler;
   // Encoding order: numeric columns, then each categorical column's levels in sorted byte order.

@@ -283,6 +283,13 @@ void write_number(std::string& out, double d) {
     return;
   }
   char buf[64];
+  // An integral value below 2^53 prints as an integer ("100000", not "1e+05"); it parses back to the
+  // same double. -0 keeps its sign through the shortest form.
+  if (d == std::trunc(d) && std::fabs(d) < 9007199254740992.0 && !(d == 0 && std::signbit(d))) {
+    auto res = std::to_chars(buf, buf + sizeof buf, int64_t(d));
+    out.append(buf, res.ptr);
+    return;
+  }
   auto res = std::to_chars(buf, buf + sizeof buf, d);
   out.append(buf, res.ptr);
 }

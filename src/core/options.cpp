@@ -52,7 +52,10 @@ bool as_bool(const std::string& key, const json::Value& v) {
 }
 
 std::vector<std::string> as_names(const std::string& key, const json::Value& v) {
-  if (v.type() == json::Type::kString) return {v.as_string()};
+  // A single name is an error too (the README's rule: every wrong type is one), with the form to use.
+  if (v.type() == json::Type::kString)
+    throw Error(ErrorCode::kInvalidArgument, "option \"" + key + "\" must be an array of column names",
+                "write [\"" + v.as_string() + "\"], not \"" + v.as_string() + "\"");
   if (v.type() != json::Type::kArray) bad(key, "must be an array of column names");
   std::vector<std::string> out;
   for (const auto& item : v.items()) {

@@ -17,6 +17,7 @@
 extern "C" {
 #include "postgres.h"
 
+#include "compat.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"

@@ -191,12 +191,32 @@ void read_json(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** num
   *categorical = b->categorical;
 }
 
+// Whether a row has a feature to score: training skips a row whose features are all NULL (or
+// absent from a JSON object), so scoring gives such a row no segment either.
+bool has_feature(const ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
+  const int nn = cache->view->n_numeric(), nc = cache->view->n_features() - nn;
+  for (int j = 0; j < nn; ++j)
+    if (!std::isnan(numeric[j])) return true;
+  for (int c = 0; c < nc; ++c)
+    if (!categorical[c].is_null) return true;
+  return false;
+}
+
+// The segment of a row, or kNoSegment for a row with no feature present.
+constexpr int32 kNoSegment = -1;
+
 int32 predict(ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
   if (cache->view->k() == 0)
     throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
                       "train it with a \"k\" option to assign segments");
+  if (!has_feature(cache, numeric, categorical)) return kNoSegment;
   cache->view->transform(numeric, categorical, cache->scratch, cache->point);
   return cache->view->nearest(cache->point).segment;
+}
+
+Datum segment_datum(FunctionCallInfo fcinfo, int32 segment) {
+  if (segment == kNoSegment) PG_RETURN_NULL();
+  PG_RETURN_INT32(segment);
 }
 
 Datum transform(ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
@@ -220,7 +240,7 @@ CUSTSEG_FUNCTION(custseg_predict_model_record) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 1, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(model custseg_model, x float8[]) -> int: the segment of one vector.
@@ -229,7 +249,7 @@ CUSTSEG_FUNCTION(custseg_predict_model_vector) {
   double* numeric;
   core::StrRef* categorical;
   read_vector(fcinfo, cache, 1, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_transform(model custseg_model, row record) -> float8[]: the row encoded, scaled and projected.
@@ -256,7 +276,7 @@ CUSTSEG_FUNCTION(custseg_predict_record) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(row record, model text) -> int: the segment under the named model's active version.
@@ -265,7 +285,7 @@ CUSTSEG_FUNCTION(custseg_predict_record_name) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(row jsonb, model text) -> int: the segment of a JSON object's attributes.
@@ -274,24 +294,24 @@ CUSTSEG_FUNCTION(custseg_predict_jsonb_name) {
   double* numeric;
   core::StrRef* categorical;
   read_json(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 namespace {
 
-// One assignment explained, as custseg_score's result row; the label comes from the registry when
-// the model was looked up by name (stored), and is NULL for a model passed by value.
-// confidence = 1 - distance / runner_up_distance.
-Datum score_row(FunctionCallInfo fcinfo, ScoreCache* cache, const pg::StoredModel* stored, const double* numeric,
-                const core::StrRef* categorical) {
+// One assignment explained: (segment, label, distance, runner_up_distance, confidence, coordinates),
+// confidence = 1 - distance / runner_up_distance; NULL for a row with no feature present.
+Datum score(FunctionCallInfo fcinfo, ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
   if (cache->view->k() == 0)
     throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
                       "train it with a \"k\" option to assign segments");
+  if (!has_feature(cache, numeric, categorical)) PG_RETURN_NULL();
   cache->view->transform(numeric, categorical, cache->scratch, cache->point);
   const core::Score sc = cache->view->nearest(cache->point);
   double confidence = 1.0;
   if (std::isfinite(sc.runner_up)) confidence = sc.runner_up > 0 ? 1.0 - sc.distance / sc.runner_up : 0.0;
-  const char* label = stored ? pg::segment_label(stored, sc.segment) : nullptr;
+  // A model passed by value has no registry row, so no label.
+  const char* label = cache->stored ? pg::segment_label(cache->stored, sc.segment) : nullptr;
   const int p = cache->view->output_dim();
   const double* point = cache->point;
   HeapTuple tuple = nullptr;
@@ -322,14 +342,22 @@ Datum score_row(FunctionCallInfo fcinfo, ScoreCache* cache, const pg::StoredMode
 
 }  // namespace
 
-// custseg_score(row record, model text) -> (segment, label, distance, runner_up_distance, confidence,
-// coordinates): one assignment explained under the named model's active version.
+// custseg_score(row record, model text): one assignment of a row explained.
 CUSTSEG_FUNCTION(custseg_score) {
   ScoreCache* cache = named_cache(fcinfo, 1);
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 0, &numeric, &categorical);
-  return score_row(fcinfo, cache, cache->stored, numeric, categorical);
+  return score(fcinfo, cache, numeric, categorical);
+}
+
+// custseg_score(row jsonb, model text): custseg_score for a JSON object of attributes.
+CUSTSEG_FUNCTION(custseg_score_jsonb_name) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_json(fcinfo, cache, 0, &numeric, &categorical);
+  return score(fcinfo, cache, numeric, categorical);
 }
 
 // custseg_predict(model custseg_model, row jsonb) -> int: the segment of a JSON object under a model.
@@ -338,23 +366,24 @@ CUSTSEG_FUNCTION(custseg_predict_model_jsonb) {
   double* numeric;
   core::StrRef* categorical;
   read_json(fcinfo, cache, 1, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
-// custseg_score(model custseg_model, row record): one assignment explained under a model value.
+// custseg_score(model custseg_model, row record): one assignment explained under a model value
+// (label NULL: labels belong to a named model's rows in custseg_segments).
 CUSTSEG_FUNCTION(custseg_score_model_record) {
   ScoreCache* cache = score_cache(fcinfo, 0);
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 1, &numeric, &categorical);
-  return score_row(fcinfo, cache, nullptr, numeric, categorical);
+  return score(fcinfo, cache, numeric, categorical);
 }
 
-// custseg_score(model custseg_model, row jsonb): one assignment of a JSON object explained.
+// custseg_score(model custseg_model, row jsonb): one assignment of a JSON object under a model value.
 CUSTSEG_FUNCTION(custseg_score_model_jsonb) {
   ScoreCache* cache = score_cache(fcinfo, 0);
   double* numeric;
   core::StrRef* categorical;
   read_json(fcinfo, cache, 1, &numeric, &categorical);
-  return score_row(fcinfo, cache, nullptr, numeric, categorical);
+  return score(fcinfo, cache, numeric, categorical);
 }

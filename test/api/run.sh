@@ -11,6 +11,7 @@ source scripts/pgcluster.sh
 source scripts/api-env.sh
 shots=${CUSTSEG_SCREENSHOTS:-$(pwd)/test/api/screenshots}
 logs=$(mktemp -d /tmp/custseg-api-test.XXXXXX)
+trap 'rmdir "$logs" 2>/dev/null || true' EXIT  # until the cluster runs: nothing logged yet
 
 failed=0
 stage() {  # stage NAME COMMAND...
@@ -29,9 +30,10 @@ stage() {  # stage NAME COMMAND...
 cleanup() {
   api_stop
   pgcluster_stop
+  if ((failed)); then rmdir "$logs" 2>/dev/null || true; else rm -rf "$logs"; fi  # logs are kept for a failed run
 }
 
-stage "dependencies" api_install_deps || exit 1
+stage "dependencies" api_install_deps test || exit 1
 ((failed)) && exit 1
 stage "build and install the extension" bash -c 'make -j2 >/dev/null && make install >/dev/null'
 stage "build the page" web_build
@@ -40,7 +42,9 @@ stage "build the page" web_build
 pgcluster_start || exit 1
 trap cleanup EXIT
 
-stage "API tests (pytest)" env CUSTSEG_API_LOG="$logs/api-pytest.log" /usr/bin/python3 -m pytest -q -p no:cacheprovider test/api
+# --basetemp: pytest's temporary directories go with the logs, not to /tmp/pytest-of-$USER.
+stage "API tests (pytest)" env CUSTSEG_API_LOG="$logs/api-pytest.log" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+  --basetemp="$logs/pytest" test/api
 
 demo_ok=0
 stage "load the demo database" load_demo_db "$logs/demo.log" && demo_ok=1

@@ -221,6 +221,33 @@ def planted_ari(cur):
           f"scale_categoricals {np.mean(notebook):.4f} (min {np.min(notebook):.4f})")
 
 
+def iris_identifier(cur):
+    """scikit-learn's iris sorted by class, copied without a primary key: custseg_train leaves the
+    id column out (it looks like an identifier), so the segments are those of the four measurements;
+    kept as a feature, the id would leak the class order into the segments."""
+    from sklearn.datasets import load_iris
+    iris = load_iris()
+    cur.execute('CREATE TABLE diff_iris (id int, sepal_length float8, sepal_width float8, petal_length float8, '
+                'petal_width float8, species text)')
+    rows = sorted(zip(iris.data.tolist(), iris.target.tolist()), key=lambda r: r[1])
+    for i, (x, y) in enumerate(rows, 1):
+        cur.execute("INSERT INTO diff_iris VALUES (%s, %s, %s, %s, %s, %s)", [i] + x + [str(iris.target_names[y])])
+    truth = np.array([y for _, y in rows])
+    cur.execute("SELECT options -> 'exclude', metrics -> 'excluded', model::text FROM custseg_train("
+                "'diff_iris', 'diff_iris', k => 3, exclude => ARRAY['species'], options => '{\"seed\": 1}')")
+    excl, why, model_text = cur.fetchone()
+    check(sorted(excl) == ["id", "species"] and why.get("id") == "identifier",
+          f"iris: the id column is left out as an identifier (exclude {excl})")
+    default = adjusted_rand_score(truth, predictions(cur, "diff_iris", "id", model_text))
+    text, _ = fit(cur, "diff_iris", {"k": 3, "seed": 1, "exclude": ["id", "species"]})
+    without = adjusted_rand_score(truth, predictions(cur, "diff_iris", "id", text))
+    cur.execute("SELECT model::text FROM custseg_train('diff_iris', 'diff_iris', k => 3, exclude => ARRAY['species'], "
+                "options => '{\"seed\": 1, \"include\": [\"id\"]}', activate => false)")
+    leaked = adjusted_rand_score(truth, predictions(cur, "diff_iris", "id", cur.fetchone()[0]))
+    check(abs(default - without) < 1e-12,
+          f"iris: ARI {default:.2f} as without the id (kept as a feature, the id gives ARI {leaked:.2f})")
+
+
 def main():
     conn = connect()
     cur = conn.cursor()
@@ -248,7 +275,8 @@ def main():
     evaluate_k_vs_sklearn(cur, "diff_mall", "customer_id", ["customer_id"], 3)
     evaluate_k_vs_sklearn(cur, "diff_wholesale", "Customer ID", ["Customer ID"], 4)
     evaluate_k_vs_sklearn(cur, "diff_planted", "customer_id", ["customer_id", "segment"], 5)
-    for t in ("diff_mall", "diff_wholesale", "diff_retail", "diff_planted"):
+    iris_identifier(cur)
+    for t in ("diff_mall", "diff_wholesale", "diff_retail", "diff_planted", "diff_iris"):
         cur.execute(f'DROP TABLE "{t}"')
     print(f"differential: {checks - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -50,9 +50,9 @@ grep -q "22P03.*not valid in the database encoding" <<<"$out" || fail "invalid U
 q -d src -c "DROP TABLE saved_back"
 
 start=$SECONDS
-runuser -u postgres -- "$PG_BIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$work/src.dump" src
+as_postgres "$PG_BIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$work/src.dump" src
 q -c "CREATE DATABASE dst"
-runuser -u postgres -- "$PG_BIN/pg_restore" -h "$PGHOST" -p "$PGPORT" --exit-on-error -d dst "$work/src.dump" ||
+as_postgres "$PG_BIN/pg_restore" -h "$PGHOST" -p "$PGPORT" --exit-on-error -d dst "$work/src.dump" ||
   fail "pg_restore failed"
 echo "test_dump_restore: dump and restore took $((SECONDS - start)) s"
 
@@ -71,7 +71,7 @@ q -d dst -c "SELECT version FROM custseg_train('mall', 'mall', k => 3, options =
 [[ $(q -d dst -c "INSERT INTO custseg_offers (model, segment, title) VALUES ('mall', 0, 'new') RETURNING offer_id") -gt \
    $(q -d src -c "SELECT max(offer_id) FROM custseg_offers") ]] || fail "offer ids restart after restore"
 # The extension's objects come from CREATE EXTENSION, not from the dump: nothing of it is duplicated.
-script=$(runuser -u postgres -- "$PG_BIN/pg_restore" -f - "$work/src.dump") || fail "pg_restore could not list the dump"
+script=$(as_postgres "$PG_BIN/pg_restore" -f - "$work/src.dump") || fail "pg_restore could not list the dump"
 [[ $script == *custseg_models* ]] || fail "the dump has no custseg_models rows"
 grep -E "CREATE (POLICY|TABLE public\.custseg_|FUNCTION public\.custseg_)" <<<"$script" &&
   fail "the dump holds the extension's own objects"

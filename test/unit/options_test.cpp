@@ -70,9 +70,23 @@ TEST(Options, RejectsUnknownKeysAndBadValues) {
   EXPECT_EQ(code_of(R"({"seed": -1e999})"), ErrorCode::kInvalidArgument);
 }
 
-TEST(Options, SingleNameIsAOneElementList) {
-  FitOptions o = parse_fit_options(R"({"exclude": "id"})", &user_option_keys(Stage::kFit));
+TEST(Options, SingleNameIsAnError) {
+  // The README's rule: every wrong type is an error; a name list is an array even for one name.
+  for (const char* key : {"exclude", "categorical", "numeric"}) {
+    const std::string text = std::string("{\"") + key + "\": \"id\"}";
+    EXPECT_EQ(code_of(text.c_str()), ErrorCode::kInvalidArgument) << key;
+  }
+  FitOptions o = parse_fit_options(R"({"exclude": ["id"]})", &user_option_keys(Stage::kFit));
   EXPECT_EQ(o.exclude, std::vector<std::string>{"id"});
+}
+
+TEST(Options, IntegralNumbersPrintAsIntegers) {
+  FitOptions o = parse_fit_options(R"({"sample_size": 100000, "seed": 9007199254740992})", &user_option_keys(Stage::kFit));
+  const std::string text = json::write(options_to_json(o));
+  EXPECT_NE(text.find("\"sample_size\": 100000"), std::string::npos) << text;
+  EXPECT_EQ(text.find("e+"), std::string::npos) << text;
+  EXPECT_EQ(json::write(json::Value::number(-0.0)), "-0");
+  EXPECT_EQ(json::write(json::Value::number(0.5)), "0.5");
 }
 
 TEST(Options, NormalizedFormHasEveryKey) {
