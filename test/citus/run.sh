@@ -151,7 +151,7 @@ expect "$rows|0" "SELECT count(*), count(*) FILTER (WHERE s.segment IS DISTINCT 
 expect "3" "SELECT count(DISTINCT segment) FROM (SELECT custseg_predict(c, 'm') AS segment FROM cust c) x" -c "$small"
 
 # ---- a retrain or an activation is seen by the workers from the next statement on ----
-expect "2" "SELECT version FROM custseg_train('m', 'cust', k => 4)" -c "$small"
+expect "2" "SELECT version FROM custseg_train('m', 'cust', k => 4)"
 expect "4|4" "SELECT count(DISTINCT custseg_predict(c, 'm')), count(DISTINCT custseg_predict(c)) FROM cust c"
 expect "1" "SELECT version FROM custseg_activate('m', 1)" -c "$small"
 expect "3|3" "SELECT count(DISTINCT custseg_predict(c, 'm')), count(DISTINCT (custseg_score(c, 'm')).segment) FROM cust c"
