@@ -14,9 +14,10 @@ REGRESS += own_data # analyst's own data
 REGRESS += # PostgreSQL 17 and 18
 REGRESS += parallel_sample # speed
 REGRESS += model_value # Citus
-REGRESS += # customers in motion
+REGRESS += motion # customers in motion
 ISOLATION = train_concurrent registry_cache
 ISOLATION_OPTS = --load-extension=custseg
+ISOLATION += rescore_locks # customers in motion
 REGRESS_OPTS = --load-extension=custseg
 
 PG_CONFIG ?= pg_config

@@ -1,16 +1,17 @@
 # The demo database, shared by scripts/demo.sh, scripts/serve.sh and test/api/run.sh (source it from
-# the repository root): the mall customers from the shared data folder beside this repository, then
-# scripts/demo.sql (models, segments, labels, offers).
+# the repository root): the mall customers and the CDNOW orders from the shared data folder beside
+# this repository, then scripts/demo.sql (models, segments, labels, offers, RFM segments kept current).
 #   demo_data_present   fails, saying where it looked, when the shared data is missing
 #   load_demo_db [LOG]  loads the demo into the current PG* database (output to LOG, default this
 #                       shell's stdout and stderr as they are: a log file the caller redirected to is
 #                       appended to, never reopened and truncated as /dev/stdout would be)
 
 DEMO_DATA=$(cd .. && pwd)/shared/data/mall_customers.csv
+DEMO_ORDERS=$(cd .. && pwd)/shared/data/cdnow_transactions.csv
 
 demo_data_present() {
-  [[ -r $DEMO_DATA ]] && return 0
-  echo "custseg: $DEMO_DATA not found (the shared data folder must sit beside this repository)" >&2
+  [[ -r $DEMO_DATA && -r $DEMO_ORDERS ]] && return 0
+  echo "custseg: $DEMO_DATA or $DEMO_ORDERS not found (the shared data folder must sit beside this repository)" >&2
   return 1
 }
 
@@ -25,6 +26,8 @@ CREATE EXTENSION custseg;
 CREATE TABLE mall_customers (customer_id text PRIMARY KEY, gender text, age int,
                              annual_income_thousands int, spending_score int);
 \copy mall_customers FROM '$DEMO_DATA' WITH (FORMAT csv, HEADER true)
+CREATE TABLE cdnow_orders (customer_id text, sample_id text, order_date date, cds int, amount numeric(10, 2));
+\copy cdnow_orders FROM '$DEMO_ORDERS' WITH (FORMAT csv, HEADER true)
 \i scripts/demo.sql
 SQL
 }

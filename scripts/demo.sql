@@ -82,3 +82,79 @@ SELECT version, previous_version, active, matched_segments, new_segments, vanish
 FROM custseg_drift('mall');
 SELECT segment, split_part(label, ':', 1) AS label, count(*) AS offers
 FROM custseg_segment_offers WHERE model = 'mall' GROUP BY 1, 2 ORDER BY 1;
+
+\echo
+\echo '== Customers in motion: RFM features of the CDNOW purchase history (2,891 orders of 1,000 customers)'
+\echo '   recency and tenure in days as of a date, orders, net spend and average order, per customer'
+SELECT * FROM custseg_rfm('cdnow_orders', 'customer_id', 'order_date', 'amount', '1997-12-31') LIMIT 5;
+CREATE TABLE cdnow_customers AS
+SELECT * FROM custseg_rfm('cdnow_orders', 'customer_id', 'order_date', 'amount', '1997-12-31');
+ALTER TABLE cdnow_customers ADD PRIMARY KEY (customer_key);
+
+\echo
+\echo '== RFM segments: four segments of the customers as of the end of 1997'
+SELECT version, round((metrics ->> 'silhouette')::numeric, 3) AS silhouette
+FROM custseg_train('cdnow', 'cdnow_customers', k => 4, options => '{"seed": 42}');
+SELECT p.segment, s.label, s.size, round((avg(p.mean) FILTER (WHERE p.feature = 'recency_days'))::numeric, 0) AS recency_days,
+       round((avg(p.mean) FILTER (WHERE p.feature = 'frequency'))::numeric, 1) AS orders,
+       round((avg(p.mean) FILTER (WHERE p.feature = 'monetary'))::numeric, 2) AS spend,
+       round((avg(p.mean) FILTER (WHERE p.feature = 'monetary_avg'))::numeric, 2) AS avg_order,
+       round((avg(p.mean) FILTER (WHERE p.feature = 'tenure_days'))::numeric, 0) AS tenure_days
+FROM custseg_profile('cdnow') p JOIN custseg_segments s ON s.model = 'cdnow' AND s.segment = p.segment
+GROUP BY 1, 2, 3 ORDER BY 1;
+
+\echo
+\echo '== A kept segment: cdnow_customers.segment follows every write (a trigger scores the row)'
+SELECT custseg_keep_segment('cdnow_customers', 'cdnow') AS rows_filled;
+SELECT segment, count(*) AS customers FROM cdnow_customers GROUP BY 1 ORDER BY 1;
+
+\echo
+\echo '== One customer orders again: the segment changes in the same transaction, and is announced'
+LISTEN custseg_segment_changed;
+UPDATE cdnow_customers SET recency_days = 0, frequency = frequency + 3, monetary = monetary + 180,
+                           monetary_avg = (monetary + 180) / (frequency + 3)
+WHERE customer_key = '00018';
+UNLISTEN custseg_segment_changed;
+SELECT customer_key, segment FROM cdnow_customers WHERE customer_key = '00018';
+
+\echo
+\echo '== Six months of orders arrive: every customer''s RFM as of 1998-06-30, in one statement'
+UPDATE cdnow_customers c SET recency_days = r.recency_days, frequency = r.frequency, monetary = r.monetary,
+                             monetary_avg = r.monetary_avg, tenure_days = r.tenure_days
+FROM custseg_rfm('cdnow_orders', 'customer_id', 'order_date', 'amount', '1998-06-30') r
+WHERE r.customer_key = c.customer_key;
+SELECT split_part(f.label, ':', 1) AS from_label, split_part(t.label, ':', 1) AS to_label, count(*) AS customers
+FROM custseg_segment_changes ch
+JOIN custseg_segments f ON f.model = ch.model AND f.segment = ch.from_segment
+JOIN custseg_segments t ON t.model = ch.model AND t.segment = ch.to_segment
+WHERE ch.model = 'cdnow' GROUP BY 1, 2 ORDER BY 3 DESC;
+
+\echo
+\echo '== The nightly job: retrain on the new numbers, then re-score every stored segment in batches'
+SELECT version, metrics -> 'matched_segments' AS matched, metrics -> 'drift_rows' AS drift_rows
+FROM custseg_train('cdnow', 'cdnow_customers', k => 4, options => '{"seed": 42}');
+CALL custseg_rescore('cdnow_customers', 'cdnow', batch_size => 250);
+SELECT model, version, rescore_done, rescore_total, rescore_changed, rescore_finished_at IS NOT NULL AS finished
+FROM custseg_kept_segments;
+
+\echo
+\echo '== Transitions: where the customers of version 1''s segments are under version 2'
+\echo '   (both versions score today''s rows; each segment named as it was under its version)'
+SELECT from_segment, split_part(from_label, ':', 1) AS from_label, to_segment, split_part(to_label, ':', 1) AS to_label,
+       customers, round(share::numeric, 3) AS share
+FROM custseg_transitions('cdnow', 1, 2);
+SELECT reason, count(*) AS changes FROM custseg_segment_changes WHERE model = 'cdnow' GROUP BY 1 ORDER BY 1;
+
+\echo
+\echo '== Offers for the segments of the active version, by archetype'
+INSERT INTO custseg_offers (model, segment, title, details, discount_pct, priority, channel)
+SELECT 'cdnow', s.segment, o.title, o.details, o.discount_pct, 10, o.channel
+FROM custseg_segments s
+JOIN (VALUES ('High Spender', 'Collector''s box set', 'early access to the box sets of the season', NULL, 'email'),
+             ('Value Seeker', 'Come back: 20% off', 'a win-back discount on the next order', 20.00, 'email'),
+             ('Loyal Regular', 'Loyalty points x2', 'double points on every CD this month', NULL, 'app'),
+             ('Segment', 'Recommended for you', 'picks from the genres bought most', NULL, 'app'))
+  AS o(archetype, title, details, discount_pct, channel) ON s.label LIKE o.archetype || '%'
+WHERE s.model = 'cdnow';
+SELECT segment, split_part(label, ':', 1) AS label, title, discount_pct, channel
+FROM custseg_segment_offers WHERE model = 'cdnow' ORDER BY segment, offer_rank;

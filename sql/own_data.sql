@@ -9,7 +9,7 @@ INSERT INTO od_bool SELECT i, (i % 3) * 40 + (i % 7), i % 3 = 0, (ARRAY['x', 'y'
 SELECT version, metrics -> 'features' AS features FROM custseg_train('od_bool', 'od_bool', options => '{"seed": 1}');
 SELECT version FROM custseg_activate('od_bool', 1);
 SELECT segment, size, round((profile #>> '{numeric,member,mean}')::numeric, 3) AS member_share
-FROM custseg_segments WHERE model = 'od_bool' ORDER BY member_share;
+FROM custseg_segments WHERE model = 'od_bool' ORDER BY member_share, segment;
 SELECT feature, round(mean::numeric, 3) AS mean, min, max FROM custseg_profile('od_bool')
 WHERE segment IS NULL AND feature = 'member';
 SELECT column_name, kind, round(mean::numeric, 3) AS mean, min, max, feature FROM custseg_describe('od_bool')
@@ -139,6 +139,19 @@ SELECT custseg_predict(r, 'od_mall') IS NULL AS all_null_row, custseg_predict(r)
        (custseg_score(r, 'od_mall')).segment IS NULL AS score_is_null
 FROM (SELECT NULL::text AS customer_id, NULL::text AS gender, NULL::int AS age, NULL::int AS annual_income_thousands,
              NULL::int AS spending_score) x, LATERAL (SELECT (x::text)::od_mall AS r) y;
+
+-- A table with rows that have no feature: training skips them, segments and profiles leave them out,
+-- the view shows them without a segment.
+CREATE TABLE od_gaps (id int PRIMARY KEY, a float8, b text);
+INSERT INTO od_gaps SELECT i, CASE WHEN i > 3 THEN i % 10 END, CASE WHEN i > 3 THEN 'x' || (i % 2) END
+FROM generate_series(1, 40) i;
+SELECT metrics ->> 'rows_skipped' AS skipped
+FROM custseg_train('od_gaps', 'od_gaps', n_components => NULL, options => '{"seed": 1}');
+SELECT sum(size) AS sized, round(sum(share)::numeric, 6) AS shares FROM custseg_segments WHERE model = 'od_gaps';
+SELECT count(*) FILTER (WHERE segment IS NULL) AS all_rows_lines, max(n) FILTER (WHERE segment IS NULL) AS all_rows_n
+FROM custseg_profile('od_gaps');
+SELECT * FROM custseg_create_views('od_gaps', 'od_gaps');
+SELECT count(*) FILTER (WHERE segment IS NULL) AS without_segment, count(*) AS rows FROM od_gaps_segments;
 
 -- ---- custseg_score for a customer held as JSON ----
 SELECT s.segment = j.segment AS same_segment, s.label = j.label AS same_label,

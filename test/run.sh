@@ -86,6 +86,7 @@ if pgcluster_start; then
   trap pgcluster_stop EXIT
   stage "pg_regress and isolation tests" regress
   stage "differential tests against scikit-learn" differential
+  stage "customers in motion: RFM against pandas, kept segments, notifications" /usr/bin/python3 test/diff/test_motion.py
   stage "server log has no crashed backend" pgcluster_check_log
   stage "nightly retraining with pg_cron" bash test/cron/test_cron.sh
   stage "backend memory on 10 million rows" bash test/memory/test_memory.sh

@@ -348,7 +348,8 @@ async def points(model: Optional[str] = Query(None, description="model name"),
         # The sample is drawn first, then only the sampled rows are scored.
         q = sql.SQL("""
             SELECT s.segment, s.coordinates[1] AS x, s.coordinates[2] AS y
-            FROM (SELECT * FROM {src} t ORDER BY md5((t.*)::text) LIMIT %s) c, custseg_score(c.*, %s) s""").format(
+            FROM (SELECT * FROM {src} t ORDER BY md5((t.*)::text) LIMIT %s) c, custseg_score(c.*, %s) s
+            WHERE s.segment IS NOT NULL  -- a row with no feature has no segment and no point""").format(
             src=sql.SQL(src))
         return await fetch(q, (POINTS_LIMIT, name))
 
@@ -438,3 +439,8 @@ if (WEB_DIST / "index.html").exists():
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(WEB_DIST / "index.html")
+
+# The marketing console's endpoints (console.py, which uses this module's pool and helpers).
+from .console import router as console_router  # noqa: E402
+
+app.include_router(console_router)

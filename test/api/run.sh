@@ -2,7 +2,8 @@
 # custseg's API and page tests, standalone from a fresh Debian 12 machine (as root): installs what is
 # missing, builds and installs the extension, builds the page, starts a throwaway PostgreSQL, runs
 # the pytest suite (its own database: a generated customer table and models), then serves the demo
-# database (mall customers, models, offers) and drives the page in headless Chromium, saving
+# database (mall customers, models, offers; CDNOW's RFM segments, kept and re-scored) and drives the
+# page in headless Chromium (the prediction form and segments, then the marketing console), saving
 # screenshots to test/api/screenshots/ (or $CUSTSEG_SCREENSHOTS), and finally a short latency smoke of
 # bench/api_latency.py (not timed against anything). Exits non-zero when a stage fails.
 set -uo pipefail
@@ -52,6 +53,7 @@ if ((demo_ok)); then
   port=$((18000 + RANDOM % 1000))
   if api_start "$port" mall "$logs/api-e2e.log"; then
     stage "page end-to-end in headless Chromium" node test/api/e2e.mjs "http://127.0.0.1:$port" "$shots"
+    stage "marketing console end-to-end in headless Chromium" node test/api/console.mjs "http://127.0.0.1:$port" "$shots" cdnow
     stage "latency smoke (bench/api_latency.py)" /usr/bin/python3 bench/api_latency.py --url "http://127.0.0.1:$port" \
       --requests 500 --warmup 100 --concurrency 4
   else
