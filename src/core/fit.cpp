@@ -655,12 +655,9 @@ void FitStateView::fold_pending() {
   double* N = reinterpret_cast<double*>(base_ + h->off_N);
   double* A = reinterpret_cast<double*>(base_ + h->off_A);
   double* M = reinterpret_cast<double*>(base_ + h->off_M);
-  Moments m = Moments::from_raw(h->moments_n, N, A, M, dim);
-  m.add_raw(pend, h->pending_count, h->n_features, int(h->n_features), int(h->n_numeric));
-  std::memcpy(N, m.N().data(), sizeof(double) * size_t(dim) * size_t(dim));
-  std::memcpy(A, m.A().data(), sizeof(double) * size_t(dim) * size_t(dim));
-  std::memcpy(M, m.M().data(), sizeof(double) * size_t(dim) * size_t(dim));
-  h->moments_n = m.count();
+  // In place: the block's merge touches each of the 3 dim^2 moments once, copies none.
+  Moments::add_raw_into(&h->moments_n, N, A, M, dim, pend, h->pending_count, h->n_features, int(h->n_features),
+                        int(h->n_numeric));
   h->pending_count = 0;
 }
 
@@ -1125,9 +1122,14 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     Vector z(d);
     Eigen::Index at = 0;
     const size_t ew = size_t(entry_width());
-    for (size_t i = 0; i < draw.entry.size(); ++i) {
-      if (draw.copies[i] == 0) continue;
-      const double* row = sample_data() + draw.entry[i] * ew + kExtra;
+    // Why in storage order: the canonical order below sorts the rows anyway, and reading the
+    // entries in hash order would be a cache miss per row.
+    std::vector<uint64_t> take(size_t(sample_entries()), 0);
+    for (size_t i = 0; i < draw.entry.size(); ++i) take[size_t(draw.entry[i])] = draw.copies[i];
+    draw = SampleDraw();
+    for (size_t e = 0; e < take.size(); ++e) {
+      if (take[e] == 0) continue;
+      const double* row = sample_data() + e * ew + kExtra;
       z.setZero();
       for (int j = 0; j < n_numeric; ++j) z(j) = std::isnan(row[j]) ? mean(j) : row[j];
       for (int c = n_numeric; c < w; ++c)
@@ -1144,8 +1146,8 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
           out[c] = acc;
         }
       }
-      for (uint64_t copy = 1; copy < draw.copies[i]; ++copy) Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
-      at += Eigen::Index(draw.copies[i]);
+      for (uint64_t copy = 1; copy < take[e]; ++copy) Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+      at += Eigen::Index(take[e]);
     }
     // Why: the raw rows are not needed again (a borrowed sample belongs to the caller).
     std::vector<double>().swap(sample);

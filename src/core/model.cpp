@@ -330,6 +330,15 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
     s += level_count_[i];
     col += level_count_[i];
   }
+  // The projection of the one-hot columns when no level is active, so that a row's projection
+  // costs its numeric columns plus one component column per active level (see transform).
+  proj_base_.assign(size_t(std::max(n_components_, 0)), 0.0);
+  for (int i = 0; i < n_components_; ++i) {
+    const double* row = components_ + size_t(i) * size_t(dim_);
+    double acc = 0;
+    for (int j = n_numeric_; j < dim_; ++j) acc += row[j] * (-mean_[j] / scale_[j] - pca_mean_[j]);
+    proj_base_[size_t(i)] = acc;
+  }
 }
 
 std::string ModelView::feature_name(int i) const {
@@ -345,6 +354,7 @@ void ModelView::transform(const double* numeric, const StrRef* categorical, doub
     z[j] = (x - mean_[j]) / scale_[j];
   }
   const int n_cat = n_features_ - n_numeric_;
+  int active[kMaxFeatures];  // n_features_ <= kMaxFeatures (validated)
   for (int c = 0; c < n_cat; ++c) {
     const uint32_t first = level_first_[c], count = level_count_[c], col = dummy_first_[c];
     int hit = -1;
@@ -368,16 +378,26 @@ void ModelView::transform(const double* numeric, const StrRef* categorical, doub
           hi = mid;
       }
     }
+    if (n_components_ > 0) {
+      // Sparse: only the active level's column is remembered (or -1).
+      active[c] = hit >= 0 ? int(col) + hit : -1;
+      continue;
+    }
     for (uint32_t l = 0; l < count; ++l) {
       const uint32_t j = col + l;
       z[j] = ((int(l) == hit ? 1.0 : 0.0) - mean_[j]) / scale_[j];
     }
   }
   if (n_components_ > 0) {
+    // out_i = sum_j C_ij (z_j - m_j). A one-hot column's z_j is (x_j - mean_j) / scale_j with x_j
+    // 0 or 1: its x_j = 0 part is in proj_base_, and an active level adds C_ij / scale_j.
     for (int i = 0; i < n_components_; ++i) {
       const double* row = components_ + size_t(i) * size_t(dim_);
       double acc = 0;
-      for (int j = 0; j < dim_; ++j) acc += row[j] * (z[j] - pca_mean_[j]);
+      for (int j = 0; j < n_numeric_; ++j) acc += row[j] * (z[j] - pca_mean_[j]);
+      acc += proj_base_[size_t(i)];
+      for (int c = 0; c < n_cat; ++c)
+        if (active[c] >= 0) acc += row[active[c]] / scale_[active[c]];
       out[i] = acc;
     }
   } else {

@@ -131,6 +131,7 @@ class ModelView {
   uint32_t n_strings_;
   std::vector<uint32_t> level_first_;  // first string index of each categorical feature's levels
   std::vector<uint32_t> dummy_first_;  // first encoded column of each categorical feature
+  std::vector<double> proj_base_;      // per component: the one-hot columns' part with no level active
 };
 
 }  // namespace custseg::core

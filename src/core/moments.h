@@ -29,6 +29,10 @@ class Moments {
   // one-hot columns are never read densely: a row costs its numeric pairs and its active levels,
   // and the block's merge one pass over the dim x dim moments.
   void add_raw(const double* rows, size_t count, size_t stride, int width, int n_numeric);
+  // add_raw on moments held elsewhere (a flat state): n, then N, A, M (dim x dim, column-major),
+  // updated in place.
+  static void add_raw_into(double* n, double* N, double* A, double* M, int dim, const double* rows, size_t count,
+                           size_t stride, int width, int n_numeric);
   void merge(const Moments& other);
   // Appends `extra` columns that are zero and present in every row seen so far.
   void extend(int extra);
@@ -51,8 +55,7 @@ class Moments {
 
  private:
   void add_complete(const Eigen::Ref<const RowMatrix>& X);
-  // Chan merge of one block's moments (Nb, Ab, Mb, column-major dim x dim) in one pass.
-  void merge_block(double nb_rows, const double* Nb, const double* Ab, const double* Mb);
+
   double n_ = 0;
   Eigen::MatrixXd N_, A_, M_;
 };

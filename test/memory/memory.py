@@ -12,7 +12,7 @@ one statement runs, and the statement's peak growth over the backend's idle size
 - Training stays within the bound README's "Memory and sampling" documents for the table's width
   (the sample's room is 1.5 sample_size + 16 entries of 8 (f + 2) bytes for f feature columns, the
   moments 3 D^2 doubles for D encoded columns): 2.5 times the room while it grows; in the final step
-  the state (read in place), 32 bytes per entry to order the sample, the clustered rows in the
+  the state (read in place), 40 bytes per entry to order the sample, the clustered rows in the
   k-means space (twice 8 p bytes each for p components, 32 bytes each to sort them) and k-means'
   work arrays (32 bytes each); plus TRAIN_SLACK_MB for the executor and allocator.
   Checked with the default sample (100,000 rows) and with a million kept rows.
@@ -149,11 +149,11 @@ def training(options, table):
     kept = room * 8 * (f + 2)
     moments = 3 * d * d * 8
     # README: while the sample grows, the old state, the new one and the executor's copy of it (at
-    # most 2.5x the room); in the final step, the state read in place, 32 bytes per entry to order
+    # most 2.5x the room); in the final step, the state read in place, 40 bytes per entry to order
     # it, the clustered rows in the k-means space (p doubles each, twice while they are ordered, and
     # 32 bytes for that sort) and k-means' work arrays (32 bytes per row).
     growing = 5 * kept // 2 + moments
-    final = kept + moments + room * 32 + t["rows_clustered"] * (16 * p + 64)
+    final = kept + moments + room * 40 + t["rows_clustered"] * (16 * p + 64)
     bound_kb = max(growing, final) // 1024
     growth = peak - idle
     print(
