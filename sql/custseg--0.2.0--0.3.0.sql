@@ -887,7 +887,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION custseg_citus_table(regclass) IS
-    'whether a table is a Citus table (training then reads it as jsonb, which Citus aggregates in its workers)';
+    'whether a table is a Citus table (training then reads it as column arrays, which Citus aggregates in its workers)';
 
 -- The column-array form of custseg_fit: each row as its numbers and its categories, in the order
 -- of names (names after both only name columns, for "exclude"). Citus aggregates it in its workers
