@@ -362,3 +362,26 @@ def test_database_unreachable_is_503(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_database_errors_map_to_statuses():
+    """Every database error class gets its documented status (README: the status table): an
+    unavailable or contended database is a 503 with Retry-After, a statement timeout a 504, and only
+    the rest a 500 — not 503 for every OperationalError as before."""
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "api"))
+    import psycopg
+    from psycopg_pool import PoolTimeout
+    from custseg_api.main import _db_error
+    e = psycopg.errors
+    cases = [(PoolTimeout("no connection"), 503), (e.AdminShutdown("x"), 503), (e.CannotConnectNow("x"), 503),
+             (e.TooManyConnections("x"), 503), (e.OutOfMemory("x"), 503), (e.LockNotAvailable("x"), 503),
+             (e.SerializationFailure("x"), 503), (e.DeadlockDetected("x"), 503), (e.QueryCanceled("x"), 504),
+             (e.UndefinedObject("x"), 404), (e.InvalidParameterValue("x"), 422), (e.InternalError_("x"), 500),
+             (e.ObjectNotInPrerequisiteState("x"), 500), (e.InsufficientPrivilege("x"), 500)]
+    for err, status in cases:
+        h = _db_error(err)
+        assert h.status_code == status, (type(err).__name__, h.status_code, h.detail)
+        if status == 503:
+            assert h.headers == {"Retry-After": "1"} and "database unavailable" in h.detail
