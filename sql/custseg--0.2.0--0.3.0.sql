@@ -243,8 +243,16 @@ BEGIN
         opts := opts || jsonb_build_object('k', chosen_k);
     END IF;
 
-    -- t.* rather than t: a column named t would take the place of the row.
-    EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s AS t', source) INTO m USING opts;
+    -- t.* rather than t: a column named t would take the place of the row. Citus cannot run an
+    -- aggregate over whole rows in its workers: a Citus table is read as arrays of its columns (as
+    -- jsonb where a column has a type of its own).
+    IF custseg_citus_table(source) THEN
+        EXECUTE format('SELECT %s FROM %s AS t',
+                       coalesce('custseg_fit_columns(' || custseg_fit_columns_args(source, opts) || ', $1)',
+                                'custseg_fit(to_jsonb(t.*), $1)'), source) INTO m USING opts;
+    ELSE
+        EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s AS t', source) INTO m USING opts;
+    END IF;
     IF m IS NULL THEN
         RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
     END IF;
@@ -419,12 +427,23 @@ BEGIN
                                        'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8))',
                                        value_col, e, e, e, e);
     END IF;
-    -- Numeric statistics per segment and over all rows, in one scan.
-    q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric, GROUPING(s.segment) = 1 AS all_rows
-                 FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
-                 WHERE s.segment IS NOT NULL  -- a row with no feature has no segment
-                 GROUP BY GROUPING SETS ((s.segment), ())',
-                num_cols, m.source);
+    -- Numeric statistics per segment and over all rows, in one scan; Citus distributes no GROUPING
+    -- SETS, so on a Citus table they are two scans, both aggregated in the workers. A row with no
+    -- feature has no segment, and counts in neither.
+    IF custseg_citus_table(to_regclass(m.source)) THEN
+        EXECUTE format('SELECT count(*), (''{}''::jsonb%s) FROM %s t WHERE @extschema@.custseg_predict($1, t.*) IS NOT NULL',
+                       num_cols, m.source) INTO total, overall USING m.model;
+        q := format('SELECT @extschema@.custseg_predict($1, t.*) AS segment, count(*) AS n, (''{}''::jsonb%s) AS numeric,
+                            false AS all_rows
+                     FROM %s t GROUP BY 1 HAVING @extschema@.custseg_predict($1, t.*) IS NOT NULL',
+                    num_cols, m.source);
+    ELSE
+        q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric, GROUPING(s.segment) = 1 AS all_rows
+                     FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
+                     WHERE s.segment IS NOT NULL  -- a row with no feature has no segment
+                     GROUP BY GROUPING SETS ((s.segment), ())',
+                    num_cols, m.source);
+    END IF;
     FOR seg IN EXECUTE q USING m.model LOOP
         IF seg.all_rows THEN
             total := seg.n;
@@ -433,8 +452,19 @@ BEGIN
             stats := stats || jsonb_build_object(seg.segment::text, jsonb_build_object('n', seg.n, 'numeric', seg.numeric));
         END IF;
     END LOOP;
-    -- Category counts per segment, in one more scan.
-    IF cat_cols <> '' THEN
+    -- Category counts per segment, in one more scan; on a Citus table the counts are aggregated in
+    -- the workers and gathered here (a nested aggregate would pull the rows to the coordinator).
+    IF cat_cols <> '' AND custseg_citus_table(to_regclass(m.source)) THEN
+        q := format('SELECT @extschema@.custseg_predict($1, t.*) AS segment, kv.feature, kv.value, count(*) AS n
+                     FROM %s t CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
+                     GROUP BY 1, 2, 3', m.source, substr(cat_cols, 3));
+        FOR seg IN EXECUTE q USING m.model LOOP
+            CONTINUE WHEN seg.segment IS NULL;  -- a row with no feature has no segment
+            cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
+                              jsonb_build_object(seg.feature, coalesce(cats -> seg.segment::text -> seg.feature, '{}') ||
+                                                              jsonb_build_object(coalesce(seg.value, 'NULL'), seg.n)));
+        END LOOP;
+    ELSIF cat_cols <> '' THEN
         q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
                      FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
                            FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
@@ -446,6 +476,8 @@ BEGIN
             cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
                               jsonb_build_object(seg.feature, seg.counts));
         END LOOP;
+    END IF;
+    IF cat_cols <> '' THEN
         -- Shares over all scored rows, per feature and level.
         SELECT coalesce(jsonb_object_agg(c.feature, c.shares), '{}') INTO overall_cats
         FROM (SELECT z.feature, jsonb_object_agg(z.level, z.n / z.tot) AS shares
@@ -646,12 +678,23 @@ BEGIN
     -- t.* rather than t: a column named t would take the place of the row. The segment and its
     -- label come from one lookup (custseg_score), so that a row never has the segment of one
     -- version and the label of another: scoring reads the latest committed version, while a join
-    -- of custseg_segments would read the statement's snapshot.
-    EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
-                    SELECT %s, p.segment AS %I, p.label AS %I
-                    FROM %s t
-                    CROSS JOIN LATERAL (SELECT s.segment, s.label FROM %I.custseg_score(t.*, %L) s) p',
-                   nsp, v1, cols, segment_column, label_column, source, '@extschema@', model);
+    -- of custseg_segments would read the statement's snapshot. Citus cannot run that lateral
+    -- lookup in its workers: on a Citus table the rows are scored in a subquery of the source
+    -- alone, which it runs there, and the label is joined from the coordinator's custseg_segments.
+    IF custseg_citus_table(source) THEN
+        EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                        SELECT p.*, s.label AS %I
+                        FROM (SELECT %s, %I.custseg_predict(t.*, %L) AS %I FROM %s t) p
+                        LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.%I',
+                       nsp, v1, label_column, cols, '@extschema@', model, segment_column, source, '@extschema@', model,
+                       segment_column);
+    ELSE
+        EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
+                        SELECT %s, p.segment AS %I, p.label AS %I
+                        FROM %s t
+                        CROSS JOIN LATERAL (SELECT s.segment, s.label FROM %I.custseg_score(t.*, %L) s) p',
+                       nsp, v1, cols, segment_column, label_column, source, '@extschema@', model);
+    END IF;
     EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
                    format('rows of %s with their segment under custseg model %s', source, model));
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
@@ -696,7 +739,11 @@ BEGIN
             HINT = 'use k_min and k_max';
     END IF;
     -- The state keeps the rows for k-means as training with k = k_max would.
-    EXECUTE format('SELECT custseg_fit_state(t.*, $1) FROM %s AS t', source) INTO state
+    -- A Citus table is read as arrays of its columns (or as jsonb), as custseg_train reads it.
+    EXECUTE format('SELECT %s FROM %s AS t',
+                   CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
+                        ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, opts) || ', $1)',
+                                      'custseg_fit_state(to_jsonb(t.*), $1)') END, source) INTO state
         USING opts || jsonb_build_object('k', k_max);
     IF state IS NULL THEN
         RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
@@ -997,6 +1044,126 @@ COMMENT ON FUNCTION custseg_resolve_options(regclass, jsonb) IS
 -- ---- 0.3.0: speed (input forms, sparse one-hot) ----
 
 -- ---- 0.3.0: Citus (distributed training and scoring, model-as-value forms) ----
+
+-- Whether a table is managed by Citus (distributed, reference or Citus local). False, at the cost
+-- of one catalog lookup, where Citus is not installed.
+CREATE FUNCTION custseg_citus_table(source regclass) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    found boolean;
+BEGIN
+    IF source IS NULL OR to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)' INTO found USING source;
+    RETURN found;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_citus_table(regclass) IS
+    'whether a table is a Citus table (training then reads it as column arrays, which Citus aggregates in its workers)';
+
+-- The column-array form of custseg_fit: each row as its numbers and its categories, in the order
+-- of names (names after both only name columns, for "exclude"). Citus aggregates it in its workers
+-- at the speed of a local scan; custseg_train uses it on Citus tables (custseg_fit_columns_args).
+CREATE FUNCTION custseg_fit_columns_transfn(bytea, text[], float8[], text[], jsonb) RETURNS bytea
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION custseg_fit_columns_transfn(bytea, text[], float8[], text[]) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'custseg_fit_columns_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_fit_columns_transfn(bytea, text[], float8[], text[], jsonb) IS 'custseg_fit_columns transition';
+COMMENT ON FUNCTION custseg_fit_columns_transfn(bytea, text[], float8[], text[]) IS 'custseg_fit_columns transition';
+CREATE AGGREGATE custseg_fit_columns(names text[], numbers float8[], categories text[], options jsonb) (
+    SFUNC = custseg_fit_columns_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_fit_columns(names text[], numbers float8[], categories text[]) (
+    SFUNC = custseg_fit_columns_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_fit_columns_state(names text[], numbers float8[], categories text[], options jsonb) (
+    SFUNC = custseg_fit_columns_transfn, STYPE = bytea, COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+COMMENT ON AGGREGATE custseg_fit_columns(text[], float8[], text[], jsonb) IS
+    'custseg_fit over rows given as arrays of numbers and categories (the form Citus runs fastest)';
+COMMENT ON AGGREGATE custseg_fit_columns(text[], float8[], text[]) IS
+    'custseg_fit over rows given as arrays of numbers and categories, default options';
+COMMENT ON AGGREGATE custseg_fit_columns_state(text[], float8[], text[], jsonb) IS
+    'the training state of custseg_fit_columns, for custseg_evaluate_state';
+
+-- The arguments of custseg_fit_columns that read a table's rows (alias t) as custseg_fit(t, options)
+-- would: number-typed and boolean columns as numbers, text-like ones as categories, each as the
+-- options force it, excluded ones only named. NULL when a column of another type would be a feature.
+CREATE FUNCTION custseg_fit_columns_args(source regclass, options jsonb) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    c record;
+    nums text[] := '{}';
+    num_names text[] := '{}';
+    cats text[] := '{}';
+    cat_names text[] := '{}';
+    named text[] := '{}';
+    opts jsonb := coalesce(options, '{}');
+BEGIN
+    FOR c IN
+        SELECT a.attname::text AS name, b.typname::text AS typname, b.typtype
+        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        -- A domain counts as its base type, as in training.
+        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+        WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+    LOOP
+        IF coalesce(opts -> 'exclude', '[]') ? c.name THEN
+            named := named || c.name;
+        ELSIF coalesce(opts -> 'categorical', '[]') ? c.name THEN
+            cats := cats || format('t.%I::text', c.name);
+            cat_names := cat_names || c.name;
+        ELSIF coalesce(opts -> 'numeric', '[]') ? c.name
+              OR c.typname IN ('int2', 'int4', 'int8', 'float4', 'float8', 'numeric') THEN
+            nums := nums || format('t.%I::float8', c.name);
+            num_names := num_names || c.name;
+        ELSIF c.typname = 'bool' THEN
+            nums := nums || format('t.%I::integer::float8', c.name);
+            num_names := num_names || c.name;
+        ELSIF c.typname IN ('text', 'varchar', 'bpchar', 'name') OR c.typtype = 'e' THEN
+            cats := cats || format('t.%I::text', c.name);
+            cat_names := cat_names || c.name;
+        ELSE
+            RETURN NULL;
+        END IF;
+    END LOOP;
+    RETURN format('%L::text[], %s, %s', (num_names || cat_names || named)::text,
+                  CASE WHEN cardinality(nums) = 0 THEN '''{}''::float8[]' ELSE 'ARRAY[' || array_to_string(nums, ', ') || ']' END,
+                  CASE WHEN cardinality(cats) = 0 THEN '''{}''::text[]' ELSE 'ARRAY[' || array_to_string(cats, ', ') || ']' END);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_fit_columns_args(regclass, jsonb) IS
+    'the custseg_fit_columns arguments that read a table''s rows (alias t) as custseg_fit(t, options) does, or NULL';
+
+-- custseg_evaluate_k over jsonb objects: the form Citus runs in its workers.
+CREATE AGGREGATE custseg_fit_state(jsonb, jsonb) (
+    SFUNC = custseg_fit_jsonb_transfn, STYPE = bytea, COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+COMMENT ON AGGREGATE custseg_fit_state(jsonb, jsonb) IS
+    'the training state of custseg_fit over jsonb objects, for custseg_evaluate_state';
+
+-- Model-as-value scoring: the model travels with the query (Citus ships it to its workers).
+CREATE FUNCTION custseg_predict(model custseg_model, "row" jsonb) RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_model_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict(custseg_model, jsonb) IS
+    'the segment of a JSON object of attributes (keys = column names) under a model';
+CREATE FUNCTION custseg_score(model custseg_model, "row" record,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+    AS 'MODULE_PATHNAME', 'custseg_score_model_record' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(custseg_model, record) IS
+    'one assignment explained under a model value (label is NULL: labels live in custseg_segments)';
+CREATE FUNCTION custseg_score(model custseg_model, "row" jsonb,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+    AS 'MODULE_PATHNAME', 'custseg_score_model_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(custseg_model, jsonb) IS
+    'one assignment of a JSON object explained under a model value (label is NULL)';
+
+-- The Citus paths of custseg_train, custseg_evaluate_k, custseg_refresh_segments and
+-- custseg_create_views are in their definitions above.
 
 -- ---- 0.3.0: customers in motion (RFM, kept segments, transitions) ----
 

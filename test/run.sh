@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every custseg test, from a fresh Debian 12 machine (as root): install dependencies, the core's
 # GoogleTest suite (plain and under sanitizers), a fuzz smoke run of the model readers, the PGXS
-# build and install, ordinary roles' privileges, dump/restore and upgrade, the resilience tests (random
+# build and install, ordinary roles' privileges, dump/restore and upgrade, Citus 13.2.2 (built from
+# ../shared/vendor/citus or its cache) on a coordinator and two workers, the resilience tests (random
 # SQL from SQLsmith, crashes in the middle of writes, a compressed day of mixed load), then against a
 # throwaway PostgreSQL 15 cluster the
 # pg_regress and isolation suites and the differential tests against scikit-learn, a check of the
@@ -80,6 +81,7 @@ fi
 stage "ordinary roles: row security, grants, hostile search_path" bash test/security/test_nonsuperuser.sh
 stage "pg_dump and pg_restore keep models and predictions" bash test/lifecycle/test_dump_restore.sh
 stage "upgrade from 0.1.0 equals a fresh install; DROP EXTENSION" bash test/lifecycle/test_upgrade.sh
+stage "Citus: a coordinator and two workers (training pushed down, scoring in the workers)" bash test/citus/run.sh
 stage "scripts: install parts, demo log, no directory warnings, no npm telemetry" bash test/scripts/test_scripts.sh
 stage "random SQL: 1500 SQLsmith statements (seed 1), no crash, no XX000" bash test/resil/test_sqlsmith.sh
 stage "crashes while training, activating, refreshing segments and scoring" bash test/resil/test_crash.sh

@@ -324,7 +324,8 @@ Datum score(FunctionCallInfo fcinfo, ScoreCache* cache, const double* numeric, c
   const core::Score sc = cache->view->nearest(cache->point);
   double confidence = 1.0;
   if (std::isfinite(sc.runner_up)) confidence = sc.runner_up > 0 ? 1.0 - sc.distance / sc.runner_up : 0.0;
-  const char* label = pg::segment_label(cache->stored, sc.segment);
+  // A model passed by value has no registry row, so no label.
+  const char* label = cache->stored ? pg::segment_label(cache->stored, sc.segment) : nullptr;
   const int p = cache->view->output_dim();
   const double* point = cache->point;
   HeapTuple tuple = nullptr;
@@ -370,6 +371,34 @@ CUSTSEG_FUNCTION(custseg_score_jsonb_name) {
   double* numeric;
   core::StrRef* categorical;
   read_json(fcinfo, cache, 0, &numeric, &categorical);
+  return score(fcinfo, cache, numeric, categorical);
+}
+
+// custseg_predict(model custseg_model, row jsonb) -> int: the segment of a JSON object under a model.
+CUSTSEG_FUNCTION(custseg_predict_model_jsonb) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_json(fcinfo, cache, 1, &numeric, &categorical);
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
+}
+
+// custseg_score(model custseg_model, row record): one assignment explained under a model value
+// (label NULL: labels belong to a named model's rows in custseg_segments).
+CUSTSEG_FUNCTION(custseg_score_model_record) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 1, &numeric, &categorical);
+  return score(fcinfo, cache, numeric, categorical);
+}
+
+// custseg_score(model custseg_model, row jsonb): one assignment of a JSON object under a model value.
+CUSTSEG_FUNCTION(custseg_score_model_jsonb) {
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_json(fcinfo, cache, 1, &numeric, &categorical);
   return score(fcinfo, cache, numeric, categorical);
 }
 

@@ -6,15 +6,23 @@
 // custseg_registry_changed) sends a relcache invalidation of that table to every backend, which
 // drops its cached lookups before its next transaction or lock. So does any other relation's
 // invalidation and any change of roles (what row security lets a role see may depend on them).
+//
+// On a Citus worker the registry tables are the extension's own, empty copies: the models live on
+// the coordinator. A lookup there asks the coordinator (run_command_on_coordinator, as the same
+// role, so the coordinator's row security decides what it sees) and is not cached: invalidations
+// do not travel between nodes, so every query on a shard reads the coordinator's latest committed
+// state. A row of a shard (customers_102008) is looked up by its distributed table's name.
 #include "registry.h"
 
 extern "C" {
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -24,6 +32,84 @@ extern "C" {
 namespace custseg::pg {
 
 namespace {
+
+// Runs inside guard(): plain C, may ereport. Copies what it returns into `cxt` before SPI_finish.
+// The queries run under the caller's search_path, so every object and operator is schema-qualified:
+// a function or operator a caller's schema shadows pg_catalog's with is never run.
+// latest: read the latest committed state (for the cache) rather than the query's snapshot.
+// Whether Citus is loaded in this backend (it must be preloaded to work): one of its settings exists.
+// Costs a hash lookup, so that a PostgreSQL without Citus pays nothing more per lookup.
+bool citus_loaded() { return GetConfigOption("citus.cluster_name", true, false) != nullptr; }
+
+// Where this backend runs, for Citus: not a Citus node, its coordinator (or a single node), or a
+// worker. Plain C inside SPI, may ereport. Without Citus loaded it costs a hash lookup.
+enum class CitusNode { kNone, kCoordinator, kWorker };
+CitusNode citus_node() {
+  if (!citus_loaded() || !OidIsValid(get_extension_oid("citus", true))) return CitusNode::kNone;
+  if (SPI_execute("SELECT groupid FROM pg_catalog.pg_dist_local_group", true, 1) != SPI_OK_SELECT ||
+      SPI_processed != 1)
+    return CitusNode::kCoordinator;
+  bool isnull;
+  const Datum g = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+  return !isnull && DatumGetInt32(g) != 0 ? CitusNode::kWorker : CitusNode::kCoordinator;
+}
+
+// The qualified name of the table a relation's rows belong to: its own, or for a Citus shard
+// (name_<shardid>), its distributed table's. Plain C inside SPI, may ereport.
+char* source_name(Oid relid, CitusNode node) {
+  char* rel = get_rel_name(relid);
+  char* nsp = rel ? get_namespace_name(get_rel_namespace(relid)) : nullptr;
+  if (!rel || !nsp) elog(ERROR, "relation %u not found", relid);
+  if (node != CitusNode::kNone) {
+    Oid argtypes[2] = {TEXTOID, OIDOID};
+    Datum args[2] = {CStringGetTextDatum(rel), ObjectIdGetDatum(get_rel_namespace(relid))};
+    if (SPI_execute_with_args(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_dist_shard s "
+            "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) s.logicalrelid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+            "WHERE s.shardid OPERATOR(pg_catalog.=) pg_catalog.substring($1, '_([0-9]+)$')::pg_catalog.int8 "
+            "AND c.relnamespace OPERATOR(pg_catalog.=) $2",
+            2, argtypes, args, nullptr, true, 1) == SPI_OK_SELECT &&
+        SPI_processed == 1)
+      return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+  }
+  return psprintf("%s.%s", quote_identifier(nsp), quote_identifier(rel));
+}
+
+// On a Citus worker: the active models of a name or source as the coordinator's registry has them,
+// as a JSON array of {name, version, model (text form), labels}. Plain C inside SPI, may ereport.
+Datum fetch_from_coordinator(const char* schema, const char* name, const char* source) {
+  StringInfoData cmd;
+  initStringInfo(&cmd);
+  appendStringInfo(&cmd,
+                   "SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+                   "'name', m.name, 'version', m.version, 'model', m.model::pg_catalog.text, 'labels', "
+                   "(SELECT COALESCE(pg_catalog.jsonb_object_agg(s.segment, s.label), '{}') "
+                   "FROM %s.custseg_segments s WHERE s.model OPERATOR(pg_catalog.=) m.name AND s.label IS NOT NULL)) "
+                   "ORDER BY m.name), '[]')::pg_catalog.text FROM %s.custseg_models m WHERE m.active AND ",
+                   schema, schema);
+  if (name)
+    appendStringInfo(&cmd, "m.name OPERATOR(pg_catalog.=) %s", quote_literal_cstr(name));
+  else
+    appendStringInfo(&cmd, "m.source OPERATOR(pg_catalog.=) %s", quote_literal_cstr(source));
+  Oid argtype = TEXTOID;
+  Datum arg = CStringGetTextDatum(cmd.data);
+  if (SPI_execute_with_args("SELECT success, result FROM pg_catalog.run_command_on_coordinator($1)", 1, &argtype,
+                            &arg, nullptr, false, 0) != SPI_OK_SELECT ||
+      SPI_processed != 1)
+    ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                    errmsg("could not read the custseg registry from the Citus coordinator")));
+  bool isnull;
+  const bool success = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+  char* result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+  if (!success || !result)
+    ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                    errmsg("could not read the custseg registry from the Citus coordinator: %s",
+                           result ? result : "no result"),
+                    errhint("custseg scoring by name on a worker asks the coordinator for the model; "
+                            "check that this worker can connect to it (citus_set_coordinator_host)")));
+  return CStringGetTextDatum(result);
+}
 
 // Runs inside guard(): plain C, may ereport. Copies what it returns into `cxt` before SPI_finish.
 // The queries run under the caller's search_path, so every object and operator is schema-qualified:
@@ -39,19 +125,24 @@ void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool
       SPI_processed != 1)
     elog(ERROR, "custseg extension schema not found");
   char* schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-  char* source = nullptr;
+  const CitusNode node = citus_node();
+  char* source = name ? nullptr : source_name(relid, node);
   StringInfoData q;
   initStringInfo(&q);
   Datum arg;
   Oid argtype = TEXTOID;
-  if (name) {
+  Datum remote = 0;
+  if (node == CitusNode::kWorker) {
+    remote = fetch_from_coordinator(schema, name, source);
+    appendStringInfo(&q, "SELECT e OPERATOR(pg_catalog.->>) 'name', (e OPERATOR(pg_catalog.->>) 'version')::pg_catalog.int4, "
+                     "(e OPERATOR(pg_catalog.->>) 'model')::%s.custseg_model "
+                     "FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e",
+                     schema);
+    arg = remote;
+  } else if (name) {
     appendStringInfo(&q, "SELECT name, version, model FROM %s.custseg_models WHERE active AND name OPERATOR(pg_catalog.=) $1", schema);
     arg = CStringGetTextDatum(name);
   } else {
-    char* rel = get_rel_name(relid);
-    char* nsp = rel ? get_namespace_name(get_rel_namespace(relid)) : nullptr;
-    if (!rel || !nsp) elog(ERROR, "relation %u not found", relid);
-    source = psprintf("%s.%s", quote_identifier(nsp), quote_identifier(rel));
     appendStringInfo(&q, "SELECT name, version, model FROM %s.custseg_models WHERE active AND source OPERATOR(pg_catalog.=) $1 "
                      "ORDER BY name",
                      schema);
@@ -93,11 +184,21 @@ void load(MemoryContext cxt, const char* name, Oid relid, StoredModel* out, bool
   out->version = version;
   // Labels of the model's segments (custseg_segments is keyed by model name).
   resetStringInfo(&q);
-  appendStringInfo(&q, "SELECT segment, label FROM %s.custseg_segments WHERE model OPERATOR(pg_catalog.=) $1 "
-                   "AND label IS NOT NULL", schema);
-  arg = CStringGetTextDatum(found_name);
-  if (SPI_execute_with_args(q.data, 1, &argtype, &arg, nullptr, true, 0) != SPI_OK_SELECT)
-    elog(ERROR, "custseg label lookup failed");
+  if (remote) {
+    Oid types[2] = {TEXTOID, TEXTOID};
+    Datum args[2] = {remote, CStringGetTextDatum(found_name)};
+    if (SPI_execute_with_args("SELECT l.key::pg_catalog.int4, l.value FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) e, "
+                              "pg_catalog.jsonb_each_text(e OPERATOR(pg_catalog.->) 'labels') l "
+                              "WHERE e OPERATOR(pg_catalog.->>) 'name' OPERATOR(pg_catalog.=) $2",
+                              2, types, args, nullptr, true, 0) != SPI_OK_SELECT)
+      elog(ERROR, "custseg label lookup failed");
+  } else {
+    appendStringInfo(&q, "SELECT segment, label FROM %s.custseg_segments WHERE model OPERATOR(pg_catalog.=) $1 "
+                     "AND label IS NOT NULL", schema);
+    arg = CStringGetTextDatum(found_name);
+    if (SPI_execute_with_args(q.data, 1, &argtype, &arg, nullptr, true, 0) != SPI_OK_SELECT)
+      elog(ERROR, "custseg label lookup failed");
+  }
   old = MemoryContextSwitchTo(cxt);
   out->n_labels = int(SPI_processed);
   out->label_segments = static_cast<int32*>(palloc(sizeof(int32) * (SPI_processed + 1)));
@@ -163,11 +264,21 @@ StoredModel* copy_model(MemoryContext cxt, const StoredModel* from) {
   return m;
 }
 
+// Whether this backend runs on a Citus worker. Plain C, may ereport.
+bool on_citus_worker() {
+  if (!citus_loaded() || !OidIsValid(get_extension_oid("citus", true))) return false;
+  if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+  const bool worker = citus_node() == CitusNode::kWorker;
+  SPI_finish();
+  return worker;
+}
+
 // Plain C, may ereport.
 StoredModel* lookup(MemoryContext cxt, const char* name, Oid relid) {
   auto* m = static_cast<StoredModel*>(MemoryContextAllocZero(cxt, sizeof(StoredModel)));
-  if (IsInParallelMode()) {
+  if (IsInParallelMode() || on_citus_worker()) {
     // A parallel query's leader and workers must agree: all read the query's snapshot, uncached.
+    // A Citus worker hears of no change on the coordinator: it asks the coordinator every query.
     load(cxt, name, relid, m, false);
     return m;
   }

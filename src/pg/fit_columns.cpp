@@ -1,0 +1,224 @@
+// The column-array form of custseg_fit: custseg_fit_columns(names text[], numbers float8[],
+// categories text[], options jsonb). Each row arrives as two plain arrays in the order of `names`
+// (numbers first, then categories; names beyond both are columns that are only named, for the
+// "exclude" option), so the transition needs no per-query cache to find a row's features: Citus,
+// which calls it with a fresh FmgrInfo for every row, aggregates it in its workers at the speed of
+// a local scan. custseg_train builds this form for Citus tables. The state and the final step are
+// custseg_fit's, so the model equals custseg_fit(row) over a table with these columns.
+#include <cmath>
+
+#include "rows.h"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+}
+
+using namespace custseg;
+
+namespace {
+
+uint8_t* bytes_of(bytea* state) { return reinterpret_cast<uint8_t*>(state); }
+
+// The elements of a one-dimensional text[] (NULL elements as null), copied as C strings in the
+// current context. Plain C, may ereport.
+void text_elements(ArrayType* a, const char* what, int* n, Datum** elems, bool** nulls) {
+  if (ARR_NDIM(a) > 1)
+    ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("%s must be a one-dimensional text[]", what)));
+  deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, elems, nulls, n);
+}
+
+// The element count of a one-dimensional array argument.
+int array_length(ArrayType* a, const char* what) {
+  if (ARR_NDIM(a) > 1)
+    throw core::Error(core::ErrorCode::kInvalidArgument, std::string(what) + " must be a one-dimensional array");
+  return ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
+}
+
+// A fresh state for the first row: plans the features from the names and which array each is in.
+bytea* new_state(FunctionCallInfo fcinfo, ArrayType* names_arr, int n_numbers, int n_categories) {
+  std::string opts_json;
+  if (PG_NARGS() > 4 && !PG_ARGISNULL(4)) {
+    Datum d = PG_GETARG_DATUM(4);
+    char* text = nullptr;
+    pg::guard([&] {
+      Jsonb* jb = DatumGetJsonbP(d);
+      text = JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
+    });
+    opts_json = text;
+  }
+  int n_names = 0;
+  Datum* elems = nullptr;
+  bool* nulls = nullptr;
+  pg::guard([&] { text_elements(names_arr, "names", &n_names, &elems, &nulls); });
+  if (n_names < n_numbers + n_categories)
+    throw core::Error(core::ErrorCode::kInvalidArgument,
+                      "names has " + std::to_string(n_names) + " elements, fewer than the " +
+                          std::to_string(n_numbers + n_categories) + " numbers and categories of the row",
+                      "name every element of numbers, then of categories, in order");
+  std::vector<core::ColumnInfo> columns;
+  for (int i = 0; i < n_names; ++i) {
+    if (nulls[i]) throw core::Error(core::ErrorCode::kInvalidArgument, "names must not contain NULL");
+    char* s = nullptr;
+    pg::guard([&] { s = TextDatumGetCString(elems[i]); });
+    core::ColumnInfo c;
+    c.name = s;
+    if (i < n_numbers) {
+      c.type = core::ColumnType::kNumber;
+      c.type_name = "float8";
+    } else if (i < n_numbers + n_categories) {
+      c.type = core::ColumnType::kText;
+      c.type_name = "text";
+    } else {
+      c.type = core::ColumnType::kOther;
+      c.type_name = "(named only)";
+    }
+    columns.push_back(std::move(c));
+  }
+  const std::string opts = core::stage_options(core::Stage::kFit, opts_json, {});
+  const core::FitOptions o = core::parse_fit_options(opts);
+  core::FeaturePlan plan = core::plan_features(columns, o);
+  // The row's arrays are read in place: the plan must keep them as they are, numbers then categories.
+  if (int(plan.names.size()) != n_numbers + n_categories || plan.n_numeric != n_numbers)
+    throw core::Error(core::ErrorCode::kInvalidArgument,
+                      "every element of numbers and categories must be a feature of its own kind",
+                      "leave excluded columns out of the arrays (name them after the categories), and put a "
+                      "column forced \"categorical\" in categories as text, one forced \"numeric\" in numbers");
+  for (int i = 0; i < n_numbers + n_categories; ++i)
+    if (plan.names[size_t(i)] != columns[size_t(i)].name)
+      throw core::Error(core::ErrorCode::kInvalidArgument, "names must not repeat a column",
+                        "column \"" + columns[size_t(i)].name + "\" is named twice");
+  std::vector<uint8_t> bytes = core::encode_state(core::FitParts(plan.names, plan.n_numeric, opts));
+  return reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
+}
+
+// A state encoded straight into palloc'd memory of the current context.
+bytea* encode_varlena(const core::FitParts& parts) {
+  bytea* out = nullptr;
+  size_t size = 0;
+  core::encode_state(parts, [&out, &size](size_t len) {
+    out = static_cast<bytea*>(pg::alloc(CurrentMemoryContext, len));
+    size = len;
+    return reinterpret_cast<uint8_t*>(out);
+  });
+  SET_VARSIZE(out, size);
+  return out;
+}
+
+// The state's numeric and categorical widths: kept in fn_extra where the executor keeps it, read
+// from the state's header (names only, never the rows) where it does not (Citus).
+struct Widths {
+  int n_numeric;
+  int n_categorical;
+};
+Widths state_widths(FunctionCallInfo fcinfo, const bytea* state) {
+  if (auto* w = static_cast<Widths*>(fcinfo->flinfo->fn_extra)) return *w;
+  std::vector<std::string> names;
+  int n_numeric = 0;
+  core::state_features(reinterpret_cast<const uint8_t*>(state), VARSIZE(state), names, n_numeric);
+  auto* w = static_cast<Widths*>(pg::alloc(fcinfo->flinfo->fn_mcxt, sizeof(Widths)));
+  *w = {n_numeric, int(names.size()) - n_numeric};
+  fcinfo->flinfo->fn_extra = w;
+  return *w;
+}
+
+}  // namespace
+
+// custseg_fit_columns_transfn(state, names text[], numbers float8[], categories text[] [, options jsonb])
+CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
+  MemoryContext aggcxt;
+  if (!AggCheckCallContext(fcinfo, &aggcxt))
+    throw core::Error(core::ErrorCode::kInvalidArgument, "custseg transition function called in non-aggregate context");
+  bytea* state = PG_ARGISNULL(0) ? nullptr : PG_GETARG_BYTEA_P(0);
+  if (PG_ARGISNULL(1)) throw core::Error(core::ErrorCode::kInvalidArgument, "names must not be NULL");
+  if (PG_ARGISNULL(2) && PG_ARGISNULL(3)) {
+    // A row with neither array has no feature: counted as skipped once a state exists.
+    if (!state) PG_RETURN_NULL();
+    core::FitStateView(bytes_of(state), VARSIZE(state)).add_skipped();
+    PG_RETURN_BYTEA_P(state);
+  }
+  ArrayType* numbers = nullptr;
+  ArrayType* categories = nullptr;
+  ArrayType* names = nullptr;
+  Datum dn = PG_ARGISNULL(2) ? Datum(0) : PG_GETARG_DATUM(2);
+  Datum dc = PG_ARGISNULL(3) ? Datum(0) : PG_GETARG_DATUM(3);
+  Datum dnames = PG_GETARG_DATUM(1);
+  pg::guard([&] {
+    if (dn) numbers = DatumGetArrayTypeP(dn);
+    if (dc) categories = DatumGetArrayTypeP(dc);
+    if (!state) names = DatumGetArrayTypeP(dnames);
+  });
+  if (numbers && ARR_ELEMTYPE(numbers) != FLOAT8OID)
+    throw core::Error(core::ErrorCode::kDatatypeMismatch, "numbers must be a float8[]");
+  if (categories && ARR_ELEMTYPE(categories) != TEXTOID)
+    throw core::Error(core::ErrorCode::kDatatypeMismatch, "categories must be a text[]");
+  const int n_num = numbers ? array_length(numbers, "numbers") : 0;
+  const int n_cat = categories ? array_length(categories, "categories") : 0;
+  if (!state) state = new_state(fcinfo, names, n_num, n_cat);
+  const Widths w = state_widths(fcinfo, state);
+  if ((numbers && n_num != w.n_numeric) || (categories && n_cat != w.n_categorical))
+    throw core::Error(core::ErrorCode::kDataException,
+                      "a row has " + std::to_string(n_num) + " numbers and " + std::to_string(n_cat) +
+                          " categories, expected " + std::to_string(w.n_numeric) + " and " +
+                          std::to_string(w.n_categorical),
+                      "every row must give the same columns in the same order");
+  // Plain arrays on the stack: at most kMaxFeatures of each (checked when the state was planned).
+  double numeric[core::kMaxFeatures];
+  core::StrRef categorical[core::kMaxFeatures];
+  if (w.n_numeric > core::kMaxFeatures || w.n_categorical > core::kMaxFeatures)
+    throw core::Error(core::ErrorCode::kInternal, "custseg state has too many features");
+  for (int i = 0; i < w.n_numeric; ++i) numeric[i] = NAN;
+  if (numbers) {
+    const char* data = ARR_DATA_PTR(numbers);
+    const bits8* nulls = ARR_NULLBITMAP(numbers);
+    for (int i = 0; i < n_num; ++i) {
+      if (nulls && !(nulls[i / 8] & (1 << (i % 8)))) continue;
+      double x;
+      memcpy(&x, data, sizeof x);  // why memcpy: no alignment assumption on the array data
+      data += sizeof(double);
+      if (!std::isfinite(x))
+        throw core::Error(core::ErrorCode::kInvalidArgument,
+                          "numbers[" + std::to_string(i + 1) + "] is not finite",
+                          "replace infinities and NaN by NULL (imputed with the mean) or by a finite value");
+      numeric[i] = x;
+    }
+  }
+  if (categories) {
+    const char* p = ARR_DATA_PTR(categories);
+    const bits8* nulls = ARR_NULLBITMAP(categories);
+    for (int i = 0; i < n_cat; ++i) {
+      if (nulls && !(nulls[i / 8] & (1 << (i % 8)))) continue;
+      // Array elements of text are untoasted varlenas, possibly with a short header.
+      const struct varlena* v = reinterpret_cast<const struct varlena*>(p);
+      categorical[i].data = VARDATA_ANY(v);
+      categorical[i].len = VARSIZE_ANY_EXHDR(v);
+      categorical[i].is_null = false;
+      p = att_addlength_pointer(p, -1, p);
+      p = reinterpret_cast<const char*>(att_align_nominal(p, TYPALIGN_INT));
+    }
+  }
+  core::FitStateView view(bytes_of(state), VARSIZE(state));
+  // Fast path: the state in the aggregate context is updated in place and returned as is.
+  if (!view.add_row(numeric, categorical)) {
+    // A new category or a full sample room: rebuild the state larger (as custseg_fit's transition).
+    if (const size_t grown = view.grown_length(categorical)) {
+      auto* v = static_cast<uint8_t*>(pg::alloc(CurrentMemoryContext, grown));
+      view.grow_into(v, grown);
+      SET_VARSIZE(v, grown);
+      state = reinterpret_cast<bytea*>(v);
+    } else {
+      core::FitParts parts = core::decode_state(bytes_of(state), VARSIZE(state));
+      parts.prepare(categorical);
+      state = encode_varlena(parts);
+    }
+    view = core::FitStateView(bytes_of(state), VARSIZE(state));
+    if (!view.add_row(numeric, categorical))
+      throw core::Error(core::ErrorCode::kInternal, "custseg state did not accept a prepared row");
+  }
+  if (view.verbose() && view.seen() % 1000000 == 0) {
+    const uint64 seen = view.seen();
+    pg::guard([&] { ereport(NOTICE, (errmsg("custseg: " UINT64_FORMAT " rows scanned", seen))); });
+  }
+  PG_RETURN_BYTEA_P(state);
+}
