@@ -10,7 +10,7 @@ OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 REGRESS = setup fit predict model_io parallel stages train scoring choose_k identity explore predict_parallel errors errors_fit errors_model errors_names
 # 0.3.0: one line per part, so that the parts' lists do not collide
-REGRESS += own_data # analyst's own data
+REGRESS += own_data transforms labels metric_space # analyst's own data
 REGRESS += # PostgreSQL 17 and 18
 REGRESS += parallel_sample # speed
 REGRESS += # Citus

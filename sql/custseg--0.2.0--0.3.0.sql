@@ -340,8 +340,8 @@ BEGIN
             HINT = 'Choose another name, or ask its owner to grant you membership in their role.';
     END;
     IF activate THEN
-        -- Matched segments keep their labels; new ones get generated labels.
-        PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
+        -- Generated labels describe the new centroids; labels users set are kept (label_generated).
+        PERFORM custseg_refresh_segments(name);
     END IF;
     RETURN result;
 END
@@ -364,11 +364,15 @@ DECLARE
     cat_cols text := '';
     q text;
     total bigint;
-    spend text;
+    value_col text;
     seg record;
     stats jsonb := '{}';
     overall jsonb;
     cats jsonb := '{}';
+    overall_cats jsonb := '{}';
+    features text[] := '{}';
+    tr jsonb;
+    bump jsonb;
     e text;
 BEGIN
     IF model IS NULL THEN
@@ -383,7 +387,21 @@ BEGIN
     IF j -> 'kmeans' = 'null' THEN
         RETURN;
     END IF;
+    -- The customer value column: the option, else a numeric feature named unmistakably so.
+    value_col := j #>> '{options,value_column}';
+    IF value_col IS NULL THEN
+        SELECT f2 ->> 'name' INTO value_col FROM jsonb_array_elements(j -> 'features') WITH ORDINALITY AS x(f2, i)
+        WHERE f2 ->> 'kind' = 'numeric'
+          AND lower(f2 ->> 'name') IN ('monetary', 'revenue', 'total_revenue', 'spend', 'spending', 'total_spend',
+                                       'total_spending', 'amount', 'total_amount', 'sales', 'total_sales',
+                                       'customer_value', 'lifetime_value', 'clv', 'ltv')
+        ORDER BY i LIMIT 1;
+    ELSIF NOT EXISTS (SELECT 1 FROM custseg_columns(to_regclass(m.source)) c WHERE c.name = value_col AND c.is_num) THEN
+        RAISE EXCEPTION 'value_column "%" is not a numeric column of %', value_col, m.source USING ERRCODE = '42703',
+            HINT = 'name a numeric column that measures customer value, or pass "value_column": null';
+    END IF;
     FOR f IN SELECT * FROM jsonb_array_elements(j -> 'features') LOOP
+        features := features || (f ->> 'name');
         IF f ->> 'kind' = 'numeric' THEN
             -- The column's value as the model reads it (a boolean as 0/1).
             e := custseg_feature_sql(m.source::regclass, f ->> 'name', 'numeric');
@@ -391,28 +409,31 @@ BEGIN
             num_cols := num_cols || format(' || jsonb_build_object(%L, jsonb_build_object(''mean'', avg(%s)::float8, ''stddev'', '
                                            'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8))',
                                            f ->> 'name', e, e, e, e);
-            IF spend IS NULL AND (f ->> 'name') ~* '(spend|score|amount|purchase|basket|monetary|revenue|sales)' THEN
-                spend := f ->> 'name';
-            END IF;
         ELSE
             cat_cols := cat_cols || format(', (%L, t.%I::text)', f ->> 'name', f ->> 'name');
         END IF;
     END LOOP;
+    IF value_col IS NOT NULL AND NOT value_col = ANY (features) THEN
+        e := custseg_feature_sql(m.source::regclass, value_col, 'numeric');
+        num_cols := num_cols || format(' || jsonb_build_object(%L, jsonb_build_object(''mean'', avg(%s)::float8, ''stddev'', '
+                                       'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8))',
+                                       value_col, e, e, e, e);
+    END IF;
     -- Numeric statistics per segment and over all rows, in one scan.
-    q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric
+    q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric, GROUPING(s.segment) = 1 AS all_rows
                  FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
                  WHERE s.segment IS NOT NULL  -- a row with no feature has no segment
                  GROUP BY GROUPING SETS ((s.segment), ())',
                 num_cols, m.source);
     FOR seg IN EXECUTE q USING m.model LOOP
-        IF seg.segment IS NULL THEN
+        IF seg.all_rows THEN
             total := seg.n;
             overall := seg.numeric;
-        ELSE
+        ELSIF seg.segment IS NOT NULL THEN
             stats := stats || jsonb_build_object(seg.segment::text, jsonb_build_object('n', seg.n, 'numeric', seg.numeric));
         END IF;
     END LOOP;
-    -- Category shares per segment, in one more scan.
+    -- Category counts per segment, in one more scan.
     IF cat_cols <> '' THEN
         q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
                      FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
@@ -425,7 +446,82 @@ BEGIN
             cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
                               jsonb_build_object(seg.feature, seg.counts));
         END LOOP;
+        -- Shares over all scored rows, per feature and level.
+        SELECT coalesce(jsonb_object_agg(c.feature, c.shares), '{}') INTO overall_cats
+        FROM (SELECT z.feature, jsonb_object_agg(z.level, z.n / z.tot) AS shares
+              FROM (SELECT fc.key AS feature, l.key AS level, sum(l.value::float8) AS n,
+                           sum(sum(l.value::float8)) OVER (PARTITION BY fc.key) AS tot
+                    FROM jsonb_each(cats) sc, jsonb_each(sc.value) fc, jsonb_each(fc.value) l
+                    GROUP BY 1, 2) z
+              GROUP BY z.feature) c;
     END IF;
+
+    -- Traits per segment, strongest first: {sid: {"a": archetype, "t": [trait, ...], "f": [fact, ...], "n": used}}.
+    WITH segs AS (
+        SELECT sid, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
+               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical
+        FROM jsonb_array_elements_text(j #> '{kmeans,segments}') AS sid
+    ),
+    traits AS (
+        SELECT s.sid, nf.key AS feature, CASE WHEN x.z > 0 THEN 'high ' ELSE 'low ' END || nf.key AS trait, abs(x.z) AS score,
+               format('%s %s vs %s overall', nf.key, custseg_format_number((nf.value ->> 'mean')::float8),
+                      custseg_format_number((overall -> nf.key ->> 'mean')::float8)) AS fact
+        FROM segs s, jsonb_each(s.numeric) nf,
+             LATERAL (SELECT CASE WHEN (overall -> nf.key ->> 'stddev')::float8 > 0
+                                  THEN ((nf.value ->> 'mean')::float8 - (overall -> nf.key ->> 'mean')::float8)
+                                       / (overall -> nf.key ->> 'stddev')::float8 END AS z) x
+        WHERE nf.key = ANY (features) AND abs(x.z) >= 0.5
+        UNION ALL
+        SELECT s.sid, cf.key,
+               CASE WHEN y.share >= 0.9 THEN round(100 * y.share)::text || '% ' ELSE 'mostly ' END || y.phrase,
+               (y.share - y.p) / sqrt(y.p * (1 - y.p)),
+               format('%s %s%% vs %s%% overall', y.phrase, round(100 * y.share), round(100 * y.p))
+        FROM segs s, jsonb_each(s.categorical) cf, jsonb_each(cf.value) l,
+             LATERAL (SELECT l.value::float8 / nullif(s.n, 0) AS share, (overall_cats -> cf.key ->> l.key)::float8 AS p,
+                             -- A bare number or yes/no says nothing without its column: "Channel 1".
+                             CASE WHEN l.key ~ '^[-+]?[0-9.]+$' OR lower(l.key) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n')
+                                  THEN cf.key || ' ' || l.key ELSE l.key END AS phrase) y
+        WHERE l.key <> 'NULL' AND y.share >= 0.6 AND y.p < 1 AND (y.share - y.p) / sqrt(y.p * (1 - y.p)) >= 0.5
+    ),
+    value_rank AS (
+        SELECT s.sid, x.z,
+               rank() OVER (ORDER BY (s.numeric -> value_col ->> 'mean')::float8 DESC NULLS LAST) AS top,
+               rank() OVER (ORDER BY (s.numeric -> value_col ->> 'mean')::float8 ASC NULLS LAST) AS bottom
+        FROM segs s,
+             LATERAL (SELECT ((s.numeric -> value_col ->> 'mean')::float8 - (overall -> value_col ->> 'mean')::float8)
+                             / nullif((overall -> value_col ->> 'stddev')::float8, 0) AS z) x
+        WHERE value_col IS NOT NULL AND s.n > 0
+    )
+    SELECT coalesce(jsonb_object_agg(s.sid, jsonb_build_object(
+               'a', CASE WHEN v.top = 1 AND v.z >= 0.5 THEN 'High Value' WHEN v.bottom = 1 AND v.z <= -0.5 THEN 'Low Value' END,
+               'vf', CASE WHEN v.sid IS NOT NULL
+                          THEN format('%s (customer value) %s vs %s overall', value_col,
+                                      custseg_format_number((s.numeric -> value_col ->> 'mean')::float8),
+                                      custseg_format_number((overall -> value_col ->> 'mean')::float8)) END,
+               't', coalesce((SELECT jsonb_agg(t.trait ORDER BY t.score DESC, t.trait) FROM traits t WHERE t.sid = s.sid), '[]'),
+               -- The value column's own fact comes first ('vf'), so it is not repeated among the traits'.
+               'f', coalesce((SELECT jsonb_agg(CASE WHEN t.feature = value_col THEN NULL ELSE t.fact END ORDER BY t.score DESC, t.trait)
+                              FROM traits t WHERE t.sid = s.sid), '[]'),
+               'n', least(3, (SELECT count(*) FROM traits t WHERE t.sid = s.sid)))), '{}')
+    INTO tr
+    FROM segs s LEFT JOIN value_rank v USING (sid);
+    -- No two segments share a label: those whose leading traits are the same set take one more
+    -- trait each, until they differ or run out.
+    LOOP
+        WITH keys AS (
+            SELECT e.key AS sid, e.value ->> 'a' AS a, (e.value ->> 'n')::integer AS n,
+                   jsonb_array_length(e.value -> 't') AS avail,
+                   ARRAY(SELECT x.t FROM jsonb_array_elements_text(e.value -> 't') WITH ORDINALITY AS x(t, i)
+                         WHERE x.i <= (e.value ->> 'n')::integer ORDER BY x.t) AS keyset
+            FROM jsonb_each(tr) e
+        )
+        SELECT coalesce(jsonb_object_agg(k.sid, (tr -> k.sid) || jsonb_build_object('n', k.n + 1)), '{}') INTO bump
+        FROM keys k
+        WHERE k.n < k.avail
+          AND EXISTS (SELECT 1 FROM keys o WHERE o.sid <> k.sid AND o.keyset = k.keyset AND o.a IS NOT DISTINCT FROM k.a);
+        EXIT WHEN bump = '{}';
+        tr := tr || bump;
+    END LOOP;
 
     PERFORM set_config('custseg.refreshing', 'on', true);
     DELETE FROM custseg_segments cs
@@ -433,62 +529,51 @@ BEGIN
       AND cs.segment <> ALL (ARRAY(SELECT jsonb_array_elements_text(j #> '{kmeans,segments}')::integer));
     RETURN QUERY
     WITH segs AS (
-        SELECT sid::integer AS segment, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
-               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical
+        SELECT sid::integer AS segment, sid, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
+               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical,
+               tr -> sid AS t
         FROM jsonb_array_elements_text(j #> '{kmeans,segments}') AS sid
     ),
     z AS (
         -- How far each segment's mean sits from the mean of all rows, in standard deviations.
-        SELECT s.segment, f.key AS feature,
-               CASE WHEN (overall -> f.key ->> 'stddev')::float8 > 0
-                    THEN ((f.value ->> 'mean')::float8 - (overall -> f.key ->> 'mean')::float8)
-                         / (overall -> f.key ->> 'stddev')::float8 END AS z
-        FROM segs s, jsonb_each(s.numeric) f
-    ),
-    traits AS (
-        SELECT z.segment,
-               string_agg(CASE WHEN z.z > 0 THEN 'high ' ELSE 'low ' END || z.feature, ', '
-                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS traits,
-               string_agg(format('%s %s vs %s overall', z.feature,
-                                 round((segs.numeric -> z.feature ->> 'mean')::numeric, 1),
-                                 round((overall -> z.feature ->> 'mean')::numeric, 1)), '; '
-                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS facts
-        FROM (SELECT z.*, row_number() OVER (PARTITION BY z.segment ORDER BY abs(z.z) DESC, z.feature) AS r
-              FROM z WHERE abs(z.z) >= 0.5) z
-        JOIN segs USING (segment)
-        GROUP BY z.segment
-    ),
-    spend_rank AS (
-        SELECT s.segment,
-               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 DESC, s.segment) AS top,
-               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 ASC, s.segment) AS bottom,
-               rank() OVER (ORDER BY s.n DESC, s.segment) AS by_size
-        FROM segs s
+        SELECT s.segment, nf.key AS feature,
+               CASE WHEN (overall -> nf.key ->> 'stddev')::float8 > 0
+                    THEN ((nf.value ->> 'mean')::float8 - (overall -> nf.key ->> 'mean')::float8)
+                         / (overall -> nf.key ->> 'stddev')::float8 END AS z
+        FROM segs s, jsonb_each(s.numeric) nf
     ),
     named AS (
-        SELECT s.*, t.traits, t.facts,
-               CASE WHEN spend IS NULL OR (SELECT count(*) FROM segs) < 2 THEN 'Segment ' || s.segment
-                    WHEN r.top = 1 THEN 'High Spender'
-                    WHEN r.bottom = 1 THEN 'Value Seeker'
-                    WHEN NOT EXISTS (SELECT 1 FROM spend_rank r2 JOIN segs s2 USING (segment)
-                                     WHERE r2.top > 1 AND r2.bottom > 1 AND r2.by_size < r.by_size) THEN 'Loyal Regular'
-                    ELSE 'Segment ' || s.segment END AS archetype
-        FROM segs s LEFT JOIN traits t USING (segment) JOIN spend_rank r USING (segment)
+        SELECT s.*,
+               coalesce(s.t ->> 'a' || CASE WHEN (s.t ->> 'n')::integer > 0 THEN ': ' ELSE '' END, '') ||
+               coalesce((SELECT string_agg(x.t, ', ' ORDER BY x.i) FROM jsonb_array_elements_text(s.t -> 't') WITH ORDINALITY AS x(t, i)
+                         WHERE x.i <= (s.t ->> 'n')::integer),
+                        CASE WHEN s.t ->> 'a' IS NULL THEN 'No standout traits' ELSE '' END) AS generated,
+               concat_ws('; ', s.t ->> 'vf',
+                         (SELECT string_agg(x.f, '; ' ORDER BY x.i) FROM jsonb_array_elements_text(s.t -> 'f') WITH ORDINALITY AS x(f, i)
+                          WHERE x.i <= greatest((s.t ->> 'n')::integer, 3) AND x.f IS NOT NULL)) AS facts
+        FROM segs s
+    ),
+    unique_named AS (
+        -- Segments with nothing to tell them apart are told apart by number.
+        SELECT n.*, CASE WHEN count(*) OVER (PARTITION BY n.generated) > 1
+                         THEN n.generated || ' (segment ' || n.segment || ')' ELSE n.generated END AS label
+        FROM named n
     )
     INSERT INTO custseg_segments AS cs (model, segment, label, description, size, share, profile, version,
                                         label_generated, updated_at)
-    SELECT model, n.segment,
-           n.archetype || coalesce(': ' || n.traits, ''),
-           format('%s rows (%s%%)', n.n, round(100.0 * n.n / nullif(total, 0), 1)) || coalesce('; ' || n.facts, ''),
+    SELECT model, n.segment, n.label,
+           format('%s rows (%s%%)', n.n, round(100.0 * n.n / nullif(total, 0), 1)) || coalesce('; ' || nullif(n.facts, ''), ''),
            n.n, coalesce(n.n::float8 / nullif(total, 0), 0),
-           jsonb_build_object('numeric', (SELECT coalesce(jsonb_object_agg(f.key, f.value ||
-                                                  jsonb_build_object('z', (SELECT z.z FROM z WHERE z.segment = n.segment AND z.feature = f.key))), '{}')
-                                          FROM jsonb_each(n.numeric) f),
+           jsonb_build_object('numeric', (SELECT coalesce(jsonb_object_agg(nf.key, nf.value ||
+                                                  jsonb_build_object('z', (SELECT z.z FROM z WHERE z.segment = n.segment AND z.feature = nf.key))), '{}')
+                                          FROM jsonb_each(n.numeric) nf),
                               'categorical', (SELECT coalesce(jsonb_object_agg(c.key,
                                                   (SELECT jsonb_object_agg(l.key, round((l.value::numeric / n.n), 4)) FROM jsonb_each(c.value) l)), '{}')
-                                              FROM jsonb_each(n.categorical) c)),
+                                              FROM jsonb_each(n.categorical) c),
+                              'traits', n.t -> 't',
+                              'value_column', value_col),
            m.version, true, now()
-    FROM named n
+    FROM unique_named n
     ON CONFLICT ON CONSTRAINT custseg_segments_pkey DO UPDATE
         SET size = EXCLUDED.size, share = EXCLUDED.share, profile = EXCLUDED.profile,
             description = EXCLUDED.description, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
@@ -498,7 +583,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION custseg_refresh_segments(text, boolean) IS
-    'recomputes size, share, profile and generated labels of a model''s segments from its source table; keep_labels keeps existing labels';
+    'recomputes size, share, profile, description and generated labels of a model''s segments; a user''s label is kept, and keep_labels keeps generated ones too';
 
 DROP FUNCTION custseg_create_views(regclass, text, text);
 CREATE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL,
@@ -831,6 +916,81 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION custseg_correlations(regclass) IS 'Pearson r (and the row count) of every pair of numeric columns';
+
+-- -- labels and transforms (labels branch)
+-- A number for a label's description: whole above 100 with thousands separators, else one decimal.
+CREATE OR REPLACE FUNCTION custseg_format_number(x float8) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT CASE WHEN x IS NULL OR x <> x THEN 'n/a'
+                WHEN abs(x) >= 100 THEN to_char(round(x::numeric), 'FM999,999,999,999,990')
+                ELSE round(x::numeric, 1)::text END
+$fn$;
+COMMENT ON FUNCTION custseg_format_number(float8) IS 'a number as segment descriptions print it';
+
+-- What the options need from the source before training: the value column is checked, and (since
+-- quantile clipping needs the quantiles before the moments) a first pass over the source computes
+-- every "clip_quantiles" of the "transform" option at once (percentile_cont, the same linear
+-- interpolation as pandas' quantile), and writes them as the "clip" bounds the aggregate applies.
+CREATE OR REPLACE FUNCTION custseg_resolve_options(source regclass, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    t jsonb := options -> 'transform';
+    col text;
+    spec jsonb;
+    parts text := '';
+    q jsonb;
+BEGIN
+    -- The value column the labels read must be a numeric column of the source.
+    IF jsonb_typeof(options -> 'value_column') = 'string'
+       AND NOT EXISTS (SELECT 1 FROM custseg_columns(source) c WHERE c.name = options ->> 'value_column' AND c.is_num) THEN
+        RAISE EXCEPTION 'value_column "%" is not a numeric column of %', options ->> 'value_column', source
+            USING ERRCODE = '42703', HINT = 'name a numeric column that measures customer value, or pass "value_column": null';
+    END IF;
+    IF t IS NULL OR jsonb_typeof(t) <> 'object' THEN
+        RETURN options;  -- a wrong type is reported by the aggregate's option parser
+    END IF;
+    FOR col, spec IN SELECT e.key, e.value FROM jsonb_each(t) e LOOP
+        IF jsonb_typeof(spec) = 'object' AND spec ? 'clip_quantiles' THEN
+            IF jsonb_typeof(spec -> 'clip_quantiles') <> 'array' OR jsonb_array_length(spec -> 'clip_quantiles') <> 2
+               OR jsonb_typeof(spec -> 'clip_quantiles' -> 0) <> 'number' OR jsonb_typeof(spec -> 'clip_quantiles' -> 1) <> 'number'
+               OR NOT (spec #>> '{clip_quantiles,0}')::float8 BETWEEN 0 AND 1
+               OR NOT (spec #>> '{clip_quantiles,1}')::float8 BETWEEN 0 AND 1 THEN
+                RAISE EXCEPTION 'option "transform" of column "%": "clip_quantiles" must be two quantiles between 0 and 1', col
+                    USING ERRCODE = '22023', HINT = 'pass {"clip_quantiles": [0.01, 0.99]}';
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM custseg_columns(source) c WHERE c.name = col) THEN
+                RAISE EXCEPTION 'column "%" named in option "transform" does not exist', col USING ERRCODE = '42703',
+                    HINT = 'column names are case-sensitive and must match the table''s exactly';
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM custseg_columns(source) c WHERE c.name = col AND c.is_num) THEN
+                RAISE EXCEPTION 'column "%" named in option "transform" is not numeric', col USING ERRCODE = '22023',
+                    HINT = 'only numeric features can be transformed';
+            END IF;
+            parts := parts || format(', %L, percentile_cont(ARRAY[%s, %s]::float8[]) WITHIN GROUP (ORDER BY t.%I::float8)',
+                                     col, (spec #>> '{clip_quantiles,0}')::float8, (spec #>> '{clip_quantiles,1}')::float8, col);
+        END IF;
+    END LOOP;
+    IF parts = '' THEN
+        RETURN options;
+    END IF;
+    EXECUTE format('SELECT jsonb_build_object(%s) FROM %s AS t', substr(parts, 3), source) INTO q;
+    FOR col IN SELECT jsonb_object_keys(q) LOOP
+        IF q -> col = 'null' THEN
+            RAISE EXCEPTION 'column "%" has only NULL values: its quantiles cannot be computed', col USING ERRCODE = '22000';
+        END IF;
+        t := jsonb_set(t, ARRAY[col, 'clip'], q -> col);
+    END LOOP;
+    RETURN options || jsonb_build_object('transform', t);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_resolve_options(regclass, jsonb) IS
+    'the options checked against the source, each "clip_quantiles" of the "transform" option computed as "clip" bounds';
 
 -- ---- 0.3.0: PostgreSQL 17 and 18 ----
 
@@ -1676,7 +1836,8 @@ BEGIN
             END IF;
         END LOOP;
     END IF;
-    RETURN opts || jsonb_build_object('exclude', to_jsonb(excl), '_excluded', why);
+    -- The value column is checked and quantile clipping resolved (a first pass) here too.
+    RETURN custseg_resolve_options(source, opts || jsonb_build_object('exclude', to_jsonb(excl), '_excluded', why));
 END
 $fn$;
 COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) IS

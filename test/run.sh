@@ -90,6 +90,7 @@ if pgcluster_start; then
   stage "pg_regress and isolation tests" regress
   stage "differential tests against scikit-learn" differential
   stage "customers in motion: RFM against pandas, kept segments, notifications" /usr/bin/python3 test/diff/test_motion.py
+  stage "the README's Quick start runs as written" bash test/docs/test_quickstart.sh
   stage "server log has no crashed backend" pgcluster_check_log
   stage "nightly retraining with pg_cron" bash test/cron/test_cron.sh
   stage "backend memory on 10 million rows" bash test/memory/test_memory.sh

@@ -437,6 +437,12 @@ void state_features(const uint8_t* b, size_t len, std::vector<std::string>& name
   n_numeric = int(h.n_numeric);
 }
 
+std::string state_options(const uint8_t* b, size_t len) {
+  StateHeader h = read_header(b, len);
+  if (h.off_options > len || h.options_len > len - h.off_options) bad_state("section out of bounds");
+  return std::string(reinterpret_cast<const char*>(b + h.off_options), h.options_len);
+}
+
 std::vector<uint8_t> encode_state(const FitParts& p) {
   std::vector<uint8_t> buf;
   encode_state(p, [&buf](size_t len) {
@@ -1042,10 +1048,13 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   std::vector<int> id_to_col(levels.size());
   Model m;
   m.scale_categoricals = opt.scale_categoricals;
+  // The rows arrived transformed (see transform.h); the model replays the same transforms.
+  const std::vector<Transform> transforms = resolve_transforms(opt.transforms, names, n_numeric);
   for (int j = 0; j < n_numeric; ++j) {
     perm.push_back(j);
     Feature f;
     f.name = names[size_t(j)];
+    f.transform = transforms[size_t(j)];
     m.features.push_back(f);
   }
   for (int c = 0; c < nc; ++c) {
@@ -1122,6 +1131,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     const bool pca = opt.has_pca();
     const Eigen::Index q = pca ? proj.rows() : d;
     RowMatrix Xa(rows, q);
+    RowMatrix Xfa(pca && opt.metrics_in_features ? rows : 0, d);
     Vector z(d);
     Eigen::Index at = 0;
     const size_t ew = size_t(entry_width());
@@ -1137,6 +1147,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
       if (!pca) {
         for (int j = 0; j < d; ++j) out[j] = z(j);
       } else {
+        if (Xfa.rows()) Xfa.row(at) = z.transpose();
         for (int j = 0; j < d; ++j) z(j) -= pca_mean(j);
         for (Eigen::Index c = 0; c < q; ++c) {
           double acc = 0;
@@ -1144,7 +1155,10 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
           out[c] = acc;
         }
       }
-      for (uint64_t copy = 1; copy < draw.copies[i]; ++copy) Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+      for (uint64_t copy = 1; copy < draw.copies[i]; ++copy) {
+        Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+        if (Xfa.rows()) Xfa.row(at + Eigen::Index(copy)) = Xfa.row(at);
+      }
       at += Eigen::Index(draw.copies[i]);
     }
     // Why: the raw rows are not needed again (a borrowed sample belongs to the caller).
@@ -1156,6 +1170,10 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     for (Eigen::Index r = 0; r < rows; ++r) X.row(r) = Xa.row(Eigen::Index(order[size_t(r)]));
     Xa.resize(0, 0);
     out.X = std::move(X);
+    if (Xfa.rows()) {
+      out.Xf.resize(Xfa.rows(), Xfa.cols());
+      for (Eigen::Index r = 0; r < rows; ++r) out.Xf.row(r) = Xfa.row(Eigen::Index(order[size_t(r)]));
+    }
   }
   out.model = std::move(m);
   return out;
@@ -1236,9 +1254,10 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
     m.info.rows_clustered = double(rows);
     m.info.inertia = km.inertia;
     m.info.n_iter = km.n_iter;
-    silhouette_of(X, km.labels, opt.k, opt.seed, check, m.info);
-    m.info.calinski_harabasz = calinski_harabasz_score(X, km.labels, opt.k);
-    m.info.davies_bouldin = davies_bouldin_score(X, km.labels, opt.k);
+    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
+    silhouette_of(M, km.labels, opt.k, opt.seed, check, m.info);
+    m.info.calinski_harabasz = calinski_harabasz_score(M, km.labels, opt.k);
+    m.info.davies_bouldin = davies_bouldin_score(M, km.labels, opt.k);
     say("k-means: inertia " + fmt(km.inertia) + ", silhouette " + fmt(m.info.silhouette));
   } else {
     m.info.rows_clustered = 0;
@@ -1275,11 +1294,12 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
     e.n_iter = km.n_iter;
     e.rows = double(X.rows());
     TrainInfo info;
-    silhouette_of(X, km.labels, k, opt.seed, check, info);
+    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
+    silhouette_of(M, km.labels, k, opt.seed, check, info);
     e.silhouette = info.silhouette;
     e.silhouette_rows = info.silhouette_rows;
-    e.calinski_harabasz = calinski_harabasz_score(X, km.labels, k);
-    e.davies_bouldin = davies_bouldin_score(X, km.labels, k);
+    e.calinski_harabasz = calinski_harabasz_score(M, km.labels, k);
+    e.davies_bouldin = davies_bouldin_score(M, km.labels, k);
     say("k = " + std::to_string(k) + ": inertia " + fmt(e.inertia) + ", silhouette " + fmt(e.silhouette));
     out.push_back(e);
   }

@@ -146,6 +146,7 @@ struct FitParts {
   struct Prepared {
     Model model;  // features, scaler, PCA and row counts; no k-means stage yet
     RowMatrix X;  // with need_rows: the rows for k-means, transformed, in canonical order
+    RowMatrix Xf; // with need_rows, PCA and "metric_space": "features": the same rows before PCA
   };
   // With need_rows, consumes the sample (the rows are in X afterwards).
   Prepared prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say);
@@ -173,6 +174,8 @@ void compact_state_into(const uint8_t* data, size_t len, uint8_t* out, size_t ou
 // The names and number of numeric features of an encoded state, read from its header alone (the
 // glue's per-call cache needs only these; decoding the whole state per row would cost its size).
 void state_features(const uint8_t* data, size_t len, std::vector<std::string>& names, int& n_numeric);
+// The options text of an encoded state, read from its header (for the transforms of its rows).
+std::string state_options(const uint8_t* data, size_t len);
 
 std::vector<uint8_t> encode_state(const FitParts& parts);
 // The same, written into memory from allocate(size), 8-byte aligned (the glue's palloc: no copy).

@@ -320,11 +320,20 @@ void write_string(std::string& out, const std::string& s) {
 }
 
 namespace {
-void write_value(std::string& out, const Value& v) {
+// legacy: numbers in the shortest form of std::to_chars alone ("1e+05"), as custseg 0.2.0 wrote them.
+void write_value(std::string& out, const Value& v, bool legacy = false) {
   switch (v.type()) {
     case Type::kNull: out += "null"; break;
     case Type::kBool: out += v.as_bool() ? "true" : "false"; break;
-    case Type::kNumber: write_number(out, v.as_number()); break;
+    case Type::kNumber:
+      if (legacy && std::isfinite(v.as_number())) {
+        char buf[64];
+        auto res = std::to_chars(buf, buf + sizeof buf, v.as_number());
+        out.append(buf, res.ptr);
+      } else {
+        write_number(out, v.as_number());
+      }
+      break;
     case Type::kString: write_string(out, v.as_string()); break;
     case Type::kArray: {
       out += '[';
@@ -332,7 +341,7 @@ void write_value(std::string& out, const Value& v) {
       for (const auto& item : v.items()) {
         if (!first) out += ", ";
         first = false;
-        write_value(out, item);
+        write_value(out, item, legacy);
       }
       out += ']';
       break;
@@ -345,7 +354,7 @@ void write_value(std::string& out, const Value& v) {
         first = false;
         write_string(out, m.first);
         out += ": ";
-        write_value(out, m.second);
+        write_value(out, m.second, legacy);
       }
       out += '}';
       break;
@@ -353,6 +362,12 @@ void write_value(std::string& out, const Value& v) {
   }
 }
 }  // namespace
+
+std::string write_legacy(const Value& v) {
+  std::string out;
+  write_value(out, v, true);
+  return out;
+}
 
 std::string write(const Value& v) {
   std::string out;

@@ -26,6 +26,9 @@ enum class Input { kRecord, kJsonb, kArray };
 struct FitCache {
   pg::RowReader* reader;      // kRecord: for reader->type_id / typmod
   pg::FeatureBuffers* buffers;  // kJsonb, kArray
+  bool transforms_ready;
+  int n_transforms;             // numeric features; 0 when the options transform nothing
+  core::Transform* transforms;  // per numeric feature, from the state's options
 };
 
 
@@ -107,8 +110,31 @@ bytea* new_state(FunctionCallInfo fcinfo, core::Stage stage, Input input, Datum 
     for (int i = 0; i < n; ++i) columns.push_back({"x" + std::to_string(i + 1), core::ColumnType::kNumber, "float8"});
   }
   core::FeaturePlan plan = core::plan_features(columns, o);
+  core::resolve_transforms(o.transforms, plan.names, plan.n_numeric);  // a bad transform fails on the first row
   std::vector<uint8_t> bytes = core::encode_state(core::FitParts(plan.names, plan.n_numeric, opts));
   return reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
+}
+
+// Applies the options' per-column transforms to a row's numeric values, where they are read (the
+// same step as scoring's ModelView::transform). The transforms are resolved once per state object.
+void transform_input(FitCache* cache, MemoryContext cxt, const uint8_t* state, size_t len, char** names,
+                     double* numeric) {
+  if (!cache->transforms_ready) {
+    std::vector<std::string> feature_names;
+    int n_numeric = 0;
+    core::state_features(state, len, feature_names, n_numeric);
+    std::vector<core::Transform> t = core::resolve_transforms(
+        core::parse_fit_options(core::state_options(state, len)).transforms, feature_names, n_numeric);
+    bool any = false;
+    for (const auto& x : t) any = any || x.any();
+    if (any) {
+      cache->transforms = static_cast<core::Transform*>(pg::alloc(cxt, sizeof(core::Transform) * t.size()));
+      std::copy(t.begin(), t.end(), cache->transforms);
+      cache->n_transforms = int(t.size());
+    }
+    cache->transforms_ready = true;
+  }
+  if (cache->n_transforms) core::apply_transforms(cache->transforms, cache->n_transforms, names, numeric);
 }
 
 // Reads one input row into feature buffers; returns the numeric and categorical arrays.
@@ -133,6 +159,7 @@ void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, cons
     pg::guard([&] { pg::read_row(reader, td); });
     *numeric = reader->numeric;
     *categorical = reader->categorical;
+    transform_input(cache, cxt, state, len, reader->names, *numeric);
     return;
   }
   if (!cache->buffers) {
@@ -148,6 +175,7 @@ void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, cons
     pg::guard([&] { pg::read_array_row(b, DatumGetArrayTypeP(row)); });
   *numeric = b->numeric;
   *categorical = b->categorical;
+  transform_input(cache, cxt, state, len, b->names, *numeric);
 }
 
 // ---- the state as an expanded object ----
@@ -207,6 +235,9 @@ FitStateObject* new_fit_state(MemoryContext aggcxt, const uint8_t* data, size_t 
   o->len = len;
   o->cache.reader = nullptr;
   o->cache.buffers = nullptr;
+  o->cache.transforms_ready = false;
+  o->cache.n_transforms = 0;
+  o->cache.transforms = nullptr;
   std::memcpy(o->data, data, len);
   return o;
 }

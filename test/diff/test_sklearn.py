@@ -95,25 +95,42 @@ def predictions(cur, table, key, model_text):
     return np.array([r[0] for r in cur.fetchall()])
 
 
-def notebook_matrix(df, exclude, categorical):
-    """The notebook's preprocessing: forced categoricals as strings, mean imputation, get_dummies."""
+def notebook_matrix(df, exclude, categorical, transform=None):
+    """The notebook's preprocessing: forced categoricals as strings, per-column transforms (clipping
+    at pandas' quantiles, then log1p), mean imputation, get_dummies."""
     X = df.drop(columns=exclude).copy()
     for c in categorical:
         X[c] = X[c].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     for c in X.columns:
         if X[c].dtype != object:
             X[c] = X[c].astype(float)
+            spec = (transform or {}).get(c)
+            if isinstance(spec, dict) and "clip_quantiles" in spec:
+                lo, hi = spec["clip_quantiles"]
+                X[c] = X[c].clip(X[c].quantile(lo), X[c].quantile(hi))
+            if spec == "log1p" or (isinstance(spec, dict) and spec.get("log1p")):
+                X[c] = np.log1p(X[c])
             X[c] = X[c].fillna(X[c].mean())
     return pd.get_dummies(X, prefix_sep="_")
 
 
-def differential(cur, table, key, exclude, categorical, seed):
-    name = table
+def differential(cur, table, key, exclude, categorical, seed, transform=None):
+    name = table + (" with transforms" if transform else "")
     df = fetch_frame(cur, table, key)
     options = {"k": 3, "n_components": 2, "exclude": exclude, "categorical": categorical, "seed": seed,
                "n_init": 10, "scale_categoricals": True}
+    if transform:
+        # The quantiles of clip_quantiles come from custseg's first pass, as custseg_train runs it.
+        options["transform"] = transform
+        cur.execute("SELECT custseg_resolve_options(%s::regclass, %s)", (f'"{table}"', json.dumps(options)))
+        options = cur.fetchone()[0]
+        for c, spec in transform.items():
+            if isinstance(spec, dict) and "clip_quantiles" in spec:
+                theirs = [df[c].astype(float).quantile(q) for q in spec["clip_quantiles"]]
+                d = rel_diff(theirs, options["transform"][c]["clip"])
+                check(d < 1e-12, f"{name}: {c} clip bounds equal pandas' quantiles (max rel diff {d:.2e})")
     model_text, m = fit(cur, table, options)
-    X = notebook_matrix(df, exclude, categorical)
+    X = notebook_matrix(df, exclude, categorical, transform)
     check(list(X.columns) == m["columns"], f"{name}: encoded columns match get_dummies ({len(X.columns)})")
     Xv = X.to_numpy(dtype=float)
     scaler = StandardScaler().fit(Xv)
@@ -147,6 +164,15 @@ def differential(cur, table, key, exclude, categorical, seed):
         d = rel_diff(theirs, m["training"][metric])
         check(d < 1e-9, f"{name}: {metric} {m['training'][metric]:.10g} equals scikit-learn's on custseg's labels "
                         f"{theirs:.10g} (rel diff {d:.2e})")
+    # "metric_space": "features": the same segments, the metrics on the standardized features (before PCA).
+    _, mf = fit(cur, table, dict(options, metric_space="features"))
+    check(mf["kmeans"]["centroids"] == m["kmeans"]["centroids"], f"{name}: metric_space leaves the segments as they are")
+    for metric, fn in (("silhouette", silhouette_score), ("calinski_harabasz", calinski_harabasz_score),
+                       ("davies_bouldin", davies_bouldin_score)):
+        theirs = fn(Xs, labels)
+        d = rel_diff(theirs, mf["training"][metric])
+        check(d < 1e-9, f"{name}: {metric} in the feature space {mf['training'][metric]:.10g} equals scikit-learn's "
+                        f"on the scaled features {theirs:.10g} (rel diff {d:.2e})")
     km.cluster_centers_ = centres  # scikit-learn's predict with custseg's model
     sk_pred = km.predict(Xp)
     agree = int(np.sum(sk_pred == labels))
@@ -266,6 +292,9 @@ def main():
     load_generated(cur, "diff_planted", 1500, 3, 1)
     differential(cur, "diff_mall", "customer_id", ["customer_id"], [], 1)
     differential(cur, "diff_wholesale", "Customer ID", ["Customer ID"], ["Channel", "Region"], 2)
+    differential(cur, "diff_wholesale", "Customer ID", ["Customer ID"], ["Channel", "Region"], 2,
+                 {"Fresh": {"clip_quantiles": [0.01, 0.99], "log1p": True}, "Milk": "log1p", "Grocery": "log1p",
+                  "Frozen": {"clip_quantiles": [0.05, 0.95]}, "Detergents_Paper": "log1p", "Delicassen": "log1p"})
     differential(cur, "diff_retail", "CustomerID", ["CustomerID"], [], 3)
     differential(cur, "diff_planted", "customer_id", ["customer_id", "segment"], [], 4)
     planted_ari(cur)
