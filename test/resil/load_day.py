@@ -220,7 +220,8 @@ class Day:
         self.restart = (start, None)
         proc = await asyncio.create_subprocess_exec(
             "runuser", "-u", "postgres", "--", os.path.join(self.a.pg_bin, "pg_ctl"), "-D", self.a.pgdata,
-            "-l", self.a.pglog, "-m", "fast", "-w", "-t", "60", "restart", stdout=subprocess.DEVNULL)
+            "-l", self.a.pglog, "-m", "fast", "-w", "-t", "60", "restart", stdout=subprocess.DEVNULL,
+            cwd="/")  # a working directory postgres cannot enter would make pg_ctl complain
         rc = await proc.wait()
         self.restart = (start, time.monotonic())
         if rc != 0:

@@ -56,8 +56,8 @@ crash() {  # crash kill9 PID | crash immediate
     kill -9 "$2"
     restart_after_kill
   else
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -m immediate -w stop >/dev/null &&
-      runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -l "$CUSTSEG_PGLOG" -w -t 60 start >/dev/null
+    as_postgres "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -m immediate -w stop >/dev/null &&
+      as_postgres "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -l "$CUSTSEG_PGLOG" -w -t 60 start >/dev/null
   fi
 }
 check() {  # check NAME EXPECTED_FINGERPRINT
