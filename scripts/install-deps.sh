@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what custseg needs on Debian 12, as root: the compilers, PostgreSQL 15 with its server
 # headers, Eigen, GoogleTest, Debian's Python with scikit-learn for the differential tests, FastAPI for
-# the API, Node.js for the web page, Chromium for its browser test, and clang's libFuzzer.
+# the API, Node.js for the web page, Chromium for its browser test, clang's libFuzzer, and debootstrap
+# with zstd for the Debian roots of PostgreSQL 17 and 18 (scripts/pgroot.sh).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ packages=(
   python3-fastapi python3-uvicorn python3-uvloop python3-psycopg python3-psycopg-pool python3-pytest
   chromium fonts-liberation curl
   clang-14 libclang-rt-14-dev bzip2
+  debootstrap zstd
 )
 # The web page is built with npm; Debian 12's Node.js 18 is enough (a newer one already installed is kept).
 command -v node >/dev/null || packages+=(nodejs npm)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every custseg test, from a fresh Debian 12 machine (as root): install dependencies, the core's
 # GoogleTest suite (plain and under sanitizers), a fuzz smoke run of the model readers, the PGXS
-# build and install, ordinary roles' privileges, dump/restore and upgrade, then against a throwaway PostgreSQL 15 cluster the
+# build and install, ordinary roles' privileges, dump/restore and upgrade, the build and the SQL-level
+# suites on PostgreSQL 17 and 18 (Debian 13 and Debian testing roots made by debootstrap, cached under
+# /var/cache/custseg/roots), then against a throwaway PostgreSQL 15 cluster the
 # pg_regress and isolation suites and the differential tests against scikit-learn, a check of the
 # server log for crashed backends; then, each on a cluster of its own, a real pg_cron retraining job,
 # backend memory on 10 million rows, the API and web page (pytest and headless Chromium), and a
@@ -78,6 +80,11 @@ fi
 stage "ordinary roles: row security, grants, hostile search_path" bash test/security/test_nonsuperuser.sh
 stage "pg_dump and pg_restore keep models and predictions" bash test/lifecycle/test_dump_restore.sh
 stage "upgrade from 0.1.0 equals a fresh install; DROP EXTENSION" bash test/lifecycle/test_upgrade.sh
+# The other majors Debian ships, each in a root of its release (cached; test/pgversions/run.sh).
+stage "PostgreSQL 17 (Debian 13 root): build, pg_regress and isolation, scikit-learn, upgrade, security" \
+  bash test/pgversions/run.sh trixie 17
+stage "PostgreSQL 18 (Debian testing root): build, pg_regress and isolation, scikit-learn, upgrade, security" \
+  bash test/pgversions/run.sh testing 18
 
 if pgcluster_start; then
   trap pgcluster_stop EXIT
