@@ -137,6 +137,16 @@ if mkdir -p "$cache" 2>/dev/null; then
     # Older roots of this suite and major (another key, or the copy of the previous tarball) go.
     find "$cache" -maxdepth 1 -name "$suite-pg$major-*" ! -name "$name.tar.zst" -exec rm -rf --one-file-system {} +
     say "cached as $tarball ($(du -h "$tarball" | cut -f1))"
+    # Why: the new root itself becomes the unpacked copy (a rename on one filesystem), and this run
+    # works on an overlay of it like the next ones, so that neither unpacks nor deletes 2 GB.
+    if [[ $(stat -c %d "$dir") == $(stat -c %d "$cache") ]]; then
+      stat -c %Y "$tarball" >"$dir/.custseg-tarball"
+      if mv -T "$dir" "$base" 2>/dev/null; then
+        overlay && exit 0
+        mkdir "$dir"
+        tar -C "$dir" --zstd -xpf "$tarball"
+      fi
+    fi
   else
     [[ -z $tmp ]] || rm -f "$tmp"
     say "could not write the cache under $cache (the next run builds the root again)"
