@@ -10,13 +10,15 @@ OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 REGRESS = setup fit predict model_io parallel stages train scoring choose_k identity explore predict_parallel errors errors_fit errors_model errors_names
 # 0.3.0: one line per part, so that the parts' lists do not collide
-REGRESS += # analyst's own data
+REGRESS += own_data transforms labels metric_space # analyst's own data
 REGRESS += # PostgreSQL 17 and 18
-REGRESS += # speed
+REGRESS += parallel_sample # speed
 REGRESS += # Citus
-REGRESS += # customers in motion
+REGRESS += motion # customers in motion
 ISOLATION = train_concurrent registry_cache
+ISOLATION += views_one_version # resilience
 ISOLATION_OPTS = --load-extension=custseg
+ISOLATION += rescore_locks # customers in motion
 REGRESS_OPTS = --load-extension=custseg
 
 PG_CONFIG ?= pg_config

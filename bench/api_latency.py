@@ -5,8 +5,9 @@ Fires --requests POST /predict calls (after a warm-up) from --concurrency keep-a
 loopback, each customer drawn (seeded) from the model's training ranges and levels, and reports p50,
 p90, p99 and throughput. Baselines measured the same way in the same run: GET /healthz (the HTTP
 stack and one trivial query: what the API layer costs) and, when the database is reachable, the
-same customers scored directly over psycopg with `custseg_predict(jsonb, model)` from as many
-connections (what the database costs). Not a test: it asserts nothing about time.
+same customers scored directly over psycopg from as many connections, with the API's own statement
+(custseg_score, the offers and the response's JSON: what the database costs the API) and with
+`custseg_predict(jsonb, model)` (the segment alone). Not a test: it asserts nothing about time.
 
     python3 bench/api_latency.py --url http://127.0.0.1:8000 --requests 3000 --concurrency 8
 """
@@ -93,16 +94,34 @@ async def run_load(url, concurrency, jobs):
     return latencies, wall
 
 
-async def run_sql(dsn, model, concurrency, customers):
+def api_statement(spec):
+    """The API's own scoring statement for this model (custseg_api.main.score_query)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
+    from custseg_api.main import score_query
+
+    class Spec:
+        features = spec["features"]
+        feature_names = [f["name"] for f in spec["features"]]
+    return score_query(Spec())
+
+
+async def run_sql(dsn, model, concurrency, customers, statement=None):
+    """Scores the customers directly over psycopg: custseg_predict(jsonb, model), or the API's statement."""
     import psycopg
+    from psycopg.types.json import Jsonb
     conns = [await psycopg.AsyncConnection.connect(dsn, autocommit=True) for _ in range(concurrency)]
+    if statement is not None:
+        statement = statement.as_string(conns[0])
     latencies = []
     it = iter(customers)
 
     async def worker(conn):
         for c in it:
             t = time.perf_counter()
-            cur = await conn.execute("SELECT custseg_predict(%s::jsonb, %s)", (json.dumps(c), model))
+            if statement is None:
+                cur = await conn.execute("SELECT custseg_predict(%s::jsonb, %s)", (json.dumps(c), model))
+            else:
+                cur = await conn.execute(statement, {"name": model, "rows": Jsonb([c])})
             await cur.fetchone()
             latencies.append(time.perf_counter() - t)
 
@@ -137,6 +156,7 @@ async def main():
     ap.add_argument("--database-url", default=os.environ.get("CUSTSEG_DATABASE_URL", ""),
                     help="for the direct SQL baseline (default: CUSTSEG_DATABASE_URL or the PG* variables)")
     ap.add_argument("--no-sql-baseline", action="store_true")
+    ap.add_argument("--rounds", type=int, default=5, help="measurements alternate in this many rounds")
     a = ap.parse_args()
 
     u = urlsplit(a.url)
@@ -153,20 +173,43 @@ async def main():
           f"(+{a.warmup} warm-up), concurrency {a.concurrency}, loopback, {os.cpu_count()} CPUs")
 
     await run_load(a.url, a.concurrency, [("POST", path, b) for b in bodies[:a.warmup]])
-    pl, pw = await run_load(a.url, a.concurrency, [("POST", path, b) for b in bodies[a.warmup:]])
-    hl, hw = await run_load(a.url, a.concurrency, [("GET", "/healthz", b"")] * a.requests)
-    p50, p99 = report("POST /predict", pl, pw)
-    h50, h99 = report("baseline GET /healthz", hl, hw)
-    print(f"ratio /predict : /healthz           p50 {p50 / h50:5.2f}x   p99 {p99 / h99:5.2f}x")
-    if not a.no_sql_baseline:
+    sql_ok = not a.no_sql_baseline
+    if sql_ok:
         try:
-            sl, sw = await run_sql(a.database_url, model, a.concurrency, customers[a.warmup:])
+            statement = api_statement(spec)
+            await run_sql(a.database_url, model, a.concurrency, customers[:a.warmup], statement)
         except Exception as e:  # the database may not be reachable from here
             print(f"(no direct SQL baseline: {e})")
-        else:
-            s50, s99 = report("baseline SQL custseg_predict(jsonb)", sl, sw)
-            print(f"ratio /predict : direct SQL         p50 {p50 / s50:5.2f}x   p99 {p99 / s99:5.2f}x")
-
+            sql_ok = False
+    # Rounds alternate the measurements, so that a change in the machine's load (a shared machine)
+    # falls on all of them alike rather than on whichever ran at that moment.
+    kinds = {"predict": [], "healthz": [], "statement": [], "sql": []}
+    walls = dict.fromkeys(kinds, 0.0)
+    rest = customers[a.warmup:]
+    step = -(-a.requests // a.rounds)
+    for r in range(a.rounds):
+        part = slice(r * step, min(a.requests, (r + 1) * step))
+        for kind in kinds:
+            if kind == "predict":
+                lat, wall = await run_load(a.url, a.concurrency, [("POST", path, b) for b in bodies[a.warmup:][part]])
+            elif kind == "healthz":
+                lat, wall = await run_load(a.url, a.concurrency, [("GET", "/healthz", b"")] * len(rest[part]))
+            elif not sql_ok:
+                continue
+            else:
+                lat, wall = await run_sql(a.database_url, model, a.concurrency, rest[part],
+                                          statement if kind == "statement" else None)
+            kinds[kind] += lat
+            walls[kind] += wall
+    p50, p99 = report("POST /predict", kinds["predict"], walls["predict"])
+    h50, h99 = report("baseline GET /healthz", kinds["healthz"], walls["healthz"])
+    if sql_ok:
+        a50, a99 = report("baseline SQL: the API's statement", kinds["statement"], walls["statement"])
+        s50, s99 = report("baseline SQL custseg_predict(jsonb)", kinds["sql"], walls["sql"])
+    print(f"ratio /predict : /healthz            p50 {p50 / h50:5.2f}x   p99 {p99 / h99:5.2f}x")
+    if sql_ok:
+        print(f"ratio /predict : the API's statement p50 {p50 / a50:5.2f}x   p99 {p99 / a99:5.2f}x")
+        print(f"ratio /predict : custseg_predict     p50 {p50 / s50:5.2f}x   p99 {p99 / s99:5.2f}x")
 
 if __name__ == "__main__":
     sys.exit(asyncio.run(main()))

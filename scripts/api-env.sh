@@ -1,34 +1,19 @@
 # Shared by scripts/serve.sh and test/api/run.sh (source it from the repository root): installs what
 # the API and the page need on Debian 12, builds the page, loads the demo database, starts the API.
-#   api_install_deps    Debian packages (FastAPI, uvicorn, psycopg 3 and its pool, pytest, Chromium,
-#                       Node.js and npm when no node is present), then the extension's build deps
+#   api_install_deps [test]  Debian packages: the extension's build deps, FastAPI, uvicorn, psycopg 3 and
+#                       its pool, Node.js and npm when no node is present; with "test" also pytest and Chromium
 #   web_build           npm ci (when package-lock.json changed) and npm run build into web/dist
 #   load_demo_db [LOG]  the demo database (scripts/demo-db.sh)
 #   api_start PORT MODEL [LOG]   uvicorn on 127.0.0.1:PORT in the background; waits for /healthz
 #   api_stop            stops the API started by api_start
 
-API_PACKAGES=(python3-fastapi python3-uvicorn python3-uvloop python3-psycopg python3-psycopg-pool python3-pytest
-              python3-numpy chromium fonts-liberation curl)
 API_ROOT=$(pwd)
 source scripts/demo-db.sh  # load_demo_db
 
+# api_install_deps [test]: what the API and the page need (scripts/install-deps.sh build api), and with
+# "test" what their tests need too (pytest, Chromium).
 api_install_deps() {
-  local p status missing=()
-  local wanted=("${API_PACKAGES[@]}")
-  # Node.js 18+ from Debian unless a node is already installed (e.g. from NodeSource, which bundles npm).
-  command -v node >/dev/null || wanted+=(nodejs)
-  command -v npm >/dev/null || wanted+=(npm)
-  for p in "${wanted[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-    [[ "$status" == "install ok installed" ]] || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    echo "custseg: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
-    apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-  bash scripts/install-deps.sh
+  bash scripts/install-deps.sh build api "$@"
 }
 
 web_build() {
@@ -36,7 +21,9 @@ web_build() {
     cd "$API_ROOT/web" || exit 1
     # npm ci only when the lock file changed since the last install (a copy is kept as a stamp).
     if ! cmp -s package-lock.json node_modules/.custseg-lock.json 2>/dev/null; then
-      npm ci --no-audit --no-fund --loglevel=error >/dev/null || exit 1
+      # swagger-ui-dist pulls in @scarf/scarf, whose install script reports the install to scarf.sh:
+      # turned off here and by "scarfSettings" in package.json.
+      SCARF_ANALYTICS=false npm ci --no-audit --no-fund --loglevel=error >/dev/null || exit 1
       cp package-lock.json node_modules/.custseg-lock.json
     fi
     npm run build --silent >/dev/null || exit 1

@@ -15,7 +15,7 @@ done
 source scripts/demo-db.sh
 demo_data_present
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh build  # the demo needs the build part only
 make -j2 >/dev/null
 make install >/dev/null
 echo "custseg: built and installed $(sed -n "s/^default_version = '\(.*\)'/\1/p" custseg.control)"
@@ -23,7 +23,7 @@ echo "custseg: built and installed $(sed -n "s/^default_version = '\(.*\)'/\1/p"
 source scripts/pgcluster.sh
 pgcluster_start
 if ((keep)); then
-  trap 'echo; echo "cluster kept: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER psql   (stop: runuser -u postgres -- $PG_BIN/pg_ctl -D $CUSTSEG_PGDATA stop)"' EXIT
+  trap 'echo; echo "cluster kept: PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=$PGUSER psql   (stop: cd / && runuser -u postgres -- $PG_BIN/pg_ctl -D $CUSTSEG_PGDATA stop)"' EXIT
 else
   trap pgcluster_stop EXIT
 fi

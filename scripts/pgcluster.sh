@@ -7,6 +7,13 @@
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
+# as_postgres PROGRAM ARGS...: runs a PostgreSQL program as the postgres user from /, so that a
+# working directory it cannot enter (a clone under /root) does not make it print "could not change
+# directory to ...: Permission denied". Paths given to it must be absolute.
+as_postgres() {
+  (cd / && runuser -u postgres -- "$@")
+}
+
 pgcluster_start() {
   local port=${1:-$((54000 + RANDOM % 1000))}
   CUSTSEG_PGDIR=$(mktemp -d /tmp/custseg-pg.XXXXXX)
@@ -14,7 +21,7 @@ pgcluster_start() {
   chown postgres: "$CUSTSEG_PGDIR"
   export CUSTSEG_PGDIR
   export CUSTSEG_PGDATA=$CUSTSEG_PGDIR/data CUSTSEG_PGLOG=$CUSTSEG_PGDIR/server.log
-  runuser -u postgres -- "$PG_BIN/initdb" -D "$CUSTSEG_PGDATA" -U postgres --auth=trust \
+  as_postgres "$PG_BIN/initdb" -D "$CUSTSEG_PGDATA" -U postgres --auth=trust \
     --encoding=UTF8 --locale=C.UTF-8 >"$CUSTSEG_PGDIR/initdb.log" 2>&1 || {
     cat "$CUSTSEG_PGDIR/initdb.log" >&2
     rm -rf "$CUSTSEG_PGDIR"
@@ -31,7 +38,7 @@ max_parallel_workers_per_gather = 2
 shared_preload_libraries = ''
 ${CUSTSEG_PG_EXTRA_CONF:-}
 CONF
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -l "$CUSTSEG_PGLOG" -w -t 60 start >/dev/null || {
+  as_postgres "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -l "$CUSTSEG_PGLOG" -w -t 60 start >/dev/null || {
     cat "$CUSTSEG_PGLOG" >&2
     pgcluster_stop  # a server that comes up late is stopped, and the directory removed
     return 1
@@ -41,7 +48,7 @@ CONF
 
 pgcluster_stop() {
   [[ -n "${CUSTSEG_PGDATA:-}" && -d "$CUSTSEG_PGDATA" ]] || return 0
-  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+  as_postgres "$PG_BIN/pg_ctl" -D "$CUSTSEG_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$CUSTSEG_PGDIR"
   unset CUSTSEG_PGDATA CUSTSEG_PGDIR
 }

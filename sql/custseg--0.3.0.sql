@@ -195,39 +195,157 @@ COMMENT ON COLUMN custseg_models.active IS 'the version custseg_predict uses for
 COMMENT ON COLUMN custseg_models.owner IS
     'the role the model name belongs to: its members may change it; see the row security policies';
 
--- The options custseg_train and custseg_evaluate_k run with: arguments override the same keys in
--- options (a NULL argument defers to them); exclude defaults to the source's primary-key columns.
+-- The options custseg_train and custseg_evaluate_k run with, and the columns they leave out (see
+-- README: Which columns become features). k and n_components: an argument left at its default gives
+-- way to the same key in options; a NULL argument defers to options; an argument that differs from
+-- the key in options is an error. exclude adds to the source's primary key and to the columns that
+-- look like identifiers (unique per row), which are left out with a NOTICE unless named in "include",
+-- "categorical" or "numeric"; a kept segment column (custseg_keep_segment) is never a feature.
+-- The result carries "_excluded" ({column: why}) for the caller to strip.
 CREATE FUNCTION custseg_training_options(source regclass, n_components integer, exclude text[], options jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
 AS $fn$
 #variable_conflict use_variable
 DECLARE
     opts jsonb := coalesce(options, '{}'::jsonb);
-    excl text[];
+    excl text[] := '{}';
+    keep text[] := '{}';
+    why jsonb := '{}';
+    col record;
+    parts text := '';
+    res jsonb;
+    total bigint;
+    st jsonb;
+    key text;
 BEGIN
     IF jsonb_typeof(opts) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    IF n_components IS NOT NULL THEN
+    -- custseg_train has resolved the columns already when it calls custseg_evaluate_k to choose k.
+    IF coalesce(current_setting('custseg.features_resolved', true), '') = 'on' THEN
+        RETURN opts || '{"_excluded": {}}';
+    END IF;
+    IF opts ? 'n_components' THEN
+        IF n_components IS NOT NULL AND n_components <> 2 AND opts -> 'n_components' IS DISTINCT FROM to_jsonb(n_components) THEN
+            RAISE EXCEPTION 'n_components is given twice: % as an argument and % in options', n_components, opts -> 'n_components'
+                USING ERRCODE = '22023',
+                HINT = 'give it once; an argument left at its default (2) gives way to "n_components" in options';
+        END IF;
+    ELSE
         opts := opts || jsonb_build_object('n_components', n_components);
-    ELSIF NOT opts ? 'n_components' THEN
-        opts := opts || '{"n_components": null}';
     END IF;
-    IF exclude IS NOT NULL THEN
-        opts := opts || jsonb_build_object('exclude', to_jsonb(exclude));
-    ELSIF NOT opts ? 'exclude' THEN
-        SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}') INTO excl
-        FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-        WHERE i.indrelid = source AND i.indisprimary;
-        opts := opts || jsonb_build_object('exclude', to_jsonb(excl));
+    -- The column lists, read as the core reads them (a wrong type is its error, or ours for "include").
+    FOREACH key IN ARRAY ARRAY['exclude', 'categorical', 'numeric', 'include'] LOOP
+        IF opts ? key AND opts -> key <> 'null' AND (jsonb_typeof(opts -> key) <> 'array' OR EXISTS (
+                SELECT 1 FROM jsonb_array_elements(opts -> key) e WHERE jsonb_typeof(e) <> 'string')) THEN
+            IF jsonb_typeof(opts -> key) = 'string' THEN
+                RAISE EXCEPTION 'option "%" must be an array of column names', key USING ERRCODE = '22023',
+                    HINT = format('write [%s], not %s', opts -> key, opts -> key);
+            END IF;
+            RAISE EXCEPTION 'option "%" must be an array of column names', key USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    IF jsonb_typeof(opts -> 'exclude') = 'array' THEN
+        excl := ARRAY(SELECT jsonb_array_elements_text(opts -> 'exclude'));
     END IF;
-    RETURN opts;
+    excl := ARRAY(SELECT u.e FROM unnest(excl || coalesce(exclude, '{}')) WITH ORDINALITY u(e, o)
+                  GROUP BY u.e ORDER BY min(u.o));
+    SELECT coalesce(jsonb_object_agg(e, 'excluded'), '{}') INTO why FROM unnest(excl) e;
+    FOREACH key IN ARRAY ARRAY['include', 'categorical', 'numeric'] LOOP
+        IF jsonb_typeof(opts -> key) = 'array' THEN
+            keep := keep || ARRAY(SELECT jsonb_array_elements_text(opts -> key));
+        END IF;
+    END LOOP;
+    FOR key IN SELECT k FROM unnest(ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(opts -> 'include', 'null'), '[]')))) k LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = source AND a.attname = key
+                       AND a.attnum > 0 AND NOT a.attisdropped) THEN
+            RAISE EXCEPTION 'column "%" named in option "include" does not exist', key USING ERRCODE = '42703',
+                HINT = 'column names are case-sensitive and must match the table''s exactly';
+        END IF;
+    END LOOP;
+    opts := opts - 'include';
+    -- The primary key is never a feature unless asked for.
+    FOR col IN SELECT a.attname::text AS name
+               FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+               WHERE i.indrelid = source AND i.indisprimary ORDER BY a.attnum LOOP
+        IF NOT col.name = ANY (excl) AND NOT col.name = ANY (keep) THEN
+            excl := excl || col.name;
+            why := why || jsonb_build_object(col.name, 'primary key');
+        END IF;
+    END LOOP;
+    -- A kept segment column (custseg_keep_segment) is the model's output, never a feature.
+    FOR col IN SELECT k.column_name AS name FROM custseg_kept_segments k
+               WHERE to_regclass(k.source) = source ORDER BY k.column_name LOOP
+        IF NOT col.name = ANY (excl) THEN
+            excl := excl || col.name;
+            why := why || jsonb_build_object(col.name, 'kept segment');
+        END IF;
+    END LOOP;
+    -- One scan of at most 100,000 rows: distinct values of the candidate columns.
+    FOR col IN SELECT a.attname::text AS name, a.attnum,
+                      CASE WHEN b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
+                           WHEN b.base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR (SELECT bt.typtype = 'e' FROM pg_type bt WHERE bt.oid = b.base) THEN 'text'
+                           WHEN b.base = 'uuid'::regtype THEN 'uuid' END AS kind,
+                      b.base = 'numeric'::regtype AS is_decimal
+               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+               -- A domain counts as its base type, as in training.
+               CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS base) b
+               WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND NOT a.attname::text = ANY (excl)
+               ORDER BY a.attnum LOOP
+        IF col.kind IS NULL AND NOT col.name = ANY (keep) THEN
+            CONTINUE;
+        END IF;
+        -- Whole numbers, text and uuids can be identifiers (floats are measurements); a column of
+        -- another type is here only when forced categorical, and compared as text.
+        -- One small object per column, joined by ||: a function takes at most 100 arguments.
+        parts := parts || format(' || jsonb_build_object(%L, jsonb_build_object(''n'', count(t.%I), ''distinct'', count(DISTINCT t.%I%s)%s))',
+                                 col.name, col.name, col.name, CASE WHEN col.kind IS NULL THEN '::text' ELSE '' END,
+                                 CASE WHEN col.kind = 'number' AND col.is_decimal THEN format(
+                                     ', ''integral'', bool_and(t.%I = trunc(t.%I)), ''span'', max(t.%I) - min(t.%I) + 1',
+                                     col.name, col.name, col.name, col.name)
+                                      WHEN col.kind = 'number' THEN format(
+                                     ', ''integral'', true, ''span'', max(t.%I)::numeric - min(t.%I)::numeric + 1', col.name, col.name)
+                                      ELSE '' END);
+    END LOOP;
+    IF parts <> '' THEN
+        EXECUTE format('SELECT count(*), ''{}''::jsonb%s FROM (SELECT * FROM %s LIMIT 100000) AS t',
+                       parts, source) INTO total, res;
+        FOR col IN SELECT a.attname::text AS name,
+                          CASE WHEN b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype) THEN 'number'
+                               WHEN b.base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) OR (SELECT bt.typtype = 'e' FROM pg_type bt WHERE bt.oid = b.base) THEN 'text'
+                               WHEN b.base = 'uuid'::regtype THEN 'uuid' END AS kind
+                   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                   CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS base) b
+                   WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND res ? a.attname::text
+                   ORDER BY a.attnum LOOP
+            st := res -> col.name;
+            -- An identifier: a value in every row, a different one in each, and text (or a uuid), or
+            -- whole numbers that are named like an id or run without gaps (1, 2, ..., n).
+            IF NOT col.name = ANY (keep) AND custseg_looks_like_identifier(col.name, col.kind, (st ->> 'n')::bigint,
+                   (st ->> 'distinct')::bigint, (st ->> 'integral')::boolean, (st ->> 'span')::numeric, total) THEN
+                excl := excl || col.name;
+                why := why || jsonb_build_object(col.name, 'identifier');
+                RAISE NOTICE 'column "%" looks like an identifier (a different value in each of % rows) and is not a feature', col.name, total
+                    USING HINT = format('name it in "include" to use it anyway: {"include": [%s]}', to_jsonb(col.name));
+            ELSIF (col.kind = 'text' AND NOT col.name = ANY (ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(opts -> 'numeric', 'null'), '[]')))))
+                  OR col.name = ANY (ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(opts -> 'categorical', 'null'), '[]')))) THEN
+                IF (st ->> 'distinct')::bigint > 50 THEN
+                    RAISE NOTICE 'categorical column "%" has % distinct values%: it becomes as many one-hot columns', col.name,
+                                 st ->> 'distinct', CASE WHEN total = 100000 THEN ' in the first 100000 rows' ELSE '' END
+                        USING HINT = 'exclude it, or group its values into fewer categories in a view';
+                END IF;
+            END IF;
+        END LOOP;
+    END IF;
+    -- The value column is checked and quantile clipping resolved (a first pass) here too.
+    RETURN custseg_resolve_options(source, opts || jsonb_build_object('exclude', to_jsonb(excl), '_excluded', why));
 END
 $fn$;
 COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) IS
-    'the options custseg_train and custseg_evaluate_k use: arguments over options, primary key excluded by default';
+    'the options custseg_train and custseg_evaluate_k use, and the columns they leave out: primary key, identifiers, exclude';
 
 -- Trains a new version of a named model on a table, registers it, and (by default) activates it.
 CREATE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
@@ -255,6 +373,8 @@ DECLARE
     scored bigint;
     lineage jsonb := '{}';
     owner_role name;
+    excluded jsonb;
+    used text;
     result custseg_models;
 BEGIN
     IF name IS NULL OR source IS NULL THEN
@@ -267,20 +387,39 @@ BEGIN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = '22023';
     END IF;
     opts := custseg_training_options(source, n_components, exclude, opts);
-    -- k: the argument, else "k" in options, else chosen by custseg_evaluate_k (k = 2..8).
-    IF k IS NOT NULL THEN
+    excluded := opts -> '_excluded';
+    opts := opts - '_excluded';
+    -- k: "k" in options, unless the argument says otherwise (an argument left at its default, 3,
+    -- gives way to the option; a different one is an error); NULL is chosen by custseg_evaluate_k.
+    IF opts ? 'k' THEN
+        IF k IS NOT NULL AND k <> 3 AND opts -> 'k' IS DISTINCT FROM to_jsonb(k) THEN
+            RAISE EXCEPTION 'k is given twice: % as an argument and % in options', k, opts -> 'k' USING ERRCODE = '22023',
+                HINT = 'give it once; an argument left at its default (3) gives way to "k" in options';
+        END IF;
+    ELSE
         opts := opts || jsonb_build_object('k', k);
-    ELSIF NOT opts ? 'k' OR opts -> 'k' = 'null' THEN
+    END IF;
+    IF opts -> 'k' = 'null' THEN
+        -- Why the setting: custseg_evaluate_k then uses these options as they are, without a second scan.
+        PERFORM set_config('custseg.features_resolved', 'on', true);
         SELECT e.k INTO chosen_k FROM custseg_evaluate_k(source, 2, 8, NULL, NULL, opts - 'k') e WHERE e.chosen;
+        PERFORM set_config('custseg.features_resolved', 'off', true);
         RAISE NOTICE 'custseg_train: k = % chosen by custseg_evaluate_k', chosen_k;
         opts := opts || jsonb_build_object('k', chosen_k);
     END IF;
 
-    EXECUTE format('SELECT custseg_fit(t, $1) FROM %s AS t', source) INTO m USING opts;
+    -- t.* rather than t: a column named t would take the place of the row.
+    EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s AS t', source) INTO m USING opts;
     IF m IS NULL THEN
         RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
     END IF;
     j := custseg_model_json(m);
+    SELECT string_agg(f ->> 'name' || CASE WHEN f ->> 'kind' = 'numeric' THEN ''
+                                           ELSE format(' (%s levels)', jsonb_array_length(f -> 'levels')) END, ', ')
+    INTO used FROM jsonb_array_elements(j -> 'features') f;
+    RAISE NOTICE 'custseg_train: % features: %', jsonb_array_length(j -> 'features'), used
+        USING DETAIL = coalesce('Not features: ' || (SELECT string_agg(format('%s (%s)', e.key, e.value #>> '{}'), ', ')
+                                                     FROM jsonb_each(excluded) e) || '.', 'Every column is a feature.');
 
     -- Versions of one name are numbered and activated one at a time; training itself runs unlocked.
     PERFORM pg_advisory_xact_lock(hashtextextended('custseg_models:' || name, 0));
@@ -326,7 +465,7 @@ BEGIN
         j := custseg_model_json(m);
         -- Drift: training rows whose segment differs between the two versions.
         BEGIN
-            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t) IS DISTINCT FROM custseg_predict($2, t)),
+            EXECUTE format('SELECT count(*) FILTER (WHERE custseg_predict($1, t.*) IS DISTINCT FROM custseg_predict($2, t.*)),
                                    count(*) FROM %s AS t', source) INTO drift, scored USING m, prev.model;
         EXCEPTION WHEN undefined_column OR datatype_mismatch OR invalid_text_representation THEN
             drift := NULL;  -- the previous version cannot score these rows (its columns changed)
@@ -354,7 +493,9 @@ BEGIN
                 j -> 'options',
                 (j -> 'training') || jsonb_build_object(
                     'explained_variance_ratio', j #> '{pca,explained_variance_ratio}',
-                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1)) || lineage,
+                    'duration_ms', round(extract(epoch FROM clock_timestamp() - started)::numeric * 1000, 1),
+                    'features', (SELECT jsonb_agg(f -> 'name') FROM jsonb_array_elements(j -> 'features') f),
+                    'excluded', excluded) || lineage,
                 m, activate, owner_role)
         RETURNING * INTO result;
     EXCEPTION WHEN unique_violation THEN
@@ -364,8 +505,8 @@ BEGIN
             HINT = 'Choose another name, or ask its owner to grant you membership in their role.';
     END;
     IF activate THEN
-        -- Matched segments keep their labels; new ones get generated labels.
-        PERFORM custseg_refresh_segments(name, keep_labels => lineage <> '{}');
+        -- Generated labels describe the new centroids; labels users set are kept (label_generated).
+        PERFORM custseg_refresh_segments(name);
     END IF;
     RETURN result;
 END
@@ -482,6 +623,14 @@ COMMENT ON VIEW custseg_segment_offers IS
     'each segment with its current offers (enabled, within their validity dates), ranked by priority';
 
 -- Recomputes the segments of a model's active version: size, share, profile, generated labels.
+-- A label is made of the segment's traits, strongest first: a numeric feature whose segment mean
+-- sits at least half a standard deviation from the mean of all rows ("high Milk"), and a category
+-- level that holds at least 60% of the segment and stands out against its overall share by at least
+-- half the standard deviation of its indicator ("92% Married", "mostly Channel 1"). With a customer
+-- value column (option "value_column", or one named like monetary/revenue/clv), the segment with
+-- the highest mean value is "High Value" and the lowest "Low Value", each only when at least half a
+-- standard deviation from the mean. Segments whose leading traits are the same take more traits
+-- until they differ. Generated labels follow the profile at every refresh; a user's label is kept.
 CREATE FUNCTION custseg_refresh_segments(model text, keep_labels boolean DEFAULT false) RETURNS SETOF custseg_segments
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -497,11 +646,16 @@ DECLARE
     cat_cols text := '';
     q text;
     total bigint;
-    spend text;
+    value_col text;
     seg record;
     stats jsonb := '{}';
     overall jsonb;
     cats jsonb := '{}';
+    overall_cats jsonb := '{}';
+    features text[] := '{}';
+    tr jsonb;
+    bump jsonb;
+    e text;
 BEGIN
     IF model IS NULL THEN
         RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
@@ -515,44 +669,141 @@ BEGIN
     IF j -> 'kmeans' = 'null' THEN
         RETURN;
     END IF;
+    -- The customer value column: the option, else a numeric feature named unmistakably so.
+    value_col := j #>> '{options,value_column}';
+    IF value_col IS NULL THEN
+        SELECT f2 ->> 'name' INTO value_col FROM jsonb_array_elements(j -> 'features') WITH ORDINALITY AS x(f2, i)
+        WHERE f2 ->> 'kind' = 'numeric'
+          AND lower(f2 ->> 'name') IN ('monetary', 'revenue', 'total_revenue', 'spend', 'spending', 'total_spend',
+                                       'total_spending', 'amount', 'total_amount', 'sales', 'total_sales',
+                                       'customer_value', 'lifetime_value', 'clv', 'ltv')
+        ORDER BY i LIMIT 1;
+    ELSIF NOT EXISTS (SELECT 1 FROM custseg_columns(to_regclass(m.source)) c WHERE c.name = value_col AND c.is_num) THEN
+        RAISE EXCEPTION 'value_column "%" is not a numeric column of %', value_col, m.source USING ERRCODE = '42703',
+            HINT = 'name a numeric column that measures customer value, or pass "value_column": null';
+    END IF;
     FOR f IN SELECT * FROM jsonb_array_elements(j -> 'features') LOOP
+        features := features || (f ->> 'name');
         IF f ->> 'kind' = 'numeric' THEN
-            num_cols := num_cols || format(', %L, jsonb_build_object(''mean'', avg(t.%I)::float8, ''stddev'', '
-                                           'stddev_pop(t.%I)::float8, ''min'', min(t.%I)::float8, ''max'', max(t.%I)::float8)',
-                                           f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name', f ->> 'name');
-            IF spend IS NULL AND (f ->> 'name') ~* '(spend|score|amount|purchase|basket|monetary|revenue|sales)' THEN
-                spend := f ->> 'name';
-            END IF;
+            -- The column's value as the model reads it (a boolean as 0/1).
+            e := custseg_feature_sql(m.source::regclass, f ->> 'name', 'numeric');
+            -- One small object per feature, joined by ||: a function takes at most 100 arguments.
+            num_cols := num_cols || format(' || jsonb_build_object(%L, jsonb_build_object(''mean'', avg(%s)::float8, ''stddev'', '
+                                           'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8))',
+                                           f ->> 'name', e, e, e, e);
         ELSE
             cat_cols := cat_cols || format(', (%L, t.%I::text)', f ->> 'name', f ->> 'name');
         END IF;
     END LOOP;
+    IF value_col IS NOT NULL AND NOT value_col = ANY (features) THEN
+        e := custseg_feature_sql(m.source::regclass, value_col, 'numeric');
+        num_cols := num_cols || format(' || jsonb_build_object(%L, jsonb_build_object(''mean'', avg(%s)::float8, ''stddev'', '
+                                       'stddev_pop(%s)::float8, ''min'', min(%s)::float8, ''max'', max(%s)::float8))',
+                                       value_col, e, e, e, e);
+    END IF;
     -- Numeric statistics per segment and over all rows, in one scan.
-    q := format('SELECT s.segment, count(*) AS n, jsonb_build_object(%s) AS numeric
-                 FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+    q := format('SELECT s.segment, count(*) AS n, (''{}''::jsonb%s) AS numeric, GROUPING(s.segment) = 1 AS all_rows
+                 FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
+                 WHERE s.segment IS NOT NULL  -- a row with no feature has no segment
                  GROUP BY GROUPING SETS ((s.segment), ())',
-                CASE WHEN num_cols = '' THEN '' ELSE substr(num_cols, 3) END, m.source);
+                num_cols, m.source);
     FOR seg IN EXECUTE q USING m.model LOOP
-        IF seg.segment IS NULL THEN
+        IF seg.all_rows THEN
             total := seg.n;
             overall := seg.numeric;
-        ELSE
+        ELSIF seg.segment IS NOT NULL THEN
             stats := stats || jsonb_build_object(seg.segment::text, jsonb_build_object('n', seg.n, 'numeric', seg.numeric));
         END IF;
     END LOOP;
-    -- Category shares per segment, in one more scan.
+    -- Category counts per segment, in one more scan.
     IF cat_cols <> '' THEN
         q := format('SELECT c.segment, c.feature, jsonb_object_agg(coalesce(c.value, ''NULL''), c.n) AS counts
                      FROM (SELECT s.segment, kv.feature, kv.value, count(*) AS n
-                           FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+                           FROM %s t CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
                            CROSS JOIN LATERAL (VALUES %s) AS kv(feature, value)
+                           WHERE s.segment IS NOT NULL
                            GROUP BY 1, 2, 3) c
                      GROUP BY 1, 2', m.source, substr(cat_cols, 3));
         FOR seg IN EXECUTE q USING m.model LOOP
             cats := jsonb_set(cats, ARRAY[seg.segment::text], coalesce(cats -> seg.segment::text, '{}') ||
                               jsonb_build_object(seg.feature, seg.counts));
         END LOOP;
+        -- Shares over all scored rows, per feature and level.
+        SELECT coalesce(jsonb_object_agg(c.feature, c.shares), '{}') INTO overall_cats
+        FROM (SELECT z.feature, jsonb_object_agg(z.level, z.n / z.tot) AS shares
+              FROM (SELECT fc.key AS feature, l.key AS level, sum(l.value::float8) AS n,
+                           sum(sum(l.value::float8)) OVER (PARTITION BY fc.key) AS tot
+                    FROM jsonb_each(cats) sc, jsonb_each(sc.value) fc, jsonb_each(fc.value) l
+                    GROUP BY 1, 2) z
+              GROUP BY z.feature) c;
     END IF;
+
+    -- Traits per segment, strongest first: {sid: {"a": archetype, "t": [trait, ...], "f": [fact, ...], "n": used}}.
+    WITH segs AS (
+        SELECT sid, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
+               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical
+        FROM jsonb_array_elements_text(j #> '{kmeans,segments}') AS sid
+    ),
+    traits AS (
+        SELECT s.sid, nf.key AS feature, CASE WHEN x.z > 0 THEN 'high ' ELSE 'low ' END || nf.key AS trait, abs(x.z) AS score,
+               format('%s %s vs %s overall', nf.key, custseg_format_number((nf.value ->> 'mean')::float8),
+                      custseg_format_number((overall -> nf.key ->> 'mean')::float8)) AS fact
+        FROM segs s, jsonb_each(s.numeric) nf,
+             LATERAL (SELECT CASE WHEN (overall -> nf.key ->> 'stddev')::float8 > 0
+                                  THEN ((nf.value ->> 'mean')::float8 - (overall -> nf.key ->> 'mean')::float8)
+                                       / (overall -> nf.key ->> 'stddev')::float8 END AS z) x
+        WHERE nf.key = ANY (features) AND abs(x.z) >= 0.5
+        UNION ALL
+        SELECT s.sid, cf.key,
+               CASE WHEN y.share >= 0.9 THEN round(100 * y.share)::text || '% ' ELSE 'mostly ' END || y.phrase,
+               (y.share - y.p) / sqrt(y.p * (1 - y.p)),
+               format('%s %s%% vs %s%% overall', y.phrase, round(100 * y.share), round(100 * y.p))
+        FROM segs s, jsonb_each(s.categorical) cf, jsonb_each(cf.value) l,
+             LATERAL (SELECT l.value::float8 / nullif(s.n, 0) AS share, (overall_cats -> cf.key ->> l.key)::float8 AS p,
+                             -- A bare number or yes/no says nothing without its column: "Channel 1".
+                             CASE WHEN l.key ~ '^[-+]?[0-9.]+$' OR lower(l.key) IN ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n')
+                                  THEN cf.key || ' ' || l.key ELSE l.key END AS phrase) y
+        WHERE l.key <> 'NULL' AND y.share >= 0.6 AND y.p < 1 AND (y.share - y.p) / sqrt(y.p * (1 - y.p)) >= 0.5
+    ),
+    value_rank AS (
+        SELECT s.sid, x.z,
+               rank() OVER (ORDER BY (s.numeric -> value_col ->> 'mean')::float8 DESC NULLS LAST) AS top,
+               rank() OVER (ORDER BY (s.numeric -> value_col ->> 'mean')::float8 ASC NULLS LAST) AS bottom
+        FROM segs s,
+             LATERAL (SELECT ((s.numeric -> value_col ->> 'mean')::float8 - (overall -> value_col ->> 'mean')::float8)
+                             / nullif((overall -> value_col ->> 'stddev')::float8, 0) AS z) x
+        WHERE value_col IS NOT NULL AND s.n > 0
+    )
+    SELECT coalesce(jsonb_object_agg(s.sid, jsonb_build_object(
+               'a', CASE WHEN v.top = 1 AND v.z >= 0.5 THEN 'High Value' WHEN v.bottom = 1 AND v.z <= -0.5 THEN 'Low Value' END,
+               'vf', CASE WHEN v.sid IS NOT NULL
+                          THEN format('%s (customer value) %s vs %s overall', value_col,
+                                      custseg_format_number((s.numeric -> value_col ->> 'mean')::float8),
+                                      custseg_format_number((overall -> value_col ->> 'mean')::float8)) END,
+               't', coalesce((SELECT jsonb_agg(t.trait ORDER BY t.score DESC, t.trait) FROM traits t WHERE t.sid = s.sid), '[]'),
+               -- The value column's own fact comes first ('vf'), so it is not repeated among the traits'.
+               'f', coalesce((SELECT jsonb_agg(CASE WHEN t.feature = value_col THEN NULL ELSE t.fact END ORDER BY t.score DESC, t.trait)
+                              FROM traits t WHERE t.sid = s.sid), '[]'),
+               'n', least(3, (SELECT count(*) FROM traits t WHERE t.sid = s.sid)))), '{}')
+    INTO tr
+    FROM segs s LEFT JOIN value_rank v USING (sid);
+    -- No two segments share a label: those whose leading traits are the same set take one more
+    -- trait each, until they differ or run out.
+    LOOP
+        WITH keys AS (
+            SELECT e.key AS sid, e.value ->> 'a' AS a, (e.value ->> 'n')::integer AS n,
+                   jsonb_array_length(e.value -> 't') AS avail,
+                   ARRAY(SELECT x.t FROM jsonb_array_elements_text(e.value -> 't') WITH ORDINALITY AS x(t, i)
+                         WHERE x.i <= (e.value ->> 'n')::integer ORDER BY x.t) AS keyset
+            FROM jsonb_each(tr) e
+        )
+        SELECT coalesce(jsonb_object_agg(k.sid, (tr -> k.sid) || jsonb_build_object('n', k.n + 1)), '{}') INTO bump
+        FROM keys k
+        WHERE k.n < k.avail
+          AND EXISTS (SELECT 1 FROM keys o WHERE o.sid <> k.sid AND o.keyset = k.keyset AND o.a IS NOT DISTINCT FROM k.a);
+        EXIT WHEN bump = '{}';
+        tr := tr || bump;
+    END LOOP;
 
     PERFORM set_config('custseg.refreshing', 'on', true);
     DELETE FROM custseg_segments cs
@@ -560,62 +811,51 @@ BEGIN
       AND cs.segment <> ALL (ARRAY(SELECT jsonb_array_elements_text(j #> '{kmeans,segments}')::integer));
     RETURN QUERY
     WITH segs AS (
-        SELECT sid::integer AS segment, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
-               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical
+        SELECT sid::integer AS segment, sid, coalesce((stats -> sid ->> 'n')::bigint, 0) AS n,
+               coalesce(stats -> sid -> 'numeric', '{}') AS numeric, coalesce(cats -> sid, '{}') AS categorical,
+               tr -> sid AS t
         FROM jsonb_array_elements_text(j #> '{kmeans,segments}') AS sid
     ),
     z AS (
         -- How far each segment's mean sits from the mean of all rows, in standard deviations.
-        SELECT s.segment, f.key AS feature,
-               CASE WHEN (overall -> f.key ->> 'stddev')::float8 > 0
-                    THEN ((f.value ->> 'mean')::float8 - (overall -> f.key ->> 'mean')::float8)
-                         / (overall -> f.key ->> 'stddev')::float8 END AS z
-        FROM segs s, jsonb_each(s.numeric) f
-    ),
-    traits AS (
-        SELECT z.segment,
-               string_agg(CASE WHEN z.z > 0 THEN 'high ' ELSE 'low ' END || z.feature, ', '
-                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS traits,
-               string_agg(format('%s %s vs %s overall', z.feature,
-                                 round((segs.numeric -> z.feature ->> 'mean')::numeric, 1),
-                                 round((overall -> z.feature ->> 'mean')::numeric, 1)), '; '
-                          ORDER BY abs(z.z) DESC, z.feature) FILTER (WHERE r <= 3) AS facts
-        FROM (SELECT z.*, row_number() OVER (PARTITION BY z.segment ORDER BY abs(z.z) DESC, z.feature) AS r
-              FROM z WHERE abs(z.z) >= 0.5) z
-        JOIN segs USING (segment)
-        GROUP BY z.segment
-    ),
-    spend_rank AS (
-        SELECT s.segment,
-               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 DESC, s.segment) AS top,
-               rank() OVER (ORDER BY (s.numeric -> spend ->> 'mean')::float8 ASC, s.segment) AS bottom,
-               rank() OVER (ORDER BY s.n DESC, s.segment) AS by_size
-        FROM segs s
+        SELECT s.segment, nf.key AS feature,
+               CASE WHEN (overall -> nf.key ->> 'stddev')::float8 > 0
+                    THEN ((nf.value ->> 'mean')::float8 - (overall -> nf.key ->> 'mean')::float8)
+                         / (overall -> nf.key ->> 'stddev')::float8 END AS z
+        FROM segs s, jsonb_each(s.numeric) nf
     ),
     named AS (
-        SELECT s.*, t.traits, t.facts,
-               CASE WHEN spend IS NULL OR (SELECT count(*) FROM segs) < 2 THEN 'Segment ' || s.segment
-                    WHEN r.top = 1 THEN 'High Spender'
-                    WHEN r.bottom = 1 THEN 'Value Seeker'
-                    WHEN NOT EXISTS (SELECT 1 FROM spend_rank r2 JOIN segs s2 USING (segment)
-                                     WHERE r2.top > 1 AND r2.bottom > 1 AND r2.by_size < r.by_size) THEN 'Loyal Regular'
-                    ELSE 'Segment ' || s.segment END AS archetype
-        FROM segs s LEFT JOIN traits t USING (segment) JOIN spend_rank r USING (segment)
+        SELECT s.*,
+               coalesce(s.t ->> 'a' || CASE WHEN (s.t ->> 'n')::integer > 0 THEN ': ' ELSE '' END, '') ||
+               coalesce((SELECT string_agg(x.t, ', ' ORDER BY x.i) FROM jsonb_array_elements_text(s.t -> 't') WITH ORDINALITY AS x(t, i)
+                         WHERE x.i <= (s.t ->> 'n')::integer),
+                        CASE WHEN s.t ->> 'a' IS NULL THEN 'No standout traits' ELSE '' END) AS generated,
+               concat_ws('; ', s.t ->> 'vf',
+                         (SELECT string_agg(x.f, '; ' ORDER BY x.i) FROM jsonb_array_elements_text(s.t -> 'f') WITH ORDINALITY AS x(f, i)
+                          WHERE x.i <= greatest((s.t ->> 'n')::integer, 3) AND x.f IS NOT NULL)) AS facts
+        FROM segs s
+    ),
+    unique_named AS (
+        -- Segments with nothing to tell them apart are told apart by number.
+        SELECT n.*, CASE WHEN count(*) OVER (PARTITION BY n.generated) > 1
+                         THEN n.generated || ' (segment ' || n.segment || ')' ELSE n.generated END AS label
+        FROM named n
     )
     INSERT INTO custseg_segments AS cs (model, segment, label, description, size, share, profile, version,
                                         label_generated, updated_at)
-    SELECT model, n.segment,
-           n.archetype || coalesce(': ' || n.traits, ''),
-           format('%s rows (%s%%)', n.n, round(100.0 * n.n / nullif(total, 0), 1)) || coalesce('; ' || n.facts, ''),
+    SELECT model, n.segment, n.label,
+           format('%s rows (%s%%)', n.n, round(100.0 * n.n / nullif(total, 0), 1)) || coalesce('; ' || nullif(n.facts, ''), ''),
            n.n, coalesce(n.n::float8 / nullif(total, 0), 0),
-           jsonb_build_object('numeric', (SELECT coalesce(jsonb_object_agg(f.key, f.value ||
-                                                  jsonb_build_object('z', (SELECT z.z FROM z WHERE z.segment = n.segment AND z.feature = f.key))), '{}')
-                                          FROM jsonb_each(n.numeric) f),
+           jsonb_build_object('numeric', (SELECT coalesce(jsonb_object_agg(nf.key, nf.value ||
+                                                  jsonb_build_object('z', (SELECT z.z FROM z WHERE z.segment = n.segment AND z.feature = nf.key))), '{}')
+                                          FROM jsonb_each(n.numeric) nf),
                               'categorical', (SELECT coalesce(jsonb_object_agg(c.key,
                                                   (SELECT jsonb_object_agg(l.key, round((l.value::numeric / n.n), 4)) FROM jsonb_each(c.value) l)), '{}')
-                                              FROM jsonb_each(n.categorical) c)),
+                                              FROM jsonb_each(n.categorical) c),
+                              'traits', n.t -> 't',
+                              'value_column', value_col),
            m.version, true, now()
-    FROM named n
+    FROM unique_named n
     ON CONFLICT ON CONSTRAINT custseg_segments_pkey DO UPDATE
         SET size = EXCLUDED.size, share = EXCLUDED.share, profile = EXCLUDED.profile,
             description = EXCLUDED.description, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
@@ -625,10 +865,14 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION custseg_refresh_segments(text, boolean) IS
-    'recomputes size, share, profile and generated labels of a model''s segments from its source table; keep_labels keeps existing labels';
+    'recomputes size, share, profile, description and generated labels of a model''s segments; a user''s label is kept, and keep_labels keeps generated ones too';
 
--- Views of the source rows with their segment and label, and one row per row x current offer.
-CREATE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL)
+-- Views of the source rows with their segment and label, and one row per row x current offer. The
+-- added columns are named segment_column and label_column, so a source that has a "segment" or
+-- "label" column of its own gets them under other names. A kept segment column of the source
+-- (custseg_keep_segment) is left out: the view's segment replaces it.
+CREATE FUNCTION custseg_create_views(source regclass, model text, view_name text DEFAULT NULL,
+                                     segment_column text DEFAULT 'segment', label_column text DEFAULT 'label')
 RETURNS SETOF regclass
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
@@ -639,44 +883,76 @@ DECLARE
     rel text;
     v1 text;
     v2 text;
+    clash text;
+    cols text := 't.*';
 BEGIN
-    IF source IS NULL OR model IS NULL THEN
-        RAISE EXCEPTION 'source and model must not be NULL' USING ERRCODE = '22004';
+    IF source IS NULL OR model IS NULL OR segment_column IS NULL OR label_column IS NULL THEN
+        RAISE EXCEPTION 'source, model, segment_column and label_column must not be NULL' USING ERRCODE = '22004';
     END IF;
     IF view_name = '' THEN
         RAISE EXCEPTION 'view_name must not be empty' USING ERRCODE = '22023',
             HINT = 'pass NULL for the default name, <source>_segments';
     END IF;
+    IF segment_column = '' OR label_column = '' OR segment_column = label_column THEN
+        RAISE EXCEPTION 'segment_column and label_column must be two different non-empty names' USING ERRCODE = '22023';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM custseg_models cm WHERE cm.name = model) THEN
         RAISE EXCEPTION 'no custseg model named "%"', model USING ERRCODE = '42704',
             HINT = 'train one first with custseg_train';
     END IF;
+    -- A source column with the name of an added one would appear twice in the view (a kept segment
+    -- column is left out of it).
+    SELECT a.attname INTO clash FROM pg_attribute a
+    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IN (segment_column, label_column)
+      AND a.attname::text NOT IN (SELECT k.column_name FROM custseg_kept_segments k WHERE to_regclass(k.source) = source)
+    ORDER BY a.attnum LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% already has a column named "%"', source, clash USING ERRCODE = '42701',
+            HINT = 'name the added columns with segment_column => ... and label_column => ..., e.g. segment_column => ''custseg_segment''';
+    END IF;
+    SELECT a.attname INTO clash FROM pg_attribute a
+    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attname IN ('offer_id', 'offer_title', 'offer_details', 'discount_pct', 'offer_priority', 'offer_rank')
+    ORDER BY a.attnum LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% already has a column named "%", which the offers view adds', source, clash USING ERRCODE = '42701',
+            HINT = 'create the views over a view of the source that renames that column';
+    END IF;
     SELECT n.nspname, c.relname INTO nsp, rel
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
     v1 := coalesce(view_name, rel || '_segments');
+    IF EXISTS (SELECT 1 FROM custseg_kept_segments k WHERE to_regclass(k.source) = source) THEN
+        SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY a.attnum) INTO cols
+        FROM pg_attribute a
+        WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+          AND a.attname::text NOT IN (SELECT k.column_name FROM custseg_kept_segments k WHERE to_regclass(k.source) = source);
+    END IF;
     v2 := v1 || '_offers';
+    -- t.* rather than t: a column named t would take the place of the row. The segment and its
+    -- label come from one lookup (custseg_score), so that a row never has the segment of one
+    -- version and the label of another: scoring reads the latest committed version, while a join
+    -- of custseg_segments would read the statement's snapshot.
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
-                    SELECT t.*, p.segment, s.label
+                    SELECT %s, p.segment AS %I, p.label AS %I
                     FROM %s t
-                    CROSS JOIN LATERAL (SELECT %I.custseg_predict(t, %L) AS segment) p
-                    LEFT JOIN %I.custseg_segments s ON s.model = %L AND s.segment = p.segment',
-                   nsp, v1, source, '@extschema@', model, '@extschema@', model);
+                    CROSS JOIN LATERAL (SELECT s.segment, s.label FROM %I.custseg_score(t.*, %L) s) p',
+                   nsp, v1, cols, segment_column, label_column, source, '@extschema@', model);
     EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v1,
                    format('rows of %s with their segment under custseg model %s', source, model));
     EXECUTE format('CREATE OR REPLACE VIEW %I.%I AS
                     SELECT v.*, o.offer_id, o.title AS offer_title, o.details AS offer_details,
                            o.discount_pct, o.priority AS offer_priority, o.offer_rank
                     FROM %I.%I v
-                    JOIN %I.custseg_segment_offers o ON o.model = %L AND o.segment = v.segment',
-                   nsp, v2, nsp, v1, '@extschema@', model);
+                    JOIN %I.custseg_segment_offers o ON o.model = %L AND o.segment = v.%I',
+                   nsp, v2, nsp, v1, '@extschema@', model, segment_column);
     EXECUTE format('COMMENT ON VIEW %I.%I IS %L', nsp, v2,
                    format('rows of %s with each current offer of their segment under custseg model %s', source, model));
     RETURN NEXT format('%I.%I', nsp, v1)::regclass;
     RETURN NEXT format('%I.%I', nsp, v2)::regclass;
 END
 $fn$;
-COMMENT ON FUNCTION custseg_create_views(regclass, text, text) IS
-    'creates <view_name> (source rows + segment + label) and <view_name>_offers (one row per row x current offer)';
+COMMENT ON FUNCTION custseg_create_views(regclass, text, text, text, text) IS
+    'creates <view_name> (source rows + segment + label, named segment_column and label_column) and <view_name>_offers (one row per row x current offer)';
 
 -- ---- Choosing k ----
 
@@ -711,13 +987,13 @@ BEGIN
         RAISE EXCEPTION 'k range %..% is invalid', k_min, k_max USING ERRCODE = '22023',
             HINT = 'pass 2 <= k_min <= k_max <= 1000';
     END IF;
-    opts := custseg_training_options(source, n_components, exclude, options);
+    opts := custseg_training_options(source, n_components, exclude, options) - '_excluded';
     IF opts ? 'k' THEN
         RAISE EXCEPTION 'option "k" cannot be given to custseg_evaluate_k' USING ERRCODE = '22023',
             HINT = 'use k_min and k_max';
     END IF;
     -- The state keeps the rows for k-means as training with k = k_max would.
-    EXECUTE format('SELECT custseg_fit_state(t, $1) FROM %s AS t', source) INTO state
+    EXECUTE format('SELECT custseg_fit_state(t.*, $1) FROM %s AS t', source) INTO state
         USING opts || jsonb_build_object('k', k_max);
     IF state IS NULL THEN
         RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
@@ -786,12 +1062,13 @@ AS $fn$
 $fn$;
 COMMENT ON FUNCTION custseg_columns(regclass) IS 'the columns of a table in order, and whether each is numeric';
 
--- Per column: kind, count, nulls, distinct, mean, stddev (n-1), min, quartiles (linear interpolation),
--- max, IQR outliers (beyond 1.5 IQR from the quartiles), top 5 categories. Two scans.
+-- Per column: kind (as training treats it), count, nulls, distinct, mean, stddev (n-1), min, quartiles
+-- (linear interpolation), max, IQR outliers (beyond 1.5 IQR from the quartiles), top 5 categories,
+-- whether custseg_train uses it by default, and a note on why not or what to consider. Two scans.
 CREATE FUNCTION custseg_describe(source regclass)
 RETURNS TABLE (column_name text, kind text, count bigint, nulls bigint, distinct_count bigint,
                mean float8, stddev float8, min float8, q1 float8, median float8, q3 float8, max float8,
-               outliers bigint, top jsonb)
+               outliers bigint, top jsonb, feature boolean, note text)
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET jit = off
@@ -802,40 +1079,43 @@ DECLARE
     stats text := '';
     second text := '';
     s jsonb;
+    total bigint;
     counts jsonb := '{}';
     r record;
 BEGIN
     IF source IS NULL THEN
         RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
     END IF;
-    FOR col IN SELECT c.name, c.is_num FROM custseg_columns(source) c LOOP
-        IF col.is_num THEN
-            stats := stats || format(', %L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
-                '''distinct'', count(DISTINCT t.%I), ''mean'', avg(t.%I)::float8, ''stddev'', stddev_samp(t.%I)::float8, '
-                '''min'', min(t.%I)::float8, ''q'', percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY t.%I::float8), '
-                '''max'', max(t.%I)::float8)', col.name, col.name, col.name, col.name, col.name, col.name, col.name,
-                col.name, col.name);
+    FOR col IN SELECT c.name, c.kind, c.value FROM custseg_column_kinds(source) c LOOP
+        IF col.kind = 'numeric' THEN
+            -- One small object per column, joined by ||: a function takes at most 100 arguments.
+            stats := stats || format(' || jsonb_build_object(%L, jsonb_build_object(''count'', count(%s), ''nulls'', count(*) - count(%s), '
+                '''distinct'', count(DISTINCT %s), ''mean'', avg(%s)::float8, ''stddev'', stddev_samp(%s)::float8, '
+                '''min'', min(%s)::float8, ''q'', percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY (%s)::float8), '
+                '''max'', max(%s)::float8, ''integral'', bool_and((%s)::numeric = trunc((%s)::numeric))))',
+                col.name, col.value, col.value, col.value, col.value, col.value, col.value, col.value, col.value,
+                col.value, col.value);
         ELSE
-            stats := stats || format(', %L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
-                '''distinct'', count(DISTINCT t.%I::text))', col.name, col.name, col.name, col.name);
+            stats := stats || format(' || jsonb_build_object(%L, jsonb_build_object(''count'', count(t.%I), ''nulls'', count(*) - count(t.%I), '
+                '''distinct'', count(DISTINCT t.%I::text)))', col.name, col.name, col.name, col.name);
         END IF;
     END LOOP;
     IF stats = '' THEN
         RETURN;
     END IF;
     -- Scan 1: PostgreSQL's aggregates for every column at once.
-    EXECUTE format('SELECT jsonb_build_object(%s) FROM %s AS t', substr(stats, 3), source) INTO s;
-    -- Scan 2: outliers of numeric columns and value counts of the others, unpivoted.
-    FOR col IN SELECT c.name, c.is_num FROM custseg_columns(source) c LOOP
-        IF col.is_num THEN
+    EXECUTE format('SELECT count(*), ''{}''::jsonb%s FROM %s AS t', stats, source) INTO total, s;
+    -- Scan 2: outliers of numeric columns and value counts of categorical ones, unpivoted.
+    FOR col IN SELECT c.name, c.kind, c.value FROM custseg_column_kinds(source) c LOOP
+        IF col.kind = 'numeric' THEN
             IF s -> col.name -> 'q' <> 'null' THEN
-                second := second || format(', (%L, CASE WHEN t.%I::float8 < %s OR t.%I::float8 > %s THEN ''outlier'' END)',
-                    col.name, col.name,
+                second := second || format(', (%L, CASE WHEN (%s)::float8 < %s OR (%s)::float8 > %s THEN ''outlier'' END)',
+                    col.name, col.value,
                     (s -> col.name -> 'q' ->> 0)::float8 - 1.5 * ((s -> col.name -> 'q' ->> 2)::float8 - (s -> col.name -> 'q' ->> 0)::float8),
-                    col.name,
+                    col.value,
                     (s -> col.name -> 'q' ->> 2)::float8 + 1.5 * ((s -> col.name -> 'q' ->> 2)::float8 - (s -> col.name -> 'q' ->> 0)::float8));
             END IF;
-        ELSE
+        ELSIF col.kind = 'categorical' THEN
             second := second || format(', (%L, t.%I::text)', col.name, col.name);
         END IF;
     END LOOP;
@@ -847,25 +1127,42 @@ BEGIN
         END LOOP;
     END IF;
     RETURN QUERY
-    SELECT c.name,
-           CASE WHEN s -> c.name ? 'mean' THEN 'numeric' ELSE 'categorical' END,
+    SELECT c.name, c.kind,
            (s -> c.name ->> 'count')::bigint, (s -> c.name ->> 'nulls')::bigint,
            (s -> c.name ->> 'distinct')::bigint, (s -> c.name ->> 'mean')::float8,
            (s -> c.name ->> 'stddev')::float8, (s -> c.name ->> 'min')::float8,
            (s -> c.name -> 'q' ->> 0)::float8, (s -> c.name -> 'q' ->> 1)::float8,
            (s -> c.name -> 'q' ->> 2)::float8, (s -> c.name ->> 'max')::float8,
-           CASE WHEN s -> c.name ? 'mean' THEN
+           CASE WHEN c.kind = 'numeric' THEN
                coalesce((SELECT (x ->> 1)::bigint FROM jsonb_array_elements(counts -> c.name) x), 0) END,
-           CASE WHEN NOT s -> c.name ? 'mean' THEN
+           CASE WHEN c.kind = 'categorical' THEN
                (SELECT coalesce(jsonb_agg(jsonb_build_object('value', x.v, 'count', x.n) ORDER BY x.n DESC, x.v), '[]')
                 FROM (SELECT x ->> 0 AS v, (x ->> 1)::bigint AS n
                       FROM jsonb_array_elements(counts -> c.name) x
-                      ORDER BY 2 DESC, 1 LIMIT 5) x) END
-    FROM custseg_columns(source) c ORDER BY c.attnum;
+                      ORDER BY 2 DESC, 1 LIMIT 5) x) END,
+           NOT (c.is_key OR c.kind = 'unsupported' OR n.identifier),
+           CASE WHEN c.is_key THEN 'primary key: not a feature unless named in "include"'
+                WHEN c.kind = 'unsupported' THEN format('type %s: not a feature type (exclude it, or cast it in a view)', c.type_name)
+                WHEN n.identifier THEN 'a different value in every row: looks like an identifier, not a feature unless named in "include"'
+                WHEN c.kind = 'numeric' AND (s -> c.name ->> 'integral')::boolean
+                     AND (s -> c.name ->> 'distinct')::bigint BETWEEN 2 AND 3
+                     AND NOT ((s -> c.name ->> 'min')::float8 = 0 AND (s -> c.name ->> 'max')::float8 = 1)
+                    THEN format('whole numbers with %s distinct values: a code? name it in "categorical" to one-hot encode it',
+                                s -> c.name ->> 'distinct')
+                WHEN c.kind = 'categorical' AND (s -> c.name ->> 'distinct')::bigint > 50
+                    THEN format('%s distinct values: as many one-hot columns', s -> c.name ->> 'distinct') END
+    FROM custseg_column_kinds(source) c
+    CROSS JOIN LATERAL (SELECT custseg_looks_like_identifier(
+        c.name, CASE WHEN c.kind = 'numeric' AND c.type_name <> 'boolean' THEN 'number'
+                     WHEN c.kind = 'categorical' THEN 'text' WHEN c.type_name = 'uuid' THEN 'uuid' END,
+        (s -> c.name ->> 'count')::bigint, (s -> c.name ->> 'distinct')::bigint,
+        (s -> c.name ->> 'integral')::boolean,
+        (s -> c.name ->> 'max')::numeric - (s -> c.name ->> 'min')::numeric + 1, total) AS identifier) n
+    ORDER BY c.attnum;
 END
 $fn$;
 COMMENT ON FUNCTION custseg_describe(regclass) IS
-    'per column: kind, count, nulls, distinct, mean, stddev, min, quartiles, max, IQR outliers, top categories';
+    'per column: kind as training treats it, count, nulls, distinct, mean, stddev, min, quartiles, max, IQR outliers, top categories, whether it is a feature by default and why not';
 
 -- Pearson r of every pair of numeric columns, over the rows where both are present. One scan.
 CREATE FUNCTION custseg_correlations(source regclass)
@@ -878,6 +1175,7 @@ AS $fn$
 DECLARE
     cols text[];
     parts text := '';
+    pairs integer := 0;
     res jsonb;
 BEGIN
     IF source IS NULL THEN
@@ -887,13 +1185,16 @@ BEGIN
     IF coalesce(cardinality(cols), 0) < 2 THEN
         RETURN;
     END IF;
+    -- Pairs in groups of 90: a function takes at most 100 arguments, so the groups are concatenated.
     FOR i IN 1 .. cardinality(cols) - 1 LOOP
         FOR j IN i + 1 .. cardinality(cols) LOOP
-            parts := parts || format(', jsonb_build_array(%L, %L, corr(t.%I::float8, t.%I::float8), regr_count(t.%I::float8, t.%I::float8))',
-                                     cols[i], cols[j], cols[i], cols[j], cols[i], cols[j]);
+            pairs := pairs + 1;
+            parts := parts || CASE WHEN pairs = 1 THEN 'jsonb_build_array(' WHEN pairs % 90 = 1 THEN ') || jsonb_build_array(' ELSE ', ' END
+                     || format('jsonb_build_array(%L, %L, corr(t.%I::float8, t.%I::float8), regr_count(t.%I::float8, t.%I::float8))',
+                               cols[i], cols[j], cols[i], cols[j], cols[i], cols[j]);
         END LOOP;
     END LOOP;
-    EXECUTE format('SELECT jsonb_build_array(%s) FROM %s AS t', substr(parts, 3), source) INTO res;
+    EXECUTE format('SELECT %s) FROM %s AS t', parts, source) INTO res;
     RETURN QUERY SELECT x ->> 0, x ->> 1, (x ->> 2)::float8, (x ->> 3)::bigint FROM jsonb_array_elements(res) x;
 END
 $fn$;
@@ -927,7 +1228,8 @@ BEGIN
     END IF;
     FOR f IN SELECT * FROM jsonb_array_elements(custseg_model_json(m.model) -> 'features') LOOP
         IF f ->> 'kind' = 'numeric' THEN
-            vals := vals || format(', (%L, ''numeric'', t.%I::float8, NULL::text)', f ->> 'name', f ->> 'name');
+            vals := vals || format(', (%L, ''numeric'', (%s)::float8, NULL::text)', f ->> 'name',
+                                   custseg_feature_sql(m.source::regclass, f ->> 'name', 'numeric'));
         ELSE
             vals := vals || format(', (%L, ''categorical'', NULL::float8, t.%I::text)', f ->> 'name', f ->> 'name');
         END IF;
@@ -936,8 +1238,9 @@ BEGIN
         WITH u AS MATERIALIZED (
             SELECT s.segment, kv.feature, kv.kind, kv.num, kv.txt
             FROM %s AS t
-            CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t) AS segment) s
+            CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
             CROSS JOIN LATERAL (VALUES %s) AS kv(feature, kind, num, txt)
+            WHERE s.segment IS NOT NULL  -- a row with no feature has no segment: not profiled
         ),
         stats AS (
             SELECT u.segment, u.feature, min(u.kind) AS kind, count(*) AS n, avg(u.num) AS mean,
@@ -1087,6 +1390,254 @@ CREATE TRIGGER custseg_segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUN
 
 -- ---- 0.3.0: an analyst's own data (features, labels, transforms, model equality) ----
 
+-- How training reads each column of a table: its kind (numeric: numbers and booleans as 0/1;
+-- categorical: text, varchar, char and enums; unsupported: anything else, which training rejects),
+-- the SQL expression of its value over the alias t, and whether it is in the primary key.
+CREATE FUNCTION custseg_column_kinds(source regclass)
+RETURNS TABLE (name text, attnum integer, kind text, value text, type_name text, is_key boolean)
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT a.attname::text, a.attnum::integer,
+           CASE WHEN b.base IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                                'float8'::regtype, 'numeric'::regtype, 'bool'::regtype) THEN 'numeric'
+                WHEN b.base IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype)
+                     OR (SELECT bt.typtype = 'e' FROM pg_type bt WHERE bt.oid = b.base) THEN 'categorical'
+                ELSE 'unsupported' END,
+           CASE WHEN b.base = 'bool'::regtype THEN format('t.%I::integer', a.attname) ELSE format('t.%I', a.attname) END,
+           format_type(a.atttypid, a.atttypmod),
+           EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY (i.indkey))
+    FROM pg_attribute a
+    JOIN pg_type t ON t.oid = a.atttypid
+    CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype AS base) b
+    WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum
+$fn$;
+COMMENT ON FUNCTION custseg_column_kinds(regclass) IS
+    'per column of a table: its kind as training reads it (numeric, categorical, unsupported), its value as SQL, whether it is in the primary key';
+
+-- The value of a model's feature over the alias t as SQL, as the model reads it: a boolean as 0/1, a
+-- text column forced numeric as a number, a categorical one as text.
+CREATE FUNCTION custseg_feature_sql(source regclass, feature text, kind text) RETURNS text
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT CASE WHEN kind = 'categorical' THEN format('t.%I::text', feature)
+                WHEN t.oid = 'bool'::regtype OR t.typbasetype = 'bool'::regtype THEN format('t.%I::integer', feature)
+                WHEN t.typcategory = 'N' OR t.typbasetype IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                                                           'float4'::regtype, 'float8'::regtype, 'numeric'::regtype)
+                    THEN format('t.%I', feature)
+                ELSE format('t.%I::float8', feature) END
+    FROM (SELECT 1) one
+    LEFT JOIN pg_attribute a ON a.attrelid = source AND a.attname = feature AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_type t ON t.oid = a.atttypid
+$fn$;
+COMMENT ON FUNCTION custseg_feature_sql(regclass, text, text) IS
+    'the SQL expression (over alias t) of a feature''s value as a model reads it: booleans as 0/1';
+
+-- The identifier rule of custseg_train and custseg_describe: in at least 10 rows, a value in every
+-- row and a different one in each, and either text (or a uuid) or whole numbers that are named like
+-- an id or run without gaps (max - min + 1 = rows).
+CREATE FUNCTION custseg_looks_like_identifier(name text, kind text, n bigint, distinct_count bigint,
+                                              integral boolean, span numeric, total bigint) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce(total >= 10 AND n = total AND distinct_count = total
+                    AND (kind IN ('text', 'uuid')
+                         OR (kind = 'number' AND integral
+                             AND (name ~* '(^|[^a-z])(id|ident|identifier|key|uuid|guid)$' OR name ~ '[a-z](ID|Id)$'
+                                  OR name ~* '^id([^a-z]|$)' OR span = total))), false)
+$fn$;
+COMMENT ON FUNCTION custseg_looks_like_identifier(text, text, bigint, bigint, boolean, numeric, bigint) IS
+    'whether a column''s statistics look like an identifier''s (unique per row): such columns are not features by default';
+
+-- The features a model uses, in encoding order, and (by name) the columns its training left out.
+CREATE FUNCTION custseg_features(model custseg_model)
+RETURNS TABLE (feature text, kind text, levels integer, encoded_columns integer)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+    SELECT f ->> 'name', f ->> 'kind', CASE WHEN f ->> 'kind' = 'categorical' THEN jsonb_array_length(f -> 'levels') END,
+           CASE WHEN f ->> 'kind' = 'categorical' THEN jsonb_array_length(f -> 'levels') ELSE 1 END
+    FROM jsonb_array_elements(custseg_model_json(model) -> 'features') WITH ORDINALITY AS x(f, i)
+    ORDER BY x.i
+$fn$;
+COMMENT ON FUNCTION custseg_features(custseg_model) IS
+    'the features of a model in encoding order: kind, number of levels, encoded columns';
+
+CREATE FUNCTION custseg_features(model text, version integer DEFAULT NULL)
+RETURNS TABLE (column_name text, used boolean, kind text, levels integer, encoded_columns integer, reason text)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    m custseg_models;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm
+    WHERE cm.name = custseg_features.model
+      AND (cm.version = custseg_features.version OR (custseg_features.version IS NULL AND cm.active));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'custseg model "%" has no %', model,
+            CASE WHEN version IS NULL THEN 'active version' ELSE 'version ' || version END USING ERRCODE = '42704',
+            HINT = 'see SELECT name, version, active FROM custseg_models';
+    END IF;
+    RETURN QUERY
+    SELECT f.feature, true, f.kind, f.levels, f.encoded_columns, NULL::text FROM custseg_features(m.model) f;
+    RETURN QUERY
+    SELECT e.key, false, NULL::text, NULL::integer, 0, e.value #>> '{}'
+    FROM jsonb_each(coalesce(m.metrics -> 'excluded', '{}')) e ORDER BY e.key;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_features(text, integer) IS
+    'the columns a version of a model (the active one by default) uses as features, and those its training left out with why';
+
+-- custseg_score for a customer held as JSON (keys = column names, as custseg_predict(jsonb, text)).
+CREATE FUNCTION custseg_score("row" jsonb, model text,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+    AS 'MODULE_PATHNAME', 'custseg_score_jsonb_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(jsonb, text) IS
+    'one assignment of a JSON object of attributes explained: segment, label, distances, confidence, k-means coordinates';
+
+-- Equality, order and hashing of models (the same fitted pipeline = the same bytes), so that =,
+-- DISTINCT, GROUP BY, count(DISTINCT), UNION, ORDER BY and hash joins work on custseg_model.
+CREATE FUNCTION custseg_model_eq(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_ne(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_lt(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_le(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_gt(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_ge(custseg_model, custseg_model) RETURNS boolean
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_cmp(custseg_model, custseg_model) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_hash(custseg_model) RETURNS integer
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION custseg_model_hash_extended(custseg_model, bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_model_eq(custseg_model, custseg_model) IS 'the same fitted pipeline, byte for byte';
+COMMENT ON FUNCTION custseg_model_ne(custseg_model, custseg_model) IS 'not the same fitted pipeline';
+COMMENT ON FUNCTION custseg_model_lt(custseg_model, custseg_model) IS 'sorts before, in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_le(custseg_model, custseg_model) IS 'sorts before or equals, in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_gt(custseg_model, custseg_model) IS 'sorts after, in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_ge(custseg_model, custseg_model) IS 'sorts after or equals, in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_cmp(custseg_model, custseg_model) IS 'btree support: -1, 0 or 1 in the byte order of the stored form';
+COMMENT ON FUNCTION custseg_model_hash(custseg_model) IS 'hash support: a hash of the stored form, consistent with =';
+COMMENT ON FUNCTION custseg_model_hash_extended(custseg_model, bigint) IS 'hash support: the seeded 64-bit hash of the stored form';
+
+CREATE OPERATOR = (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_eq,
+                   COMMUTATOR = =, NEGATOR = <>, RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES);
+CREATE OPERATOR <> (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_ne,
+                    COMMUTATOR = <>, NEGATOR = =, RESTRICT = neqsel, JOIN = neqjoinsel);
+CREATE OPERATOR < (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_lt,
+                   COMMUTATOR = >, NEGATOR = >=, RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR <= (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_le,
+                    COMMUTATOR = >=, NEGATOR = >, RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR > (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_gt,
+                   COMMUTATOR = <, NEGATOR = <=, RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR >= (LEFTARG = custseg_model, RIGHTARG = custseg_model, FUNCTION = custseg_model_ge,
+                    COMMUTATOR = <=, NEGATOR = <, RESTRICT = scalargesel, JOIN = scalargejoinsel);
+COMMENT ON OPERATOR = (custseg_model, custseg_model) IS 'the same fitted pipeline, byte for byte';
+COMMENT ON OPERATOR <> (custseg_model, custseg_model) IS 'not the same fitted pipeline';
+COMMENT ON OPERATOR < (custseg_model, custseg_model) IS 'sorts before (byte order of the stored form)';
+COMMENT ON OPERATOR <= (custseg_model, custseg_model) IS 'sorts before or equals (byte order of the stored form)';
+COMMENT ON OPERATOR > (custseg_model, custseg_model) IS 'sorts after (byte order of the stored form)';
+COMMENT ON OPERATOR >= (custseg_model, custseg_model) IS 'sorts after or equals (byte order of the stored form)';
+
+CREATE OPERATOR CLASS custseg_model_ops DEFAULT FOR TYPE custseg_model USING btree AS
+    OPERATOR 1 <, OPERATOR 2 <=, OPERATOR 3 =, OPERATOR 4 >=, OPERATOR 5 >,
+    FUNCTION 1 custseg_model_cmp(custseg_model, custseg_model);
+CREATE OPERATOR CLASS custseg_model_ops DEFAULT FOR TYPE custseg_model USING hash AS
+    OPERATOR 1 =,
+    FUNCTION 1 custseg_model_hash(custseg_model),
+    FUNCTION 2 custseg_model_hash_extended(custseg_model, bigint);
+COMMENT ON OPERATOR CLASS custseg_model_ops USING btree IS 'models in the byte order of their stored form (ORDER BY, DISTINCT, GROUP BY)';
+COMMENT ON OPERATOR CLASS custseg_model_ops USING hash IS 'models hashed by their stored form (hash DISTINCT, GROUP BY and joins)';
+
+-- -- labels and transforms (labels branch)
+-- A number for a label's description: whole above 100 with thousands separators, else one decimal.
+CREATE FUNCTION custseg_format_number(x float8) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT CASE WHEN x IS NULL OR x <> x THEN 'n/a'
+                WHEN abs(x) >= 100 THEN to_char(round(x::numeric), 'FM999,999,999,999,990')
+                ELSE round(x::numeric, 1)::text END
+$fn$;
+COMMENT ON FUNCTION custseg_format_number(float8) IS 'a number as segment descriptions print it';
+
+-- What the options need from the source before training: the value column is checked, and (since
+-- quantile clipping needs the quantiles before the moments) a first pass over the source computes
+-- every "clip_quantiles" of the "transform" option at once (percentile_cont, the same linear
+-- interpolation as pandas' quantile), and writes them as the "clip" bounds the aggregate applies.
+CREATE FUNCTION custseg_resolve_options(source regclass, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    t jsonb := options -> 'transform';
+    col text;
+    spec jsonb;
+    parts text := '';
+    q jsonb;
+BEGIN
+    -- The value column the labels read must be a numeric column of the source.
+    IF jsonb_typeof(options -> 'value_column') = 'string'
+       AND NOT EXISTS (SELECT 1 FROM custseg_columns(source) c WHERE c.name = options ->> 'value_column' AND c.is_num) THEN
+        RAISE EXCEPTION 'value_column "%" is not a numeric column of %', options ->> 'value_column', source
+            USING ERRCODE = '42703', HINT = 'name a numeric column that measures customer value, or pass "value_column": null';
+    END IF;
+    IF t IS NULL OR jsonb_typeof(t) <> 'object' THEN
+        RETURN options;  -- a wrong type is reported by the aggregate's option parser
+    END IF;
+    FOR col, spec IN SELECT e.key, e.value FROM jsonb_each(t) e LOOP
+        IF jsonb_typeof(spec) = 'object' AND spec ? 'clip_quantiles' THEN
+            IF jsonb_typeof(spec -> 'clip_quantiles') <> 'array' OR jsonb_array_length(spec -> 'clip_quantiles') <> 2
+               OR jsonb_typeof(spec -> 'clip_quantiles' -> 0) <> 'number' OR jsonb_typeof(spec -> 'clip_quantiles' -> 1) <> 'number'
+               OR NOT (spec #>> '{clip_quantiles,0}')::float8 BETWEEN 0 AND 1
+               OR NOT (spec #>> '{clip_quantiles,1}')::float8 BETWEEN 0 AND 1 THEN
+                RAISE EXCEPTION 'option "transform" of column "%": "clip_quantiles" must be two quantiles between 0 and 1', col
+                    USING ERRCODE = '22023', HINT = 'pass {"clip_quantiles": [0.01, 0.99]}';
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM custseg_columns(source) c WHERE c.name = col) THEN
+                RAISE EXCEPTION 'column "%" named in option "transform" does not exist', col USING ERRCODE = '42703',
+                    HINT = 'column names are case-sensitive and must match the table''s exactly';
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM custseg_columns(source) c WHERE c.name = col AND c.is_num) THEN
+                RAISE EXCEPTION 'column "%" named in option "transform" is not numeric', col USING ERRCODE = '22023',
+                    HINT = 'only numeric features can be transformed';
+            END IF;
+            parts := parts || format(', %L, percentile_cont(ARRAY[%s, %s]::float8[]) WITHIN GROUP (ORDER BY t.%I::float8)',
+                                     col, (spec #>> '{clip_quantiles,0}')::float8, (spec #>> '{clip_quantiles,1}')::float8, col);
+        END IF;
+    END LOOP;
+    IF parts = '' THEN
+        RETURN options;
+    END IF;
+    EXECUTE format('SELECT jsonb_build_object(%s) FROM %s AS t', substr(parts, 3), source) INTO q;
+    FOR col IN SELECT jsonb_object_keys(q) LOOP
+        IF q -> col = 'null' THEN
+            RAISE EXCEPTION 'column "%" has only NULL values: its quantiles cannot be computed', col USING ERRCODE = '22000';
+        END IF;
+        t := jsonb_set(t, ARRAY[col, 'clip'], q -> col);
+    END LOOP;
+    RETURN options || jsonb_build_object('transform', t);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_resolve_options(regclass, jsonb) IS
+    'the options checked against the source, each "clip_quantiles" of the "transform" option computed as "clip" bounds';
+
 -- ---- 0.3.0: PostgreSQL 17 and 18 ----
 
 -- ---- 0.3.0: speed (input forms, sparse one-hot) ----
@@ -1094,5 +1645,699 @@ CREATE TRIGGER custseg_segments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUN
 -- ---- 0.3.0: Citus (distributed training and scoring, model-as-value forms) ----
 
 -- ---- 0.3.0: customers in motion (RFM, kept segments, transitions) ----
+
+-- RFM features from an orders table: the query behind every form of custseg_rfm. One GROUP BY scan.
+-- An order is a purchase unless its amount is negative (a refund); orders after as_of, and orders
+-- with a NULL customer or time, are left out. See README: Features from orders.
+CREATE FUNCTION custseg_rfm_query(orders regclass, customer_column text, time_column text, amount_column text,
+                                  window_days integer, quantity_column text)
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+DECLARE
+    t_type regtype;
+    a_type regtype;
+    q_type regtype;
+    numeric_types regtype[] := ARRAY['int2', 'int4', 'int8', 'float4', 'float8', 'numeric']::regtype[];
+    asof text;
+    days text;
+    purchase text;
+    win text;
+    cols text;
+BEGIN
+    IF orders IS NULL OR customer_column IS NULL OR time_column IS NULL OR amount_column IS NULL THEN
+        RAISE EXCEPTION 'orders, customer_column, time_column and amount_column must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF window_days IS NOT NULL AND window_days <= 0 THEN
+        RAISE EXCEPTION 'window_days must be positive (got %)', window_days USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = orders AND a.attname = customer_column
+                   AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'column "%" of % does not exist', customer_column, orders USING ERRCODE = '42703';
+    END IF;
+    SELECT a.atttypid INTO t_type FROM pg_attribute a
+    WHERE a.attrelid = orders AND a.attname = time_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF t_type IS NULL THEN
+        RAISE EXCEPTION 'column "%" of % does not exist', time_column, orders USING ERRCODE = '42703';
+    END IF;
+    IF t_type NOT IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype) THEN
+        RAISE EXCEPTION 'time column "%" is of type %, not a date or timestamp', time_column, t_type
+            USING ERRCODE = '42804', HINT = 'pass a date, timestamp or timestamptz column, or a view that casts it';
+    END IF;
+    SELECT a.atttypid INTO a_type FROM pg_attribute a
+    WHERE a.attrelid = orders AND a.attname = amount_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF a_type IS NULL THEN
+        RAISE EXCEPTION 'column "%" of % does not exist', amount_column, orders USING ERRCODE = '42703';
+    END IF;
+    IF NOT a_type = ANY (numeric_types) THEN
+        RAISE EXCEPTION 'amount column "%" is of type %, not a number', amount_column, a_type USING ERRCODE = '42804';
+    END IF;
+    IF quantity_column IS NOT NULL THEN
+        SELECT a.atttypid INTO q_type FROM pg_attribute a
+        WHERE a.attrelid = orders AND a.attname = quantity_column AND a.attnum > 0 AND NOT a.attisdropped;
+        IF q_type IS NULL THEN
+            RAISE EXCEPTION 'column "%" of % does not exist', quantity_column, orders USING ERRCODE = '42703';
+        END IF;
+        IF NOT q_type = ANY (numeric_types) THEN
+            RAISE EXCEPTION 'quantity column "%" is of type %, not a number', quantity_column, q_type USING ERRCODE = '42804';
+        END IF;
+    END IF;
+    -- as_of ($1, timestamptz) in the time column's type; days between two such values.
+    IF t_type = 'date'::regtype THEN
+        asof := '$1::date';
+        days := '(%s - %s)::float8';
+    ELSE
+        asof := format('$1::%s', t_type);
+        days := '(extract(epoch FROM (%s - %s)) / 86400)::float8';
+    END IF;
+    purchase := format('(o.a IS NULL OR o.a >= 0)');
+    cols := format('o.c::text AS customer_key, %s AS recency_days, count(*) FILTER (WHERE %s) AS frequency, '
+                   'sum(o.a)::float8 AS monetary, (avg(o.a) FILTER (WHERE o.a >= 0))::float8 AS monetary_avg, %s AS tenure_days',
+                   format(days, asof, format('max(o.t) FILTER (WHERE %s)', purchase)), purchase,
+                   format(days, asof, format('min(o.t) FILTER (WHERE %s)', purchase)));
+    IF quantity_column IS NOT NULL THEN
+        cols := cols || ', sum(o.q)::float8 AS quantity';
+    END IF;
+    IF window_days IS NOT NULL THEN
+        -- The recent window is (as_of - window_days days, as_of].
+        win := format('o.t > %s - %s', asof,
+                      CASE WHEN t_type = 'date'::regtype THEN '$2' ELSE 'make_interval(days => $2)' END);
+        cols := cols || format(', count(*) FILTER (WHERE %s AND %s) AS recent_frequency, '
+                               'coalesce(sum(o.a) FILTER (WHERE %s), 0)::float8 AS recent_monetary', purchase, win, win);
+        IF quantity_column IS NOT NULL THEN
+            cols := cols || format(', coalesce(sum(o.q) FILTER (WHERE %s), 0)::float8 AS recent_quantity', win);
+        END IF;
+    END IF;
+    RETURN format('SELECT %s FROM (SELECT t.%I AS c, t.%I AS t, t.%I AS a, %s AS q FROM %s AS t) o '
+                  'WHERE o.c IS NOT NULL AND o.t IS NOT NULL AND o.t <= %s '
+                  'GROUP BY o.c HAVING count(*) FILTER (WHERE %s) > 0 ORDER BY o.c',
+                  cols, customer_column, time_column, amount_column,
+                  CASE WHEN quantity_column IS NULL THEN 'NULL::int' ELSE format('t.%I', quantity_column) END,
+                  orders, asof, purchase);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_rfm_query(regclass, text, text, text, integer, text) IS
+    'the query custseg_rfm runs: one row per customer with a purchase up to $1 (as_of), window $2 days';
+
+CREATE FUNCTION custseg_rfm(orders regclass, customer_column text, time_column text, amount_column text,
+                            as_of timestamptz DEFAULT now())
+RETURNS TABLE (customer_key text, recency_days float8, frequency bigint, monetary float8, monetary_avg float8,
+               tenure_days float8)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    IF as_of IS NULL THEN
+        RAISE EXCEPTION 'as_of must not be NULL' USING ERRCODE = '22004', HINT = 'omit it for now()';
+    END IF;
+    RETURN QUERY EXECUTE custseg_rfm_query(orders, customer_column, time_column, amount_column, NULL, NULL) USING as_of;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_rfm(regclass, text, text, text, timestamptz) IS
+    'RFM features per customer from an orders table as of a time: recency_days, frequency, monetary (net), monetary_avg, tenure_days';
+
+CREATE FUNCTION custseg_rfm(orders regclass, customer_column text, time_column text, amount_column text,
+                            as_of timestamptz, window_days integer)
+RETURNS TABLE (customer_key text, recency_days float8, frequency bigint, monetary float8, monetary_avg float8,
+               tenure_days float8, recent_frequency bigint, recent_monetary float8)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    IF as_of IS NULL OR window_days IS NULL THEN
+        RAISE EXCEPTION 'as_of and window_days must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY EXECUTE custseg_rfm_query(orders, customer_column, time_column, amount_column, window_days, NULL)
+        USING as_of, window_days;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_rfm(regclass, text, text, text, timestamptz, integer) IS
+    'RFM features per customer, and purchases and net amount over the last window_days days';
+
+CREATE FUNCTION custseg_rfm(orders regclass, customer_column text, time_column text, amount_column text,
+                            as_of timestamptz, quantity_column text)
+RETURNS TABLE (customer_key text, recency_days float8, frequency bigint, monetary float8, monetary_avg float8,
+               tenure_days float8, quantity float8)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    IF as_of IS NULL OR quantity_column IS NULL THEN
+        RAISE EXCEPTION 'as_of and quantity_column must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY EXECUTE custseg_rfm_query(orders, customer_column, time_column, amount_column, NULL, quantity_column)
+        USING as_of;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_rfm(regclass, text, text, text, timestamptz, text) IS
+    'RFM features per customer with the net quantity (units) bought';
+
+CREATE FUNCTION custseg_rfm(orders regclass, customer_column text, time_column text, amount_column text,
+                            as_of timestamptz, window_days integer, quantity_column text)
+RETURNS TABLE (customer_key text, recency_days float8, frequency bigint, monetary float8, monetary_avg float8,
+               tenure_days float8, quantity float8, recent_frequency bigint, recent_monetary float8,
+               recent_quantity float8)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    IF as_of IS NULL OR window_days IS NULL OR quantity_column IS NULL THEN
+        RAISE EXCEPTION 'as_of, window_days and quantity_column must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY EXECUTE custseg_rfm_query(orders, customer_column, time_column, amount_column, window_days, quantity_column)
+        USING as_of, window_days;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_rfm(regclass, text, text, text, timestamptz, integer, text) IS
+    'RFM features per customer with quantity, and purchases, net amount and quantity over the last window_days days';
+
+-- Kept segments: tables whose segment column custseg keeps current for a model (custseg_keep_segment).
+CREATE TABLE custseg_kept_segments (
+    source text NOT NULL,
+    column_name text NOT NULL,
+    model text NOT NULL,
+    key_columns text[] NOT NULL,
+    version integer,
+    rescore_version integer,
+    rescore_last_key text[],
+    rescore_done bigint NOT NULL DEFAULT 0,
+    rescore_changed bigint NOT NULL DEFAULT 0,
+    rescore_total bigint,
+    rescore_started_at timestamptz,
+    rescore_updated_at timestamptz,
+    rescore_finished_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, column_name)
+);
+SELECT pg_catalog.pg_extension_config_dump('custseg_kept_segments', '');
+COMMENT ON TABLE custseg_kept_segments IS
+    'tables whose segment column is kept current for a model, and the progress of their re-scoring';
+COMMENT ON COLUMN custseg_kept_segments.source IS 'the table, as a qualified name';
+COMMENT ON COLUMN custseg_kept_segments.key_columns IS 'its primary key: the customer key of the transitions';
+COMMENT ON COLUMN custseg_kept_segments.version IS 'the model version every stored segment was last brought in line with';
+COMMENT ON COLUMN custseg_kept_segments.rescore_version IS 'the version the last (or running) custseg_rescore scores with';
+COMMENT ON COLUMN custseg_kept_segments.rescore_last_key IS 'the primary key of the last row re-scored (a restart resumes after it)';
+COMMENT ON COLUMN custseg_kept_segments.rescore_done IS 'rows re-scored so far (of rescore_total)';
+COMMENT ON COLUMN custseg_kept_segments.rescore_changed IS 'rows whose segment changed so far';
+
+-- Every change of a stored segment: one row per customer and change, announced on the channel
+-- custseg_segment_changed.
+CREATE TABLE custseg_segment_changes (
+    change_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    model text NOT NULL,
+    source text NOT NULL,
+    customer_key text NOT NULL,
+    from_segment integer,
+    to_segment integer,
+    version integer,
+    reason text NOT NULL CHECK (reason IN ('update', 'rescore')),
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    changed_by name NOT NULL DEFAULT current_user
+);
+CREATE INDEX custseg_segment_changes_model ON custseg_segment_changes (model, changed_at);
+CREATE INDEX custseg_segment_changes_customer ON custseg_segment_changes (model, customer_key);
+SELECT pg_catalog.pg_extension_config_dump('custseg_segment_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('custseg_segment_changes_change_id_seq', '');
+COMMENT ON TABLE custseg_segment_changes IS
+    'every change of a kept segment (model, customer key, from, to, version, when), on write or on re-scoring';
+COMMENT ON COLUMN custseg_segment_changes.customer_key IS 'the primary key of the row (a JSON array of the values for a key of several columns)';
+COMMENT ON COLUMN custseg_segment_changes.version IS 'the model version that gave the new segment';
+COMMENT ON COLUMN custseg_segment_changes.reason IS 'update: a write to the row; rescore: custseg_rescore after a retrain or activation';
+
+-- Whether the current role may write (INSERT or UPDATE) a table named as format('%I.%I') stores it.
+CREATE FUNCTION custseg_source_writable(source text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce((
+        SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'INSERT, UPDATE')
+        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                                      THEN source END) AS p) i
+        JOIN pg_namespace n ON n.nspname = i.p[1]
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+$fn$;
+COMMENT ON FUNCTION custseg_source_writable(text) IS
+    'whether the current role may write the table a kept segment or a transition belongs to (row security)';
+-- Whether the current role is a member of the owner of a table named as format('%I.%I') stores it.
+CREATE FUNCTION custseg_source_owned(source text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce((
+        SELECT pg_has_role(c.relowner, 'USAGE')
+        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                                      THEN source END) AS p) i
+        JOIN pg_namespace n ON n.nspname = i.p[1]
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+$fn$;
+COMMENT ON FUNCTION custseg_source_owned(text) IS
+    'whether the current role owns (is a member of the owner of) the table a kept segment belongs to';
+
+ALTER TABLE custseg_kept_segments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custseg_segment_changes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custseg_kept_segments_read ON custseg_kept_segments FOR SELECT
+    USING (custseg_source_readable(source) OR custseg_source_owned(source));
+CREATE POLICY custseg_kept_segments_write ON custseg_kept_segments FOR INSERT
+    WITH CHECK (custseg_source_owned(source));
+CREATE POLICY custseg_kept_segments_delete ON custseg_kept_segments FOR DELETE
+    USING (custseg_source_owned(source));
+CREATE POLICY custseg_kept_segments_progress ON custseg_kept_segments FOR UPDATE
+    USING (custseg_source_writable(source) OR custseg_source_owned(source))
+    WITH CHECK (custseg_source_writable(source) OR custseg_source_owned(source));
+COMMENT ON POLICY custseg_kept_segments_read ON custseg_kept_segments IS 'roles that may read the table see its kept segments';
+COMMENT ON POLICY custseg_kept_segments_write ON custseg_kept_segments IS 'the owner of a table keeps a segment on it';
+COMMENT ON POLICY custseg_kept_segments_delete ON custseg_kept_segments IS 'the owner of a table stops keeping a segment on it';
+COMMENT ON POLICY custseg_kept_segments_progress ON custseg_kept_segments IS 'roles that may write the table re-score it';
+CREATE POLICY custseg_segment_changes_read ON custseg_segment_changes FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segment_changes.model));
+CREATE POLICY custseg_segment_changes_record ON custseg_segment_changes FOR INSERT
+    WITH CHECK (custseg_source_writable(source)
+                AND EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segment_changes.model));
+CREATE POLICY custseg_segment_changes_change ON custseg_segment_changes FOR UPDATE
+    USING (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segment_changes.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segment_changes.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')));
+CREATE POLICY custseg_segment_changes_prune ON custseg_segment_changes FOR DELETE
+    USING (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segment_changes.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')));
+COMMENT ON POLICY custseg_segment_changes_read ON custseg_segment_changes IS 'transitions are visible with their model';
+COMMENT ON POLICY custseg_segment_changes_record ON custseg_segment_changes IS
+    'a write to a kept table records its transitions (the writer may write the table and see the model)';
+COMMENT ON POLICY custseg_segment_changes_change ON custseg_segment_changes IS 'members of the model''s owner role change its transitions';
+COMMENT ON POLICY custseg_segment_changes_prune ON custseg_segment_changes IS 'members of the model''s owner role prune its transitions';
+GRANT SELECT, INSERT, UPDATE, DELETE ON custseg_kept_segments, custseg_segment_changes TO PUBLIC;
+GRANT USAGE, SELECT ON SEQUENCE custseg_segment_changes_change_id_seq TO PUBLIC;
+
+-- BEFORE INSERT OR UPDATE trigger of a kept table: the row's segment under the active version of
+-- the model, as custseg_predict(row, model) gives it. Arguments: model, column.
+CREATE FUNCTION custseg_keep_segment_trigger() RETURNS trigger
+    AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION custseg_keep_segment_trigger() IS
+    'trigger: sets a kept segment column to custseg_predict(row, model) on INSERT and UPDATE';
+
+-- AFTER UPDATE trigger of a kept table, for rows whose stored segment changed (its WHEN clause):
+-- records the transition and announces it. TG_ARGV: model, column, the kept table (its qualified
+-- name, also for rows of its partitions), then the primary-key columns. custseg_rescore records its
+-- own changes, in one statement per batch.
+CREATE FUNCTION custseg_segment_changed_trigger() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+DECLARE
+    o jsonb := to_jsonb(OLD);
+    n jsonb := to_jsonb(NEW);
+    k text;
+    src text;
+    v integer;
+    lbl text;
+    ch custseg_segment_changes;
+BEGIN
+    IF current_setting('custseg.filling', true) = 'on' OR current_setting('custseg.rescoring', true) = 'on' THEN
+        RETURN NULL;  -- filling the column is a starting point, not a change; re-scoring logs its own
+    END IF;
+    src := TG_ARGV[2];
+    IF TG_NARGS = 4 THEN
+        k := n ->> TG_ARGV[3];
+    ELSE
+        SELECT jsonb_agg(n -> a)::text INTO k FROM unnest(TG_ARGV[3:]) a;
+    END IF;
+    SELECT m.version INTO v FROM custseg_models m WHERE m.name = TG_ARGV[0] AND m.active;
+    SELECT s.label INTO lbl FROM custseg_segments s WHERE s.model = TG_ARGV[0] AND s.segment = (n ->> TG_ARGV[1])::integer;
+    INSERT INTO custseg_segment_changes (model, source, customer_key, from_segment, to_segment, version, reason)
+    VALUES (TG_ARGV[0], src, k, (o ->> TG_ARGV[1])::integer, (n ->> TG_ARGV[1])::integer, v,
+            'update')
+    RETURNING * INTO ch;
+    PERFORM pg_notify('custseg_segment_changed', json_build_object(
+        'change_id', ch.change_id, 'model', ch.model, 'source', ch.source, 'customer_key', ch.customer_key,
+        'from_segment', ch.from_segment, 'to_segment', ch.to_segment, 'label', lbl, 'version', ch.version,
+        'reason', ch.reason, 'changed_at', ch.changed_at)::text);
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_segment_changed_trigger() IS
+    'trigger: records a change of a kept segment in custseg_segment_changes and announces it on custseg_segment_changed';
+
+-- Makes a table keep a segment column current for a model: the column (added when missing), a
+-- trigger that scores every inserted and updated row, a trigger that records and announces changes,
+-- and the existing rows filled in (one statement; fill => false leaves that to custseg_rescore).
+CREATE FUNCTION custseg_keep_segment(source regclass, model text, column_name text DEFAULT 'segment',
+                                     fill boolean DEFAULT true)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    src text;
+    kind "char";
+    keys text[];
+    col_type regtype;
+    m custseg_models;
+    feats text[];
+    filled bigint := 0;
+    keylist text;
+BEGIN
+    IF source IS NULL OR model IS NULL OR column_name IS NULL THEN
+        RAISE EXCEPTION 'source, model and column_name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF column_name = '' THEN
+        RAISE EXCEPTION 'column_name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    SELECT format('%I.%I', n.nspname, c.relname), c.relkind INTO src, kind
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    IF kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table', source USING ERRCODE = '42809',
+            HINT = 'a kept segment needs a table (its rows are written); a view can be scored with custseg_create_views';
+    END IF;
+    SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)) INTO keys
+    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = source AND i.indisprimary;
+    IF keys IS NULL THEN
+        RAISE EXCEPTION 'table % has no primary key', source USING ERRCODE = '55000',
+            HINT = 'the primary key is the customer key of the transitions: ALTER TABLE ... ADD PRIMARY KEY (...)';
+    END IF;
+    SELECT * INTO m FROM custseg_models cm WHERE cm.name = model AND cm.active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', model USING ERRCODE = '42704',
+            HINT = 'train one first with custseg_train';
+    END IF;
+    SELECT array_agg(f ->> 'name') INTO feats FROM jsonb_array_elements(custseg_model_json(m.model) -> 'features') f;
+    IF column_name = ANY (feats) THEN
+        RAISE EXCEPTION 'column "%" is a feature of model "%"', column_name, model USING ERRCODE = '22023',
+            HINT = 'a kept segment is never a feature: choose another column name';
+    END IF;
+    IF column_name = ANY (keys) THEN
+        RAISE EXCEPTION 'column "%" is part of the primary key of %', column_name, source USING ERRCODE = '22023';
+    END IF;
+    SELECT a.atttypid INTO col_type FROM pg_attribute a
+    WHERE a.attrelid = source AND a.attname = column_name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF col_type IS NULL THEN
+        EXECUTE format('ALTER TABLE %s ADD COLUMN %I integer', source, column_name);
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', source, column_name,
+                       format('segment under custseg model %s, kept current by custseg_keep_segment', model));
+    ELSIF col_type NOT IN ('int4'::regtype, 'int8'::regtype) THEN
+        RAISE EXCEPTION 'column "%" of % is of type %, not integer', column_name, source, col_type
+            USING ERRCODE = '42804', HINT = 'drop it, or keep the segment in another column';
+    END IF;
+    SELECT string_agg(quote_literal(k), ', ') INTO keylist FROM unnest(keys) k;
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW '
+                   'EXECUTE FUNCTION %I.custseg_keep_segment_trigger(%L, %L)',
+                   left('custseg_keep_' || column_name, 63), source, '@extschema@', model, column_name);
+    EXECUTE format('CREATE OR REPLACE TRIGGER %I AFTER UPDATE ON %s FOR EACH ROW '
+                   'WHEN (OLD.%I IS NOT NULL AND OLD.%I IS DISTINCT FROM NEW.%I) '
+                   'EXECUTE FUNCTION %I.custseg_segment_changed_trigger(%L, %L, %L, %s)',
+                   left('custseg_changed_' || column_name, 63), source, column_name, column_name, column_name,
+                   '@extschema@', model, column_name, src, keylist);
+    INSERT INTO custseg_kept_segments AS k (source, column_name, model, key_columns)
+    VALUES (src, column_name, model, keys)
+    ON CONFLICT ON CONSTRAINT custseg_kept_segments_pkey DO UPDATE
+        SET model = EXCLUDED.model, key_columns = EXCLUDED.key_columns, version = NULL, rescore_version = NULL,
+            rescore_last_key = NULL, rescore_done = 0, rescore_changed = 0, rescore_total = NULL,
+            rescore_started_at = NULL, rescore_updated_at = NULL, rescore_finished_at = NULL;
+    IF fill THEN
+        -- Filling the rows is not a change of their segments: nothing is recorded or announced.
+        PERFORM set_config('custseg.filling', 'on', true);
+        EXECUTE format('UPDATE %s SET %I = NULL', source, column_name);
+        GET DIAGNOSTICS filled = ROW_COUNT;
+        PERFORM set_config('custseg.filling', 'off', true);
+        UPDATE custseg_kept_segments k SET version = m.version WHERE k.source = src AND k.column_name = column_name;
+    END IF;
+    RETURN filled;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_keep_segment(regclass, text, text, boolean) IS
+    'makes a table keep a segment column current for a model: scored on INSERT and UPDATE, changes recorded and announced';
+
+-- Stops keeping a segment column (the column and its values stay).
+CREATE FUNCTION custseg_unkeep_segment(source regclass, column_name text DEFAULT 'segment') RETURNS boolean
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    src text;
+BEGIN
+    IF source IS NULL OR column_name IS NULL THEN
+        RAISE EXCEPTION 'source and column_name must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT format('%I.%I', n.nspname, c.relname) INTO src
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = source;
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', left('custseg_keep_' || column_name, 63), source);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', left('custseg_changed_' || column_name, 63), source);
+    DELETE FROM custseg_kept_segments k WHERE k.source = src AND k.column_name = column_name;
+    RETURN FOUND;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_unkeep_segment(regclass, text) IS
+    'stops keeping a segment column current (drops the triggers; the column and its values stay)';
+
+-- The label each segment had under each version: custseg_transitions names the segments of versions
+-- that are no longer active (custseg_segments holds the active version's). Appended by a trigger on
+-- custseg_segments whenever a refresh or a rename writes a label; the latest row counts. (No key:
+-- restoring a dump loads custseg_segments, which appends through the trigger, and this table's own
+-- rows, in either order.)
+CREATE TABLE custseg_segment_labels (
+    model text NOT NULL,
+    version integer NOT NULL,
+    segment integer NOT NULL,
+    label text,
+    recorded_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX custseg_segment_labels_lookup ON custseg_segment_labels (model, version, segment, recorded_at);
+SELECT pg_catalog.pg_extension_config_dump('custseg_segment_labels', '');
+COMMENT ON TABLE custseg_segment_labels IS 'the labels each segment had under each version of a model (the latest counts)';
+INSERT INTO custseg_segment_labels (model, version, segment, label)
+SELECT s.model, s.version, s.segment, s.label FROM custseg_segments s WHERE s.version IS NOT NULL;
+CREATE FUNCTION custseg_segment_labels_record() RETURNS trigger
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    IF NEW.version IS NOT NULL THEN
+        INSERT INTO custseg_segment_labels (model, version, segment, label)
+        VALUES (NEW.model, NEW.version, NEW.segment, NEW.label);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_segment_labels_record() IS
+    'trigger: records a segment''s label under the version it describes (custseg_segment_labels)';
+-- On updates only when the label or the version changes (a refresh rewrites every row).
+CREATE TRIGGER custseg_segments_record_labels AFTER INSERT ON custseg_segments
+    FOR EACH ROW WHEN (NEW.version IS NOT NULL) EXECUTE FUNCTION custseg_segment_labels_record();
+CREATE TRIGGER custseg_segments_record_relabels AFTER UPDATE OF label, version ON custseg_segments
+    FOR EACH ROW WHEN (NEW.version IS NOT NULL AND (OLD.label IS DISTINCT FROM NEW.label OR OLD.version IS DISTINCT FROM NEW.version))
+    EXECUTE FUNCTION custseg_segment_labels_record();
+ALTER TABLE custseg_segment_labels ENABLE ROW LEVEL SECURITY;
+CREATE POLICY custseg_segment_labels_read ON custseg_segment_labels FOR SELECT
+    USING (EXISTS (SELECT 1 FROM custseg_models m WHERE m.name = custseg_segment_labels.model));
+CREATE POLICY custseg_segment_labels_write ON custseg_segment_labels FOR ALL
+    USING (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segment_labels.model
+                   AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')))
+    WITH CHECK (EXISTS (SELECT 1 FROM custseg_model_names n WHERE n.name = custseg_segment_labels.model
+                        AND pg_catalog.pg_has_role(pg_catalog.to_regrole(pg_catalog.quote_ident(n.owner)), 'USAGE')));
+COMMENT ON POLICY custseg_segment_labels_read ON custseg_segment_labels IS 'labels are visible with their model';
+COMMENT ON POLICY custseg_segment_labels_write ON custseg_segment_labels IS 'members of the model''s owner role write its labels';
+GRANT SELECT, INSERT, UPDATE, DELETE ON custseg_segment_labels TO PUBLIC;
+
+-- One batch of custseg_rescore: the next batch_size rows in primary-key order after the last one
+-- done, scored with the active version; true when the table is in line with it.
+CREATE FUNCTION custseg_rescore_batch(source regclass, model text, batch_size integer, column_name text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+    src text;
+    kept custseg_kept_segments;
+    v integer;
+    keys text[];
+    keycols text;
+    keyvals text;
+    q text;
+    n bigint;
+    changed bigint;
+    announced bigint;
+    last_key text[];
+    total bigint;
+    done bigint;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be a positive integer (got %)', batch_size USING ERRCODE = '22023';
+    END IF;
+    SELECT format('%I.%I', ns.nspname, c.relname) INTO src
+    FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE c.oid = source;
+    SELECT count(*) INTO n FROM custseg_kept_segments k
+    WHERE k.source = src AND (model IS NULL OR k.model = model) AND (column_name IS NULL OR k.column_name = column_name);
+    IF n = 0 THEN
+        RAISE EXCEPTION 'table % keeps no segment%', source,
+            coalesce(' of model "' || model || '"', '') || coalesce(' in column "' || column_name || '"', '')
+            USING ERRCODE = '42704', HINT = 'see custseg_keep_segment';
+    ELSIF n > 1 THEN
+        RAISE EXCEPTION 'table % keeps % segment columns', source, n USING ERRCODE = '21000',
+            HINT = 'name one with column_name';
+    END IF;
+    SELECT k.column_name INTO column_name FROM custseg_kept_segments k
+    WHERE k.source = src AND (model IS NULL OR k.model = model) AND (column_name IS NULL OR k.column_name = column_name);
+    -- The progress row is locked for this batch's transaction: a second run of the same rescore
+    -- waits for the batch, then goes on from where it ended.
+    SELECT * INTO kept FROM custseg_kept_segments k WHERE k.source = src AND k.column_name = column_name FOR UPDATE;
+    SELECT cm.version INTO v FROM custseg_models cm WHERE cm.name = kept.model AND cm.active;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'no active custseg model named "%"', kept.model USING ERRCODE = '42704';
+    END IF;
+    keys := kept.key_columns;
+    SELECT string_agg(format('t.%I', a.attname), ', ' ORDER BY array_position(keys, a.attname::text)),
+           string_agg(format('$1[%s]::%s', array_position(keys, a.attname::text), format_type(a.atttypid, a.atttypmod)),
+                      ', ' ORDER BY array_position(keys, a.attname::text))
+    INTO keycols, keyvals
+    FROM pg_attribute a WHERE a.attrelid = source AND a.attname::text = ANY (keys) AND NOT a.attisdropped;
+    IF kept.rescore_version IS DISTINCT FROM v THEN
+        -- A new run (for a version not yet run to): start from the first row. A run stopped
+        -- before its end for this version resumes after its last key.
+        EXECUTE format('SELECT count(*) FROM %s', source) INTO total;
+        UPDATE custseg_kept_segments k
+        SET rescore_version = v, rescore_last_key = NULL, rescore_done = 0, rescore_changed = 0,
+            rescore_total = total, rescore_started_at = clock_timestamp(), rescore_updated_at = clock_timestamp(),
+            rescore_finished_at = NULL
+        WHERE k.source = src AND k.column_name = column_name
+        RETURNING * INTO kept;
+        RAISE NOTICE 'custseg_rescore: % to version % of model "%": % rows', source, v, kept.model, total;
+    END IF;
+    IF kept.rescore_finished_at IS NOT NULL THEN
+        RAISE NOTICE 'custseg_rescore: % is in line with version % of model "%"', source, v, kept.model;
+        RETURN true;
+    END IF;
+    PERFORM set_config('custseg.rescoring', 'on', true);
+    -- Score a batch in key order; write only the rows whose segment changes, and record and
+    -- announce the changes in the same statement (set-based: the row trigger leaves them to it).
+    q := format($q$
+        WITH b AS (
+            SELECT %1$s, t.%2$I AS old_segment, %3$I.custseg_predict(t, $2) AS new_segment
+            FROM %4$s AS t %5$s
+            ORDER BY %1$s LIMIT $3),
+        u AS (
+            UPDATE %4$s AS t SET %2$I = b.new_segment FROM b
+            WHERE (%1$s) = (%6$s) AND t.%2$I IS DISTINCT FROM b.new_segment %9$s
+            RETURNING %10$s AS customer_key, b.old_segment, t.%2$I AS new_segment),
+        l AS (
+            INSERT INTO %3$I.custseg_segment_changes (model, source, customer_key, from_segment, to_segment, version, reason)
+            SELECT $2, $4, u.customer_key, u.old_segment, u.new_segment, $5, 'rescore' FROM u
+            WHERE u.old_segment IS NOT NULL AND u.old_segment IS DISTINCT FROM u.new_segment
+            ORDER BY u.customer_key
+            RETURNING *),
+        n AS (
+            SELECT count(pg_notify('custseg_segment_changed', json_build_object(
+                       'change_id', l.change_id, 'model', l.model, 'source', l.source, 'customer_key', l.customer_key,
+                       'from_segment', l.from_segment, 'to_segment', l.to_segment, 'label', s.label,
+                       'version', l.version, 'reason', l.reason, 'changed_at', l.changed_at)::text)) AS announced
+            FROM l LEFT JOIN %3$I.custseg_segments s ON s.model = l.model AND s.segment = l.to_segment)
+        SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM u), (SELECT announced FROM n),
+               (SELECT ARRAY[%7$s] FROM b ORDER BY %8$s LIMIT 1)$q$,
+        keycols, column_name, '@extschema@', source,
+        CASE WHEN kept.rescore_last_key IS NOT NULL THEN format('WHERE (%s) > (%s)', keycols, keyvals) ELSE '' END,
+        (SELECT string_agg(format('b.%I', k), ', ') FROM unnest(keys) k),
+        (SELECT string_agg(format('b.%I::text', k), ', ') FROM unnest(keys) k),
+        (SELECT string_agg(format('b.%I DESC', k), ', ') FROM unnest(keys) k),
+        -- Why the key range again: so that the join with the batch starts at the batch's first key.
+        CASE WHEN kept.rescore_last_key IS NOT NULL THEN format('AND (%s) > (%s)', keycols, keyvals) ELSE '' END,
+        -- The customer key as the row trigger writes it: the value's JSON text, or a JSON array.
+        CASE WHEN cardinality(keys) = 1 THEN format('to_jsonb(t.%I) #>> ''{}''', keys[1])
+             ELSE format('jsonb_build_array(%s)::text', keycols) END);
+    EXECUTE q INTO n, changed, announced, last_key USING kept.rescore_last_key, kept.model, batch_size, src, v;
+    PERFORM set_config('custseg.rescoring', 'off', true);
+    done := kept.rescore_done + n;
+    UPDATE custseg_kept_segments k
+    SET rescore_last_key = CASE WHEN n < batch_size THEN NULL ELSE last_key END,
+        rescore_done = done, rescore_changed = k.rescore_changed + changed,
+        rescore_updated_at = clock_timestamp(),
+        rescore_finished_at = CASE WHEN n < batch_size THEN clock_timestamp() END,
+        version = CASE WHEN n < batch_size THEN v ELSE k.version END
+    WHERE k.source = src AND k.column_name = column_name
+    RETURNING * INTO kept;
+    IF n > 0 THEN
+        RAISE NOTICE 'custseg_rescore: % rows of % (%), % changed', done, kept.rescore_total,
+            round(100.0 * done / greatest(kept.rescore_total, 1), 1) || '%', kept.rescore_changed;
+    END IF;
+    RETURN n < batch_size;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_rescore_batch(regclass, text, integer, text) IS
+    'one batch of custseg_rescore; true when every stored segment is in line with the active version';
+
+-- Brings every stored segment of a kept table in line with the model's active version, in batches
+-- of batch_size rows in primary-key order, each its own transaction (commit => true): row locks
+-- are held for one batch only, progress is in custseg_kept_segments (and NOTICE lines), and a
+-- stopped run resumes after its last committed batch when called again for the same version.
+-- Why no SET search_path: PostgreSQL refuses COMMIT in a procedure with SET clauses. The body
+-- therefore only calls custseg_rescore_batch (pinned, schema-qualified) and commits; it evaluates
+-- no operator or unqualified function that a caller's search_path could replace.
+CREATE PROCEDURE custseg_rescore(source regclass, model text DEFAULT NULL, batch_size integer DEFAULT 10000,
+                                 "commit" boolean DEFAULT true, column_name text DEFAULT NULL)
+LANGUAGE plpgsql SECURITY INVOKER
+AS $fn$
+BEGIN
+    LOOP
+        IF @extschema@.custseg_rescore_batch(source, model, batch_size, column_name) THEN
+            EXIT;
+        END IF;
+        IF "commit" THEN
+            COMMIT;
+        END IF;
+    END LOOP;
+END
+$fn$;
+COMMENT ON PROCEDURE custseg_rescore(regclass, text, integer, boolean, text) IS
+    'brings every kept segment of a table in line with the active model version, in committed batches, restartable';
+
+-- The transition matrix between two versions of a model: how many rows of a table (by default the
+-- later version's source) each version puts in each segment. One scan.
+CREATE FUNCTION custseg_transitions(model text, from_version integer, to_version integer, source regclass DEFAULT NULL)
+RETURNS TABLE (from_segment integer, to_segment integer, customers bigint, share float8, from_label text, to_label text)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+SET jit = off
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    a custseg_models;
+    b custseg_models;
+BEGIN
+    IF model IS NULL OR from_version IS NULL OR to_version IS NULL THEN
+        RAISE EXCEPTION 'model, from_version and to_version must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO a FROM custseg_models cm WHERE cm.name = custseg_transitions.model AND cm.version = from_version;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'custseg model "%" has no version %', model, from_version USING ERRCODE = '42704',
+            HINT = 'see SELECT * FROM custseg_drift(...)';
+    END IF;
+    SELECT * INTO b FROM custseg_models cm WHERE cm.name = custseg_transitions.model AND cm.version = to_version;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'custseg model "%" has no version %', model, to_version USING ERRCODE = '42704',
+            HINT = 'see SELECT * FROM custseg_drift(...)';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        SELECT p.f, p.t, count(*), count(*)::float8 / sum(count(*)) OVER (PARTITION BY p.f),
+               coalesce((SELECT l.label FROM @extschema@.custseg_segment_labels l
+                         WHERE l.model = $3 AND l.version = $4 AND l.segment = p.f
+                         ORDER BY l.recorded_at DESC LIMIT 1),
+                        (SELECT s.label FROM @extschema@.custseg_segments s WHERE s.model = $3 AND s.segment = p.f)),
+               coalesce((SELECT l.label FROM @extschema@.custseg_segment_labels l
+                         WHERE l.model = $3 AND l.version = $5 AND l.segment = p.t
+                         ORDER BY l.recorded_at DESC LIMIT 1),
+                        (SELECT s.label FROM @extschema@.custseg_segments s WHERE s.model = $3 AND s.segment = p.t))
+        FROM (SELECT @extschema@.custseg_predict($1, t) AS f, @extschema@.custseg_predict($2, t) AS t FROM %s AS t) p
+        GROUP BY p.f, p.t ORDER BY p.f, p.t$q$, coalesce(source::text, b.source::regclass::text))
+        USING a.model, b.model, model, from_version, to_version;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_transitions(text, integer, integer, regclass) IS
+    'transition matrix between two versions of a model: rows per (segment under from_version, segment under to_version)';
 
 -- ---- 0.3.0: resilience ----

@@ -222,20 +222,21 @@ SELECT err($q$SELECT custseg_evaluate_state(decode(repeat('00', 4000), 'hex'), 2
 SELECT err($q$SELECT custseg_evaluate_state(s, 2, 3) FROM (SELECT substr(custseg_fit_state(t, '{"k": 3}'), 1, 200) AS s FROM ef t) x$q$);
 SELECT err($q$SELECT custseg_evaluate_state(s, 1, 3) FROM (SELECT custseg_fit_state(t, '{"k": 3}') AS s FROM ef t) x$q$);
 SELECT err($q$SELECT custseg_evaluate_state(s, 2, 40) FROM (SELECT custseg_fit_state(t, '{"k": 40}') AS s FROM (SELECT x, y FROM ef) t) x$q$);
--- A state with one byte changed, every 37th byte in turn: rejected (22P03) or trained, never a crash.
+-- A state with one byte changed, every 13th byte in turn: rejected (22P03), trained, or a changed
+-- statistic too large to standardize (22003), never a crash or an internal error.
 CREATE TABLE ef_state AS SELECT custseg_fit_state(t, '{"k": 3}') AS s FROM (SELECT x, y, c FROM ef) t;
-SELECT count(*) > 500 AS many_corruptions, bool_and(r = 'no error' OR r LIKE '22P03:%') AS each_rejected_or_trained
+SELECT count(*) > 500 AS many_corruptions, bool_and(r = 'no error' OR r LIKE '22P03:%' OR r LIKE '22003:%') AS each_rejected_or_trained
 FROM ef_state, LATERAL (
   SELECT err(format('SELECT custseg_fit_finalfn(%L::bytea)', set_byte(s, p, get_byte(s, p) # 90))) AS r
-  FROM generate_series(4, length(s) - 1, 37) p) x;
+  FROM generate_series(4, length(s) - 1, 13) p) x;
 -- A user aggregate over the transition function with a crafted initial state: the state's reservoir
--- is moved onto its header (bytes 252..259 of the bytea), where rows would rewrite the offsets.
+-- is moved onto its header (bytes 236..243 of the bytea), where rows would rewrite the offsets.
 DO $$
 DECLARE s bytea;
 BEGIN
   SELECT ef_state.s INTO s FROM ef_state;
-  s := set_byte(s, 252, 16);
-  FOR i IN 253 .. 259 LOOP s := set_byte(s, i, 0); END LOOP;
+  s := set_byte(s, 236, 16);
+  FOR i IN 237 .. 243 LOOP s := set_byte(s, i, 0); END LOOP;
   EXECUTE format('CREATE AGGREGATE ef_crafted(record) (SFUNC = custseg_fit_transfn, STYPE = bytea, INITCOND = %L)',
                  '\x' || encode(s, 'hex'));
 END $$;

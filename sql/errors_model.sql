@@ -37,6 +37,8 @@ FROM em_model, em_json;
 
 -- ---- Wrong format and versions ----
 SELECT bad_text(j || '{"format": "sklearn"}') FROM em_json;
+SELECT bad_text(j || '{"version": 3}') FROM em_json;
+-- Format 2 is for models with transforms; a model without any is format 1.
 SELECT bad_text(j || '{"version": 2}') FROM em_json;
 SELECT bad_text(j || '{"version": "1"}') FROM em_json;
 SELECT bad_text(j || '{"version": 1.5}') FROM em_json;
@@ -121,6 +123,8 @@ SELECT recv_copy(substr(b, 1, 100)) FROM em_bin;
 SELECT recv_copy(substr(b, 1, length(b) - 1)) FROM em_bin;
 SELECT recv_copy(b || '\x00'::bytea) FROM em_bin;
 SELECT recv_copy(put(b, 0, 1, 0)) FROM em_bin;
+SELECT recv_copy(put(b, 4, 2, 3)) FROM em_bin;
+-- Format 2 without its transforms section.
 SELECT recv_copy(put(b, 4, 2, 2)) FROM em_bin;
 SELECT recv_copy(put(b, 8, 4, 2147483647)) FROM em_bin;
 SELECT recv_copy(put(b, 16, 4, 2147483647)) FROM em_bin;
@@ -168,7 +172,8 @@ FROM em_model, (SELECT custseg_fit(t, '{"k": 2, "seed": 1, "n_components": null}
 SELECT err($q$SELECT custseg_predict(m, t) FROM em_model, (SELECT 1 AS id) t$q$);
 SELECT err($q$SELECT custseg_predict(m, t) FROM em_model, (SELECT 'one' AS x, 2 AS y, 'a' AS c) t$q$);
 SELECT err($q$SELECT custseg_predict(m, t) FROM em_model, (SELECT 1 AS x, 2 AS y, 3 AS c) t$q$);
-SELECT custseg_predict(m, t) IS NOT NULL AS all_null_row_scores
+-- A row with no feature present gets no segment (training skips such rows).
+SELECT custseg_predict(m, t) IS NULL AS all_null_row_is_null
 FROM em_model, (SELECT NULL::float8 AS x, NULL::int AS y, NULL::text AS c) t;
 SELECT custseg_predict(m, NULL::em) IS NULL AS null_row, custseg_predict(NULL::custseg_model, e) IS NULL AS null_model
 FROM em_model, em e WHERE e.id = 1;

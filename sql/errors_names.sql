@@ -54,7 +54,7 @@ SELECT err($q$SELECT custseg_predict('{"age": [30]}'::jsonb, 'en')$q$);
 SELECT err($q$SELECT custseg_predict('{"age": "thirty"}'::jsonb, 'en')$q$);
 SELECT err($q$SELECT custseg_predict('{"age": "NaN"}'::jsonb, 'en')$q$);
 SELECT err($q$SELECT custseg_predict('{"age": 1e400}'::jsonb, 'en')$q$);
-SELECT custseg_predict('{}'::jsonb, 'en') IS NOT NULL AS empty_object_scores,
+SELECT custseg_predict('{}'::jsonb, 'en') IS NULL AS empty_object_is_null,
        custseg_predict('{"age": "30", "spend": 12.5, "region": 7, "other": [1]}'::jsonb, 'en') IS NOT NULL AS lenient_values,
        custseg_predict(NULL::jsonb, 'en') IS NULL AS null_row, custseg_predict('{}'::jsonb, NULL) IS NULL AS null_name;
 -- Two active models trained on one table: name one.

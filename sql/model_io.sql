@@ -9,9 +9,11 @@ SELECT model::text::custseg_model::text = model::text AS text_round_trip,
 FROM io;
 
 -- Binary COPY round trip through recv.
-COPY io TO '/tmp/custseg_regress_io.bin' WITH (FORMAT binary);
+-- The file lives in the cluster's data directory: removed with the cluster, private to it.
+SELECT current_setting('data_directory') || '/custseg_regress_io.bin' AS io_file \gset
+COPY io TO :'io_file' WITH (FORMAT binary);
 CREATE TABLE io2 (model custseg_model);
-COPY io2 FROM '/tmp/custseg_regress_io.bin' WITH (FORMAT binary);
+COPY io2 FROM :'io_file' WITH (FORMAT binary);
 SELECT custseg_model_send(io.model) = custseg_model_send(io2.model) AS recv_identical FROM io, io2;
 
 -- A model read back from text predicts the same segments.

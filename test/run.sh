@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every custseg test, from a fresh Debian 12 machine (as root): install dependencies, the core's
 # GoogleTest suite (plain and under sanitizers), a fuzz smoke run of the model readers, the PGXS
-# build and install, ordinary roles' privileges, dump/restore and upgrade, the build and the SQL-level
-# suites on PostgreSQL 17 and 18 (Debian 13 and Debian testing roots made by debootstrap, cached under
-# /var/cache/custseg/roots), then against a throwaway PostgreSQL 15 cluster the
+# build and install, ordinary roles' privileges, dump/restore and upgrade, the resilience tests (random
+# SQL from SQLsmith, crashes in the middle of writes, a compressed day of mixed load), the build and the
+# SQL-level suites on PostgreSQL 17 and 18 (Debian 13 and Debian testing roots made by debootstrap,
+# cached under /var/cache/custseg/roots), then against a throwaway PostgreSQL 15 cluster the
 # pg_regress and isolation suites and the differential tests against scikit-learn, a check of the
 # server log for crashed backends; then, each on a cluster of its own, a real pg_cron retraining job,
 # backend memory on 10 million rows, the API and web page (pytest and headless Chromium), and a
@@ -87,6 +88,10 @@ fi
 stage "ordinary roles: row security, grants, hostile search_path" bash test/security/test_nonsuperuser.sh
 stage "pg_dump and pg_restore keep models and predictions" bash test/lifecycle/test_dump_restore.sh
 stage "upgrade from 0.1.0 equals a fresh install; DROP EXTENSION" bash test/lifecycle/test_upgrade.sh
+stage "scripts: install parts, demo log, no directory warnings, no npm telemetry" bash test/scripts/test_scripts.sh
+stage "random SQL: 1500 SQLsmith statements (seed 1), no crash, no XX000" bash test/resil/test_sqlsmith.sh
+stage "crashes while training, activating, refreshing segments and scoring" bash test/resil/test_crash.sh
+stage "a production day in 2 minutes: mixed load, retraining, a restart" bash test/resil/test_load.sh --duration 120
 # The other majors Debian ships, each in a root of its release (cached; test/pgversions/run.sh).
 stage "PostgreSQL 17 (Debian 13 root): build, pg_regress and isolation, scikit-learn, upgrade, security" \
   bash test/pgversions/run.sh trixie 17
@@ -97,6 +102,8 @@ if pgcluster_start; then
   trap pgcluster_stop EXIT
   stage "pg_regress and isolation tests" regress
   stage "differential tests against scikit-learn" differential
+  stage "customers in motion: RFM against pandas, kept segments, notifications" /usr/bin/python3 test/diff/test_motion.py
+  stage "the README's Quick start runs as written" bash test/docs/test_quickstart.sh
   stage "server log has no crashed backend" pgcluster_check_log
   stage "nightly retraining with pg_cron" bash test/cron/test_cron.sh
   stage "backend memory on 10 million rows" bash test/memory/test_memory.sh

@@ -98,7 +98,12 @@ class ModelSpec:
             obj = self.request_model.parse_obj(body)
         except ValidationError as e:
             return None, [{**err, "loc": list(loc) + list(err["loc"])} for err in e.errors()]
-        return obj.dict(by_alias=True), []
+        values = obj.dict(by_alias=True)
+        if values and all(v is None for v in values.values()):
+            # Training skips such a row and custseg_score gives it no segment: there is nothing to score.
+            return None, [{"loc": list(loc), "msg": "every feature is null: a customer needs at least one known value",
+                           "type": "value_error.no_feature"}]
+        return values, []
 
 
 def build_spec(name: str, version: int, source: str, options: Dict[str, Any], features: List[Dict[str, Any]]) -> ModelSpec:

@@ -4,7 +4,8 @@
 // State layout (offsets from the buffer start; the first 8 bytes belong to the glue's varlena
 // header): StateHeader, feature-name offsets and bytes, options text, category columns, offsets and
 // bytes, the hash index (uint32 per slot: category id + 1, 0 = empty), moments N, A, M (dim x dim,
-// column-major), pending rows (kPendingRows x width) and the reservoir (reservoir_cap x width).
+// column-major), pending rows (kPendingRows x width) and the sample (sample_cap entries of
+// 2 + width doubles: hash, count, row).
 #include "fit.h"
 
 #include <algorithm>
@@ -90,8 +91,9 @@ FeaturePlan plan_features(const std::vector<ColumnInfo>& columns, const FitOptio
 namespace {
 
 constexpr uint32_t kStateMagic = 0x53475343;  // "CSGS"
-constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kStateVersion = 2;
 constexpr size_t kReserved = 8;
+constexpr int kExtra = FitParts::kEntryExtra;
 
 struct StateHeader {
   uint32_t magic, version;
@@ -99,60 +101,57 @@ struct StateHeader {
   uint32_t n_levels, dim;
   uint32_t hash_size, pending_count;
   uint32_t flags, pad;  // kFlagVerbose | kFlagDedupe
-  uint64_t dedupe_slots;  // power of two, or 0 without dedupe
-  uint64_t reservoir_cap, reservoir_count;
+  uint64_t sample_cap, sample_count;
   int64_t sample_size;
   uint64_t seen, skipped, used;
-  uint64_t rng[4];
+  uint64_t hash_seed, threshold;
   double moments_n;
   uint64_t off_name_off, off_name_bytes, name_bytes_len;
   uint64_t off_options, options_len;
   uint64_t off_level_col, off_level_off, off_level_bytes, level_bytes_len;
+  uint64_t off_level_hash;
   uint64_t off_hash;
   uint64_t off_N, off_A, off_M;
-  uint64_t off_pending, off_reservoir, off_dedupe;
+  uint64_t off_pending, off_sample;
   uint64_t total_len;
 };
 
 constexpr uint32_t kFlagVerbose = 1, kFlagDedupe = 2;
 
-uint64_t mix_bytes(uint64_t h, const void* p, size_t len) {
-  const unsigned char* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < len; ++i) {
-    h ^= b[i];
-    h *= 1099511628211ULL;
-  }
+uint64_t fmix64(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
   return h;
 }
 
-// Inserts a fingerprint into an open-addressing table; false when it is already there.
-bool insert_fingerprint(uint64_t* table, uint64_t slots, uint64_t fp) {
-  uint64_t i = (fp ^ (fp >> 31)) & (slots - 1);
-  while (table[i] != 0) {
-    if (table[i] == fp) return false;
-    i = (i + 1) & (slots - 1);
-  }
-  table[i] = fp;
-  return true;
+uint64_t bits_of(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
 }
 
-// Raw rows (numeric values, then category ids or -1) to moment columns: numeric values, then one
-// 0/1 column per category id.
-RowMatrix encode_raw_rows(const double* rows, size_t count, int width, int n_numeric, int dim) {
+// A number's bits with every NaN one NaN and -0 as +0: equal values, equal bits.
+uint64_t canonical_bits(double v) {
+  return std::isnan(v) ? 0x7ff8000000000000ULL : bits_of(v + 0.0);
+}
+
+uint64_t entry_word(const double* e, int i) { return bits_of(e[i]); }
+void set_entry_word(double* e, int i, uint64_t x) { std::memcpy(e + i, &x, sizeof x); }
+
+// Raw rows (numeric values, then category ids or -1; `stride` doubles apart) to moment columns:
+// numeric values, then one 0/1 column per category id.
+RowMatrix encode_raw_rows(const double* rows, size_t count, size_t stride, int width, int n_numeric, int dim) {
   RowMatrix X = RowMatrix::Zero(Eigen::Index(count), dim);
   for (size_t r = 0; r < count; ++r) {
-    const double* row = rows + r * size_t(width);
+    const double* row = rows + r * stride;
     for (int j = 0; j < n_numeric; ++j) X(Eigen::Index(r), j) = row[j];
     for (int c = n_numeric; c < width; ++c)
       if (row[c] >= 0) X(Eigen::Index(r), n_numeric + int(row[c])) = 1.0;
   }
   return X;
-}
-
-uint64_t dedupe_slots_for(uint64_t rows) {
-  uint64_t s = 16;
-  while (s < 2 * (rows + 1)) s <<= 1;
-  return s;
 }
 
 size_t align8(size_t n) { return (n + 7) & ~size_t(7); }
@@ -170,10 +169,159 @@ uint64_t hash_level(int cat, const char* data, size_t len) {
   return h ^ (h >> 29);
 }
 
+uint64_t null_category_hash(uint64_t seed, int column) { return fmix64(seed ^ (0x4E554C4CULL + uint64_t(column) * 0x9E3779B97F4A7C15ULL)); }
+
 uint32_t hash_size_for(size_t levels) {
   uint32_t s = 16;
   while (s < 2 * (levels + 1)) s <<= 1;
   return s;
+}
+
+// The text of category ids, from a decoded or an encoded state.
+struct LevelText {
+  const std::vector<std::string>* strings = nullptr;
+  const uint32_t* off = nullptr;
+  const char* bytes = nullptr;
+  std::pair<const char*, size_t> get(int id) const {
+    if (strings) return {(*strings)[size_t(id)].data(), (*strings)[size_t(id)].size()};
+    return {bytes + off[id], size_t(off[id + 1] - off[id])};
+  }
+};
+
+// Canonical order of sample entries: hash, then content (numbers by their canonical bits, then each
+// category: NULL first, then by text). Category ids are local to a state, so text decides.
+int compare_entries(const double* a, const double* b, int w, int nn, const LevelText& lt) {
+  const uint64_t ha = entry_word(a, 0), hb = entry_word(b, 0);
+  if (ha != hb) return ha < hb ? -1 : 1;
+  a += kExtra;
+  b += kExtra;
+  for (int j = 0; j < nn; ++j) {
+    const uint64_t x = canonical_bits(a[j]), y = canonical_bits(b[j]);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  for (int c = nn; c < w; ++c) {
+    const int ia = int(a[c]), ib = int(b[c]);
+    if (ia < 0 || ib < 0) {
+      if (ia != ib) return ia < ib ? -1 : 1;
+      continue;
+    }
+    auto ta = lt.get(ia), tb = lt.get(ib);
+    const int r = std::memcmp(ta.first, tb.first, std::min(ta.second, tb.second));
+    if (r != 0) return r < 0 ? -1 : 1;
+    if (ta.second != tb.second) return ta.second < tb.second ? -1 : 1;
+  }
+  return 0;
+}
+
+// Sorts (hash, entry) pairs by hash, then entry: a stable LSD radix sort on the hash, 8 bits per
+// pass (256 buckets stay in cache; entries arrive in increasing order, so ties stay ordered by
+// entry); passes where every key has the same digit are skipped.
+void sort_by_hash(std::vector<std::pair<uint64_t, uint64_t>>& keys) {
+  const size_t n = keys.size();
+  if (n < 2) return;
+  if (n < 512) {
+    std::sort(keys.begin(), keys.end());
+    return;
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> tmp(n);
+  size_t count[8][257] = {};
+  for (size_t i = 0; i < n; ++i)
+    for (int d = 0; d < 8; ++d) ++count[d][((keys[i].first >> (8 * d)) & 0xFF) + 1];
+  for (int d = 0; d < 8; ++d) {
+    size_t* c = count[d];
+    if (c[((keys[0].first >> (8 * d)) & 0xFF) + 1] == n) continue;
+    for (int b = 1; b < 257; ++b) c[b] += c[b - 1];
+    for (size_t i = 0; i < n; ++i) tmp[c[(keys[i].first >> (8 * d)) & 0xFF]++] = keys[i];
+    keys.swap(tmp);
+  }
+}
+
+struct Distinct {
+  std::vector<uint64_t> first;  // index of the first entry of each distinct content, canonical order
+  std::vector<uint64_t> count;  // rows of that content (summed over its entries)
+};
+
+// The distinct contents among the entries at or under `threshold`, in canonical order, at most
+// `limit` of them (the smallest); *cut receives the hash of the last one kept when some were cut.
+Distinct distinct_entries(const double* data, uint64_t n, int w, int nn, const LevelText& lt, uint64_t threshold,
+                          uint64_t limit, bool* cut, uint64_t* cut_hash) {
+  const size_t ew = size_t(w + kExtra);
+  std::vector<std::pair<uint64_t, uint64_t>> keys;  // (hash, entry): sorted by hash in one cache-friendly pass
+  keys.reserve(size_t(n));
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t h = entry_word(data + i * ew, 0);
+    if (h <= threshold) keys.emplace_back(h, i);
+  }
+  sort_by_hash(keys);
+  Distinct d;
+  *cut = false;
+  for (size_t i = 0; i < keys.size();) {
+    size_t j = i + 1;
+    while (j < keys.size() && keys[j].first == keys[i].first) ++j;
+    if (j - i > 1) {
+      // Equal hashes: repeated rows (or, rarely, a collision): order the run by content.
+      std::sort(keys.begin() + long(i), keys.begin() + long(j), [&](const auto& x, const auto& y) {
+        const int c = compare_entries(data + x.second * ew, data + y.second * ew, w, nn, lt);
+        return c != 0 ? c < 0 : x.second < y.second;
+      });
+    }
+    for (size_t r = i; r < j; ++r) {
+      const double* e = data + keys[r].second * ew;
+      if (r > i && compare_entries(data + d.first.back() * ew, e, w, nn, lt) == 0) {
+        d.count.back() += entry_word(e, 1);
+        continue;
+      }
+      if (d.first.size() == limit) {
+        *cut = true;
+        *cut_hash = entry_word(data + d.first.back() * ew, 0);
+        return d;
+      }
+      d.first.push_back(keys[r].second);
+      d.count.push_back(entry_word(e, 1));
+    }
+    i = j;
+  }
+  return d;
+}
+
+[[noreturn]] void too_many_distinct(int64_t sample_size) {
+  throw Error(ErrorCode::kProgramLimit, "dedupe found more than " + std::to_string(sample_size) + " distinct rows",
+              "dedupe keeps every distinct row in memory: raise \"sample_size\" or train without \"dedupe\"");
+}
+
+// Compacts `n` entries in place: equal contents merged into one entry with the summed count, the
+// sample_size smallest kept, the threshold lowered when some were dropped. Returns the new count.
+uint64_t compact_entries(double* data, uint64_t n, int w, int nn, const LevelText& lt, int64_t sample_size,
+                         bool dedupe, uint64_t& threshold) {
+  bool cut = false;
+  uint64_t cut_hash = 0;
+  Distinct d = distinct_entries(data, n, w, nn, lt, threshold, dedupe ? UINT64_MAX : uint64_t(sample_size), &cut,
+                                &cut_hash);
+  if (dedupe && int64_t(d.first.size()) > sample_size) too_many_distinct(sample_size);
+  if (cut) threshold = std::min(threshold, cut_hash);
+  const size_t ew = size_t(w + kExtra);
+  std::vector<char> keep(size_t(n), 0);
+  for (size_t i = 0; i < d.first.size(); ++i) {
+    keep[size_t(d.first[i])] = 1;
+    set_entry_word(data + d.first[i] * ew, 1, d.count[i]);
+  }
+  uint64_t out = 0;
+  for (uint64_t r = 0; r < n; ++r) {
+    if (!keep[size_t(r)]) continue;
+    if (r != out) std::memcpy(data + out * ew, data + r * ew, sizeof(double) * ew);
+    ++out;
+  }
+  return out;
+}
+
+// When the sample's room should grow: it is full, or a compaction left it more than 3/4 full
+// (add_row compacts a full room first once it holds sample_size entries).
+bool wants_room(uint64_t count, uint64_t cap, int64_t sample_size) {
+  return cap < sample_room(sample_size) && (count == cap || 4 * count > 3 * cap);
+}
+
+uint64_t grown_cap(int64_t sample_size, uint64_t cap) {
+  return std::min<uint64_t>(sample_room(sample_size), std::max<uint64_t>(1024, 4 * cap));
 }
 
 StateHeader read_header(const uint8_t* data, size_t len) {
@@ -185,22 +333,64 @@ StateHeader read_header(const uint8_t* data, size_t len) {
   if (h.version != kStateVersion) bad_state("unsupported version");
   if (h.total_len != len) bad_state("length mismatch");
   if (h.n_features < 1 || h.n_features > uint32_t(kMaxFeatures) || h.n_numeric > h.n_features ||
-      h.dim != h.n_numeric + h.n_levels || h.dim > uint32_t(kMaxFeatures) || h.reservoir_count > h.reservoir_cap ||
+      h.dim != h.n_numeric + h.n_levels || h.dim > uint32_t(kMaxFeatures) || h.sample_count > h.sample_cap ||
       h.pending_count > uint32_t(FitParts::kPendingRows) || h.hash_size < 16 || (h.hash_size & (h.hash_size - 1)) ||
-      h.flags > 3 || ((h.flags & kFlagDedupe) && (h.dedupe_slots < 2 * h.reservoir_cap ||
-                                                  (h.dedupe_slots & (h.dedupe_slots - 1)))))
+      h.flags > 3 || h.sample_size < 0 || h.sample_cap > sample_room(h.sample_size))
     bad_state("bad header");
   return h;
 }
 
+// Every section inside the buffer and past the header. Why the lower bound: rows are written in
+// place at these offsets, so a section over the header (a crafted INITCOND) would let row values
+// rewrite the offsets themselves. Checked on every row too (the glue may not decode first).
+void check_sections(const StateHeader& h, size_t len) {
+  const uint64_t w = h.n_features, nl = h.n_levels, dim = h.dim, ew = w + kExtra;
+  auto check = [&](uint64_t off, uint64_t bytes) {
+    if (off % 8 != 0 || off < kReserved + sizeof(StateHeader) || off > len || bytes > len - off)
+      bad_state("section out of bounds");
+  };
+  check(h.off_name_off, 4 * (w + 1));
+  check(h.off_name_bytes, h.name_bytes_len);
+  check(h.off_options, h.options_len);
+  check(h.off_level_col, 4 * nl);
+  check(h.off_level_off, 4 * (nl + 1));
+  check(h.off_level_bytes, h.level_bytes_len);
+  check(h.off_level_hash, 8 * nl);
+  check(h.off_hash, 4 * uint64_t(h.hash_size));
+  check(h.off_N, 8 * dim * dim);
+  check(h.off_A, 8 * dim * dim);
+  check(h.off_M, 8 * dim * dim);
+  check(h.off_pending, 8 * w * FitParts::kPendingRows);
+  check(h.off_sample, 8 * ew * h.sample_cap);
+}
+
 }  // namespace
+
+uint64_t category_hash(uint64_t seed, int column, const char* data, size_t len) {
+  return fmix64(hash_level(column, data, len) ^ seed);
+}
+
+uint64_t row_hash(uint64_t seed, const double* numeric, int n_numeric, const uint64_t* cat_hash, int n_categorical) {
+  uint64_t h = seed;
+  for (int j = 0; j < n_numeric; ++j) {
+    h = (h ^ canonical_bits(numeric[j])) * 0x9E3779B97F4A7C15ULL;
+    h ^= h >> 29;
+  }
+  for (int c = 0; c < n_categorical; ++c) {
+    h = (h ^ cat_hash[c]) * 0xC2B2AE3D27D4EB4FULL;
+    h ^= h >> 31;
+  }
+  return fmix64(h);
+}
 
 FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::string options_in)
     : names(std::move(names_in)), n_numeric(n_numeric_in), options_json(std::move(options_in)),
       moments(n_numeric_in) {
   FitOptions o = parse_fit_options(options_json);
-  // Only k-means needs rows; dedupe needs every distinct row. Rows are bounded in bytes.
-  const int64_t max_rows = kMaxReservoirBytes / (8 * int64_t(std::max<size_t>(names.size(), 1)));
+  // Only k-means needs rows; dedupe needs every distinct row. Rows are bounded in bytes: an entry
+  // is 8 bytes per feature column plus 16, and the room is 1.5 times the sample.
+  const int64_t entry_bytes = 8 * (int64_t(std::max<size_t>(names.size(), 1)) + kExtra);
+  const int64_t max_rows = kMaxReservoirBytes * 2 / (3 * entry_bytes);
   if (o.sample_size_set && o.sample_size > max_rows)
     throw Error(ErrorCode::kProgramLimit,
                 "sample_size " + std::to_string(o.sample_size) + " is too large for " + std::to_string(names.size()) +
@@ -211,35 +401,46 @@ FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::str
   verbose = o.verbose;
   dedupe = o.dedupe;
   Rng r(o.seed ^ 0x5EED5A3B1E5ULL);
-  r.save(rng);
+  hash_seed = r.next();
 }
 
-uint64_t row_fingerprint(const double* numeric, int n_numeric, const StrRef* categorical, int n_categorical) {
-  uint64_t h = 1469598103934665603ULL;
-  for (int j = 0; j < n_numeric; ++j) {
-    double v = std::isnan(numeric[j]) ? std::numeric_limits<double>::quiet_NaN() : numeric[j] + 0.0;
-    h = mix_bytes(h, &v, sizeof v);
-  }
-  for (int c = 0; c < n_categorical; ++c) {
-    const StrRef& v = categorical[c];
-    const uint64_t len = v.is_null ? UINT64_MAX : uint64_t(v.len);
-    h = mix_bytes(h, &len, sizeof len);
-    if (!v.is_null) h = mix_bytes(h, v.data, v.len);
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h ? h : 1;
+size_t compact_state_length(const uint8_t* b, size_t len) {
+  StateHeader h = read_header(b, len);
+  check_sections(h, len);
+  return size_t(h.off_sample) + 8 * size_t(h.n_features + kExtra) * size_t(h.sample_count);
 }
 
-uint64_t FitParts::fingerprint(const double* row) const {
-  const int nc = n_categorical();
-  std::vector<StrRef> cats(static_cast<size_t>(nc));
-  for (int c = 0; c < nc; ++c) {
-    const double id = row[n_numeric + c];
-    if (id >= 0) cats[size_t(c)] = StrRef{levels[size_t(id)].data(), levels[size_t(id)].size(), false};
+void compact_state_into(const uint8_t* b, size_t len, uint8_t* out, size_t out_len) {
+  StateHeader h = read_header(b, len);
+  check_sections(h, len);
+  const size_t want = size_t(h.off_sample) + 8 * size_t(h.n_features + kExtra) * size_t(h.sample_count);
+  if (out_len != want) throw Error(ErrorCode::kInternal, "custseg: compact state length mismatch");
+  std::memset(out, 0, kReserved);
+  std::memcpy(out + kReserved, b + kReserved, want - kReserved);
+  h.sample_cap = h.sample_count;
+  h.total_len = want;
+  std::memcpy(out + kReserved, &h, sizeof h);
+}
+
+void state_features(const uint8_t* b, size_t len, std::vector<std::string>& names, int& n_numeric) {
+  StateHeader h = read_header(b, len);
+  const size_t w = h.n_features;
+  if (h.off_name_off % 4 != 0 || h.off_name_off < kReserved + sizeof(StateHeader) || h.off_name_off > len ||
+      4 * (w + 1) > len - h.off_name_off || h.off_name_bytes > len || h.name_bytes_len > len - h.off_name_bytes)
+    bad_state("section out of bounds");
+  const uint32_t* name_off = reinterpret_cast<const uint32_t*>(b + h.off_name_off);
+  names.clear();
+  for (size_t i = 0; i < w; ++i) {
+    if (name_off[i] > name_off[i + 1] || name_off[i + 1] > h.name_bytes_len) bad_state("bad name table");
+    names.emplace_back(reinterpret_cast<const char*>(b + h.off_name_bytes + name_off[i]), name_off[i + 1] - name_off[i]);
   }
-  return row_fingerprint(row, n_numeric, cats.data(), nc);
+  n_numeric = int(h.n_numeric);
+}
+
+std::string state_options(const uint8_t* b, size_t len) {
+  StateHeader h = read_header(b, len);
+  if (h.off_options > len || h.options_len > len - h.off_options) bad_state("section out of bounds");
+  return std::string(reinterpret_cast<const char*>(b + h.off_options), h.options_len);
 }
 
 std::vector<uint8_t> encode_state(const FitParts& p) {
@@ -253,13 +454,25 @@ std::vector<uint8_t> encode_state(const FitParts& p) {
 
 void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allocate) {
   if (p.borrowed) throw Error(ErrorCode::kInternal, "custseg: a borrowed state cannot be encoded");
-  const size_t w = size_t(p.row_width());
+  const size_t w = size_t(p.row_width()), ew = size_t(p.entry_width());
   const size_t nl = p.levels.size();
   const size_t dim = size_t(p.n_numeric) + nl;
-  if (dim > size_t(kMaxFeatures))
-    throw Error(ErrorCode::kProgramLimit, "too many encoded columns: " + std::to_string(dim),
+  if (dim > size_t(kMaxFeatures)) {
+    // The message names the categorical column with the most levels: the one to exclude or group.
+    std::vector<size_t> per_col(size_t(p.n_categorical()), 0);
+    for (int c : p.level_col) ++per_col[size_t(c)];
+    size_t worst = 0;
+    for (size_t c = 1; c < per_col.size(); ++c)
+      if (per_col[c] > per_col[worst]) worst = c;
+    std::string culprit = " (" + std::to_string(p.n_numeric) + " numeric columns";
+    if (!per_col.empty())
+      culprit += "; column \"" + p.names[size_t(p.n_numeric) + worst] + "\" has the most categories: " +
+                 std::to_string(per_col[worst]) + " so far";
+    culprit += ")";
+    throw Error(ErrorCode::kProgramLimit, "too many encoded columns: " + std::to_string(dim) + culprit,
                 "custseg uses at most " + std::to_string(kMaxFeatures) +
                     " numeric columns and categories; exclude a column with many distinct values");
+  }
   StateHeader h{};
   h.magic = kStateMagic;
   h.version = kStateVersion;
@@ -269,16 +482,16 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
   h.dim = uint32_t(dim);
   h.hash_size = hash_size_for(nl);
   h.pending_count = uint32_t(p.pending.size() / w);
-  h.reservoir_count = p.reservoir.size() / w;
-  h.reservoir_cap = std::max<uint64_t>(p.reservoir_cap, h.reservoir_count);
+  h.sample_count = p.sample.size() / ew;
+  h.sample_cap = std::max<uint64_t>(p.sample_cap, h.sample_count);
   h.sample_size = p.sample_size;
   h.seen = p.seen;
   h.skipped = p.skipped;
   h.used = p.used;
-  std::memcpy(h.rng, p.rng, sizeof h.rng);
+  h.hash_seed = p.hash_seed;
+  h.threshold = p.threshold;
   h.moments_n = p.moments.count();
   h.flags = (p.verbose ? kFlagVerbose : 0) | (p.dedupe ? kFlagDedupe : 0);
-  h.dedupe_slots = p.dedupe ? dedupe_slots_for(h.reservoir_cap) : 0;
   size_t name_bytes = 0, level_bytes = 0;
   for (const auto& n : p.names) name_bytes += n.size();
   for (const auto& l : p.levels) level_bytes += l.size();
@@ -297,13 +510,13 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
   h.off_level_off = take(4 * (nl + 1));
   h.off_level_bytes = take(level_bytes);
   h.level_bytes_len = level_bytes;
+  h.off_level_hash = take(8 * nl);
   h.off_hash = take(4 * size_t(h.hash_size));
   h.off_N = take(8 * dim * dim);
   h.off_A = take(8 * dim * dim);
   h.off_M = take(8 * dim * dim);
   h.off_pending = take(8 * w * FitParts::kPendingRows);
-  h.off_reservoir = take(8 * w * size_t(h.reservoir_cap));
-  h.off_dedupe = take(8 * size_t(h.dedupe_slots));
+  h.off_sample = take(8 * ew * size_t(h.sample_cap));
   h.total_len = off;
   if (off > (size_t(1) << 30) - 1024)
     throw Error(ErrorCode::kProgramLimit, "custseg_fit state would exceed 1 GB",
@@ -323,6 +536,7 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
   if (!p.options_json.empty()) std::memcpy(b + h.off_options, p.options_json.data(), p.options_json.size());
   uint32_t* lcol = reinterpret_cast<uint32_t*>(b + h.off_level_col);
   uint32_t* loff = reinterpret_cast<uint32_t*>(b + h.off_level_off);
+  uint64_t* lhash = reinterpret_cast<uint64_t*>(b + h.off_level_hash);
   uint32_t* hash = reinterpret_cast<uint32_t*>(b + h.off_hash);
   pos = 0;
   for (size_t i = 0; i < nl; ++i) {
@@ -330,6 +544,7 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
     loff[i] = pos;
     std::memcpy(b + h.off_level_bytes + pos, p.levels[i].data(), p.levels[i].size());
     pos += uint32_t(p.levels[i].size());
+    lhash[i] = category_hash(p.hash_seed, p.level_col[i], p.levels[i].data(), p.levels[i].size());
     uint32_t slot = uint32_t(hash_level(p.level_col[i], p.levels[i].data(), p.levels[i].size())) & (h.hash_size - 1);
     while (hash[slot] != 0) slot = (slot + 1) & (h.hash_size - 1);
     hash[slot] = uint32_t(i + 1);
@@ -341,49 +556,26 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
     std::memcpy(b + h.off_M, p.moments.M().data(), 8 * dim * dim);
   }
   if (!p.pending.empty()) std::memcpy(b + h.off_pending, p.pending.data(), 8 * p.pending.size());
-  if (!p.reservoir.empty()) std::memcpy(b + h.off_reservoir, p.reservoir.data(), 8 * p.reservoir.size());
-  if (p.dedupe) {
-    uint64_t* table = reinterpret_cast<uint64_t*>(b + h.off_dedupe);
-    for (uint64_t r = 0; r < h.reservoir_count; ++r)
-      insert_fingerprint(table, h.dedupe_slots, p.fingerprint(p.reservoir.data() + r * w));
-  }
+  if (!p.sample.empty()) std::memcpy(b + h.off_sample, p.sample.data(), 8 * p.sample.size());
 }
 
 FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
   StateHeader h = read_header(b, len);
-  const size_t w = h.n_features, nl = h.n_levels, dim = h.dim;
-  // Why the lower bound: rows are written in place at these offsets, so a section over the header
-  // (a crafted INITCOND) would let row values rewrite the offsets themselves.
-  auto check = [&](uint64_t off, uint64_t bytes) {
-    if (off % 8 != 0 || off < kReserved + sizeof(StateHeader) || off > len || bytes > len - off)
-      bad_state("section out of bounds");
-  };
-  check(h.off_name_off, 4 * (w + 1));
-  check(h.off_name_bytes, h.name_bytes_len);
-  check(h.off_options, h.options_len);
-  check(h.off_level_col, 4 * nl);
-  check(h.off_level_off, 4 * (nl + 1));
-  check(h.off_level_bytes, h.level_bytes_len);
-  check(h.off_N, 8 * dim * dim);
-  check(h.off_A, 8 * dim * dim);
-  check(h.off_M, 8 * dim * dim);
-  check(h.off_pending, 8 * w * h.pending_count);
-  check(h.off_reservoir, 8 * w * h.reservoir_cap);
-  check(h.off_dedupe, 8 * h.dedupe_slots);
+  const size_t w = h.n_features, nl = h.n_levels, dim = h.dim, ew = w + kExtra;
+  check_sections(h, len);
   FitParts p;
-  const uint32_t* name_off = reinterpret_cast<const uint32_t*>(b + h.off_name_off);
-  for (size_t i = 0; i < w; ++i) {
-    if (name_off[i] > name_off[i + 1] || name_off[i + 1] > h.name_bytes_len) bad_state("bad name table");
-    p.names.emplace_back(reinterpret_cast<const char*>(b + h.off_name_bytes + name_off[i]),
-                         name_off[i + 1] - name_off[i]);
-  }
-  p.n_numeric = int(h.n_numeric);
+  std::vector<std::string> names;
+  int nn = 0;
+  state_features(b, len, names, nn);
+  p.names = std::move(names);
+  p.n_numeric = nn;
   p.options_json.assign(reinterpret_cast<const char*>(b + h.off_options), h.options_len);
   p.sample_size = h.sample_size;
   p.seen = h.seen;
   p.skipped = h.skipped;
   p.used = h.used;
-  std::memcpy(p.rng, h.rng, sizeof p.rng);
+  p.hash_seed = h.hash_seed;
+  p.threshold = h.threshold;
   const uint32_t* lcol = reinterpret_cast<const uint32_t*>(b + h.off_level_col);
   const uint32_t* loff = reinterpret_cast<const uint32_t*>(b + h.off_level_off);
   for (size_t i = 0; i < nl; ++i) {
@@ -391,6 +583,7 @@ FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
       bad_state("bad category table");
     p.level_col.push_back(int(lcol[i]));
     p.levels.emplace_back(reinterpret_cast<const char*>(b + h.off_level_bytes + loff[i]), loff[i + 1] - loff[i]);
+    p.level_hash.push_back(category_hash(p.hash_seed, p.level_col[i], p.levels[i].data(), p.levels[i].size()));
   }
   {
     std::set<std::pair<int, std::string>> seen_levels;
@@ -406,28 +599,42 @@ FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
                                 reinterpret_cast<const double*>(b + h.off_A),
                                 reinterpret_cast<const double*>(b + h.off_M), int(dim));
   const double* pend = reinterpret_cast<const double*>(b + h.off_pending);
-  p.pending.assign(pend, pend + w * h.pending_count);
-  const double* res = reinterpret_cast<const double*>(b + h.off_reservoir);
-  if (borrow) {
-    p.borrowed = res;
-    p.borrowed_rows = h.reservoir_count;
-  } else {
-    p.reservoir.assign(res, res + w * h.reservoir_count);
-  }
-  p.reservoir_cap = h.reservoir_cap;
-  p.verbose = h.flags & kFlagVerbose;
-  p.dedupe = h.flags & kFlagDedupe;
-  for (uint64_t r = 0; r < h.reservoir_count; ++r)
-    for (size_t c = h.n_numeric; c < w; ++c) {
-      const double id = res[r * w + c];
+  for (uint64_t r = 0; r < h.pending_count; ++r)
+    for (size_t col = h.n_numeric; col < w; ++col) {
+      const double id = pend[r * w + col];
       if (!(id == -1 || (id >= 0 && id < double(nl) && id == std::floor(id)))) bad_state("bad category id");
     }
+  p.pending.assign(pend, pend + w * h.pending_count);
+  const double* res = reinterpret_cast<const double*>(b + h.off_sample);
+  // Counts never exceed the rows they count (which also bounds the final draw's work).
+  uint64_t counted = 0;
+  for (uint64_t r = 0; r < h.sample_count; ++r) {
+    const double* e = res + r * ew;
+    const uint64_t c = entry_word(e, 1);
+    if (c == 0 || c > h.seen || counted + c > h.seen) bad_state("bad sample count");
+    counted += c;
+    for (size_t col = h.n_numeric; col < w; ++col) {
+      const double id = e[kExtra + col];
+      if (!(id == -1 || (id >= 0 && id < double(nl) && id == std::floor(id)))) bad_state("bad category id");
+    }
+  }
+  if (borrow) {
+    p.borrowed = res;
+    p.borrowed_entries = h.sample_count;
+  } else {
+    p.sample.assign(res, res + ew * h.sample_count);
+  }
+  p.sample_cap = h.sample_cap;
+  p.verbose = h.flags & kFlagVerbose;
+  p.dedupe = h.flags & kFlagDedupe;
   return p;
 }
 
 // ---- the fast path ----
 
-FitStateView::FitStateView(uint8_t* data, size_t len) : base_(data), len_(len) { read_header(data, len); }
+FitStateView::FitStateView(uint8_t* data, size_t len, bool validate) : base_(data), len_(len) {
+  if (validate) check_sections(read_header(data, len), len);
+}
 
 int FitStateView::find_level(int cat, const StrRef& v) const {
   const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
@@ -438,6 +645,7 @@ int FitStateView::find_level(int cat, const StrRef& v) const {
   uint32_t slot = uint32_t(hash_level(cat, v.data, v.len)) & (h->hash_size - 1);
   while (hash[slot] != 0) {
     uint32_t id = hash[slot] - 1;
+    if (id >= h->n_levels) bad_state("bad category index");
     if (lcol[id] == uint32_t(cat) && loff[id + 1] - loff[id] == v.len &&
         (v.len == 0 || std::memcmp(bytes + loff[id], v.data, v.len) == 0))
       return int(id);
@@ -450,12 +658,11 @@ void FitStateView::fold_pending() {
   StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
   const int dim = int(h->dim);
   const double* pend = reinterpret_cast<const double*>(base_ + h->off_pending);
-  RowMatrix X = encode_raw_rows(pend, h->pending_count, int(h->n_features), int(h->n_numeric), dim);
   double* N = reinterpret_cast<double*>(base_ + h->off_N);
   double* A = reinterpret_cast<double*>(base_ + h->off_A);
   double* M = reinterpret_cast<double*>(base_ + h->off_M);
   Moments m = Moments::from_raw(h->moments_n, N, A, M, dim);
-  m.add(X);
+  m.add_raw(pend, h->pending_count, h->n_features, int(h->n_features), int(h->n_numeric));
   std::memcpy(N, m.N().data(), sizeof(double) * size_t(dim) * size_t(dim));
   std::memcpy(A, m.A().data(), sizeof(double) * size_t(dim) * size_t(dim));
   std::memcpy(M, m.M().data(), sizeof(double) * size_t(dim) * size_t(dim));
@@ -463,16 +670,32 @@ void FitStateView::fold_pending() {
   h->pending_count = 0;
 }
 
+void FitStateView::compact() {
+  StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
+  LevelText lt;
+  lt.off = reinterpret_cast<const uint32_t*>(base_ + h->off_level_off);
+  lt.bytes = reinterpret_cast<const char*>(base_ + h->off_level_bytes);
+  double* data = reinterpret_cast<double*>(base_ + h->off_sample);
+  const bool dedupe = h->flags & kFlagDedupe;
+  uint64_t threshold = h->threshold;
+  const uint64_t n = compact_entries(data, h->sample_count, int(h->n_features), int(h->n_numeric), lt, h->sample_size,
+                                     dedupe, threshold);
+  const size_t ew = size_t(h->n_features) + kExtra;
+  std::memset(data + n * ew, 0, sizeof(double) * ew * size_t(h->sample_count - n));
+  h->sample_count = n;
+  h->threshold = threshold;
+  if (dedupe) h->used = n;
+}
+
 size_t FitStateView::grown_length(const StrRef* categorical) const {
   const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
-  if (h->flags & kFlagDedupe) return 0;
-  if (int64_t(h->reservoir_count) >= h->sample_size || h->reservoir_count < h->reservoir_cap) return 0;
+  if (!wants_room(h->sample_count, h->sample_cap, h->sample_size)) return 0;
   const int w = int(h->n_features), nn = int(h->n_numeric);
   for (int c = 0; c < w - nn; ++c)
     if (!categorical[c].is_null && find_level(c, categorical[c]) < 0) return 0;
   // FitParts::prepare's rule for the new room.
-  const uint64_t cap = std::min<uint64_t>(uint64_t(h->sample_size), std::max<uint64_t>(1024, 4 * h->reservoir_count));
-  const size_t len = size_t(h->off_reservoir) + 8 * size_t(w) * size_t(cap);
+  const uint64_t cap = grown_cap(h->sample_size, h->sample_cap);
+  const size_t len = size_t(h->off_sample) + 8 * size_t(w + kExtra) * size_t(cap);
   if (len > (size_t(1) << 30) - 1024)
     throw Error(ErrorCode::kProgramLimit, "custseg_fit state would exceed 1 GB",
                 "lower \"sample_size\" (rows kept for k-means)");
@@ -481,16 +704,15 @@ size_t FitStateView::grown_length(const StrRef* categorical) const {
 
 void FitStateView::grow_into(uint8_t* out, size_t out_len) const {
   const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
-  const size_t w = h->n_features;
-  const size_t used = size_t(h->off_reservoir) + 8 * w * size_t(h->reservoir_count);
+  const size_t w = h->n_features, ew = w + kExtra;
+  const size_t used = size_t(h->off_sample) + 8 * ew * size_t(h->sample_count);
   std::memcpy(out, base_, used);
-  // Unused room is zero, as encode_state leaves it: rows past the pending ones and past the reservoir's.
+  // Unused room is zero, as encode_state leaves it: rows past the pending ones and past the sample's.
   const size_t pending_used = size_t(h->off_pending) + 8 * w * h->pending_count;
   std::memset(out + pending_used, 0, 8 * w * (size_t(FitParts::kPendingRows) - h->pending_count));
   std::memset(out + used, 0, out_len - used);
   StateHeader* g = reinterpret_cast<StateHeader*>(out + kReserved);
-  g->reservoir_cap = (out_len - size_t(h->off_reservoir)) / (8 * w);
-  g->off_dedupe = out_len;  // no dedupe section
+  g->sample_cap = (out_len - size_t(h->off_sample)) / (8 * ew);
   g->total_len = out_len;
 }
 
@@ -516,62 +738,50 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
     return true;
   }
   double ids[kMaxFeatures];
+  uint64_t chash[kMaxFeatures];
+  const uint64_t* lhash = reinterpret_cast<const uint64_t*>(base_ + h->off_level_hash);
   for (int c = 0; c < w - nn; ++c) {
     if (categorical[c].is_null) {
       ids[c] = -1;
+      chash[c] = null_category_hash(h->hash_seed, c);
       continue;
     }
     int id = find_level(c, categorical[c]);
     if (id < 0) return false;
     ids[c] = id;
+    chash[c] = lhash[id];
   }
-  double* res = reinterpret_cast<double*>(base_ + h->off_reservoir);
-  if (h->flags & kFlagDedupe) {
-    // Every distinct row is kept; a repeated row is seen but not used.
-    const uint64_t fp = row_fingerprint(numeric, nn, categorical, w - nn);
-    uint64_t* table = reinterpret_cast<uint64_t*>(base_ + h->off_dedupe);
-    uint64_t i = (fp ^ (fp >> 31)) & (h->dedupe_slots - 1);
-    while (table[i] != 0) {
-      if (table[i] == fp) {
-        ++h->seen;
-        return true;
-      }
-      i = (i + 1) & (h->dedupe_slots - 1);
+  const bool dedupe = h->flags & kFlagDedupe;
+  bool candidate = false;
+  uint64_t rh = 0;
+  if (h->sample_size > 0) {
+    rh = row_hash(h->hash_seed, numeric, nn, chash, w - nn);
+    candidate = rh <= h->threshold;
+    if (candidate && h->sample_count == h->sample_cap) {
+      // Full: below the sample size, grow; else merge repeats and drop what is above the sample
+      // first, and grow when that freed little.
+      if (h->sample_count < uint64_t(h->sample_size) && h->sample_cap < sample_room(h->sample_size)) return false;
+      compact();
+      if (wants_room(h->sample_count, h->sample_cap, h->sample_size)) return false;
+      candidate = rh <= h->threshold;
     }
-    if (int64_t(h->reservoir_count) >= h->sample_size)
-      throw Error(ErrorCode::kProgramLimit,
-                  "dedupe found more than " + std::to_string(h->sample_size) + " distinct rows",
-                  "dedupe keeps every distinct row in memory: raise \"sample_size\" or train without \"dedupe\"");
-    if (h->reservoir_count == h->reservoir_cap) return false;
-    table[i] = fp;
-    ++h->seen;
-    ++h->used;
-    double* row = res + size_t(h->reservoir_count) * size_t(w);
-    std::memcpy(row, numeric, sizeof(double) * size_t(nn));
-    std::memcpy(row + nn, ids, sizeof(double) * size_t(w - nn));
-    ++h->reservoir_count;
-    return true;
   }
-  const bool fills_reservoir = int64_t(h->reservoir_count) < h->sample_size;
-  if (fills_reservoir && h->reservoir_count == h->reservoir_cap) return false;
   // Committed from here on.
   ++h->seen;
   ++h->used;
+  if (candidate) {
+    double* e = reinterpret_cast<double*>(base_ + h->off_sample) + size_t(h->sample_count) * size_t(w + kExtra);
+    set_entry_word(e, 0, rh);
+    set_entry_word(e, 1, 1);
+    std::memcpy(e + kExtra, numeric, sizeof(double) * size_t(nn));
+    std::memcpy(e + kExtra + nn, ids, sizeof(double) * size_t(w - nn));
+    ++h->sample_count;
+  }
+  if (dedupe) return true;  // the moments are those of the distinct rows, taken at the end
   double* pend = reinterpret_cast<double*>(base_ + h->off_pending) + size_t(h->pending_count) * size_t(w);
   std::memcpy(pend, numeric, sizeof(double) * size_t(nn));
   std::memcpy(pend + nn, ids, sizeof(double) * size_t(w - nn));
   ++h->pending_count;
-  if (fills_reservoir) {
-    std::memcpy(res + size_t(h->reservoir_count) * size_t(w), pend, sizeof(double) * size_t(w));
-    ++h->reservoir_count;
-  } else if (h->sample_size > 0) {
-    // Reservoir sampling (Algorithm R): keep this row with probability sample_size / used.
-    Rng r(0);
-    r.load(h->rng);
-    uint64_t j = r.below(h->used);
-    r.save(h->rng);
-    if (j < uint64_t(h->sample_size)) std::memcpy(res + j * size_t(w), pend, sizeof(double) * size_t(w));
-  }
   if (h->pending_count == uint32_t(FitParts::kPendingRows)) fold_pending();
   return true;
 }
@@ -596,31 +806,41 @@ void FitParts::prepare(const StrRef* categorical) {
                   "exclude it, or group its values into fewer categories in a view");
     level_col.push_back(c);
     levels.emplace_back(v.data, v.len);
+    level_hash.push_back(category_hash(hash_seed, c, v.data, v.len));
     moments.extend(1);
   }
-  const uint64_t rows = reservoir.size() / size_t(row_width());
-  if (int64_t(rows) < sample_size && rows >= reservoir_cap)
-    reservoir_cap = std::min<uint64_t>(uint64_t(sample_size), std::max<uint64_t>(1024, 4 * rows));
+  const uint64_t entries = sample.size() / size_t(entry_width());
+  if (wants_room(entries, sample_cap, sample_size)) sample_cap = grown_cap(sample_size, sample_cap);
 }
 
-RowMatrix FitParts::encode_rows(const double* rows, size_t count) const {
-  return encode_raw_rows(rows, count, row_width(), n_numeric, moments.dim());
+RowMatrix FitParts::encode_rows(const double* rows, size_t count, size_t stride) const {
+  return encode_raw_rows(rows, count, stride, row_width(), n_numeric, moments.dim());
 }
 
 void FitParts::fold_pending() {
   const size_t rows = pending.size() / size_t(row_width());
   if (rows == 0) return;
-  moments.add(encode_rows(pending.data(), rows));
+  moments.add_raw(pending.data(), rows, size_t(row_width()), row_width(), n_numeric);
   pending.clear();
+}
+
+void FitParts::compact() {
+  if (borrowed) throw Error(ErrorCode::kInternal, "custseg: a borrowed state cannot be compacted");
+  LevelText lt;
+  lt.strings = &levels;
+  const uint64_t n = compact_entries(sample.data(), sample_entries(), row_width(), n_numeric, lt, sample_size, dedupe,
+                                     threshold);
+  sample.resize(size_t(n) * size_t(entry_width()));
+  if (dedupe) used = n;
 }
 
 void FitParts::merge(FitParts& o) {
   if (borrowed || o.borrowed) throw Error(ErrorCode::kInternal, "custseg: a borrowed state cannot be merged");
-  if (o.names != names || o.n_numeric != n_numeric || o.options_json != options_json)
+  if (o.names != names || o.n_numeric != n_numeric || o.options_json != options_json || o.hash_seed != hash_seed)
     throw Error(ErrorCode::kDimensionMismatch, "cannot combine custseg_fit states of different tables or options");
   fold_pending();
   o.fold_pending();
-  const int w = row_width();
+  const int w = row_width(), ew = entry_width();
   // Map the other side's category ids into ours, adding the ones we have not seen.
   std::vector<int> map(o.levels.size());
   const int added_before = int(levels.size());
@@ -631,6 +851,7 @@ void FitParts::merge(FitParts& o) {
     if (found < 0) {
       level_col.push_back(o.level_col[i]);
       levels.push_back(o.levels[i]);
+      level_hash.push_back(o.level_hash[i]);
       found = int(levels.size()) - 1;
     }
     map[i] = found;
@@ -652,56 +873,70 @@ void FitParts::merge(FitParts& o) {
     if (!taken[j]) perm[size_t(n_numeric) + j] = next++;
   om.permute(perm);
   moments.merge(om);
-  // Reservoirs: the union when it fits, else a uniform sample of the union.
-  std::vector<double>& theirs = o.reservoir;  // o is consumed: its ids are remapped in place
-  for (size_t r = 0; r < theirs.size() / size_t(w); ++r)
+  // Samples: the bottom k of the union is the bottom k of the two bottom-k sets, under the lower
+  // of the two thresholds (the side that dropped rows dropped all above its threshold).
+  std::vector<double>& theirs = o.sample;  // o is consumed: its ids are remapped in place
+  for (size_t r = 0; r < theirs.size() / size_t(ew); ++r)
     for (int c = n_numeric; c < w; ++c) {
-      double& id = theirs[r * size_t(w) + size_t(c)];
+      double& id = theirs[r * size_t(ew) + size_t(kExtra + c)];
       if (id >= 0) id = map[size_t(id)];
     }
-  uint64_t total = used + o.used;
-  if (dedupe) {
-    // The union of two sets of distinct rows.
-    std::unordered_set<uint64_t> mine;
-    for (size_t r = 0; r < reservoir.size() / size_t(w); ++r) mine.insert(fingerprint(reservoir.data() + r * size_t(w)));
-    for (size_t r = 0; r < theirs.size() / size_t(w); ++r) {
-      const double* row = theirs.data() + r * size_t(w);
-      if (mine.insert(fingerprint(row)).second) reservoir.insert(reservoir.end(), row, row + w);
-    }
-    total = reservoir.size() / size_t(w);
-    if (int64_t(total) > sample_size)
-      throw Error(ErrorCode::kProgramLimit, "dedupe found more than " + std::to_string(sample_size) + " distinct rows",
-                  "dedupe keeps every distinct row in memory: raise \"sample_size\" or train without \"dedupe\"");
-  } else if (total <= uint64_t(sample_size)) {
-    reservoir.reserve(reservoir.size() + theirs.size());
-    reservoir.insert(reservoir.end(), theirs.begin(), theirs.end());
-  } else {
-    Rng r(0);
-    r.load(rng);
-    uint64_t left_a = used, left_b = o.used;
-    std::vector<double>& a = reservoir;  // replaced by `out` below
-    size_t na = a.size() / size_t(w), nb = theirs.size() / size_t(w);
-    std::vector<double> out;
-    out.reserve(size_t(sample_size) * size_t(w));
-    for (int64_t s = 0; s < sample_size; ++s) {
-      bool from_a = r.below(left_a + left_b) < left_a;
-      std::vector<double>& src = from_a ? a : theirs;
-      size_t& n = from_a ? na : nb;
-      (from_a ? left_a : left_b)--;
-      size_t pick = size_t(r.below(n));
-      out.insert(out.end(), src.begin() + long(pick * size_t(w)), src.begin() + long((pick + 1) * size_t(w)));
-      // Remove the picked row by moving the last one into its place.
-      std::copy(src.begin() + long((n - 1) * size_t(w)), src.begin() + long(n * size_t(w)),
-                src.begin() + long(pick * size_t(w)));
-      --n;
-    }
-    r.save(rng);
-    reservoir.swap(out);
-  }
-  reservoir_cap = std::max<uint64_t>(reservoir_cap, reservoir.size() / size_t(w));
+  sample.reserve(sample.size() + theirs.size());
+  sample.insert(sample.end(), theirs.begin(), theirs.end());
+  std::vector<double>().swap(theirs);
+  threshold = std::min(threshold, o.threshold);
+  used += o.used;
+  compact();
+  sample_cap = sample_entries();
   seen += o.seen;
   skipped += o.skipped;
-  used = total;
+}
+
+SampleDraw draw_sample(const FitParts& p, uint64_t seed) {
+  LevelText lt;
+  lt.strings = &p.levels;
+  bool cut = false;
+  uint64_t cut_hash = 0;
+  Distinct d = distinct_entries(p.sample_data(), p.sample_entries(), p.row_width(), p.n_numeric, lt, p.threshold,
+                                p.dedupe ? UINT64_MAX : uint64_t(p.sample_size), &cut, &cut_hash);
+  if (p.dedupe && int64_t(d.first.size()) > p.sample_size) too_many_distinct(p.sample_size);
+  SampleDraw out;
+  out.entry = std::move(d.first);
+  out.copies = std::move(d.count);
+  if (p.dedupe) {
+    std::fill(out.copies.begin(), out.copies.end(), 1);
+    out.rows = out.copies.size();
+    return out;
+  }
+  uint64_t total = 0;
+  for (uint64_t c : out.copies) total += c;
+  const uint64_t s = uint64_t(std::max<int64_t>(p.sample_size, 0));
+  if (total <= s) {
+    out.rows = total;
+    return out;
+  }
+  // More kept rows than the sample (repeated rows): s of the `total` rows, uniformly without
+  // replacement (Floyd's algorithm), walked against the entries' running counts.
+  Rng r(seed ^ 0xD12A5A3B1EULL);
+  std::unordered_set<uint64_t> chosen;
+  chosen.reserve(size_t(s) * 2);
+  for (uint64_t j = total - s; j < total; ++j) {
+    const uint64_t t = r.below(j + 1);
+    if (!chosen.insert(t).second) chosen.insert(j);
+  }
+  std::vector<uint64_t> pos(chosen.begin(), chosen.end());
+  std::sort(pos.begin(), pos.end());
+  uint64_t start = 0;
+  size_t k = 0;
+  for (size_t i = 0; i < out.copies.size(); ++i) {
+    const uint64_t end = start + out.copies[i];
+    uint64_t take = 0;
+    while (k < pos.size() && pos[k] < end) ++take, ++k;
+    out.copies[i] = take;
+    start = end;
+  }
+  out.rows = s;
+  return out;
 }
 
 // ---- the final fit ----
@@ -775,10 +1010,23 @@ std::string fmt(double v) {
 
 FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say) {
   fold_pending();
+  SampleDraw draw;
+  if (need_rows || dedupe) draw = draw_sample(*this, opt.seed);
   if (dedupe) {
-    // The moments of the distinct rows, which the reservoir holds in full.
+    // The moments of the distinct rows, which the sample holds in full, in canonical order.
+    used = draw.rows;
     moments = Moments(moments.dim());
-    moments.add(encode_rows(reservoir_data(), reservoir_rows()));
+    const size_t ew = size_t(entry_width());
+    constexpr size_t kBlock = 4096;
+    std::vector<double> block;
+    for (size_t i = 0; i < draw.entry.size(); i += kBlock) {
+      const size_t m = std::min(kBlock, draw.entry.size() - i);
+      block.resize(m * size_t(row_width()));
+      for (size_t r = 0; r < m; ++r)
+        std::memcpy(block.data() + r * size_t(row_width()), sample_data() + draw.entry[i + r] * ew + kExtra,
+                    sizeof(double) * size_t(row_width()));
+      moments.add_raw(block.data(), m, size_t(row_width()), row_width(), n_numeric);
+    }
   }
   if (used == 0)
     throw Error(ErrorCode::kDataException, "no usable rows to train on",
@@ -788,6 +1036,11 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   say("custseg_fit: " + std::to_string(seen) + " rows scanned, " + std::to_string(skipped) + " skipped, " +
       (dedupe ? std::to_string(used) + " distinct, " : std::string()) + std::to_string(levels.size()) +
       " categories in " + std::to_string(nc) + " categorical columns");
+  if (!names.empty()) {
+    std::string list;
+    for (size_t j = 0; j < names.size(); ++j) list += (j ? ", " : "") + names[j];
+    say("custseg_fit: features " + list);
+  }
   // The PCA and k-means stages work on the vectors they are given, unscaled.
   const bool standardize = opt.stage == Stage::kFit || opt.stage == Stage::kScaler;
   // Encoding order: numeric columns, then each categorical column's levels in sorted byte order.
@@ -795,10 +1048,13 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   std::vector<int> id_to_col(levels.size());
   Model m;
   m.scale_categoricals = opt.scale_categoricals;
+  // The rows arrived transformed (see transform.h); the model replays the same transforms.
+  const std::vector<Transform> transforms = resolve_transforms(opt.transforms, names, n_numeric);
   for (int j = 0; j < n_numeric; ++j) {
     perm.push_back(j);
     Feature f;
     f.name = names[size_t(j)];
+    f.transform = transforms[size_t(j)];
     m.features.push_back(f);
   }
   for (int c = 0; c < nc; ++c) {
@@ -868,35 +1124,45 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   m.info.calinski_harabasz = m.info.davies_bouldin = nan;
   Prepared out;
   if (need_rows) {
-    // The rows k-means sees: every row up to sample_size, else the uniform reservoir sample.
-    const Eigen::Index rows = Eigen::Index(reservoir_rows());
+    // The rows k-means sees: every row up to sample_size, else a uniform sample (draw_sample).
+    const Eigen::Index rows = Eigen::Index(draw.rows);
     // Each row is encoded, scaled and projected on its own, in a fixed order of operations, so its
     // coordinates do not depend on where in the sample it sits (nor on a plan's row order).
     const bool pca = opt.has_pca();
     const Eigen::Index q = pca ? proj.rows() : d;
     RowMatrix Xa(rows, q);
+    RowMatrix Xfa(pca && opt.metrics_in_features ? rows : 0, d);
     Vector z(d);
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      const double* row = reservoir_data() + size_t(r) * size_t(w);
+    Eigen::Index at = 0;
+    const size_t ew = size_t(entry_width());
+    for (size_t i = 0; i < draw.entry.size(); ++i) {
+      if (draw.copies[i] == 0) continue;
+      const double* row = sample_data() + draw.entry[i] * ew + kExtra;
       z.setZero();
       for (int j = 0; j < n_numeric; ++j) z(j) = std::isnan(row[j]) ? mean(j) : row[j];
       for (int c = n_numeric; c < w; ++c)
         if (row[c] >= 0) z(id_to_col[size_t(row[c])]) = 1.0;
       for (int j = 0; j < d; ++j) z(j) = (z(j) - mv(j)) / sv(j);
-      double* out = Xa.row(r).data();
+      double* out = Xa.row(at).data();
       if (!pca) {
         for (int j = 0; j < d; ++j) out[j] = z(j);
-        continue;
+      } else {
+        if (Xfa.rows()) Xfa.row(at) = z.transpose();
+        for (int j = 0; j < d; ++j) z(j) -= pca_mean(j);
+        for (Eigen::Index c = 0; c < q; ++c) {
+          double acc = 0;
+          for (int j = 0; j < d; ++j) acc += z(j) * proj(c, j);
+          out[c] = acc;
+        }
       }
-      for (int j = 0; j < d; ++j) z(j) -= pca_mean(j);
-      for (Eigen::Index c = 0; c < q; ++c) {
-        double acc = 0;
-        for (int j = 0; j < d; ++j) acc += z(j) * proj(c, j);
-        out[c] = acc;
+      for (uint64_t copy = 1; copy < draw.copies[i]; ++copy) {
+        Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+        if (Xfa.rows()) Xfa.row(at + Eigen::Index(copy)) = Xfa.row(at);
       }
+      at += Eigen::Index(draw.copies[i]);
     }
-    // Why: the raw rows are not needed again (a borrowed reservoir belongs to the caller).
-    std::vector<double>().swap(reservoir);
+    // Why: the raw rows are not needed again (a borrowed sample belongs to the caller).
+    std::vector<double>().swap(sample);
     // Canonical row order, so that k-means depends on the set of rows and not on the order a plan
     // delivered them in: serial, parallel and shuffled scans give the same centroids.
     const std::vector<size_t> order = canonical_order(Xa);
@@ -904,6 +1170,10 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     for (Eigen::Index r = 0; r < rows; ++r) X.row(r) = Xa.row(Eigen::Index(order[size_t(r)]));
     Xa.resize(0, 0);
     out.X = std::move(X);
+    if (Xfa.rows()) {
+      out.Xf.resize(Xfa.rows(), Xfa.cols());
+      for (Eigen::Index r = 0; r < rows; ++r) out.Xf.row(r) = Xfa.row(Eigen::Index(order[size_t(r)]));
+    }
   }
   out.model = std::move(m);
   return out;
@@ -984,9 +1254,10 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
     m.info.rows_clustered = double(rows);
     m.info.inertia = km.inertia;
     m.info.n_iter = km.n_iter;
-    silhouette_of(X, km.labels, opt.k, opt.seed, check, m.info);
-    m.info.calinski_harabasz = calinski_harabasz_score(X, km.labels, opt.k);
-    m.info.davies_bouldin = davies_bouldin_score(X, km.labels, opt.k);
+    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
+    silhouette_of(M, km.labels, opt.k, opt.seed, check, m.info);
+    m.info.calinski_harabasz = calinski_harabasz_score(M, km.labels, opt.k);
+    m.info.davies_bouldin = davies_bouldin_score(M, km.labels, opt.k);
     say("k-means: inertia " + fmt(km.inertia) + ", silhouette " + fmt(m.info.silhouette));
   } else {
     m.info.rows_clustered = 0;
@@ -1023,11 +1294,12 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
     e.n_iter = km.n_iter;
     e.rows = double(X.rows());
     TrainInfo info;
-    silhouette_of(X, km.labels, k, opt.seed, check, info);
+    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
+    silhouette_of(M, km.labels, k, opt.seed, check, info);
     e.silhouette = info.silhouette;
     e.silhouette_rows = info.silhouette_rows;
-    e.calinski_harabasz = calinski_harabasz_score(X, km.labels, k);
-    e.davies_bouldin = davies_bouldin_score(X, km.labels, k);
+    e.calinski_harabasz = calinski_harabasz_score(M, km.labels, k);
+    e.davies_bouldin = davies_bouldin_score(M, km.labels, k);
     say("k = " + std::to_string(k) + ": inertia " + fmt(e.inertia) + ", silhouette " + fmt(e.silhouette));
     out.push_back(e);
   }

@@ -1,5 +1,5 @@
 // The custseg_fit aggregate's core: resolving a table's columns into features, the accumulator of
-// one partial scan (exact moments of every row plus a uniform reservoir sample of rows for k-means),
+// one partial scan (exact moments of every row plus a bottom-k sample of rows for k-means),
 // its flat serialized form that PostgreSQL keeps as the aggregate state, merging two partial
 // states, and the final fit (scaler, PCA, k-means, metrics) that turns a state into a Model.
 #pragma once
@@ -72,33 +72,50 @@ SegmentMatch match_segments(const Model& next, const Model& previous, double max
 //
 // A state is one flat buffer (see fit.cpp for the layout): header, feature names, options text, the
 // category dictionary with an open-addressing hash index, the moments (n, N, A, M), a block of
-// pending rows not yet folded into the moments, and the reservoir of rows for k-means. Rows are
+// pending rows not yet folded into the moments, and the sample of rows for k-means. Rows are
 // stored raw: numeric values (NaN for NULL) then category ids (-1 for NULL), as doubles.
+//
+// The sample is a bottom-k sample: every row gets a seeded 64-bit hash of its content, and the
+// state keeps the distinct rows with the sample_size smallest hashes, each with the number of rows
+// that had its content. Which rows those are depends on the set of rows alone, not on their order
+// nor on how they were split among workers, and two samples merge exactly (the bottom k of a union
+// is the bottom k of the two bottom-k sets). A sample entry is [hash, count, row...]: two 8-byte
+// words (raw uint64 bits) before the row. Entries above the threshold (the largest hash kept once
+// more than sample_size distinct rows were seen) are never taken; the room above sample_size lets
+// candidates collect before a compaction sorts them and drops the excess.
 
-// The decoded form, for the rare structural changes (a new category, a larger reservoir), merging
-// two states, and the final fit.
+// Room for sample entries in a state: half again the sample, so compactions are rare.
+inline uint64_t sample_room(int64_t sample_size) {
+  return sample_size <= 0 ? 0 : uint64_t(sample_size) + uint64_t(sample_size) / 2 + 16;
+}
+
+// The decoded form, for the rare structural changes (a new category, a larger sample room),
+// merging two states, and the final fit.
 struct FitParts {
   static constexpr int kPendingRows = 256;
+  static constexpr int kEntryExtra = 2;  // hash and count words before each sampled row
 
   std::vector<std::string> names;  // encoding order: numeric first
   int n_numeric = 0;
   std::string options_json;
   int64_t sample_size = kDefaultSampleSize;
   uint64_t seen = 0, skipped = 0, used = 0;
-  uint64_t rng[4] = {0, 0, 0, 0};
-  std::vector<int> level_col;       // categorical index of each category id (insertion order)
-  std::vector<std::string> levels;  // text of each category id
-  Moments moments;                  // columns: numeric, then category ids
-  std::vector<double> pending;      // row-major, row_width() doubles per row
-  std::vector<double> reservoir;    // row-major
-  // decode_state with borrow: the reservoir is read in place from the encoded state, which must
+  uint64_t hash_seed = 0;                // seeds the content hash of the bottom-k sample
+  uint64_t threshold = UINT64_MAX;       // entries with a larger hash are out of the sample
+  std::vector<int> level_col;            // categorical index of each category id (insertion order)
+  std::vector<std::string> levels;       // text of each category id
+  std::vector<uint64_t> level_hash;      // seeded hash of each category id's column and text
+  Moments moments;                       // columns: numeric, then category ids
+  std::vector<double> pending;           // row-major, row_width() doubles per row
+  std::vector<double> sample;            // entry_width() doubles per entry
+  // decode_state with borrow: the sample is read in place from the encoded state, which must
   // outlive this object (the final fit reads it once; copying it would double the peak memory).
   const double* borrowed = nullptr;
-  uint64_t borrowed_rows = 0;
-  uint64_t reservoir_cap = 0;       // rows the encoded state has room for
+  uint64_t borrowed_entries = 0;
+  uint64_t sample_cap = 0;  // entries the encoded state has room for
   bool verbose = false;
-  // dedupe: the reservoir holds every distinct row (no sampling, no streaming moments); the
-  // encoded state indexes them by a 64-bit content fingerprint.
+  // dedupe: the sample holds every distinct row once (no eviction; more distinct rows than
+  // sample_size is an error) and the moments are those of the distinct rows.
   bool dedupe = false;
 
   FitParts() = default;
@@ -106,16 +123,17 @@ struct FitParts {
   FitParts(std::vector<std::string> names, int n_numeric, std::string options_json);
 
   int row_width() const { return int(names.size()); }
-  const double* reservoir_data() const { return borrowed ? borrowed : reservoir.data(); }
-  uint64_t reservoir_rows() const { return borrowed ? borrowed_rows : reservoir.size() / size_t(row_width()); }
+  int entry_width() const { return row_width() + kEntryExtra; }
+  const double* sample_data() const { return borrowed ? borrowed : sample.data(); }
+  uint64_t sample_entries() const { return borrowed ? borrowed_entries : sample.size() / size_t(entry_width()); }
   int n_categorical() const { return row_width() - n_numeric; }
-  // Makes room for this row: adds its unseen categories, grows the reservoir when it is full.
+  // Makes room for this row: adds its unseen categories, grows the sample room when it is full.
   void prepare(const StrRef* categorical);
   void fold_pending();
   // One-hot encodes raw rows (numeric values, category ids) into moment columns.
-  RowMatrix encode_rows(const double* rows, size_t count) const;
-  // Content fingerprint of a stored row (category ids resolved to their text).
-  uint64_t fingerprint(const double* row) const;
+  RowMatrix encode_rows(const double* rows, size_t count, size_t stride) const;
+  // Sorts the sample's entries, merges entries of equal content, keeps the sample_size smallest.
+  void compact();
   void merge(FitParts& other);
   // Runs scaler, PCA, k-means and the metrics. `notice` gets progress lines when verbose.
   Model finish(InterruptCheck check = nullptr, const std::function<void(const std::string&)>& notice = {});
@@ -128,31 +146,59 @@ struct FitParts {
   struct Prepared {
     Model model;  // features, scaler, PCA and row counts; no k-means stage yet
     RowMatrix X;  // with need_rows: the rows for k-means, transformed, in canonical order
+    RowMatrix Xf; // with need_rows, PCA and "metric_space": "features": the same rows before PCA
   };
-  // With need_rows, consumes the reservoir (the rows are in X afterwards).
+  // With need_rows, consumes the sample (the rows are in X afterwards).
   Prepared prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say);
 
  public:
 };
 
+// The rows k-means runs on, from a sample: per distinct entry (in canonical order: hash, then
+// content), the entry's index and how many copies of it are taken. Every kept row when there are
+// at most sample_size of them, else a uniform draw of sample_size of them without replacement
+// (seeded); with dedupe, each distinct row once.
+struct SampleDraw {
+  std::vector<uint64_t> entry;
+  std::vector<uint64_t> copies;
+  uint64_t rows = 0;
+};
+SampleDraw draw_sample(const FitParts& parts, uint64_t seed);
+
+// The length of an encoded state without its unused sample room, and that state written to `out`
+// (byte for byte the state with sample_cap = sample_count): what a partial state ships as. Plain
+// copies; `out` needs no alignment.
+size_t compact_state_length(const uint8_t* data, size_t len);
+void compact_state_into(const uint8_t* data, size_t len, uint8_t* out, size_t out_len);
+
+// The names and number of numeric features of an encoded state, read from its header alone (the
+// glue's per-call cache needs only these; decoding the whole state per row would cost its size).
+void state_features(const uint8_t* data, size_t len, std::vector<std::string>& names, int& n_numeric);
+// The options text of an encoded state, read from its header (for the transforms of its rows).
+std::string state_options(const uint8_t* data, size_t len);
+
 std::vector<uint8_t> encode_state(const FitParts& parts);
 // The same, written into memory from allocate(size), 8-byte aligned (the glue's palloc: no copy).
 void encode_state(const FitParts& parts, const std::function<uint8_t*(size_t)>& allocate);
-// Content fingerprint of one row for dedupe: numeric values (NaN canonical) and category text.
-uint64_t row_fingerprint(const double* numeric, int n_numeric, const StrRef* categorical, int n_categorical);
-// borrow: read the reservoir in place (for finish and evaluate_k only; see FitParts::borrowed).
+// The seeded content hash of one row (numeric values with NaN and -0 canonical, each category by
+// the seeded hash of its column and text): what the bottom-k sample orders rows by.
+uint64_t row_hash(uint64_t seed, const double* numeric, int n_numeric, const uint64_t* category_hash, int n_categorical);
+uint64_t category_hash(uint64_t seed, int column, const char* data, size_t len);
+// borrow: read the sample in place (for finish and evaluate_k only; see FitParts::borrowed).
 FitParts decode_state(const uint8_t* data, size_t len, bool borrow = false);
 
 // In-place access to an encoded state: the per-row fast path. add_row returns false, changing
 // nothing, when the row needs a structural change (FitParts::prepare, then encode anew).
 class FitStateView {
  public:
-  FitStateView(uint8_t* data, size_t len);
+  // validate = false only for a buffer this process encoded or already validated (the glue's
+  // expanded state): the per-row path then reads no header copy and checks no section.
+  FitStateView(uint8_t* data, size_t len, bool validate = true);
   bool add_row(const double* numeric, const StrRef* categorical);
-  // When add_row refused the row only because the reservoir is full (every category known, no
-  // dedupe): the length of this state with the reservoir's room grown as FitParts::prepare would
-  // (fourfold, so n rows are copied about n/3 rows' worth in all),
-  // else 0. grow_into then writes that state, byte for byte encode_state(prepared parts), by copying.
+  // When add_row refused the row only because the sample room is full (every category known): the
+  // length of this state with the room grown as FitParts::prepare would (fourfold, so n rows are
+  // copied about n/3 rows' worth in all), else 0. grow_into then writes that state, byte for byte
+  // encode_state(prepared parts), by copying.
   size_t grown_length(const StrRef* categorical) const;
   void grow_into(uint8_t* out, size_t out_len) const;
   void add_skipped();
@@ -162,6 +208,7 @@ class FitStateView {
  private:
   int find_level(int cat, const StrRef& v) const;
   void fold_pending();
+  void compact();
   uint8_t* base_;
   size_t len_;
 };

@@ -283,6 +283,13 @@ void write_number(std::string& out, double d) {
     return;
   }
   char buf[64];
+  // An integral value below 2^53 prints as an integer ("100000", not "1e+05"); it parses back to the
+  // same double. -0 keeps its sign through the shortest form.
+  if (d == std::trunc(d) && std::fabs(d) < 9007199254740992.0 && !(d == 0 && std::signbit(d))) {
+    auto res = std::to_chars(buf, buf + sizeof buf, int64_t(d));
+    out.append(buf, res.ptr);
+    return;
+  }
   auto res = std::to_chars(buf, buf + sizeof buf, d);
   out.append(buf, res.ptr);
 }
@@ -313,11 +320,20 @@ void write_string(std::string& out, const std::string& s) {
 }
 
 namespace {
-void write_value(std::string& out, const Value& v) {
+// legacy: numbers in the shortest form of std::to_chars alone ("1e+05"), as custseg 0.2.0 wrote them.
+void write_value(std::string& out, const Value& v, bool legacy = false) {
   switch (v.type()) {
     case Type::kNull: out += "null"; break;
     case Type::kBool: out += v.as_bool() ? "true" : "false"; break;
-    case Type::kNumber: write_number(out, v.as_number()); break;
+    case Type::kNumber:
+      if (legacy && std::isfinite(v.as_number())) {
+        char buf[64];
+        auto res = std::to_chars(buf, buf + sizeof buf, v.as_number());
+        out.append(buf, res.ptr);
+      } else {
+        write_number(out, v.as_number());
+      }
+      break;
     case Type::kString: write_string(out, v.as_string()); break;
     case Type::kArray: {
       out += '[';
@@ -325,7 +341,7 @@ void write_value(std::string& out, const Value& v) {
       for (const auto& item : v.items()) {
         if (!first) out += ", ";
         first = false;
-        write_value(out, item);
+        write_value(out, item, legacy);
       }
       out += ']';
       break;
@@ -338,7 +354,7 @@ void write_value(std::string& out, const Value& v) {
         first = false;
         write_string(out, m.first);
         out += ": ";
-        write_value(out, m.second);
+        write_value(out, m.second, legacy);
       }
       out += '}';
       break;
@@ -346,6 +362,12 @@ void write_value(std::string& out, const Value& v) {
   }
 }
 }  // namespace
+
+std::string write_legacy(const Value& v) {
+  std::string out;
+  write_value(out, v, true);
+  return out;
+}
 
 std::string write(const Value& v) {
   std::string out;

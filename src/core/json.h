@@ -50,6 +50,9 @@ inline Value parse(const std::string& s) { return parse(s.data(), s.size()); }
 
 // Writes compact JSON. Non-finite numbers are written as null.
 std::string write(const Value& v);
+// The same with every number in std::to_chars' shortest form ("1e+05"), as custseg 0.2.0 wrote
+// JSON: the options text of a 0.2.0 model is kept in this form, byte for byte.
+std::string write_legacy(const Value& v);
 void write_number(std::string& out, double d);
 void write_string(std::string& out, const std::string& s);
 

@@ -72,6 +72,12 @@ bool less_bytes(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+uint16_t Model::format_version() const {
+  for (const auto& f : features)
+    if (f.transform.any()) return 2;
+  return 1;
+}
+
 int Model::n_numeric() const {
   int n = 0;
   for (const auto& f : features) n += f.kind == Kind::kNumeric;
@@ -109,8 +115,11 @@ void Model::validate() const {
       if (seen_cat) fail("numeric feature \"" + f.name + "\" after a categorical one");
       if (!std::isfinite(f.impute)) fail("non-finite imputation value of \"" + f.name + "\"");
       if (!f.levels.empty()) fail("numeric feature \"" + f.name + "\" has levels");
+      const std::string p = transform_problem(f.transform);
+      if (!p.empty()) fail(p + " in \"" + f.name + "\"");
     } else {
       seen_cat = true;
+      if (f.transform.any()) fail("categorical feature \"" + f.name + "\" has a transform");
       if (f.levels.empty()) fail("categorical feature \"" + f.name + "\" has no levels");
       if (int(f.levels.size()) > kMaxLevelsPerColumn) fail("too many levels in \"" + f.name + "\"");
       for (size_t i = 1; i < f.levels.size(); ++i)
@@ -176,7 +185,7 @@ std::vector<uint8_t> serialize(const Model& m) {
 
   Header h{};
   h.magic = kMagic;
-  h.version = Model::kFormatVersion;
+  h.version = m.format_version();
   h.flags = m.scale_categoricals ? 1 : 0;
   h.n_features = int32_t(m.features.size());
   h.n_numeric = n_num;
@@ -203,6 +212,8 @@ std::vector<uint8_t> serialize(const Model& m) {
   h.off_str_off = take(sizeof(uint32_t) * (strings.size() + 1));
   h.off_str_bytes = take(str_len);
   h.off_options = take(m.options_json.size());
+  // Format 2: the transforms follow the options, (flags, lo, hi) per numeric feature.
+  const uint64_t off_transforms = h.version >= 2 ? take(sizeof(double) * 3 * size_t(n_num)) : 0;
   h.n_strings = uint32_t(strings.size());
   h.str_bytes_len = uint32_t(str_len);
   h.options_len = uint32_t(m.options_json.size());
@@ -243,6 +254,16 @@ std::vector<uint8_t> serialize(const Model& m) {
   offs.push_back(pos);
   put(h.off_str_off, offs.data(), sizeof(uint32_t) * offs.size());
   put(h.off_options, m.options_json.data(), m.options_json.size());
+  if (h.version >= 2) {
+    std::vector<double> t;
+    for (const auto& f : m.features)
+      if (f.kind == Kind::kNumeric) {
+        t.push_back(double(f.transform.flags));
+        t.push_back(f.transform.lo);
+        t.push_back(f.transform.hi);
+      }
+    put(off_transforms, t.data(), sizeof(double) * t.size());
+  }
   return buf;
 }
 
@@ -252,10 +273,10 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
   Header h;
   std::memcpy(&h, data + kReserved, sizeof h);
   if (h.magic != kMagic) corrupt("bad magic number");
-  if (h.version != Model::kFormatVersion)
+  if (h.version < 1 || h.version > Model::kFormatVersion)
     throw Error(ErrorCode::kInvalidBinary,
                 "custseg_model format version " + std::to_string(h.version) + " is not supported",
-                "this build reads format version " + std::to_string(Model::kFormatVersion) +
+                "this build reads format versions 1 to " + std::to_string(Model::kFormatVersion) +
                     "; retrain the model or upgrade custseg");
   if (h.flags > 1) corrupt("unknown flags");
   if (h.total_len != len) corrupt("length mismatch");
@@ -314,6 +335,27 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
   for (uint32_t i = 0; i < uint32_t(n_features_); ++i)
     if (str_off_[i + 1] == str_off_[i]) corrupt("empty feature name");
   section(h.off_options, h.options_len);
+  transforms_ = nullptr;
+  if (h.version >= 2) {
+    // The transforms section ends the buffer, right after the options.
+    const uint64_t off = align8(h.off_options + h.options_len);
+    const size_t bytes = sizeof(double) * 3 * size_t(n_numeric_);
+    if (off + bytes != len) corrupt("bad transforms section");
+    const double* t = reinterpret_cast<const double*>(section(off, bytes));
+    bool any = false;
+    for (int j = 0; j < n_numeric_; ++j) {
+      const double f = t[3 * j];
+      if (!(f == 0 || f == 1 || f == 2 || f == 3)) corrupt("unknown transform");
+      Transform tr;
+      tr.flags = unsigned(f);
+      tr.lo = t[3 * j + 1];
+      tr.hi = t[3 * j + 2];
+      if (!transform_problem(tr).empty()) corrupt(transform_problem(tr));
+      any = any || tr.any();
+    }
+    if (!any) corrupt("format version 2 without a transform");
+    transforms_ = t;
+  }
   level_first_.resize(n_cat);
   dummy_first_.resize(n_cat);
   uint32_t s = uint32_t(n_features_);
@@ -339,9 +381,25 @@ std::string ModelView::feature_name(int i) const {
 const double* ModelView::centroid(int i) const { return centroids_ + size_t(i) * size_t(output_dim()); }
 int32_t ModelView::segment_id(int i) const { return segment_ids_[i]; }
 
+Transform ModelView::feature_transform(int i) const {
+  Transform t;
+  if (transforms_ && i >= 0 && i < n_numeric_) {
+    t.flags = unsigned(transforms_[3 * i]);
+    t.lo = transforms_[3 * i + 1];
+    t.hi = transforms_[3 * i + 2];
+  }
+  return t;
+}
+
 void ModelView::transform(const double* numeric, const StrRef* categorical, double* z, double* out) const {
   for (int j = 0; j < n_numeric_; ++j) {
-    double x = std::isnan(numeric[j]) ? impute_[j] : numeric[j];
+    double x = numeric[j];
+    if (std::isnan(x)) {
+      x = impute_[j];  // the training mean of the transformed values
+    } else if (transforms_ && transforms_[3 * j] != 0) {
+      const double raw = x;
+      if (!feature_transform(j).apply(x)) throw_log1p_domain(feature_name(j), raw);
+    }
     z[j] = (x - mean_[j]) / scale_[j];
   }
   const int n_cat = n_features_ - n_numeric_;
@@ -465,6 +523,7 @@ Model deserialize(const uint8_t* data, size_t len) {
     if (i < nn) {
       f.kind = Kind::kNumeric;
       f.impute = impute[i];
+      f.transform = v.feature_transform(i);
     } else {
       f.kind = Kind::kCategorical;
       for (uint32_t l = 0; l < counts[i - nn]; ++l) f.levels.push_back(str(s++));
@@ -506,7 +565,10 @@ Model deserialize(const uint8_t* data, size_t len) {
       corrupt("options are not valid JSON");
     }
     if (opts.type() != json::Type::kObject) corrupt("options are not a JSON object");
-    m.options_json = json::write(opts);
+    // Canonical form; a model stored by 0.2.0 keeps its options as 0.2.0 wrote them ("1e+05"), so
+    // it reads and writes back byte for byte.
+    const std::string raw(reinterpret_cast<const char*>(data + h.off_options), h.options_len);
+    m.options_json = json::write_legacy(opts) == raw ? raw : json::write(opts);
   }
   try {
     m.validate();
@@ -584,7 +646,7 @@ json::Value to_json(const Model& m) {
   const int d = m.encoded_dim();
   json::Value root = json::Value::object();
   root.set("format", json::Value::string("custseg_model"));
-  root.set("version", json::Value::number(Model::kFormatVersion));
+  root.set("version", json::Value::number(m.format_version()));
   json::Value feats = json::Value::array();
   for (const auto& f : m.features) {
     json::Value o = json::Value::object();
@@ -592,6 +654,17 @@ json::Value to_json(const Model& m) {
     if (f.kind == Kind::kNumeric) {
       o.set("kind", json::Value::string("numeric"));
       o.set("impute", json::Value::number(f.impute));
+      if (f.transform.any()) {
+        json::Value t = json::Value::object();
+        if (f.transform.flags & Transform::kLog1p) t.set("log1p", json::Value::boolean(true));
+        if (f.transform.flags & Transform::kClip) {
+          json::Value b = json::Value::array();
+          b.push(json::Value::number(f.transform.lo));
+          b.push(json::Value::number(f.transform.hi));
+          t.set("clip", b);
+        }
+        o.set("transform", t);
+      }
     } else {
       o.set("kind", json::Value::string("categorical"));
       json::Value lv = json::Value::array();
@@ -640,7 +713,20 @@ json::Value to_json(const Model& m) {
   return root;
 }
 
-std::string to_json_text(const Model& m) { return json::write(to_json(m)); }
+std::string to_json_text(const Model& m) {
+  // The options are written as the model holds them (the last key), so that a model whose options
+  // are in 0.2.0's number form keeps them through the text form.
+  json::Value root = to_json(m);
+  json::Value head = json::Value::object();
+  for (const auto& kv : root.members())
+    if (kv.first != "options") head.set(kv.first, kv.second);
+  std::string text = json::write(head);
+  text.pop_back();
+  text += ", \"options\": ";
+  text += m.options_json.empty() ? "{}" : m.options_json;
+  text += '}';
+  return text;
+}
 
 Model from_json_text(const std::string& text) {
   json::Value root = json::parse(text);
@@ -650,10 +736,11 @@ Model from_json_text(const std::string& text) {
   if (need(root, "format", json::Type::kString).as_string() != "custseg_model")
     bad_text("\"format\" must be \"custseg_model\"");
   const json::Value& ver = need(root, "version", json::Type::kNumber);
-  if (ver.as_number() != Model::kFormatVersion)
+  if (ver.as_number() != 1 && ver.as_number() != 2)
     throw Error(ErrorCode::kInvalidText, "custseg_model format version " + json::write(ver) + " is not supported",
-                "this build reads format version " + std::to_string(Model::kFormatVersion) +
+                "this build reads format versions 1 to " + std::to_string(Model::kFormatVersion) +
                     "; retrain the model or upgrade custseg");
+  const int version = int(ver.as_number());
   Model m;
   const json::Value& feats = need(root, "features", json::Type::kArray);
   if (feats.items().empty() || feats.items().size() > size_t(kMaxFeatures)) bad_text("bad number of features");
@@ -663,9 +750,28 @@ Model from_json_text(const std::string& text) {
     f.name = need(fo, "name", json::Type::kString).as_string();
     const std::string& kind = need(fo, "kind", json::Type::kString).as_string();
     if (kind == "numeric") {
-      only_keys(fo, {"name", "kind", "impute"}, "a numeric feature");
+      if (version >= 2)
+        only_keys(fo, {"name", "kind", "impute", "transform"}, "a numeric feature");
+      else
+        only_keys(fo, {"name", "kind", "impute"}, "a numeric feature");
       f.kind = Kind::kNumeric;
       f.impute = need(fo, "impute", json::Type::kNumber).as_number();
+      if (const json::Value* t = fo.find("transform")) {
+        // Canonical form only (what to_json writes): "log1p": true and/or "clip": [lo, hi].
+        if (t->type() != json::Type::kObject || t->members().empty()) bad_text("\"transform\" must be a non-empty object");
+        only_keys(*t, {"log1p", "clip"}, "a transform");
+        if (const json::Value* l = t->find("log1p")) {
+          if (l->type() != json::Type::kBool || !l->as_bool()) bad_text("\"log1p\" must be true when present");
+          f.transform.flags |= Transform::kLog1p;
+        }
+        if (const json::Value* c = t->find("clip")) {
+          std::vector<double> b = read_numbers(*c, "clip");
+          if (b.size() != 2) bad_text("\"clip\" must hold two numbers");
+          f.transform.flags |= Transform::kClip;
+          f.transform.lo = b[0];
+          f.transform.hi = b[1];
+        }
+      }
     } else if (kind == "categorical") {
       only_keys(fo, {"name", "kind", "levels"}, "a categorical feature");
       f.kind = Kind::kCategorical;
@@ -734,11 +840,21 @@ Model from_json_text(const std::string& text) {
   m.info = info_from_array(arr);
   const json::Value& opts = need(root, "options", json::Type::kObject);
   m.options_json = json::write(opts);
+  {
+    // Options written in 0.2.0's number form, as the text form's last key, stay in that form.
+    const std::string legacy = json::write_legacy(opts);
+    const std::string tail = "\"options\": " + legacy + "}";
+    size_t end = text.size();
+    while (end > 0 && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\t' || text[end - 1] == '\r')) --end;
+    if (legacy != m.options_json && end >= tail.size() && text.compare(end - tail.size(), tail.size(), tail) == 0)
+      m.options_json = legacy;
+  }
   try {
     m.validate();
   } catch (const Error& e) {
     throw Error(ErrorCode::kInvalidText, std::string("invalid custseg_model text: ") + e.what());
   }
+  if (m.format_version() != version) bad_text("format version 2 is for models with transforms, 1 for the others");
   return m;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "json.h"
+#include "transform.h"
 
 namespace custseg::core {
 
@@ -16,8 +17,9 @@ enum class Kind : uint8_t { kNumeric = 0, kCategorical = 1 };
 struct Feature {
   std::string name;
   Kind kind = Kind::kNumeric;
-  double impute = 0;                 // numeric: the training mean used for NULL
+  double impute = 0;                 // numeric: the training mean used for NULL (after the transform)
   std::vector<std::string> levels;   // categorical: sorted byte order, unique
+  Transform transform;               // numeric: applied to a raw value before imputation and scaling
 };
 
 // Training metadata; NaN means "not computed".
@@ -35,7 +37,10 @@ struct TrainInfo {
 };
 
 struct Model {
-  static constexpr uint16_t kFormatVersion = 1;
+  // Format 2 adds per-feature transforms; a model without any is written as format 1, byte for
+  // byte as 0.2.0 wrote it, so old models load, score and dump unchanged.
+  static constexpr uint16_t kFormatVersion = 2;
+  uint16_t format_version() const;
 
   // Features in encoding order: every numeric feature first, then every categorical one (the order
   // of pandas.get_dummies), each group in table-column order.
@@ -106,9 +111,11 @@ class ModelView {
   int output_dim() const { return n_components_ > 0 ? n_components_ : dim_; }
   std::string feature_name(int i) const;
   Kind feature_kind(int i) const { return i < n_numeric_ ? Kind::kNumeric : Kind::kCategorical; }
+  // The transform of numeric feature i (the identity in format 1).
+  Transform feature_transform(int i) const;
 
-  // Encodes, scales and projects one row into `out` (output_dim values); `scratch` holds
-  // encoded_dim values.
+  // Transforms, imputes, encodes, scales and projects one row into `out` (output_dim values);
+  // `scratch` holds encoded_dim values.
   void transform(const double* numeric, const StrRef* categorical, double* scratch, double* out) const;
   // Nearest centroid of a transformed row.
   Score nearest(const double* point) const;
@@ -121,6 +128,7 @@ class ModelView {
   const double* mean_;
   const double* scale_;
   const double* impute_;
+  const double* transforms_;      // format 2: (flags, lo, hi) per numeric feature; else nullptr
   const double* pca_mean_;
   const double* components_;
   const double* centroids_;

@@ -79,6 +79,122 @@ void Moments::add_complete(const Eigen::Ref<const RowMatrix>& X) {
   n_ += nb;
 }
 
+void Moments::merge_block(double nb_rows, const double* Nb, const double* Ab, const double* Mb) {
+  const Eigen::Index d = dim();
+  double* N = N_.data();
+  double* A = A_.data();
+  double* M = M_.data();
+  // Pairs (i, j) and (j, i) together: both deltas are taken before either mean moves.
+  for (Eigen::Index j = 0; j < d; ++j)
+    for (Eigen::Index i = 0; i <= j; ++i) {
+      const Eigen::Index ij = i + j * d, ji = j + i * d;
+      const double nb = Nb[ij];  // the pair count is symmetric
+      if (nb <= 0) {
+        N[ij] += nb;
+        if (ij != ji) N[ji] += nb;
+        continue;
+      }
+      const double n = N[ij], nt = n + nb;
+      const double dij = Ab[ij] - A[ij], dji = Ab[ji] - A[ji];
+      const double cross = dij * dji * n * nb / nt;
+      A[ij] += dij * nb / nt;
+      M[ij] += Mb[ij] + cross;
+      N[ij] = nt;
+      if (ij != ji) {
+        A[ji] += dji * nb / nt;
+        M[ji] += Mb[ji] + cross;
+        N[ji] = nt;
+      }
+    }
+  n_ += nb_rows;
+}
+
+void Moments::add_raw(const double* rows, size_t count, size_t stride, int width, int nn) {
+  const Eigen::Index b = Eigen::Index(count), d = dim();
+  if (nn > d || width < nn) throw Error(ErrorCode::kDimensionMismatch, "moments: row width does not match");
+  if (b == 0) return;
+  const int nc = width - nn;
+  // The numeric block, two-pass over present values (as add()).
+  Eigen::MatrixXd P(b, nn), Y(b, nn);
+  Vector cnt = Vector::Zero(nn), mu = Vector::Zero(nn);
+  for (Eigen::Index r = 0; r < b; ++r)
+    for (int j = 0; j < nn; ++j) {
+      const double v = rows[size_t(r) * stride + size_t(j)];
+      const bool present = v == v;
+      P(r, j) = present ? 1.0 : 0.0;
+      if (present) cnt(j) += 1, mu(j) += v;
+    }
+  for (int j = 0; j < nn; ++j) mu(j) = cnt(j) > 0 ? mu(j) / cnt(j) : 0;
+  for (Eigen::Index r = 0; r < b; ++r)
+    for (int j = 0; j < nn; ++j) {
+      const double v = rows[size_t(r) * stride + size_t(j)];
+      Y(r, j) = P(r, j) != 0 ? v - mu(j) : 0.0;
+    }
+  Eigen::MatrixXd Nb = Eigen::MatrixXd::Zero(d, d), Ab = Eigen::MatrixXd::Zero(d, d), Mb = Eigen::MatrixXd::Zero(d, d);
+  if (nn > 0) {
+    const Eigen::MatrixXd Nn = P.transpose() * P;
+    const Eigen::MatrixXd S = Y.transpose() * P;  // S(i,j) = sum of y_i over rows where j is present
+    const Eigen::MatrixXd YtY = Y.transpose() * Y;
+    for (int j = 0; j < nn; ++j)
+      for (int i = 0; i < nn; ++i) {
+        const double n = Nn(i, j);
+        Nb(i, j) = n;
+        if (n > 0) {
+          Ab(i, j) = mu(i) + S(i, j) / n;
+          Mb(i, j) = YtY(i, j) - S(i, j) * S(j, i) / n;
+        }
+      }
+  }
+  if (nc > 0) {
+    // One-hot columns: present in every row. Per row, only its active levels are touched:
+    //   c_l (rows with level l), c_lm (rows with both), and per numeric i present in the row,
+    //   cp_il (rows with l and i present) and s_il (sum of y_i over them).
+    const Eigen::Index L = d - nn;
+    Eigen::MatrixXd cp = Eigen::MatrixXd::Zero(nn, L), sy = Eigen::MatrixXd::Zero(nn, L);
+    Eigen::MatrixXd clm = Eigen::MatrixXd::Zero(L, L);
+    Vector Sy = Y.colwise().sum().transpose();  // sum of y_i over present rows
+    int active[1024];
+    for (Eigen::Index r = 0; r < b; ++r) {
+      const double* row = rows + size_t(r) * stride;
+      int na = 0;
+      for (int c = 0; c < nc; ++c) {
+        const double id = row[nn + c];
+        if (id >= 0) {
+          if (Eigen::Index(id) >= L) throw Error(ErrorCode::kDimensionMismatch, "moments: category id out of range");
+          active[na++] = int(id);
+        }
+      }
+      for (int a = 0; a < na; ++a) {
+        const int l = active[a];
+        for (int a2 = 0; a2 < na; ++a2) clm(active[a2], l) += 1;
+        for (int i = 0; i < nn; ++i)
+          if (P(r, i) != 0) cp(i, l) += 1, sy(i, l) += Y(r, i);
+      }
+    }
+    const double bb = double(b);
+    for (Eigen::Index l = 0; l < L; ++l) {
+      const Eigen::Index cl = nn + l;
+      const double c_l = clm(l, l);
+      for (int i = 0; i < nn; ++i) {
+        const double n = cnt(i);
+        Nb(i, cl) = Nb(cl, i) = n;
+        if (n <= 0) continue;
+        Ab(i, cl) = mu(i) + Sy(i) / n;
+        Ab(cl, i) = cp(i, l) / n;
+        const double m = sy(i, l) - Sy(i) * cp(i, l) / n;
+        Mb(i, cl) = Mb(cl, i) = m;
+      }
+      for (Eigen::Index m2 = 0; m2 < L; ++m2) {
+        const Eigen::Index cm = nn + m2;
+        Nb(cl, cm) = bb;
+        Ab(cl, cm) = c_l / bb;
+        Mb(cl, cm) = clm(l, m2) - c_l * clm(m2, m2) / bb;
+      }
+    }
+  }
+  merge_block(double(b), Nb.data(), Ab.data(), Mb.data());
+}
+
 void Moments::merge(const Moments& o) {
   if (o.dim() != dim()) throw Error(ErrorCode::kDimensionMismatch, "moments: cannot merge different dimensions");
   Eigen::ArrayXXd Nt = N_.array() + o.N_.array();

@@ -24,6 +24,11 @@ class Moments {
   // Adds rows (one per row of X; NaN marks a missing entry). Blocks are folded with a two-pass
   // update, so the result is as accurate as a two-pass computation over each block.
   void add(const Eigen::Ref<const RowMatrix>& X);
+  // The same for raw rows (`stride` doubles apart): `n_numeric` values (NaN missing), then
+  // `width - n_numeric` category ids (-1 for none), id c meaning one-hot column n_numeric + c. The
+  // one-hot columns are never read densely: a row costs its numeric pairs and its active levels,
+  // and the block's merge one pass over the dim x dim moments.
+  void add_raw(const double* rows, size_t count, size_t stride, int width, int n_numeric);
   void merge(const Moments& other);
   // Appends `extra` columns that are zero and present in every row seen so far.
   void extend(int extra);
@@ -46,6 +51,8 @@ class Moments {
 
  private:
   void add_complete(const Eigen::Ref<const RowMatrix>& X);
+  // Chan merge of one block's moments (Nb, Ab, Mb, column-major dim x dim) in one pass.
+  void merge_block(double nb_rows, const double* Nb, const double* Ab, const double* Mb);
   double n_ = 0;
   Eigen::MatrixXd N_, A_, M_;
 };

@@ -12,9 +12,9 @@ namespace {
 
 const std::vector<std::string> kFitKeys = {"k",       "n_components", "exclude", "categorical",        "numeric",
                                            "seed",    "n_init",       "max_iter", "tol",               "sample_size",
-                                           "dedupe",  "scale_categoricals", "verbose"};
+                                           "dedupe",  "scale_categoricals", "verbose", "transform", "value_column", "metric_space"};
 const std::vector<std::string> kScalerKeys = {"exclude", "categorical", "numeric", "scale_categoricals", "dedupe",
-                                              "verbose"};
+                                              "verbose", "transform"};
 const std::vector<std::string> kPcaKeys = {"dedupe", "verbose"};
 const std::vector<std::string> kKMeansKeys = {"seed", "n_init", "max_iter", "tol", "sample_size", "dedupe", "verbose"};
 const std::vector<std::string> kInternalKeys = [] {
@@ -52,7 +52,10 @@ bool as_bool(const std::string& key, const json::Value& v) {
 }
 
 std::vector<std::string> as_names(const std::string& key, const json::Value& v) {
-  if (v.type() == json::Type::kString) return {v.as_string()};
+  // A single name is an error too (the README's rule: every wrong type is one), with the form to use.
+  if (v.type() == json::Type::kString)
+    throw Error(ErrorCode::kInvalidArgument, "option \"" + key + "\" must be an array of column names",
+                "write [\"" + v.as_string() + "\"], not \"" + v.as_string() + "\"");
   if (v.type() != json::Type::kArray) bad(key, "must be an array of column names");
   std::vector<std::string> out;
   for (const auto& item : v.items()) {
@@ -140,6 +143,17 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       o.scale_categoricals = as_bool(key, v);
     } else if (key == "verbose") {
       o.verbose = as_bool(key, v);
+    } else if (key == "transform") {
+      o.transforms = parse_transform_option(v);
+    } else if (key == "value_column") {
+      // Used by the segment labels only (custseg_refresh_segments); any numeric column of the source.
+      if (!v.is_null() && (v.type() != json::Type::kString || v.as_string().empty()))
+        bad(key, "must be a column name or null");
+      o.value_column = v.is_null() ? "" : v.as_string();
+    } else if (key == "metric_space") {
+      const std::string n = v.type() == json::Type::kString ? v.as_string() : "";
+      if (n != "kmeans" && n != "features") bad(key, "must be \"kmeans\" or \"features\"");
+      o.metrics_in_features = n == "features";
     }
   }
   // dedupe keeps every distinct row, so its default bound is the larger one.
@@ -192,6 +206,10 @@ json::Value options_to_json(const FitOptions& o) {
   v.set("dedupe", json::Value::boolean(o.dedupe));
   v.set("scale_categoricals", json::Value::boolean(o.scale_categoricals));
   v.set("verbose", json::Value::boolean(o.verbose));
+  // Only when given, so the stored options of a model without transforms are those of 0.2.0.
+  if (!o.transforms.empty()) v.set("transform", transform_option_json(o.transforms));
+  if (!o.value_column.empty()) v.set("value_column", json::Value::string(o.value_column));
+  if (o.metrics_in_features) v.set("metric_space", json::Value::string("features"));
   return v;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "json.h"
+#include "transform.h"
 
 namespace custseg::core {
 
@@ -48,6 +49,12 @@ struct FitOptions {
   bool scale_categoricals = false;
   bool dedupe = false;
   bool verbose = false;
+  std::vector<TransformOption> transforms;  // "transform": per numeric column
+  std::string value_column;                 // the column the segment labels read customer value from
+  // "metric_space": "features" computes silhouette, Calinski-Harabasz and Davies-Bouldin on the
+  // standardized encoded features instead of the k-means space (the PCA components), so runs with
+  // and without PCA are compared in one space.
+  bool metrics_in_features = false;
 
   bool has_pca() const { return n_components > 0 || variance_fraction > 0; }
 };

@@ -67,6 +67,9 @@ void check_interrupts();
 struct varlena* make_varlena(MemoryContext cxt, const uint8_t* data, size_t len);
 // The flat buffer of a detoasted varlena, copied when it is not 8-byte aligned.
 const uint8_t* aligned_bytes(struct varlena* v, size_t* len);
+// The flat buffer of a custseg_fit state: read in place when it is the expanded form of a running
+// aggregate, else detoasted (and aligned). Read-only.
+const uint8_t* fit_state_bytes(Datum d, size_t* len);
 
 }  // namespace custseg::pg
 

@@ -1,12 +1,17 @@
 // The training aggregates: custseg_fit and the stage aggregates custseg_scaler_fit, custseg_pca_fit
 // and custseg_kmeans_fit, over whole rows, jsonb objects or float8[] vectors. One transition
-// function serves them all: it adds a row to a flat bytea state in place (the executor keeps it in
-// the aggregate context), one combine function merges partial states from parallel workers or
-// Citus shards, and one final function runs the pipeline.
+// function serves them all: it adds a row to a flat state in place, one combine function merges
+// partial states from parallel workers or Citus shards, and one final function runs the pipeline.
+//
+// While a scan runs, the state is a read-write expanded object (a bytea in its expanded form): the
+// flat buffer with its room for the sample lives in the object's own memory context, grows there
+// without the executor copying it, and flattens (when a parallel worker or Citus ships it, or SQL
+// reads it as bytea) to the state without its unused sample room.
 #include "rows.h"
 
 extern "C" {
 #include "utils/array.h"
+#include "utils/expandeddatum.h"
 }
 
 using namespace custseg;
@@ -15,13 +20,17 @@ namespace {
 
 enum class Input { kRecord, kJsonb, kArray };
 
-// Per-call cache in fn_extra, plain data in fn_mcxt: how to read the current input into features.
+// How to read the current input into features: plain data in the state object's memory context.
+// Why there and not in fn_extra: Citus calls the transition with a fresh FmgrInfo for every row, so
+// a cache in fn_extra would be rebuilt per row; the expanded state lives as long as the scan.
 struct FitCache {
   pg::RowReader* reader;      // kRecord: for reader->type_id / typmod
   pg::FeatureBuffers* buffers;  // kJsonb, kArray
+  bool transforms_ready;
+  int n_transforms;             // numeric features; 0 when the options transform nothing
+  core::Transform* transforms;  // per numeric feature, from the state's options
 };
 
-uint8_t* bytes_of(bytea* state) { return reinterpret_cast<uint8_t*>(state); }
 
 // A state encoded straight into palloc'd memory of the current context.
 bytea* encode_varlena(const core::FitParts& parts) {
@@ -101,47 +110,63 @@ bytea* new_state(FunctionCallInfo fcinfo, core::Stage stage, Input input, Datum 
     for (int i = 0; i < n; ++i) columns.push_back({"x" + std::to_string(i + 1), core::ColumnType::kNumber, "float8"});
   }
   core::FeaturePlan plan = core::plan_features(columns, o);
+  core::resolve_transforms(o.transforms, plan.names, plan.n_numeric);  // a bad transform fails on the first row
   std::vector<uint8_t> bytes = core::encode_state(core::FitParts(plan.names, plan.n_numeric, opts));
   return reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
 }
 
-FitCache* fit_cache(FunctionCallInfo fcinfo) {
-  auto* cache = static_cast<FitCache*>(fcinfo->flinfo->fn_extra);
-  if (!cache) {
-    cache = static_cast<FitCache*>(pg::alloc(fcinfo->flinfo->fn_mcxt, sizeof(FitCache)));
-    cache->reader = nullptr;
-    cache->buffers = nullptr;
-    fcinfo->flinfo->fn_extra = cache;
+// Applies the options' per-column transforms to a row's numeric values, where they are read (the
+// same step as scoring's ModelView::transform). The transforms are resolved once per state object.
+void transform_input(FitCache* cache, MemoryContext cxt, const uint8_t* state, size_t len, char** names,
+                     double* numeric) {
+  if (!cache->transforms_ready) {
+    std::vector<std::string> feature_names;
+    int n_numeric = 0;
+    core::state_features(state, len, feature_names, n_numeric);
+    std::vector<core::Transform> t = core::resolve_transforms(
+        core::parse_fit_options(core::state_options(state, len)).transforms, feature_names, n_numeric);
+    bool any = false;
+    for (const auto& x : t) any = any || x.any();
+    if (any) {
+      cache->transforms = static_cast<core::Transform*>(pg::alloc(cxt, sizeof(core::Transform) * t.size()));
+      std::copy(t.begin(), t.end(), cache->transforms);
+      cache->n_transforms = int(t.size());
+    }
+    cache->transforms_ready = true;
   }
-  return cache;
+  if (cache->n_transforms) core::apply_transforms(cache->transforms, cache->n_transforms, names, numeric);
 }
 
 // Reads one input row into feature buffers; returns the numeric and categorical arrays.
-void read_input(FunctionCallInfo fcinfo, Input input, Datum row, const uint8_t* state, size_t len, double** numeric,
-                core::StrRef** categorical) {
-  FitCache* cache = fit_cache(fcinfo);
-  MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, const uint8_t* state, size_t len,
+                double** numeric, core::StrRef** categorical) {
   if (input == Input::kRecord) {
     HeapTupleHeader td = nullptr;
     pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
     const Oid type_id = HeapTupleHeaderGetTypeId(td);
     const int32 typmod = HeapTupleHeaderGetTypMod(td);
     if (!cache->reader || cache->reader->type_id != type_id || cache->reader->typmod != typmod) {
-      core::FitParts parts = core::decode_state(state, len);
+      // Why only the header: reading the names costs their length, not the state's size.
+      std::vector<std::string> names;
+      int n_numeric = 0;
+      core::state_features(state, len, names, n_numeric);
       std::vector<core::Kind> kinds;
-      for (int i = 0; i < parts.row_width(); ++i)
-        kinds.push_back(i < parts.n_numeric ? core::Kind::kNumeric : core::Kind::kCategorical);
-      cache->reader = pg::build_reader(cxt, pg::row_desc(td, cxt), type_id, typmod, parts.names, kinds);
+      for (int i = 0; i < int(names.size()); ++i)
+        kinds.push_back(i < n_numeric ? core::Kind::kNumeric : core::Kind::kCategorical);
+      cache->reader = pg::build_reader(cxt, pg::row_desc(td, cxt), type_id, typmod, names, kinds);
     }
     pg::RowReader* reader = cache->reader;
     pg::guard([&] { pg::read_row(reader, td); });
     *numeric = reader->numeric;
     *categorical = reader->categorical;
+    transform_input(cache, cxt, state, len, reader->names, *numeric);
     return;
   }
   if (!cache->buffers) {
-    core::FitParts parts = core::decode_state(state, len);
-    cache->buffers = pg::build_buffers(cxt, parts.names, parts.n_numeric);
+    std::vector<std::string> names;
+    int n_numeric = 0;
+    core::state_features(state, len, names, n_numeric);
+    cache->buffers = pg::build_buffers(cxt, names, n_numeric);
   }
   pg::FeatureBuffers* b = cache->buffers;
   if (input == Input::kJsonb)
@@ -150,6 +175,81 @@ void read_input(FunctionCallInfo fcinfo, Input input, Datum row, const uint8_t* 
     pg::guard([&] { pg::read_array_row(b, DatumGetArrayTypeP(row)); });
   *numeric = b->numeric;
   *categorical = b->categorical;
+  transform_input(cache, cxt, state, len, b->names, *numeric);
+}
+
+// ---- the state as an expanded object ----
+
+struct FitStateObject {
+  ExpandedObjectHeader hdr;
+  uint8_t* data;  // the flat state (8-byte aligned, first 8 bytes reserved), in hdr.eoh_context
+  size_t len;
+  FitCache cache;  // in hdr.eoh_context too
+};
+
+Size fit_state_flat_size(ExpandedObjectHeader* eoh);
+void fit_state_flatten(ExpandedObjectHeader* eoh, void* result, Size size);
+const ExpandedObjectMethods kFitStateMethods = {fit_state_flat_size, fit_state_flatten};
+
+// Called by PostgreSQL (plain C callers): no exception may leave, so errors are reported after the
+// catch scope. Our own states are valid, so these errors would be internal ones.
+Size fit_state_flat_size(ExpandedObjectHeader* eoh) {
+  auto* o = reinterpret_cast<FitStateObject*>(eoh);
+  size_t n = 0;
+  bool failed = false;
+  try {
+    n = core::compact_state_length(o->data, o->len);
+  } catch (...) {
+    failed = true;
+  }
+  if (failed) elog(ERROR, "custseg: invalid expanded custseg_fit state");
+  return n;
+}
+
+void fit_state_flatten(ExpandedObjectHeader* eoh, void* result, Size size) {
+  auto* o = reinterpret_cast<FitStateObject*>(eoh);
+  bool failed = false;
+  try {
+    core::compact_state_into(o->data, o->len, static_cast<uint8_t*>(result), size);
+  } catch (...) {
+    failed = true;
+  }
+  if (failed) elog(ERROR, "custseg: invalid expanded custseg_fit state");
+  SET_VARSIZE(result, size);
+}
+
+FitStateObject* as_fit_state(Datum d) {
+  if (!VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d))) return nullptr;
+  ExpandedObjectHeader* eoh = DatumGetEOHP(d);
+  return eoh->eoh_methods == &kFitStateMethods ? reinterpret_cast<FitStateObject*>(eoh) : nullptr;
+}
+
+// A new expanded state in a context under the aggregate context (so the executor keeps it as is),
+// holding a copy of `len` bytes of a flat state.
+FitStateObject* new_fit_state(MemoryContext aggcxt, const uint8_t* data, size_t len) {
+  MemoryContext cxt = nullptr;
+  pg::guard([&] { cxt = AllocSetContextCreate(aggcxt, "custseg_fit state", ALLOCSET_DEFAULT_SIZES); });
+  auto* o = static_cast<FitStateObject*>(pg::alloc(cxt, sizeof(FitStateObject)));
+  pg::guard([&] { EOH_init_header(&o->hdr, &kFitStateMethods, cxt); });
+  o->data = static_cast<uint8_t*>(pg::alloc(cxt, len));
+  o->len = len;
+  o->cache.reader = nullptr;
+  o->cache.buffers = nullptr;
+  o->cache.transforms_ready = false;
+  o->cache.n_transforms = 0;
+  o->cache.transforms = nullptr;
+  std::memcpy(o->data, data, len);
+  return o;
+}
+
+// Replaces the object's buffer by a new one of `len` bytes filled by `fill` (the old one is freed).
+template <typename F>
+void replace_buffer(FitStateObject* o, size_t len, F&& fill) {
+  auto* next = static_cast<uint8_t*>(pg::alloc(o->hdr.eoh_context, len));
+  fill(next);
+  pfree(o->data);
+  o->data = next;
+  o->len = len;
 }
 
 // The shared transition: (state, row, ...) -> state.
@@ -157,36 +257,57 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
   MemoryContext aggcxt;
   if (!AggCheckCallContext(fcinfo, &aggcxt))
     throw core::Error(core::ErrorCode::kInvalidArgument, "custseg transition function called in non-aggregate context");
-  bytea* state = PG_ARGISNULL(0) ? nullptr : PG_GETARG_BYTEA_P(0);
+  FitStateObject* o = nullptr;
+  if (!PG_ARGISNULL(0)) {
+    o = as_fit_state(PG_GETARG_DATUM(0));
+    if (!o) {
+      // A flat state (an INITCOND, or one read back as bytea): expanded once, then updated in place.
+      struct varlena* v = nullptr;
+      Datum d = PG_GETARG_DATUM(0);
+      pg::guard([&] { v = PG_DETOAST_DATUM(d); });
+      size_t len;
+      const uint8_t* data = pg::aligned_bytes(v, &len);
+      core::FitStateView check(const_cast<uint8_t*>(data), len);  // validates before copying
+      o = new_fit_state(aggcxt, data, len);
+    }
+  }
   if (PG_ARGISNULL(1)) {
     // A NULL row has no feature: counted as skipped once a state exists.
-    if (!state) PG_RETURN_NULL();
-    core::FitStateView(bytes_of(state), VARSIZE(state)).add_skipped();
-    PG_RETURN_BYTEA_P(state);
+    if (!o) PG_RETURN_NULL();
+    core::FitStateView(o->data, o->len, /*validate=*/false).add_skipped();
+    return EOHPGetRWDatum(&o->hdr);
   }
   const Datum row = PG_GETARG_DATUM(1);
-  if (!state) state = new_state(fcinfo, stage, input, row);
+  if (!o) {
+    bytea* fresh = new_state(fcinfo, stage, input, row);
+    o = new_fit_state(aggcxt, reinterpret_cast<uint8_t*>(fresh), VARSIZE(fresh));
+  }
   double* numeric = nullptr;
   core::StrRef* categorical = nullptr;
-  read_input(fcinfo, input, row, bytes_of(state), VARSIZE(state), &numeric, &categorical);
-  core::FitStateView view(bytes_of(state), VARSIZE(state));
-  // Fast path: the state in the aggregate context is updated in place and returned as is.
+  read_input(&o->cache, o->hdr.eoh_context, input, row, o->data, o->len, &numeric, &categorical);
+  // Why unvalidated: the object's buffer was encoded here or validated when it was expanded.
+  core::FitStateView view(o->data, o->len, /*validate=*/false);
+  // Fast path: the state is updated in place and returned as is.
   if (!view.add_row(numeric, categorical)) {
-    // A new category or a full reservoir: rebuild the state larger. Why per-row memory: the executor
-    // copies a returned new pointer into the aggregate context and frees the old state itself.
+    // A new category or a full sample room: the buffer is rebuilt larger in the object's context.
     if (const size_t grown = view.grown_length(categorical)) {
-      // Only more room: a copy keeps the peak at the old state plus the new one twice (ours and the
-      // executor's), where decoding and encoding would add two more copies.
-      auto* v = static_cast<uint8_t*>(pg::alloc(CurrentMemoryContext, grown));
-      view.grow_into(v, grown);
-      SET_VARSIZE(v, grown);
-      state = reinterpret_cast<bytea*>(v);
+      // Only more room: a copy, so the peak is the old buffer and the new one.
+      replace_buffer(o, grown, [&](uint8_t* next) { view.grow_into(next, grown); });
     } else {
-      core::FitParts parts = core::decode_state(bytes_of(state), VARSIZE(state));
+      core::FitParts parts = core::decode_state(o->data, o->len);
       parts.prepare(categorical);
-      state = encode_varlena(parts);
+      uint8_t* next = nullptr;
+      size_t n = 0;
+      core::encode_state(parts, [&](size_t len) {
+        next = static_cast<uint8_t*>(pg::alloc(o->hdr.eoh_context, len));
+        n = len;
+        return next;
+      });
+      pfree(o->data);
+      o->data = next;
+      o->len = n;
     }
-    view = core::FitStateView(bytes_of(state), VARSIZE(state));
+    view = core::FitStateView(o->data, o->len, /*validate=*/false);
     if (!view.add_row(numeric, categorical))
       throw core::Error(core::ErrorCode::kInternal, "custseg state did not accept a prepared row");
   }
@@ -194,10 +315,21 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
     const uint64 seen = view.seen();
     pg::guard([&] { ereport(NOTICE, (errmsg("custseg: " UINT64_FORMAT " rows scanned", seen))); });
   }
-  PG_RETURN_BYTEA_P(state);
+  return EOHPGetRWDatum(&o->hdr);
 }
 
 }  // namespace
+
+const uint8_t* pg::fit_state_bytes(Datum d, size_t* len) {
+  // Why in place: flattening an expanded state would copy it (and drop room we do not read).
+  if (FitStateObject* o = as_fit_state(d)) {
+    *len = o->len;
+    return o->data;
+  }
+  struct varlena* v = nullptr;
+  pg::guard([&] { v = PG_DETOAST_DATUM(d); });
+  return pg::aligned_bytes(v, len);
+}
 
 // custseg_fit_transfn(state, row record [, options jsonb])
 CUSTSEG_FUNCTION(custseg_fit_transfn) { return fit_transition(fcinfo, core::Stage::kFit, Input::kRecord); }
@@ -243,10 +375,7 @@ CUSTSEG_FUNCTION(custseg_fit_combinefn) {
 CUSTSEG_FUNCTION(custseg_fit_finalfn) {
   if (PG_ARGISNULL(0)) PG_RETURN_NULL();
   size_t len;
-  struct varlena* v = nullptr;
-  Datum d = PG_GETARG_DATUM(0);
-  pg::guard([&] { v = PG_DETOAST_DATUM(d); });
-  const uint8_t* data = pg::aligned_bytes(v, &len);
+  const uint8_t* data = pg::fit_state_bytes(PG_GETARG_DATUM(0), &len);
   struct varlena* result;
   {
     core::FitParts parts = core::decode_state(data, len, /*borrow=*/true);

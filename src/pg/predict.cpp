@@ -7,7 +7,10 @@
 #include "rows.h"
 
 extern "C" {
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -97,12 +100,9 @@ ScoreCache* score_cache(FunctionCallInfo fcinfo, int model_arg) {
   return cache;
 }
 
-// The cache for the active model of a name (text argument), looked up once per query.
-ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
+// The cache for the active model of a name, looked up once per query (per statement for a trigger).
+ScoreCache* named_cache(FunctionCallInfo fcinfo, const char* name) {
   ScoreCache* cache = new_cache(fcinfo);
-  char* name = nullptr;
-  Datum d = PG_GETARG_DATUM(name_arg);
-  pg::guard([&] { name = TextDatumGetCString(d); });
   if (!cache->stored || !cache->key_name || std::strcmp(cache->key_name, name) != 0) {
     MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
     cache->stored = pg::load_active_model(cxt, name, InvalidOid);
@@ -112,6 +112,14 @@ ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
     set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
   }
   return cache;
+}
+
+// The same for a name given as a text argument.
+ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
+  char* name = nullptr;
+  Datum d = PG_GETARG_DATUM(name_arg);
+  pg::guard([&] { name = TextDatumGetCString(d); });
+  return named_cache(fcinfo, name);
 }
 
 // The cache for the active model trained on a row's table, looked up once per query.
@@ -136,11 +144,9 @@ ScoreCache* table_cache(FunctionCallInfo fcinfo, int row_arg) {
   return cache;
 }
 
-// Reads a record argument with the cache's reader (built for its row type on first use).
-void read_record(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
-  HeapTupleHeader row = nullptr;
-  Datum d = PG_GETARG_DATUM(arg);
-  pg::guard([&] { row = DatumGetHeapTupleHeader(d); });
+// Reads a row (a composite datum's header) with the cache's reader (built for its row type on first use).
+void read_row(FunctionCallInfo fcinfo, ScoreCache* cache, HeapTupleHeader row, double** numeric,
+              core::StrRef** categorical) {
   const Oid type_id = HeapTupleHeaderGetTypeId(row);
   const int32 typmod = HeapTupleHeaderGetTypMod(row);
   if (!cache->reader || cache->reader->type_id != type_id || cache->reader->typmod != typmod) {
@@ -157,6 +163,14 @@ void read_record(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** n
   pg::guard([&] { pg::read_row(reader, row); });
   *numeric = reader->numeric;
   *categorical = reader->categorical;
+}
+
+// Reads a record argument.
+void read_record(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
+  HeapTupleHeader row = nullptr;
+  Datum d = PG_GETARG_DATUM(arg);
+  pg::guard([&] { row = DatumGetHeapTupleHeader(d); });
+  read_row(fcinfo, cache, row, numeric, categorical);
 }
 
 // Reads a float8[] argument by position; the model's features must all be numeric.
@@ -191,12 +205,32 @@ void read_json(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** num
   *categorical = b->categorical;
 }
 
+// Whether a row has a feature to score: training skips a row whose features are all NULL (or
+// absent from a JSON object), so scoring gives such a row no segment either.
+bool has_feature(const ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
+  const int nn = cache->view->n_numeric(), nc = cache->view->n_features() - nn;
+  for (int j = 0; j < nn; ++j)
+    if (!std::isnan(numeric[j])) return true;
+  for (int c = 0; c < nc; ++c)
+    if (!categorical[c].is_null) return true;
+  return false;
+}
+
+// The segment of a row, or kNoSegment for a row with no feature present.
+constexpr int32 kNoSegment = -1;
+
 int32 predict(ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
   if (cache->view->k() == 0)
     throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
                       "train it with a \"k\" option to assign segments");
+  if (!has_feature(cache, numeric, categorical)) return kNoSegment;
   cache->view->transform(numeric, categorical, cache->scratch, cache->point);
   return cache->view->nearest(cache->point).segment;
+}
+
+Datum segment_datum(FunctionCallInfo fcinfo, int32 segment) {
+  if (segment == kNoSegment) PG_RETURN_NULL();
+  PG_RETURN_INT32(segment);
 }
 
 Datum transform(ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
@@ -220,7 +254,7 @@ CUSTSEG_FUNCTION(custseg_predict_model_record) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 1, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(model custseg_model, x float8[]) -> int: the segment of one vector.
@@ -229,7 +263,7 @@ CUSTSEG_FUNCTION(custseg_predict_model_vector) {
   double* numeric;
   core::StrRef* categorical;
   read_vector(fcinfo, cache, 1, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_transform(model custseg_model, row record) -> float8[]: the row encoded, scaled and projected.
@@ -256,7 +290,7 @@ CUSTSEG_FUNCTION(custseg_predict_record) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(row record, model text) -> int: the segment under the named model's active version.
@@ -265,7 +299,7 @@ CUSTSEG_FUNCTION(custseg_predict_record_name) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
 // custseg_predict(row jsonb, model text) -> int: the segment of a JSON object's attributes.
@@ -274,19 +308,18 @@ CUSTSEG_FUNCTION(custseg_predict_jsonb_name) {
   double* numeric;
   core::StrRef* categorical;
   read_json(fcinfo, cache, 0, &numeric, &categorical);
-  PG_RETURN_INT32(predict(cache, numeric, categorical));
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
-// custseg_score(row record, model text) -> (segment, label, distance, runner_up_distance, confidence,
-// coordinates): one assignment explained. confidence = 1 - distance / runner_up_distance.
-CUSTSEG_FUNCTION(custseg_score) {
-  ScoreCache* cache = named_cache(fcinfo, 1);
-  double* numeric;
-  core::StrRef* categorical;
-  read_record(fcinfo, cache, 0, &numeric, &categorical);
+namespace {
+
+// One assignment explained: (segment, label, distance, runner_up_distance, confidence, coordinates),
+// confidence = 1 - distance / runner_up_distance; NULL for a row with no feature present.
+Datum score(FunctionCallInfo fcinfo, ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
   if (cache->view->k() == 0)
     throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
                       "train it with a \"k\" option to assign segments");
+  if (!has_feature(cache, numeric, categorical)) PG_RETURN_NULL();
   cache->view->transform(numeric, categorical, cache->scratch, cache->point);
   const core::Score sc = cache->view->nearest(cache->point);
   double confidence = 1.0;
@@ -318,4 +351,74 @@ CUSTSEG_FUNCTION(custseg_score) {
     tuple = heap_form_tuple(cache->result_desc, values, nulls);
   });
   return HeapTupleGetDatum(tuple);
+}
+
+}  // namespace
+
+// custseg_score(row record, model text): one assignment of a row explained.
+CUSTSEG_FUNCTION(custseg_score) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_record(fcinfo, cache, 0, &numeric, &categorical);
+  return score(fcinfo, cache, numeric, categorical);
+}
+
+// custseg_score(row jsonb, model text): custseg_score for a JSON object of attributes.
+CUSTSEG_FUNCTION(custseg_score_jsonb_name) {
+  ScoreCache* cache = named_cache(fcinfo, 1);
+  double* numeric;
+  core::StrRef* categorical;
+  read_json(fcinfo, cache, 0, &numeric, &categorical);
+  return score(fcinfo, cache, numeric, categorical);
+}
+
+// custseg_keep_segment_trigger(): BEFORE INSERT OR UPDATE row trigger of a kept table (arguments:
+// model name, column): sets the column to the row's segment under the model's active version, as
+// custseg_predict(row, model) gives it. The model is looked up once per statement.
+CUSTSEG_FUNCTION(custseg_keep_segment_trigger) {
+  if (!CALLED_AS_TRIGGER(fcinfo))
+    throw core::Error(core::ErrorCode::kInvalidArgument, "custseg_keep_segment_trigger must be called as a trigger",
+                      "custseg_keep_segment creates the trigger");
+  auto* td = reinterpret_cast<TriggerData*>(fcinfo->context);
+  const TriggerEvent ev = td->tg_event;
+  if (!TRIGGER_FIRED_FOR_ROW(ev) || !TRIGGER_FIRED_BEFORE(ev) ||
+      !(TRIGGER_FIRED_BY_INSERT(ev) || TRIGGER_FIRED_BY_UPDATE(ev)) || td->tg_trigger->tgnargs != 2)
+    throw core::Error(core::ErrorCode::kInvalidArgument,
+                      "custseg_keep_segment_trigger must be a BEFORE INSERT OR UPDATE row trigger with a model and a column",
+                      "custseg_keep_segment creates the trigger");
+  HeapTuple tuple = TRIGGER_FIRED_BY_UPDATE(ev) ? td->tg_newtuple : td->tg_trigtuple;
+  TupleDesc desc = RelationGetDescr(td->tg_relation);
+  const char* model = td->tg_trigger->tgargs[0];
+  const char* column = td->tg_trigger->tgargs[1];
+  int attnum = SPI_fnumber(desc, column);
+  if (attnum <= 0)
+    throw core::Error(core::ErrorCode::kUndefinedColumn,
+                      std::string("kept segment column \"") + column + "\" does not exist",
+                      "custseg_keep_segment adds it; custseg_unkeep_segment removes the trigger");
+  const Oid type = TupleDescAttr(desc, attnum - 1)->atttypid;
+  if (type != INT4OID && type != INT8OID)
+    throw core::Error(core::ErrorCode::kDatatypeMismatch,
+                      std::string("kept segment column \"") + column + "\" is not an integer column");
+  ScoreCache* cache = named_cache(fcinfo, model);
+  // Why a copy: a stored tuple's header carries no row type; the reader needs a composite datum.
+  HeapTupleHeader row = nullptr;
+  pg::guard([&] { row = DatumGetHeapTupleHeader(heap_copy_tuple_as_datum(tuple, desc)); });
+  double* numeric;
+  core::StrRef* categorical;
+  read_row(fcinfo, cache, row, &numeric, &categorical);
+  const int32 segment = predict(cache, numeric, categorical);
+  // A row with no feature present has no segment, as custseg_predict gives it.
+  bool isnull = segment == kNoSegment;
+  Datum value = isnull ? Datum(0) : type == INT4OID ? Int32GetDatum(segment) : Int64GetDatum(int64(segment));
+  HeapTuple result = nullptr;
+  pg::guard([&] {
+    bool old_null;
+    Datum old = heap_getattr(tuple, attnum, desc, &old_null);
+    if (isnull ? old_null : !old_null && (type == INT4OID ? DatumGetInt32(old) == segment : DatumGetInt64(old) == int64(segment)))
+      result = tuple;  // unchanged: no copy
+    else
+      result = heap_modify_tuple_by_cols(tuple, desc, 1, &attnum, &value, &isnull);
+  });
+  return PointerGetDatum(result);
 }

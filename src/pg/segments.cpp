@@ -42,12 +42,9 @@ Value number_or_null(double d) { return std::isfinite(d) ? Value::number(d) : Va
 // (k, inertia, silhouette, silhouette_rows, calinski_harabasz, davies_bouldin, n_iter, rows,
 // is_elbow, chosen), from the state of custseg_fit_state.
 CUSTSEG_FUNCTION(custseg_evaluate_state) {
-  struct varlena* v = nullptr;
-  Datum d = PG_GETARG_DATUM(0);
   const int k_min = PG_GETARG_INT32(1), k_max = PG_GETARG_INT32(2);
-  pg::guard([&] { v = PG_DETOAST_DATUM(d); });
   size_t len;
-  const uint8_t* data = pg::aligned_bytes(v, &len);
+  const uint8_t* data = pg::fit_state_bytes(PG_GETARG_DATUM(0), &len);
   core::FitParts parts = core::decode_state(data, len, /*borrow=*/true);
   std::vector<core::KEvaluation> rows = parts.evaluate_k(k_min, k_max, pg::check_interrupts, [](const std::string& line) {
     const char* msg = line.c_str();

@@ -73,11 +73,12 @@ def free_port():
 
 
 @pytest.fixture(scope="session")
-def base_url(dsn):
+def base_url(dsn, tmp_path_factory):
     port = free_port()
     env = dict(os.environ, CUSTSEG_DATABASE_URL=dsn, CUSTSEG_MODEL="customers", CUSTSEG_BATCH_LIMIT="1000",
                CUSTSEG_SPEC_TTL="3600")  # retraining tests rely on the cached spec, not on its expiry
-    log = open(Path(os.environ.get("CUSTSEG_API_LOG", "/tmp/custseg-api-test.log")), "w")
+    # The API's log: where run.sh says, else in pytest's temporary directory (never a fixed /tmp file).
+    log = open(Path(os.environ.get("CUSTSEG_API_LOG") or tmp_path_factory.mktemp("api") / "api.log"), "w")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "custseg_api.main:app", "--app-dir", str(ROOT / "api"),
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -119,6 +119,34 @@ def test_null_means_unknown_as_in_sql(client, db):
     assert client.post("/predict", json=attrs).json()["segment"] == expected
 
 
+def test_a_customer_with_no_known_feature_is_a_422(client, db):
+    attrs = {k: None for k in one(db)}
+    r = client.post("/predict", json=attrs)
+    assert r.status_code == 422, r.text
+    assert "every feature is null" in r.json()["detail"][0]["msg"]
+    with db.cursor() as cur:  # as in SQL, where such a row has no segment
+        cur.execute("SELECT custseg_predict(%s::jsonb, 'customers') IS NULL", (__import__("json").dumps(attrs),))
+        assert cur.fetchone()[0]
+
+
+def test_columns_named_like_the_queries_aliases(client, db):
+    # x, c and t are the aliases of the API's scoring and sampling queries: whole rows go as x.*, c.*, t.*.
+    with db.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS alias_cols (x float8, c float8, t float8, s text)")
+        cur.execute("TRUNCATE alias_cols")
+        cur.execute("INSERT INTO alias_cols SELECT i % 7, (i * 3) % 11, i % 5, 'l' || (i % 2) FROM generate_series(1, 60) i")
+        cur.execute("SELECT custseg_train('alias_cols', 'alias_cols', k => 2, options => '{\"seed\": 1}')")
+        cur.execute("""SELECT custseg_predict('{"x": 1, "c": 2, "t": 3, "s": "l1"}'::jsonb, 'alias_cols')""")
+        expected = cur.fetchone()[0]
+    db.commit()
+    r = client.post("/predict?model=alias_cols", json={"x": 1, "c": 2, "t": 3, "s": "l1"})
+    assert r.status_code == 200, r.text
+    assert r.json()["segment"] == expected
+    r = client.get("/segments/points?model=alias_cols&limit=10")
+    assert r.status_code == 200, r.text
+    assert len(r.json()["points"]) == 10
+
+
 def test_integers_and_floats_are_both_numbers(client, db):
     attrs = dict(one(db))
     a = client.post("/predict", json=dict(attrs, age=40)).json()
@@ -334,3 +362,26 @@ def test_database_unreachable_is_503(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_database_errors_map_to_statuses():
+    """Every database error class gets its documented status (README: the status table): an
+    unavailable or contended database is a 503 with Retry-After, a statement timeout a 504, and only
+    the rest a 500 — not 503 for every OperationalError as before."""
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "api"))
+    import psycopg
+    from psycopg_pool import PoolTimeout
+    from custseg_api.main import _db_error
+    e = psycopg.errors
+    cases = [(PoolTimeout("no connection"), 503), (e.AdminShutdown("x"), 503), (e.CannotConnectNow("x"), 503),
+             (e.TooManyConnections("x"), 503), (e.OutOfMemory("x"), 503), (e.LockNotAvailable("x"), 503),
+             (e.SerializationFailure("x"), 503), (e.DeadlockDetected("x"), 503), (e.QueryCanceled("x"), 504),
+             (e.UndefinedObject("x"), 404), (e.InvalidParameterValue("x"), 422), (e.InternalError_("x"), 500),
+             (e.ObjectNotInPrerequisiteState("x"), 500), (e.InsufficientPrivilege("x"), 500)]
+    for err, status in cases:
+        h = _db_error(err)
+        assert h.status_code == status, (type(err).__name__, h.status_code, h.detail)
+        if status == 503:
+            assert h.headers == {"Retry-After": "1"} and "database unavailable" in h.detail

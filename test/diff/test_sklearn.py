@@ -95,25 +95,42 @@ def predictions(cur, table, key, model_text):
     return np.array([r[0] for r in cur.fetchall()])
 
 
-def notebook_matrix(df, exclude, categorical):
-    """The notebook's preprocessing: forced categoricals as strings, mean imputation, get_dummies."""
+def notebook_matrix(df, exclude, categorical, transform=None):
+    """The notebook's preprocessing: forced categoricals as strings, per-column transforms (clipping
+    at pandas' quantiles, then log1p), mean imputation, get_dummies."""
     X = df.drop(columns=exclude).copy()
     for c in categorical:
         X[c] = X[c].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
     for c in X.columns:
         if X[c].dtype != object:
             X[c] = X[c].astype(float)
+            spec = (transform or {}).get(c)
+            if isinstance(spec, dict) and "clip_quantiles" in spec:
+                lo, hi = spec["clip_quantiles"]
+                X[c] = X[c].clip(X[c].quantile(lo), X[c].quantile(hi))
+            if spec == "log1p" or (isinstance(spec, dict) and spec.get("log1p")):
+                X[c] = np.log1p(X[c])
             X[c] = X[c].fillna(X[c].mean())
     return pd.get_dummies(X, prefix_sep="_")
 
 
-def differential(cur, table, key, exclude, categorical, seed):
-    name = table
+def differential(cur, table, key, exclude, categorical, seed, transform=None):
+    name = table + (" with transforms" if transform else "")
     df = fetch_frame(cur, table, key)
     options = {"k": 3, "n_components": 2, "exclude": exclude, "categorical": categorical, "seed": seed,
                "n_init": 10, "scale_categoricals": True}
+    if transform:
+        # The quantiles of clip_quantiles come from custseg's first pass, as custseg_train runs it.
+        options["transform"] = transform
+        cur.execute("SELECT custseg_resolve_options(%s::regclass, %s)", (f'"{table}"', json.dumps(options)))
+        options = cur.fetchone()[0]
+        for c, spec in transform.items():
+            if isinstance(spec, dict) and "clip_quantiles" in spec:
+                theirs = [df[c].astype(float).quantile(q) for q in spec["clip_quantiles"]]
+                d = rel_diff(theirs, options["transform"][c]["clip"])
+                check(d < 1e-12, f"{name}: {c} clip bounds equal pandas' quantiles (max rel diff {d:.2e})")
     model_text, m = fit(cur, table, options)
-    X = notebook_matrix(df, exclude, categorical)
+    X = notebook_matrix(df, exclude, categorical, transform)
     check(list(X.columns) == m["columns"], f"{name}: encoded columns match get_dummies ({len(X.columns)})")
     Xv = X.to_numpy(dtype=float)
     scaler = StandardScaler().fit(Xv)
@@ -147,6 +164,15 @@ def differential(cur, table, key, exclude, categorical, seed):
         d = rel_diff(theirs, m["training"][metric])
         check(d < 1e-9, f"{name}: {metric} {m['training'][metric]:.10g} equals scikit-learn's on custseg's labels "
                         f"{theirs:.10g} (rel diff {d:.2e})")
+    # "metric_space": "features": the same segments, the metrics on the standardized features (before PCA).
+    _, mf = fit(cur, table, dict(options, metric_space="features"))
+    check(mf["kmeans"]["centroids"] == m["kmeans"]["centroids"], f"{name}: metric_space leaves the segments as they are")
+    for metric, fn in (("silhouette", silhouette_score), ("calinski_harabasz", calinski_harabasz_score),
+                       ("davies_bouldin", davies_bouldin_score)):
+        theirs = fn(Xs, labels)
+        d = rel_diff(theirs, mf["training"][metric])
+        check(d < 1e-9, f"{name}: {metric} in the feature space {mf['training'][metric]:.10g} equals scikit-learn's "
+                        f"on the scaled features {theirs:.10g} (rel diff {d:.2e})")
     km.cluster_centers_ = centres  # scikit-learn's predict with custseg's model
     sk_pred = km.predict(Xp)
     agree = int(np.sum(sk_pred == labels))
@@ -221,6 +247,33 @@ def planted_ari(cur):
           f"scale_categoricals {np.mean(notebook):.4f} (min {np.min(notebook):.4f})")
 
 
+def iris_identifier(cur):
+    """scikit-learn's iris sorted by class, copied without a primary key: custseg_train leaves the
+    id column out (it looks like an identifier), so the segments are those of the four measurements;
+    kept as a feature, the id would leak the class order into the segments."""
+    from sklearn.datasets import load_iris
+    iris = load_iris()
+    cur.execute('CREATE TABLE diff_iris (id int, sepal_length float8, sepal_width float8, petal_length float8, '
+                'petal_width float8, species text)')
+    rows = sorted(zip(iris.data.tolist(), iris.target.tolist()), key=lambda r: r[1])
+    for i, (x, y) in enumerate(rows, 1):
+        cur.execute("INSERT INTO diff_iris VALUES (%s, %s, %s, %s, %s, %s)", [i] + x + [str(iris.target_names[y])])
+    truth = np.array([y for _, y in rows])
+    cur.execute("SELECT options -> 'exclude', metrics -> 'excluded', model::text FROM custseg_train("
+                "'diff_iris', 'diff_iris', k => 3, exclude => ARRAY['species'], options => '{\"seed\": 1}')")
+    excl, why, model_text = cur.fetchone()
+    check(sorted(excl) == ["id", "species"] and why.get("id") == "identifier",
+          f"iris: the id column is left out as an identifier (exclude {excl})")
+    default = adjusted_rand_score(truth, predictions(cur, "diff_iris", "id", model_text))
+    text, _ = fit(cur, "diff_iris", {"k": 3, "seed": 1, "exclude": ["id", "species"]})
+    without = adjusted_rand_score(truth, predictions(cur, "diff_iris", "id", text))
+    cur.execute("SELECT model::text FROM custseg_train('diff_iris', 'diff_iris', k => 3, exclude => ARRAY['species'], "
+                "options => '{\"seed\": 1, \"include\": [\"id\"]}', activate => false)")
+    leaked = adjusted_rand_score(truth, predictions(cur, "diff_iris", "id", cur.fetchone()[0]))
+    check(abs(default - without) < 1e-12,
+          f"iris: ARI {default:.2f} as without the id (kept as a feature, the id gives ARI {leaked:.2f})")
+
+
 def main():
     conn = connect()
     cur = conn.cursor()
@@ -239,6 +292,9 @@ def main():
     load_generated(cur, "diff_planted", 1500, 3, 1)
     differential(cur, "diff_mall", "customer_id", ["customer_id"], [], 1)
     differential(cur, "diff_wholesale", "Customer ID", ["Customer ID"], ["Channel", "Region"], 2)
+    differential(cur, "diff_wholesale", "Customer ID", ["Customer ID"], ["Channel", "Region"], 2,
+                 {"Fresh": {"clip_quantiles": [0.01, 0.99], "log1p": True}, "Milk": "log1p", "Grocery": "log1p",
+                  "Frozen": {"clip_quantiles": [0.05, 0.95]}, "Detergents_Paper": "log1p", "Delicassen": "log1p"})
     differential(cur, "diff_retail", "CustomerID", ["CustomerID"], [], 3)
     differential(cur, "diff_planted", "customer_id", ["customer_id", "segment"], [], 4)
     planted_ari(cur)
@@ -248,7 +304,8 @@ def main():
     evaluate_k_vs_sklearn(cur, "diff_mall", "customer_id", ["customer_id"], 3)
     evaluate_k_vs_sklearn(cur, "diff_wholesale", "Customer ID", ["Customer ID"], 4)
     evaluate_k_vs_sklearn(cur, "diff_planted", "customer_id", ["customer_id", "segment"], 5)
-    for t in ("diff_mall", "diff_wholesale", "diff_retail", "diff_planted"):
+    iris_identifier(cur)
+    for t in ("diff_mall", "diff_wholesale", "diff_retail", "diff_planted", "diff_iris"):
         cur.execute(f'DROP TABLE "{t}"')
     print(f"differential: {checks - len(failures)} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -41,7 +41,13 @@ void score_rows(const ModelView& v, const Model& m) {
         cat[size_t(c)] = StrRef{l.data(), l.size(), false};
       }
     }
-    v.transform(num.data(), cat.data(), scratch.data(), out.data());
+    try {
+      v.transform(num.data(), cat.data(), scratch.data(), out.data());
+    } catch (const Error& e) {
+      // A log1p transform refuses values at or below -1.
+      if (e.code() != ErrorCode::kOutOfRange) property_failed("transform failed with a code other than out of range");
+      continue;
+    }
     if (v.k() > 0) {
       Score s;
       try {

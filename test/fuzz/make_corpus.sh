@@ -32,6 +32,9 @@ INSERT INTO seeds SELECT 'retail_k8', custseg_fit(c, '{"exclude": ["CustomerID"]
 INSERT INTO seeds SELECT 'retail_jsonb', custseg_fit(to_jsonb(c) - 'CustomerID', '{"k": 1}') FROM retail c;
 INSERT INTO seeds SELECT 'vectors_kmeans', custseg_kmeans_fit(ARRAY[c.age, c.spending_score]::float8[], 4, '{"seed": 5}') FROM mall c;
 INSERT INTO seeds SELECT 'mall_renumbered', custseg_model_renumber(model, '{7, 0, 2147483647}') FROM seeds WHERE name = 'mall_default';
+-- Format 2: transforms (log1p, clipping, both).
+INSERT INTO seeds SELECT 'mall_transforms', custseg_fit(c, '{"exclude": ["customer_id"], "seed": 6, "transform": {"annual_income_thousands": "log1p", "age": {"clip": [20, 60]}, "spending_score": {"clip": [1, 90], "log1p": true}}}') FROM mall c;
+INSERT INTO seeds SELECT 'retail_transforms_nopca', custseg_fit(c, '{"exclude": ["CustomerID"], "n_components": null, "k": 4, "seed": 7, "transform": {"Age": {"clip": [18.5, 70]}}}') FROM retail c;
 SQL
 for name in $(q -c "SELECT name FROM seeds ORDER BY name"); do
   q -c "SELECT model::text FROM seeds WHERE name = '$name'" | tr -d '\n' >"test/fuzz/corpus/model_text/$name.json"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # pg_dump -Fc and pg_restore of a database with custseg models (several versions, two names, one
 # owned by an ordinary role), segments with a renamed label, offers, views made by
-# custseg_create_views and a plain table with a custseg_model column: the restored database has
-# bit-identical models (binary and text forms), the same registry, segments and offers, and the same
+# custseg_create_views, a plain table with a custseg_model column, and a kept segment with recorded
+# transitions: the restored database has bit-identical models (binary and text forms), the same
+# registry, segments, offers, kept segment and transitions (which go on being recorded), and the same
 # prediction for every row under every model and through every view (fingerprint.sql, diffed). Also
 # a binary COPY of models out and back in. Needs the extension installed (make install); ~15 s.
 set -euo pipefail
@@ -28,6 +29,21 @@ SELECT version FROM custseg_train('dana_model', 'public.mall', k => 2, options =
 INSERT INTO custseg_offers (model, segment, title) VALUES ('dana_model', 1, 'dana''s offer');
 RESET ROLE;
 SQL
+# A kept segment with recorded transitions, and the labels of every version (customers in motion).
+q -d src <<'SQL' >/dev/null
+CREATE TABLE kept AS SELECT * FROM mall;
+ALTER TABLE kept ADD PRIMARY KEY (customer_id);
+SELECT custseg_keep_segment('kept', 'mall');
+UPDATE kept SET spending_score = 101 - spending_score WHERE customer_id < '0100';
+SQL
+kept_state() {  # the kept column, its registration and the transitions, one line each
+  q -d "$1" -c "SELECT 'kept ' || md5(string_agg(customer_id || '=' || segment, ',' ORDER BY customer_id)) FROM kept" \
+    -c "SELECT 'registration ' || k::text FROM custseg_kept_segments k" \
+    -c "SELECT 'change ' || (c.change_id, c.model, c.source, c.customer_key, c.from_segment, c.to_segment, c.version, c.reason)::text
+        FROM custseg_segment_changes c ORDER BY change_id" \
+    -c "SELECT DISTINCT ON (model, version, segment) 'label ' || model || ' v' || version || ' ' || segment || ' ' || coalesce(label, '-')
+        FROM custseg_segment_labels ORDER BY model, version, segment, recorded_at DESC"
+}
 
 # The binary form through COPY: out and back in gives the same bytes.
 q -d src -c "\copy (SELECT id, model FROM saved ORDER BY id) TO '$work/saved.bin' WITH (FORMAT binary)"
@@ -50,9 +66,9 @@ grep -q "22P03.*not valid in the database encoding" <<<"$out" || fail "invalid U
 q -d src -c "DROP TABLE saved_back"
 
 start=$SECONDS
-runuser -u postgres -- "$PG_BIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$work/src.dump" src
+as_postgres "$PG_BIN/pg_dump" -h "$PGHOST" -p "$PGPORT" -Fc -f "$work/src.dump" src
 q -c "CREATE DATABASE dst"
-runuser -u postgres -- "$PG_BIN/pg_restore" -h "$PGHOST" -p "$PGPORT" --exit-on-error -d dst "$work/src.dump" ||
+as_postgres "$PG_BIN/pg_restore" -h "$PGHOST" -p "$PGPORT" --exit-on-error -d dst "$work/src.dump" ||
   fail "pg_restore failed"
 echo "test_dump_restore: dump and restore took $((SECONDS - start)) s"
 
@@ -65,13 +81,26 @@ grep -q '^model dana_model v1 ' "$work/dst.txt" || fail "the ordinary role's mod
 [[ $(q -d dst -c "SELECT owner FROM custseg_models WHERE name = 'dana_model'") == dana ]] || fail "owner not restored"
 [[ $(q -d dst -c "SELECT label FROM custseg_segments WHERE model = 'mall' AND segment = 1") == 'VIP "gold" customers' ]] ||
   fail "the renamed label was not restored"
+kept_state src >"$work/kept-src.txt"
+kept_state dst >"$work/kept-dst.txt"
+(($(grep -c '^change ' "$work/kept-src.txt") > 0)) || fail "the fixture recorded no transitions"
+diff -u "$work/kept-src.txt" "$work/kept-dst.txt" || fail "the kept segment or its transitions differ after restore (above)"
+# The restored kept table still keeps its segment, and records changes numbered after the restored ones.
+q -d dst -c "UPDATE kept SET spending_score = 101 - spending_score" >/dev/null
+[[ $(q -d dst -c "SELECT count(*) FILTER (WHERE segment IS DISTINCT FROM custseg_predict(k, 'mall')) FROM kept k") == 0 ]] ||
+  fail "the restored kept segment is not kept"
+restored=$(grep -c '^change ' "$work/kept-src.txt")
+# (the source's changes are numbered 1..restored)
+[[ $(q -d dst -c "SELECT count(*) FILTER (WHERE change_id > $restored) = count(*) - $restored AND count(*) > $restored
+                  FROM custseg_segment_changes") == t ]] ||
+  fail "the restored kept table records no transitions, or numbers them among the restored ones"
 # The restored registry keeps working: the next version, and offers numbered after the restored ones.
 q -d dst -c "SELECT version FROM custseg_train('mall', 'mall', k => 3, options => '{\"seed\": 42}')" >/dev/null
 [[ $(q -d dst -c "SELECT max(version) FROM custseg_models WHERE name = 'mall'") == 4 ]] || fail "retraining after restore"
 [[ $(q -d dst -c "INSERT INTO custseg_offers (model, segment, title) VALUES ('mall', 0, 'new') RETURNING offer_id") -gt \
    $(q -d src -c "SELECT max(offer_id) FROM custseg_offers") ]] || fail "offer ids restart after restore"
 # The extension's objects come from CREATE EXTENSION, not from the dump: nothing of it is duplicated.
-script=$(runuser -u postgres -- "$PG_BIN/pg_restore" -f - "$work/src.dump") || fail "pg_restore could not list the dump"
+script=$(as_postgres "$PG_BIN/pg_restore" -f - "$work/src.dump") || fail "pg_restore could not list the dump"
 [[ $script == *custseg_models* ]] || fail "the dump has no custseg_models rows"
 grep -E "CREATE (POLICY|TABLE public\.custseg_|FUNCTION public\.custseg_)" <<<"$script" &&
   fail "the dump holds the extension's own objects"

@@ -10,10 +10,11 @@ one statement runs, and the statement's peak growth over the backend's idle size
   ten million, in one fresh backend each; the peak of the second run may exceed the first by at
   most SCORE_SLACK_KB. A leak of one byte per row would add 9 MB.
 - Training stays within the bound README's "Memory and sampling" documents for the table's width
-  (kept rows take 8 bytes per feature column, the moments 3 D^2 doubles for D encoded columns):
-  2.5 times the kept rows while the sample grows; in the final step the state (read in place), the
-  clustered rows in the k-means space (twice 8 p bytes each for p components, 32 bytes each to sort
-  them) and k-means' work arrays (32 bytes each); plus TRAIN_SLACK_MB for the executor and allocator.
+  (the sample's room is 1.5 sample_size + 16 entries of 8 (f + 2) bytes for f feature columns, the
+  moments 3 D^2 doubles for D encoded columns): 2.5 times the room while it grows; in the final step
+  the state (read in place), 32 bytes per entry to order the sample, the clustered rows in the
+  k-means space (twice 8 p bytes each for p components, 32 bytes each to sort them) and k-means'
+  work arrays (32 bytes each); plus TRAIN_SLACK_MB for the executor and allocator.
   Checked with the default sample (100,000 rows) and with a million kept rows.
 - An explicit sample_size above the 256 MB bound fails with 54000 before using memory.
 
@@ -30,7 +31,12 @@ ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
 FIRST = ROWS // 10
 SCORE_SLACK_KB = 2048
 TRAIN_SLACK_MB = 48
-KEPT_BYTES = 256 << 20  # custseg's bound on the rows kept for k-means
+KEPT_BYTES = 256 << 20  # custseg's bound on the room for rows kept for k-means
+
+
+def sample_limit(f):
+    """The largest sample_size whose room (1.5 x entries of 8 (f + 2) bytes) fits KEPT_BYTES."""
+    return KEPT_BYTES * 2 // (3 * 8 * (f + 2))
 
 failures = []
 
@@ -138,15 +144,16 @@ def training(options, table):
     d = len(m["columns"])
     p = m["pca"]["n_components"] if m["pca"] else d
     t = m["training"]
-    rows_kept = min(m["options"]["sample_size"], KEPT_BYTES // (8 * f), t["rows_used"])
-    kept = rows_kept * 8 * f
+    rows_kept = min(m["options"]["sample_size"], sample_limit(f), t["rows_used"])
+    room = rows_kept + rows_kept // 2 + 16
+    kept = room * 8 * (f + 2)
     moments = 3 * d * d * 8
     # README: while the sample grows, the old state, the new one and the executor's copy of it (at
-    # most 2.5x the kept rows); in the final step, the state read in place, the clustered rows in the
-    # k-means space (p doubles each, twice while they are ordered, and 32 bytes for that sort) and
-    # k-means' work arrays (32 bytes per row).
+    # most 2.5x the room); in the final step, the state read in place, 32 bytes per entry to order
+    # it, the clustered rows in the k-means space (p doubles each, twice while they are ordered, and
+    # 32 bytes for that sort) and k-means' work arrays (32 bytes per row).
     growing = 5 * kept // 2 + moments
-    final = kept + moments + t["rows_clustered"] * (16 * p + 64)
+    final = kept + moments + room * 32 + t["rows_clustered"] * (16 * p + 64)
     bound_kb = max(growing, final) // 1024
     growth = peak - idle
     print(
@@ -164,7 +171,7 @@ def training(options, table):
     )
 
     # An explicit sample_size above the bound fails on the first row, before the rows are kept.
-    limit = KEPT_BYTES // (8 * f)
+    limit = sample_limit(f)
     res, idle, peak, secs = b.run(
         """SELECT custseg_fit(c, '{"exclude": ["id"], "sample_size": %d}') FROM mem_customers c"""
         % (limit + 1)

@@ -2,10 +2,10 @@
 # Runs inside a Debian root made by test/pgversions/run.sh (the tree at /build/custseg, the shared
 # data at /build/shared/data, PG_BIN and PG_CONFIG naming the root's PostgreSQL): builds and installs
 # custseg (failing on any compiler warning), runs the pg_regress and isolation suites (the Makefile's
-# REGRESS and ISOLATION lists, whatever they hold), the differential tests against scikit-learn and
-# the server log check on one throwaway cluster, then the upgrade test and the security test on
-# clusters of their own. Every step runs even when an earlier one failed (all but the build);
-# the exit status says whether all passed.
+# REGRESS and ISOLATION lists, whatever they hold), every differential test of test/diff (against
+# scikit-learn and pandas) and the server log check on one throwaway cluster, then the upgrade test
+# and the security test on clusters of their own. Every step runs even when an earlier one failed
+# (all but the build); the exit status says whether all passed.
 set -uo pipefail
 cd /build/custseg
 source scripts/pgcluster.sh
@@ -55,8 +55,11 @@ fi
 if pgcluster_start; then
   trap pgcluster_stop EXIT
   step "pg_regress and isolation tests" regress
-  step "differential tests against scikit-learn $(python3 -c 'import sklearn; print(sklearn.__version__)')" \
-    python3 test/diff/test_sklearn.py
+  # Every differential test there is (test_sklearn.py against scikit-learn, and the others).
+  sklearn=$(python3 -c 'import sklearn; print(sklearn.__version__)')
+  for t in test/diff/test_*.py; do
+    step "differential tests: $(basename "$t") (scikit-learn $sklearn)" python3 "$t"
+  done
   step "server log has no crashed backend" pgcluster_check_log
   pgcluster_stop
 else

@@ -22,7 +22,8 @@ as() { local role=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -At -U "$role" "$@"; 
 # expect ROLE EXPECTED SQL: the single-value result of SQL run as ROLE.
 expect() {
   local got
-  got=$(as "$1" -c "$3" 2>&1) || fail "$1: $3: $got"
+  # NOTICEs (custseg_train names its features) are not part of the result.
+  got=$(PGOPTIONS="-c client_min_messages=warning" as "$1" -c "$3" 2>&1) || fail "$1: $3: $got"
   got=$(paste -sd'|' <<<"$got")  # rows joined by |, like columns
   [[ $got == "$2" ]] || fail "$1: $3: expected '$2', got '$got'"
   ok
@@ -63,9 +64,16 @@ expect postgres "" "
   JOIN pg_language l ON l.oid = p.prolang
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'custseg'
-  WHERE l.lanname NOT IN ('c', 'internal')
+  WHERE l.lanname NOT IN ('c', 'internal') AND p.proname <> 'custseg_rescore'
     AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=pg_catalog,%' OR c = 'search_path=pg_catalog')"
-expect postgres "custseg_model_names true 4|custseg_models true 2|custseg_offers true 2|custseg_segments true 2" "
+# The one exception: the procedure custseg_rescore commits between batches, which PostgreSQL refuses
+# to a procedure with SET clauses; its body only calls the pinned custseg_rescore_batch, qualified.
+expect postgres "custseg_rescore|t" "
+  SELECT p.proname, p.prosrc LIKE '%public.custseg_rescore_batch(%' FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'custseg'
+  WHERE p.prokind = 'p'"
+expect postgres "custseg_kept_segments true 4|custseg_model_names true 4|custseg_models true 2|custseg_offers true 2|custseg_segment_changes true 4|custseg_segment_labels true 2|custseg_segments true 2" "
   SELECT c.relname || ' ' || c.relrowsecurity || ' ' || (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
   FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'custseg'
@@ -213,6 +221,10 @@ CREATE FUNCTION format(text, VARIADIC text[]) RETURNS text LANGUAGE sql AS $$ SE
 CREATE FUNCTION clock_timestamp() RETURNS timestamptz LANGUAGE sql AS $$ SELECT CASE WHEN bob.hijacked('clock_timestamp') THEN pg_catalog.clock_timestamp() END $$;
 CREATE TABLE custseg_models (name text, version int, active boolean, source text, model text);
 CREATE TABLE custseg_segments (model text, segment int, label text);
+CREATE TABLE custseg_kept_segments (source text, column_name text, model text);
+CREATE TABLE custseg_segment_changes (model text, source text, customer_key text);
+CREATE TABLE orders AS SELECT customer_id, timestamptz '2024-06-01' - age * interval '1 day' AS at,
+                              spending_score::numeric AS amount, 1 AS units FROM bob.mall;
 SQL
 # Every entry point, under search_path = bob, pg_catalog, public (bob's objects win over pg_catalog's).
 as bob <<'SQL'
@@ -237,8 +249,37 @@ SELECT count(*) FROM public.custseg_correlations('bob.mall') \g /dev/null
 SELECT count(*) FROM public.custseg_profile('bob_mall') \g /dev/null
 SELECT count(*) FROM public.custseg_drift('bob_mall') \g /dev/null
 SELECT count(*) FROM public.custseg_models \g /dev/null
+SELECT count(*) FROM public.custseg_rfm('bob.orders', 'customer_id', 'at', 'amount', '2024-06-02', 30, 'units') \g /dev/null
+SELECT count(*) FROM public.custseg_rfm('bob.orders', 'customer_id', 'at', 'amount') \g /dev/null
+SELECT public.custseg_keep_segment('bob.mall', 'bob_mall') \g /dev/null
+UPDATE bob.mall SET spending_score = 101 - spending_score;
+INSERT INTO bob.mall VALUES ('9999', 'Female', 30, 90, 90);
+SELECT count(*) FROM public.custseg_train('bob_mall', 'bob.mall', k => 3, options => '{"seed": 5}') \g /dev/null
+CALL public.custseg_rescore('bob.mall', batch_size => 64);
+SELECT count(*) FROM public.custseg_transitions('bob_mall', 1, 3) \g /dev/null
+SELECT count(*) FROM public.custseg_segment_changes \g /dev/null
+SELECT count(*) FROM public.custseg_kept_segments \g /dev/null
+SELECT count(*) FROM public.custseg_create_views('bob.mall', 'bob_mall', 'mall_kept_v') \g /dev/null
+SELECT public.custseg_unkeep_segment('bob.mall') \g /dev/null
+SELECT public.custseg_keep_segment('bob.mall', 'bob_mall') \g /dev/null
 SQL
 expect bob "" "SELECT string_agg(DISTINCT what, ', ') FROM bob.hijack_log"
+# Kept segments and their transitions, with row security as for the registry.
+expect bob "0" "SELECT count(*) FILTER (WHERE segment IS DISTINCT FROM custseg_predict(c, 'bob_mall')) FROM bob.mall c"
+expect bob "t" "SELECT count(*) > 0 FROM public.custseg_segment_changes WHERE model = 'bob_mall' AND source = 'bob.mall'"
+expect carol "0" "SELECT count(*) FROM public.custseg_segment_changes"
+expect carol "0" "SELECT count(*) FROM public.custseg_kept_segments"
+expect bob "t" "SELECT count(*) > 0 FROM public.custseg_segment_labels WHERE model = 'bob_mall'"
+expect carol "0|t" "SELECT count(*) FILTER (WHERE model = 'bob_mall'), count(*) FILTER (WHERE model = 'alice_mall') > 0
+                    FROM public.custseg_segment_labels"  # carol may read alice's model, not bob's
+expect_error carol 42501 "INSERT INTO public.custseg_segment_labels (model, version, segment, label) VALUES ('bob_mall', 1, 0, 'x')" 'row-level security'
+expect alice "0" "SELECT count(*) FROM public.custseg_segment_changes WHERE model = 'bob_mall'"
+expect_error carol 42501 "INSERT INTO public.custseg_segment_changes (model, source, customer_key, reason) VALUES ('bob_mall', 'bob.mall', 'x', 'update')" 'row-level security'
+expect_error alice 42501 "INSERT INTO public.custseg_segment_changes (model, source, customer_key, reason) VALUES ('alice_mall', 'bob.mall', 'x', 'update')" 'row-level security'
+expect_error carol 42501 "INSERT INTO public.custseg_kept_segments (source, column_name, model, key_columns) VALUES ('bob.mall', 'x', 'bob_mall', '{customer_id}')" 'row-level security'
+expect carol "0" "WITH d AS (DELETE FROM public.custseg_segment_changes RETURNING 1) SELECT count(*) FROM d"
+expect alice "0" "WITH d AS (UPDATE public.custseg_kept_segments SET version = 1 RETURNING 1) SELECT count(*) FROM d"
+expect_error carol 42501 "UPDATE bob.mall SET age = age" 'permission denied'
 # The shadows do work when bob's own SQL uses them: the check above can see a hijack.
 as bob -c "SET search_path = bob, pg_catalog; SELECT 'a' = 'a'" >/dev/null
 expect bob "text = text" "SELECT string_agg(DISTINCT what, ', ') FROM bob.hijack_log"

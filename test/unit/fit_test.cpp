@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include "errors.h"
 #include "fit.h"
@@ -171,25 +172,28 @@ TEST(Fit, ReservoirGrowsByCopyAsByEncoding) {
     }
     add(acc, row);
   }
-  EXPECT_EQ(grown, 1);  // 1024 -> 3000 rows of room
-  // The sample is full and exact: the same model as training on every row would give.
-  EXPECT_EQ(decode_state(acc.bytes().data(), acc.bytes().size()).reservoir.size(), size_t(3000 * 3));
+  EXPECT_EQ(grown, 1);  // 1024 -> 4516 entries of room (1.5 x 3000 + 16)
+  // The sample holds the 3000 rows of smallest hash (after a compaction at most 1.5 x as many).
+  const FitParts p = decode_state(acc.bytes().data(), acc.bytes().size());
+  EXPECT_GE(p.sample_entries(), 3000u);
+  EXPECT_LE(p.sample_entries(), 4516u);
+  EXPECT_EQ(draw_sample(p, 0).rows, 3000u);
 }
 
 TEST(Fit, StateSectionOverTheHeaderIsRejected) {
   auto rows = customers(50, 5);
   FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 2})");
   std::vector<uint8_t> bad = acc.bytes();
-  // The reservoir's offset (header field at 8 + 248) moved onto the header itself.
+  // The sample's offset (header field at 8 + 232) moved onto the header itself.
   uint64_t was;
-  std::memcpy(&was, bad.data() + 8 + 248, sizeof was);
-  ASSERT_GT(was, 272u);  // past the 272-byte header
+  std::memcpy(&was, bad.data() + 8 + 232, sizeof was);
+  ASSERT_GE(was, 256u);  // past the 248-byte header
   ASSERT_LT(was, bad.size());
   const uint64_t off = 16;
-  std::memcpy(bad.data() + 8 + 248, &off, sizeof off);
+  std::memcpy(bad.data() + 8 + 232, &off, sizeof off);
   try {
     decode_state(bad.data(), bad.size());
-    FAIL() << "accepted a reservoir over the header";
+    FAIL() << "accepted a sample over the header";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidBinary);
   }
@@ -277,6 +281,129 @@ TEST(Fit, PlanFeaturesResolvesRoles) {
   }
 }
 
+
+// ---- the bottom-k sample ----
+
+// The sampled rows of a state, as sorted (age, income, region) triples with their copies.
+std::vector<std::tuple<double, double, std::string, uint64_t>> sampled(const FitAccumulator& acc) {
+  const FitParts p = decode_state(acc.bytes().data(), acc.bytes().size());
+  const SampleDraw d = draw_sample(p, 0);
+  std::vector<std::tuple<double, double, std::string, uint64_t>> out;
+  for (size_t i = 0; i < d.entry.size(); ++i) {
+    if (d.copies[i] == 0) continue;
+    const double* row = p.sample_data() + d.entry[i] * size_t(p.entry_width()) + FitParts::kEntryExtra;
+    // NULL age as -infinity: NaN would never compare equal.
+    out.emplace_back(std::isnan(row[0]) ? -HUGE_VAL : row[0], row[1], row[2] < 0 ? std::string("<null>") : p.levels[size_t(row[2])], d.copies[i]);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Above sample_size the sample is the same set of rows whatever the order of the rows and however
+// they are split and merged: the same rows, the same centroids, every row the same segment.
+TEST(Sample, IndependentOfRowOrderAndOfMergeOrder) {
+  auto rows = customers(20000, 21);
+  const std::string opts = R"({"k": 3, "seed": 4, "sample_size": 700})";
+  const FitAccumulator whole = accumulate(rows, 0, rows.size(), opts);
+  const Model mw = whole.finish();
+  EXPECT_EQ(mw.info.rows_clustered, 700);
+  EXPECT_EQ(mw.info.rows_used, 20000);
+  std::mt19937_64 gen(5);
+  auto shuffled = rows;
+  std::shuffle(shuffled.begin(), shuffled.end(), gen);
+  // Three uneven parts of the shuffled rows, merged in two different orders.
+  FitAccumulator a = accumulate(shuffled, 0, 3000, opts), b = accumulate(shuffled, 3000, 12000, opts),
+                 c = accumulate(shuffled, 12000, shuffled.size(), opts);
+  FitAccumulator a2 = a, b2 = b, c2 = c;
+  c.merge(a);
+  c.merge(b);
+  b2.merge(c2);
+  a2.merge(b2);
+  EXPECT_EQ(sampled(c), sampled(whole));
+  EXPECT_EQ(sampled(a2), sampled(whole));
+  EXPECT_EQ(sampled(accumulate(shuffled, 0, shuffled.size(), opts)), sampled(whole));
+  for (const FitAccumulator* acc : {&c, &a2}) {
+    const Model m = acc->finish();
+    ASSERT_EQ(m.centroids.size(), mw.centroids.size());
+    for (size_t j = 0; j < mw.centroids.size(); ++j) EXPECT_NEAR(m.centroids[j], mw.centroids[j], 1e-9);
+    const std::vector<uint8_t> b1 = serialize(mw), b2 = serialize(m);
+    ModelView v1(b1.data(), b1.size()), v2(b2.data(), b2.size());
+    std::vector<double> scratch(size_t(v1.encoded_dim())), p1(size_t(v1.output_dim())), p2(p1.size());
+    int differ = 0;
+    for (const Row& row : rows) {
+      double num[2] = {row.age, row.income};
+      StrRef cat;
+      if (row.region) cat = StrRef{row.region, std::strlen(row.region), false};
+      v1.transform(num, &cat, scratch.data(), p1.data());
+      v2.transform(num, &cat, scratch.data(), p2.data());
+      differ += v1.nearest(p1.data()).segment != v2.nearest(p2.data()).segment;
+    }
+    EXPECT_EQ(differ, 0);
+  }
+}
+
+// A table of few distinct rows repeated many times: the sample keeps each with its count and
+// draws sample_size rows from them uniformly, so every value is represented in proportion.
+TEST(Sample, RepeatedRowsAreSampledInProportion) {
+  FitAccumulator acc({"x", "g"}, 1, R"({"k": 3, "sample_size": 3000, "n_components": null})");
+  const char* g[] = {"a", "b", "c"};
+  for (int i = 0; i < 30000; ++i) {
+    const int v = i % 10 < 6 ? 0 : i % 10 < 9 ? 1 : 2;  // 60%, 30%, 10%
+    double x = 10.0 * v;
+    StrRef cat{g[v], 1, false};
+    acc.add_row(&x, &cat);
+  }
+  const auto s = sampled(acc);
+  ASSERT_EQ(s.size(), 3u);
+  uint64_t total = 0;
+  for (const auto& e : s) total += std::get<3>(e);
+  EXPECT_EQ(total, 3000u);
+  // Hypergeometric: standard deviation about 26 rows for the 60% value.
+  EXPECT_NEAR(double(std::get<3>(s[0])), 1800, 130);
+  EXPECT_NEAR(double(std::get<3>(s[1])), 900, 130);
+  EXPECT_NEAR(double(std::get<3>(s[2])), 300, 90);
+  const Model m = acc.finish();
+  EXPECT_EQ(m.info.rows_clustered, 3000);
+}
+
+// Uniform: rows numbered 0..n-1 are kept without regard to their number or arrival position.
+TEST(Sample, UniformOverTheRows) {
+  const int n = 100000, s = 5000;
+  for (uint64_t seed : {0, 1, 2}) {
+    FitAccumulator acc({"i"}, 1, R"({"k": 2, "n_components": null, "sample_size": 5000, "seed": )" +
+                                     std::to_string(seed) + "}");
+    for (int i = 0; i < n; ++i) {
+      double x = i;
+      acc.add_row(&x, nullptr);
+    }
+    const FitParts p = decode_state(acc.bytes().data(), acc.bytes().size());
+    const SampleDraw d = draw_sample(p, seed);
+    ASSERT_EQ(d.rows, uint64_t(s));
+    int first_half = 0, first_tenth = 0;
+    for (size_t i = 0; i < d.entry.size(); ++i) {
+      const double x = p.sample_data()[d.entry[i] * size_t(p.entry_width()) + FitParts::kEntryExtra];
+      first_half += x < n / 2;
+      first_tenth += x < n / 10;
+    }
+    // Binomial-like spreads: 35 rows for a half, 21 for a tenth; 5 standard deviations allowed.
+    EXPECT_NEAR(first_half, s / 2, 180) << "seed " << seed;
+    EXPECT_NEAR(first_tenth, s / 10, 110) << "seed " << seed;
+  }
+}
+
+// Every row up to sample_size: the sample is every row, repeats included.
+TEST(Sample, EveryRowUpToSampleSize) {
+  FitAccumulator acc({"x"}, 1, R"({"k": 2, "n_components": null, "sample_size": 1000})");
+  for (int i = 0; i < 1000; ++i) {
+    double x = i % 7;
+    acc.add_row(&x, nullptr);
+  }
+  const FitParts p = decode_state(acc.bytes().data(), acc.bytes().size());
+  const SampleDraw d = draw_sample(p, 0);
+  EXPECT_EQ(d.rows, 1000u);
+  EXPECT_EQ(d.entry.size(), 7u);
+}
+
 }  // namespace
 }  // namespace custseg::core
 
@@ -361,6 +488,7 @@ TEST(Segments, EvaluateKMatchesTrainingPerK) {
   EXPECT_THROW(p.evaluate_k(1, 3), Error);
   EXPECT_THROW(p.evaluate_k(4, 3), Error);
 }
+
 
 }  // namespace
 }  // namespace custseg::core

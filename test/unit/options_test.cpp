@@ -70,15 +70,42 @@ TEST(Options, RejectsUnknownKeysAndBadValues) {
   EXPECT_EQ(code_of(R"({"seed": -1e999})"), ErrorCode::kInvalidArgument);
 }
 
-TEST(Options, SingleNameIsAOneElementList) {
-  FitOptions o = parse_fit_options(R"({"exclude": "id"})", &user_option_keys(Stage::kFit));
+TEST(Options, SingleNameIsAnError) {
+  // The README's rule: every wrong type is an error; a name list is an array even for one name.
+  for (const char* key : {"exclude", "categorical", "numeric"}) {
+    const std::string text = std::string("{\"") + key + "\": \"id\"}";
+    EXPECT_EQ(code_of(text.c_str()), ErrorCode::kInvalidArgument) << key;
+  }
+  FitOptions o = parse_fit_options(R"({"exclude": ["id"]})", &user_option_keys(Stage::kFit));
   EXPECT_EQ(o.exclude, std::vector<std::string>{"id"});
+}
+
+TEST(Options, IntegralNumbersPrintAsIntegers) {
+  FitOptions o = parse_fit_options(R"({"sample_size": 100000, "seed": 9007199254740992})", &user_option_keys(Stage::kFit));
+  const std::string text = json::write(options_to_json(o));
+  EXPECT_NE(text.find("\"sample_size\": 100000"), std::string::npos) << text;
+  EXPECT_EQ(text.find("e+"), std::string::npos) << text;
+  EXPECT_EQ(json::write(json::Value::number(-0.0)), "-0");
+  EXPECT_EQ(json::write(json::Value::number(0.5)), "0.5");
 }
 
 TEST(Options, NormalizedFormHasEveryKey) {
   FitOptions o = parse_fit_options(R"({"k": 4, "seed": 7})", &user_option_keys(Stage::kFit));
   json::Value v = options_to_json(o);
-  for (const std::string& key : user_option_keys(Stage::kFit)) EXPECT_NE(v.find(key), nullptr) << key;
+  // "transform", "value_column" and "metric_space" appear only when given, so models without transforms keep 0.2.0's options.
+  for (const std::string& key : user_option_keys(Stage::kFit))
+    if (key != "transform" && key != "value_column" && key != "metric_space") {
+      EXPECT_NE(v.find(key), nullptr) << key;
+    }
+  EXPECT_EQ(v.find("transform"), nullptr);
+  EXPECT_EQ(v.find("value_column"), nullptr);
+  EXPECT_EQ(options_to_json(parse_fit_options(R"({"value_column": "spend"})")).find("value_column")->as_string(), "spend");
+  EXPECT_THROW(parse_fit_options(R"({"value_column": 3})"), Error);
+  EXPECT_EQ(v.find("metric_space"), nullptr);
+  EXPECT_TRUE(parse_fit_options(R"({"metric_space": "features"})").metrics_in_features);
+  EXPECT_FALSE(parse_fit_options(R"({"metric_space": "kmeans"})").metrics_in_features);
+  EXPECT_THROW(parse_fit_options(R"({"metric_space": "pca"})"), Error);
+  EXPECT_NE(options_to_json(parse_fit_options(R"({"transform": {"a": "log1p"}})")).find("transform"), nullptr);
   EXPECT_EQ(v.find("k")->as_number(), 4);
   EXPECT_EQ(v.find("seed")->as_number(), 7);
 }

@@ -1,13 +1,16 @@
-// The page: pick a model, then either predict one customer's segment or look at the segments.
+// The page: pick a model, then predict one customer's segment, look at the segments, or run the
+// marketing console (labels, offers, versions and transitions, CSV downloads).
 import React, { useEffect, useState } from 'react';
 import { api } from './api.js';
 import PredictForm from './PredictForm.jsx';
 import SegmentsView from './SegmentsView.jsx';
+import Console from './Console.jsx';
 
 export default function App() {
   const [models, setModels] = useState([]);
   const [model, setModel] = useState(null);
-  const [view, setView] = useState(window.location.hash === '#segments' ? 'segments' : 'predict');
+  const fromHash = () => ({ '#segments': 'segments', '#console': 'console' })[window.location.hash] || 'predict';
+  const [view, setView] = useState(fromHash());
   const [error, setError] = useState(null);
 
   useEffect(() => {
@@ -37,6 +40,9 @@ export default function App() {
           <button className={view === 'segments' ? 'active' : ''} onClick={() => show('segments')} data-testid="tab-segments">
             Segments
           </button>
+          <button className={view === 'console' ? 'active' : ''} onClick={() => show('console')} data-testid="tab-console">
+            Marketing console
+          </button>
         </nav>
         <label className="model-select">
           Model{' '}
@@ -53,6 +59,7 @@ export default function App() {
       {!error && models.length === 0 && <p className="muted">No active model: train one with custseg_train.</p>}
       {model && view === 'predict' && <PredictForm key={model} model={model} />}
       {model && view === 'segments' && <SegmentsView key={model} model={model} />}
+      {model && view === 'console' && <Console key={model} model={model} />}
     </div>
   );
 }
