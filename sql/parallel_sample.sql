@@ -31,11 +31,14 @@ SET max_parallel_workers_per_gather = 2;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
-SET force_parallel_mode = on;
+-- force_parallel_mode is called debug_parallel_query from PostgreSQL 16 on.
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query'
+            ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET :force_parallel = on;
 EXPLAIN (COSTS OFF) SELECT custseg_fit(t, '{"exclude": ["id"], "k": 3, "seed": 8, "sample_size": 1500}') FROM ps t;
 INSERT INTO ps_models
 SELECT 'parallel', custseg_fit(t, '{"exclude": ["id"], "k": 3, "seed": 8, "sample_size": 1500}') FROM ps t;
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET max_parallel_workers_per_gather;
 
 -- k-means saw 1,500 of the 30,000 rows in every plan; the same statistics and centroids.

@@ -102,10 +102,13 @@ FROM wholesale_tf w;
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
-SET force_parallel_mode = on;
+-- force_parallel_mode is called debug_parallel_query from PostgreSQL 16 on.
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'debug_parallel_query'
+            ELSE 'force_parallel_mode' END AS force_parallel \gset
+SET :force_parallel = on;
 ALTER TABLE tf_forms ADD COLUMN parallel custseg_model;
 UPDATE tf_forms SET parallel = (SELECT custseg_fit(w, '{"k": 3, "seed": 1, "exclude": ["Customer ID"], "transform": {"Fresh": "log1p", "Milk": {"clip": [100, 20000], "log1p": true}}}') FROM wholesale_tf w);
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

@@ -3,8 +3,9 @@
 # GoogleTest suite (plain and under sanitizers), a fuzz smoke run of the model readers, the PGXS
 # build and install, ordinary roles' privileges, dump/restore and upgrade, Citus 13.2.2 (built from
 # ../shared/vendor/citus or its cache) on a coordinator and two workers, the resilience tests (random
-# SQL from SQLsmith, crashes in the middle of writes, a compressed day of mixed load), then against a
-# throwaway PostgreSQL 15 cluster the
+# SQL from SQLsmith, crashes in the middle of writes, a compressed day of mixed load), the build and the
+# SQL-level suites on PostgreSQL 17 and 18 (Debian 13 and Debian testing roots made by debootstrap,
+# cached under /var/cache/custseg/roots), then against a throwaway PostgreSQL 15 cluster the
 # pg_regress and isolation suites and the differential tests against scikit-learn, a check of the
 # server log for crashed backends; then, each on a cluster of its own, a real pg_cron retraining job,
 # backend memory on 10 million rows, the API and web page (pytest and headless Chromium), and a
@@ -45,8 +46,15 @@ core_sanitized() {
     ctest --test-dir build/asan --output-on-failure
 }
 
-build_extension() {
-  make -j2 && make install
+build_extension() {  # fails on a compiler warning too, as the PostgreSQL 17 and 18 builds do
+  mkdir -p build
+  make -j2 2>&1 | tee build/make.log
+  ((PIPESTATUS[0] == 0)) || return 1
+  if grep -q "warning:" build/make.log; then
+    echo "custseg: the build printed warnings (above)" >&2
+    return 1
+  fi
+  make install
 }
 
 regress() {
@@ -86,6 +94,11 @@ stage "scripts: install parts, demo log, no directory warnings, no npm telemetry
 stage "random SQL: 1500 SQLsmith statements (seed 1), no crash, no XX000" bash test/resil/test_sqlsmith.sh
 stage "crashes while training, activating, refreshing segments and scoring" bash test/resil/test_crash.sh
 stage "a production day in 2 minutes: mixed load, retraining, a restart" bash test/resil/test_load.sh --duration 120
+# The other majors Debian ships, each in a root of its release (cached; test/pgversions/run.sh).
+stage "PostgreSQL 17 (Debian 13 root): build, pg_regress and isolation, scikit-learn, upgrade, security" \
+  bash test/pgversions/run.sh trixie 17
+stage "PostgreSQL 18 (Debian testing root): build, pg_regress and isolation, scikit-learn, upgrade, security" \
+  bash test/pgversions/run.sh testing 18
 
 if pgcluster_start; then
   trap pgcluster_stop EXIT
