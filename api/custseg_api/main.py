@@ -232,6 +232,10 @@ async def get_spec(name: str, refresh: bool = False) -> ModelSpec:
 def score_query(spec: ModelSpec) -> sql.Composed:
     """One statement: JSON rows -> typed rows -> custseg_score -> offers, in the request's order.
 
+    The active version's model value, its labels and its offers are all read under the statement's
+    snapshot, so the version an answer names is the one that scored it, even while a retraining
+    commits (custseg_score by name would use the latest committed version instead).
+
     The database also writes the response's JSON (`jsonb` prints a float8 in its shortest exact
     form), so the API passes the text through instead of decoding and re-encoding it."""
     coldefs = sql.SQL(", ").join(
@@ -240,13 +244,14 @@ def score_query(spec: ModelSpec) -> sql.Composed:
     names = sql.SQL(", ").join(sql.Identifier(n) for n in spec.feature_names)
     ordinal = sql.Identifier(ORDINAL if ORDINAL not in spec.feature_names else ORDINAL + "_")
     return sql.SQL("""
-WITH v AS (SELECT m.version FROM custseg_models m WHERE m.name = %(name)s AND m.active),
-     r AS (SELECT x.{ordinal} AS ordinal, s.*
-           FROM ROWS FROM (jsonb_to_recordset(%(rows)s) AS ({coldefs})) WITH ORDINALITY AS x({names}, {ordinal}),
-                custseg_score(x.*, %(name)s) s)  -- x.*, not x: a feature named x would take the row's place
+WITH v AS (SELECT m.version, m.model FROM custseg_models m WHERE m.name = %(name)s AND m.active),
+     r AS (SELECT x.{ordinal} AS ordinal, s.*,
+                  (SELECT cs.label FROM custseg_segments cs WHERE cs.model = %(name)s AND cs.segment = s.segment) AS seg_label
+           FROM v, ROWS FROM (jsonb_to_recordset(%(rows)s) AS ({coldefs})) WITH ORDINALITY AS x({names}, {ordinal}),
+                custseg_score(v.model, x.*) s)  -- x.*, not x: a feature named x would take the row's place
 SELECT (SELECT version FROM v) AS version,
        coalesce(jsonb_agg(jsonb_build_object(
-           'segment', r.segment, 'label', r.label, 'confidence', r.confidence, 'distance', r.distance,
+           'segment', r.segment, 'label', r.seg_label, 'confidence', r.confidence, 'distance', r.distance,
            'runner_up_distance', r.runner_up_distance, 'coordinates', r.coordinates,
            'offers', coalesce((SELECT jsonb_agg(jsonb_build_object(
                                    'offer_id', o.offer_id, 'title', o.title, 'details', o.details,
@@ -283,6 +288,11 @@ async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
             return await cur.fetchone()
         try:
             version, results = await with_connection(work)
+            if version is None:  # no active version (dropped meanwhile): the spec lookup says 404
+                if refreshed:
+                    raise HTTPException(404, f"model {name!r} does not exist or has no active version")
+                refreshed = True
+                continue
         except HTTPException as h:
             e = h.__cause__
             if isinstance(e, psycopg.errors.UndefinedColumn) and not refreshed:
