@@ -65,6 +65,8 @@ void check_interrupts();
 
 // A varlena holding a core flat buffer whose first 8 bytes are reserved for the header.
 struct varlena* make_varlena(MemoryContext cxt, const uint8_t* data, size_t len);
+// A custseg_fit state encoded straight into palloc'd memory of the current context.
+bytea* encode_state_varlena(const core::FitParts& parts);
 // The flat buffer of a detoasted varlena, copied when it is not 8-byte aligned.
 const uint8_t* aligned_bytes(struct varlena* v, size_t* len);
 // The flat buffer of a custseg_fit state: read in place when it is the expanded form of a running

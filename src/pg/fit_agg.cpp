@@ -32,18 +32,6 @@ struct FitCache {
 };
 
 
-// A state encoded straight into palloc'd memory of the current context.
-bytea* encode_varlena(const core::FitParts& parts) {
-  bytea* out = nullptr;
-  size_t size = 0;
-  core::encode_state(parts, [&out, &size](size_t len) {
-    out = static_cast<bytea*>(pg::alloc(CurrentMemoryContext, len));
-    size = len;
-    return reinterpret_cast<uint8_t*>(out);
-  });
-  SET_VARSIZE(out, size);
-  return out;
-}
 
 // A jsonb argument as JSON text ("" when absent or NULL).
 std::string jsonb_text(FunctionCallInfo fcinfo, int arg) {
@@ -366,7 +354,7 @@ CUSTSEG_FUNCTION(custseg_fit_combinefn) {
     core::FitParts pa = core::decode_state(a, la);
     core::FitParts pb = core::decode_state(b, lb);
     pa.merge(pb);
-    merged = encode_varlena(pa);
+    merged = pg::encode_state_varlena(pa);
   }
   PG_RETURN_BYTEA_P(merged);
 }

@@ -93,18 +93,6 @@ bytea* new_state(FunctionCallInfo fcinfo, ArrayType* names_arr, int n_numbers, i
   return reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
 }
 
-// A state encoded straight into palloc'd memory of the current context.
-bytea* encode_varlena(const core::FitParts& parts) {
-  bytea* out = nullptr;
-  size_t size = 0;
-  core::encode_state(parts, [&out, &size](size_t len) {
-    out = static_cast<bytea*>(pg::alloc(CurrentMemoryContext, len));
-    size = len;
-    return reinterpret_cast<uint8_t*>(out);
-  });
-  SET_VARSIZE(out, size);
-  return out;
-}
 
 // The state's numeric and categorical widths: kept in fn_extra where the executor keeps it, read
 // from the state's header (names only, never the rows) where it does not (Citus).
@@ -210,7 +198,7 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
     } else {
       core::FitParts parts = core::decode_state(bytes_of(state), VARSIZE(state));
       parts.prepare(categorical);
-      state = encode_varlena(parts);
+      state = pg::encode_state_varlena(parts);
     }
     view = core::FitStateView(bytes_of(state), VARSIZE(state));
     if (!view.add_row(numeric, categorical))

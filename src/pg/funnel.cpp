@@ -93,6 +93,18 @@ struct varlena* make_varlena(MemoryContext cxt, const uint8_t* data, size_t len)
   return v;
 }
 
+bytea* encode_state_varlena(const core::FitParts& parts) {
+  bytea* out = nullptr;
+  size_t size = 0;
+  core::encode_state(parts, [&out, &size](size_t len) {
+    out = static_cast<bytea*>(alloc(CurrentMemoryContext, len));
+    size = len;
+    return reinterpret_cast<uint8_t*>(out);
+  });
+  SET_VARSIZE(out, size);
+  return out;
+}
+
 const uint8_t* aligned_bytes(struct varlena* v, size_t* len) {
   *len = VARSIZE(v);
   if (reinterpret_cast<uintptr_t>(v) % 8 == 0) return reinterpret_cast<const uint8_t*>(v);
