@@ -1386,17 +1386,38 @@ COMMENT ON COLUMN custseg_segment_changes.customer_key IS 'the primary key of th
 COMMENT ON COLUMN custseg_segment_changes.version IS 'the model version that gave the new segment';
 COMMENT ON COLUMN custseg_segment_changes.reason IS 'update: a write to the row; rescore: custseg_rescore after a retrain or activation';
 
+-- The table named as custseg_models.source stores it (format('%I.%I')), or NULL: never an error,
+-- whatever the text (a row any role inserted is read by every role's queries), so that the row
+-- security checks below can call it on any row.
+CREATE FUNCTION custseg_source_class(source text) RETURNS oid
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT c.oid
+    FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                                  THEN source END) AS p) i
+    JOIN pg_namespace n ON n.nspname = i.p[1]
+    JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]
+$fn$;
+COMMENT ON FUNCTION custseg_source_class(text) IS
+    'the table a stored source name (format(''%I.%I'')) names, or NULL for any other text';
+CREATE OR REPLACE FUNCTION custseg_source_readable(source text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT coalesce((
+        SELECT has_schema_privilege(c.relnamespace, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
+        FROM pg_class c WHERE c.oid = @extschema@.custseg_source_class(source)), false)
+$fn$;
+
 -- Whether the current role may write (INSERT or UPDATE) a table named as format('%I.%I') stores it.
 CREATE FUNCTION custseg_source_writable(source text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT coalesce((
-        SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'INSERT, UPDATE')
-        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
-                                      THEN source END) AS p) i
-        JOIN pg_namespace n ON n.nspname = i.p[1]
-        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+        SELECT has_schema_privilege(c.relnamespace, 'USAGE') AND has_table_privilege(c.oid, 'INSERT, UPDATE')
+        FROM pg_class c WHERE c.oid = @extschema@.custseg_source_class(source)), false)
 $fn$;
 COMMENT ON FUNCTION custseg_source_writable(text) IS
     'whether the current role may write the table a kept segment or a transition belongs to (row security)';
@@ -1407,10 +1428,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT coalesce((
         SELECT pg_has_role(c.relowner, 'USAGE')
-        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
-                                      THEN source END) AS p) i
-        JOIN pg_namespace n ON n.nspname = i.p[1]
-        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+        FROM pg_class c WHERE c.oid = @extschema@.custseg_source_class(source)), false)
 $fn$;
 COMMENT ON FUNCTION custseg_source_owned(text) IS
     'whether the current role owns (is a member of the owner of) the table a kept segment belongs to';

@@ -1326,6 +1326,21 @@ COMMENT ON FUNCTION custseg_profile(text) IS
 -- was trained on. Superusers and the extension's owner bypass row security (pg_dump, pg_cron jobs).
 -- Roles that no longer exist match nobody (to_regrole gives NULL instead of an error). Nothing in
 -- a policy can raise an error for some row, or one role's row could break every role's queries.
+-- The table named as custseg_models.source stores it (format('%I.%I')), or NULL: never an error,
+-- whatever the text (a row any role inserted is read by every role's queries), so that the row
+-- security checks below can call it on any row.
+CREATE FUNCTION custseg_source_class(source text) RETURNS oid
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT c.oid
+    FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
+                                  THEN source END) AS p) i
+    JOIN pg_namespace n ON n.nspname = i.p[1]
+    JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]
+$fn$;
+COMMENT ON FUNCTION custseg_source_class(text) IS
+    'the table a stored source name (format(''%I.%I'')) names, or NULL for any other text';
 -- Whether the current role may read a table named as custseg_models.source stores it (format('%I.%I')):
 -- USAGE on its schema and SELECT on it. Never an error, whatever the text (a row any role inserted is
 -- read by every role's queries): text not in that form, or naming no table, is false.
@@ -1334,11 +1349,8 @@ LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT coalesce((
-        SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
-        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
-                                      THEN source END) AS p) i
-        JOIN pg_namespace n ON n.nspname = i.p[1]
-        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+        SELECT has_schema_privilege(c.relnamespace, 'USAGE') AND has_table_privilege(c.oid, 'SELECT')
+        FROM pg_class c WHERE c.oid = @extschema@.custseg_source_class(source)), false)
 $fn$;
 COMMENT ON FUNCTION custseg_source_readable(text) IS
     'whether the current role may read the table a model was trained on (row security of custseg_models)';
@@ -2035,11 +2047,8 @@ LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT coalesce((
-        SELECT has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'INSERT, UPDATE')
-        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
-                                      THEN source END) AS p) i
-        JOIN pg_namespace n ON n.nspname = i.p[1]
-        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+        SELECT has_schema_privilege(c.relnamespace, 'USAGE') AND has_table_privilege(c.oid, 'INSERT, UPDATE')
+        FROM pg_class c WHERE c.oid = @extschema@.custseg_source_class(source)), false)
 $fn$;
 COMMENT ON FUNCTION custseg_source_writable(text) IS
     'whether the current role may write the table a kept segment or a transition belongs to (row security)';
@@ -2050,10 +2059,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
     SELECT coalesce((
         SELECT pg_has_role(c.relowner, 'USAGE')
-        FROM (SELECT parse_ident(CASE WHEN source ~ '^("([^"]|"")+"|[a-z_][a-z0-9_]*)\.("([^"]|"")+"|[a-z_][a-z0-9_]*)$'
-                                      THEN source END) AS p) i
-        JOIN pg_namespace n ON n.nspname = i.p[1]
-        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = i.p[2]), false)
+        FROM pg_class c WHERE c.oid = @extschema@.custseg_source_class(source)), false)
 $fn$;
 COMMENT ON FUNCTION custseg_source_owned(text) IS
     'whether the current role owns (is a member of the owner of) the table a kept segment belongs to';
