@@ -14,6 +14,10 @@ namespace custseg::core {
 
 enum class Kind : uint8_t { kNumeric = 0, kCategorical = 1 };
 
+// The clustering method of a model (option "method"). Format 1 models are k-means.
+enum class Method : uint8_t { kKMeans = 0, kGmm = 1, kHierarchical = 2, kDbscan = 3 };
+const char* method_name(Method m);
+
 struct Feature {
   std::string name;
   Kind kind = Kind::kNumeric;
@@ -58,6 +62,29 @@ struct Model {
   int k = 0;                            // 0: no k-means stage
   std::vector<double> centroids;        // k x P, row-major (P = n_components, or D without PCA)
   std::vector<int32_t> segment_ids;     // k: the segment number of each centroid
+
+  Method method = Method::kKMeans;
+  // Outliers: per segment, for k-means and hierarchical the distance to the centroid above which a
+  // row is an outlier, for gmm the log-likelihood below which it is (dbscan: its noise). Empty in
+  // models trained before 0.3.0, which flag no outlier.
+  double outlier_quantile = 0;
+  std::vector<double> outlier_threshold;
+  // gmm: the mixture (centroids hold the means).
+  bool covariance_diag = false;
+  std::vector<double> weights;          // k
+  std::vector<double> covariances;      // k x (P*P) row-major ("full") or k x P ("diag")
+  // hierarchical: the top of the Ward merge tree, enough to cut it at any k up to its leaves.
+  // Nodes 0..L-1 are the leaves (the segments at k = L, L >= k), node L + i is merge i.
+  std::vector<int32_t> tree_children;   // 2 per merge: the nodes it joins
+  std::vector<double> tree_height;      // per merge: its Ward distance, non-decreasing
+  std::vector<double> tree_size;        // per node: rows under it
+  std::vector<double> tree_centroids;   // per node: the mean of its rows (P values)
+  std::vector<int32_t> tree_segment;    // per node: the segment index it belongs to at k (-1 above the cut)
+  // dbscan: the clusters' core rows, which new rows are scored against.
+  double eps = 0;
+  int min_samples = 0;
+  std::vector<double> core_points;      // n_core x P
+  std::vector<int32_t> core_segment;    // n_core: the segment index of each core row
 
   TrainInfo info;
   std::string options_json;             // normalized training options

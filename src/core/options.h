@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "json.h"
+#include "model.h"
 #include "transform.h"
 
 namespace custseg::core {
@@ -55,6 +56,17 @@ struct FitOptions {
   // standardized encoded features instead of the k-means space (the PCA components), so runs with
   // and without PCA are compared in one space.
   bool metrics_in_features = false;
+
+  // "method": the clustering method (model.h), with its own options; keys that belong to another
+  // method are an error. The _set flags tell an explicit value from a method's default.
+  Method method = Method::kKMeans;
+  bool n_init_set = false, max_iter_set = false, tol_set = false;
+  bool covariance_diag = false;    // gmm "covariance_type": "full" (default) or "diag"
+  double reg_covar = 1e-6;         // gmm
+  std::vector<double> means_init;  // gmm: k x P initial means, row-major (empty: k-means++)
+  double eps = 0;                  // dbscan: 0 means chosen from the k-distance curve's knee
+  int min_samples = 5;             // dbscan
+  double outlier_quantile = 0.99;  // every method: the quantile the outlier thresholds are set at
 
   bool has_pca() const { return n_components > 0 || variance_fraction > 0; }
 };
