@@ -44,3 +44,25 @@ std::vector<ClusterOutcome> evaluate_method(const MethodContext& ctx, int k_min,
                                             std::vector<Model>* models = nullptr);
 
 }  // namespace custseg::core
+
+namespace custseg::core {
+
+// The methods behind fit_method / evaluate_method (one file each: method_<name>.cpp).
+ClusterOutcome fit_gmm(const MethodContext& ctx, int k, Model& m);
+std::vector<ClusterOutcome> evaluate_gmm(const MethodContext& ctx, int k_min, int k_max);
+ClusterOutcome fit_hierarchical(const MethodContext& ctx, int k, Model& m);
+std::vector<ClusterOutcome> evaluate_hierarchical(const MethodContext& ctx, int k_min, int k_max);
+ClusterOutcome fit_dbscan(const MethodContext& ctx, int k, Model& m);
+
+// Shared steps after any method: the per-segment outlier thresholds at m.outlier_quantile's
+// quantile (outliers.cpp): of the rows' distance to their centroid (k-means, hierarchical), of
+// their log-likelihood from below (gmm); dbscan's outliers are its noise and store none.
+void set_outlier_thresholds(const RowMatrix& X, const ClusterOutcome& outcome, double quantile, Model& m);
+// numpy.quantile's default (linear) interpolation of sorted values; NaN for none.
+double quantile_of_sorted(const std::vector<double>& sorted, double q);
+// Per segment, the mean of its rows (k x P); a segment without rows keeps NaN.
+RowMatrix segment_means(const RowMatrix& X, const std::vector<int>& labels, int k);
+// Sum of squared distances of the rows to their segment's centre (noise rows left out).
+double inertia_of(const RowMatrix& X, const std::vector<int>& labels, const RowMatrix& centers);
+
+}  // namespace custseg::core

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "errors.h"
+#include "gmm.h"
 #include "options.h"
 
 namespace custseg::core {
@@ -65,6 +66,83 @@ const char* const kInfoNames[kInfoFields] = {"rows_seen",  "rows_skipped",  "row
                                              "inertia",    "n_iter",        "silhouette", "silhouette_rows",
                                              "calinski_harabasz", "davies_bouldin"};
 
+// Format 2's method section, after the transforms (all doubles): a fixed head, then the outlier
+// thresholds and the method's arrays, each present when the head says so.
+constexpr int kMethodHead = 8;  // method, outlier_quantile, has thresholds, covariance diag, eps, min_samples, tree nodes, core rows
+
+std::vector<double> method_section(const Model& m) {
+  std::vector<double> a = {double(int(m.method)),       m.outlier_quantile,
+                           m.outlier_threshold.empty() ? 0.0 : 1.0, m.covariance_diag ? 1.0 : 0.0,
+                           m.eps,                        double(m.min_samples),
+                           double(m.tree_size.size()),   double(m.core_segment.size())};
+  auto add = [&a](const std::vector<double>& v) { a.insert(a.end(), v.begin(), v.end()); };
+  auto add_int = [&a](const std::vector<int32_t>& v) {
+    for (int32_t x : v) a.push_back(double(x));
+  };
+  add(m.outlier_threshold);
+  add(m.weights);
+  add(m.covariances);
+  add_int(m.tree_children);
+  add(m.tree_height);
+  add(m.tree_size);
+  add_int(m.tree_segment);
+  add(m.tree_threshold);
+  add(m.tree_centroids);
+  add_int(m.core_segment);
+  add(m.core_points);
+  return a;
+}
+
+// Reads a method section of n doubles into m (whose k and output dimension are set); the caller
+// validates the result. Returns false when the section's lengths do not add up.
+bool read_method_section(const double* a, size_t n, Model& m) {
+  if (n < size_t(kMethodHead)) return false;
+  for (int i = 0; i < kMethodHead; ++i)
+    if (!std::isfinite(a[i])) return false;
+  auto whole = [](double x, double hi) { return x >= 0 && x <= hi && std::floor(x) == x; };
+  if (!whole(a[0], 3) || !whole(a[2], 1) || !whole(a[3], 1) || !whole(a[5], 1e9) ||
+      !whole(a[6], 2.0 * kMaxTreeLeaves) || !whole(a[7], double(kMaxSampleSize)))
+    return false;
+  m.method = Method(int(a[0]));
+  m.outlier_quantile = a[1];
+  m.covariance_diag = a[3] != 0;
+  m.eps = a[4];
+  m.min_samples = int(a[5]);
+  const size_t k = size_t(m.k), p = size_t(m.output_dim()), nodes = size_t(a[6]), cores = size_t(a[7]);
+  const bool gmm = m.method == Method::kGmm;
+  const size_t merges = nodes ? (nodes - 1) / 2 : 0;
+  const size_t need = size_t(kMethodHead) + (a[2] != 0 ? k : 0) + (gmm ? k + k * (m.covariance_diag ? p : p * p) : 0) +
+                      2 * merges + merges + 4 * nodes + nodes * p + cores + cores * p;
+  if (need != n) return false;
+  size_t at = size_t(kMethodHead);
+  auto take = [&](std::vector<double>& v, size_t count) {
+    v.assign(a + at, a + at + count);
+    at += count;
+  };
+  auto take_int = [&](std::vector<int32_t>& v, size_t count) {
+    v.clear();
+    for (size_t i = 0; i < count; ++i) {
+      const double x = a[at + i];
+      if (!(std::floor(x) == x && x >= -1 && x <= 2.0 * kMaxTreeLeaves + double(kMaxK))) return false;
+      v.push_back(int32_t(x));
+    }
+    at += count;
+    return true;
+  };
+  take(m.outlier_threshold, a[2] != 0 ? k : 0);
+  take(m.weights, gmm ? k : 0);
+  take(m.covariances, gmm ? k * (m.covariance_diag ? p : p * p) : 0);
+  if (!take_int(m.tree_children, 2 * merges)) return false;
+  take(m.tree_height, merges);
+  take(m.tree_size, nodes);
+  if (!take_int(m.tree_segment, nodes)) return false;
+  take(m.tree_threshold, nodes);
+  take(m.tree_centroids, nodes * p);
+  if (!take_int(m.core_segment, cores)) return false;
+  take(m.core_points, cores * p);
+  return true;
+}
+
 bool less_bytes(const std::string& a, const std::string& b) {
   int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
   return c < 0 || (c == 0 && a.size() < b.size());
@@ -72,10 +150,71 @@ bool less_bytes(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+const char* method_name(Method m) {
+  switch (m) {
+    case Method::kKMeans: return "kmeans";
+    case Method::kGmm: return "gmm";
+    case Method::kHierarchical: return "hierarchical";
+    case Method::kDbscan: return "dbscan";
+  }
+  return "kmeans";
+}
+
 uint16_t Model::format_version() const {
+  // Format 2: transforms, another method than k-means, or outlier thresholds.
+  if (method != Method::kKMeans || !outlier_threshold.empty()) return 2;
   for (const auto& f : features)
     if (f.transform.any()) return 2;
   return 1;
+}
+
+Model Model::cut(int new_k) const {
+  if (method != Method::kHierarchical || tree_size.empty())
+    throw Error(ErrorCode::kInvalidArgument, "only a hierarchical model can be cut at another k",
+                "train it with {\"method\": \"hierarchical\"}");
+  const int leaves = tree_leaves();
+  if (new_k < 1 || new_k > leaves)
+    throw Error(ErrorCode::kInvalidArgument,
+                "k = " + std::to_string(new_k) + " is out of the stored tree's range",
+                "the tree keeps its top " + std::to_string(leaves) + " clusters: pass 1 <= k <= " +
+                    std::to_string(leaves));
+  // Undo the last new_k - 1 merges: the nodes below them, not merged into one another, are the cut.
+  const int merges = leaves - 1, nodes = 2 * leaves - 1, p = output_dim();
+  std::vector<char> above(size_t(nodes), 0);
+  for (int i = merges - (new_k - 1); i < merges; ++i) above[size_t(leaves + i)] = 1;
+  std::vector<int> roots;  // the cut's nodes, in node order
+  for (int node = 0; node < nodes; ++node) {
+    if (above[size_t(node)]) continue;
+    // A node is in the cut when it is not merged below the cut: its parent is above (or it is the root).
+    bool in_cut = node == nodes - 1;
+    for (int i = 0; i < merges && !in_cut; ++i)
+      if (tree_children[size_t(2 * i)] == node || tree_children[size_t(2 * i + 1)] == node)
+        in_cut = above[size_t(leaves + i)] != 0;
+    if (in_cut) roots.push_back(node);
+  }
+  Model m = *this;
+  m.k = new_k;
+  m.centroids.clear();
+  m.segment_ids.clear();
+  m.outlier_threshold.clear();
+  for (int c = 0; c < new_k; ++c) {
+    const int node = roots[size_t(c)];
+    m.centroids.insert(m.centroids.end(), tree_centroids.begin() + ptrdiff_t(node) * p,
+                       tree_centroids.begin() + ptrdiff_t(node + 1) * p);
+    m.segment_ids.push_back(c);
+    m.outlier_threshold.push_back(tree_threshold[size_t(node)]);
+  }
+  // Every node's segment at the new cut: a cut node and the nodes below it share its index.
+  m.tree_segment.assign(size_t(nodes), -1);
+  for (int c = 0; c < new_k; ++c) m.tree_segment[size_t(roots[size_t(c)])] = c;
+  for (int i = merges - 1; i >= 0; --i) {
+    const int seg = m.tree_segment[size_t(leaves + i)];
+    if (seg < 0) continue;
+    m.tree_segment[size_t(tree_children[size_t(2 * i)])] = seg;
+    m.tree_segment[size_t(tree_children[size_t(2 * i + 1)])] = seg;
+  }
+  m.validate();
+  return m;
 }
 
 int Model::n_numeric() const {
@@ -168,6 +307,76 @@ void Model::validate() const {
   } else if (!centroids.empty() || !segment_ids.empty()) {
     fail("centroids without a k-means stage");
   }
+  validate_method(fail);
+}
+
+void Model::validate_method(const std::function<void(const std::string&)>& fail) const {
+  const size_t kk = size_t(k), p = size_t(output_dim());
+  auto finite = [&](const std::vector<double>& v, const char* what) {
+    for (double x : v)
+      if (!std::isfinite(x)) fail(std::string("non-finite ") + what);
+  };
+  if (int(method) > int(Method::kDbscan)) fail("unknown method");
+  if (k == 0 && (method != Method::kKMeans || !outlier_threshold.empty())) fail("a clustering method without segments");
+  if (!outlier_threshold.empty()) {
+    if (outlier_threshold.size() != kk) fail("outlier thresholds have the wrong length");
+    if (!(outlier_quantile > 0 && outlier_quantile <= 1)) fail("outlier quantile out of range");
+    for (double x : outlier_threshold)
+      if (std::isinf(x)) fail("infinite outlier threshold");
+  } else if (outlier_quantile != 0) {
+    fail("an outlier quantile without thresholds");
+  }
+  const bool gmm = method == Method::kGmm, tree = method == Method::kHierarchical, db = method == Method::kDbscan;
+  if (!gmm && (covariance_diag || !weights.empty() || !covariances.empty())) fail("mixture arrays without gmm");
+  if (gmm) {
+    if (weights.size() != kk || covariances.size() != kk * (covariance_diag ? p : p * p))
+      fail("mixture arrays have the wrong dimension");
+    finite(weights, "mixture weight");
+    finite(covariances, "covariance");
+    for (double w : weights)
+      if (!(w > 0)) fail("mixture weights must be positive");
+  }
+  if (!tree && (!tree_children.empty() || !tree_height.empty() || !tree_size.empty() || !tree_centroids.empty() ||
+                !tree_segment.empty() || !tree_threshold.empty()))
+    fail("a merge tree without hierarchical");
+  if (tree) {
+    const int leaves = tree_leaves();
+    if (leaves < k || leaves > kMaxTreeLeaves || tree_size.size() != size_t(2 * leaves - 1))
+      fail("the merge tree has the wrong number of nodes");
+    const size_t nodes = tree_size.size(), merges = size_t(leaves - 1);
+    if (tree_children.size() != 2 * merges || tree_height.size() != merges || tree_centroids.size() != nodes * p ||
+        tree_segment.size() != nodes || tree_threshold.size() != nodes)
+      fail("merge tree arrays have the wrong dimension");
+    finite(tree_height, "merge height");
+    finite(tree_centroids, "tree centroid");
+    std::vector<char> used(nodes, 0);
+    for (size_t i = 0; i < merges; ++i) {
+      for (int side = 0; side < 2; ++side) {
+        const int32_t c = tree_children[2 * i + size_t(side)];
+        if (c < 0 || size_t(c) >= size_t(leaves) + i || used[size_t(c)]) fail("the merge tree is not a tree");
+        used[size_t(c)] = 1;
+      }
+      if (i > 0 && tree_height[i] < tree_height[i - 1]) fail("merge heights decrease");
+      if (tree_size[size_t(leaves) + i] !=
+          tree_size[size_t(tree_children[2 * i])] + tree_size[size_t(tree_children[2 * i + 1])])
+        fail("a merge's size is not its children's");
+    }
+    for (double n : tree_size)
+      if (!(n >= 1) || std::floor(n) != n) fail("tree node sizes must be positive integers");
+    for (int32_t sgm : tree_segment)
+      if (sgm < -1 || sgm >= k) fail("tree node segment out of range");
+    for (double x : tree_threshold)
+      if (std::isinf(x)) fail("infinite tree threshold");
+  }
+  if (!db && (eps != 0 || min_samples != 0 || !core_points.empty() || !core_segment.empty()))
+    fail("core rows without dbscan");
+  if (db) {
+    if (!(eps > 0) || !std::isfinite(eps) || min_samples < 1) fail("eps and min_samples out of range");
+    if (core_points.size() != core_segment.size() * p || core_segment.empty()) fail("core rows have the wrong dimension");
+    finite(core_points, "core row");
+    for (int32_t sgm : core_segment)
+      if (sgm < 0 || sgm >= k) fail("core row segment out of range");
+  }
 }
 
 std::vector<uint8_t> serialize(const Model& m) {
@@ -212,8 +421,11 @@ std::vector<uint8_t> serialize(const Model& m) {
   h.off_str_off = take(sizeof(uint32_t) * (strings.size() + 1));
   h.off_str_bytes = take(str_len);
   h.off_options = take(m.options_json.size());
-  // Format 2: the transforms follow the options, (flags, lo, hi) per numeric feature.
+  // Format 2: the transforms follow the options, (flags, lo, hi) per numeric feature, then the
+  // method section.
   const uint64_t off_transforms = h.version >= 2 ? take(sizeof(double) * 3 * size_t(n_num)) : 0;
+  const std::vector<double> msec = h.version >= 2 ? method_section(m) : std::vector<double>();
+  const uint64_t off_method = h.version >= 2 ? take(sizeof(double) * msec.size()) : 0;
   h.n_strings = uint32_t(strings.size());
   h.str_bytes_len = uint32_t(str_len);
   h.options_len = uint32_t(m.options_json.size());
@@ -263,6 +475,7 @@ std::vector<uint8_t> serialize(const Model& m) {
         t.push_back(f.transform.hi);
       }
     put(off_transforms, t.data(), sizeof(double) * t.size());
+    put(off_method, msec.data(), sizeof(double) * msec.size());
   }
   return buf;
 }
@@ -337,12 +550,11 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
   section(h.off_options, h.options_len);
   transforms_ = nullptr;
   if (h.version >= 2) {
-    // The transforms section ends the buffer, right after the options.
+    // The transforms section follows the options, then the method section ends the buffer.
     const uint64_t off = align8(h.off_options + h.options_len);
     const size_t bytes = sizeof(double) * 3 * size_t(n_numeric_);
-    if (off + bytes != len) corrupt("bad transforms section");
+    if (off + bytes > len) corrupt("bad transforms section");
     const double* t = reinterpret_cast<const double*>(section(off, bytes));
-    bool any = false;
     for (int j = 0; j < n_numeric_; ++j) {
       const double f = t[3 * j];
       if (!(f == 0 || f == 1 || f == 2 || f == 3)) corrupt("unknown transform");
@@ -351,10 +563,42 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
       tr.lo = t[3 * j + 1];
       tr.hi = t[3 * j + 2];
       if (!transform_problem(tr).empty()) corrupt(transform_problem(tr));
-      any = any || tr.any();
     }
-    if (!any) corrupt("format version 2 without a transform");
     transforms_ = t;
+    const uint64_t moff = off + bytes;
+    if ((len - moff) % sizeof(double) != 0) corrupt("bad method section");
+    const size_t count = (len - moff) / sizeof(double);
+    const double* a = reinterpret_cast<const double*>(section(moff, count * sizeof(double)));
+    // The method's arrays are read into a model of the same k and output dimension, validated as
+    // a model is, and scored in place.
+    Model mm;
+    mm.k = k_;
+    mm.n_components = int(p);
+    if (!read_method_section(a, count, mm)) corrupt("bad method section");
+    try {
+      mm.validate_method([](const std::string& w) { corrupt(w); });
+    } catch (const Error&) {
+      throw;
+    }
+    method_ = mm.method;
+    size_t at = size_t(kMethodHead);
+    if (!mm.outlier_threshold.empty()) {
+      thresholds_ = a + at;
+      at += size_t(k_);
+    }
+    if (method_ == Method::kGmm) {
+      try {
+        gmm_ = std::make_shared<GmmScorer>(k_, int(p), mm.covariance_diag, centroids_, a + at, a + at + k_);
+      } catch (const Error& e) {
+        corrupt(std::string("mixture: ") + e.what());
+      }
+    }
+    if (method_ == Method::kDbscan) {
+      n_core_ = int(mm.core_segment.size());
+      eps_ = mm.eps;
+      core_segment_ = a + count - size_t(n_core_) * (1 + p);
+      core_points_ = core_segment_ + n_core_;
+    }
   }
   level_first_.resize(n_cat);
   dummy_first_.resize(n_cat);
@@ -520,6 +764,91 @@ Score ModelView::nearest(const double* x) const {
   return s;
 }
 
+Score ModelView::assign(const double* x, double* distances, double* probabilities) const {
+  if (k_ == 0)
+    throw Error(ErrorCode::kNotFitted, "model has no k-means stage",
+                "train it with a \"k\" option to assign segments");
+  const int p = output_dim();
+  if (method_ == Method::kDbscan) {
+    // The nearest core row; within eps its cluster, else noise.
+    Score s;
+    double best = std::numeric_limits<double>::infinity();
+    int at = -1;
+    for (int i = 0; i < n_core_; ++i) {
+      const double* c = core_points_ + size_t(i) * size_t(p);
+      double d2 = 0;
+      for (int j = 0; j < p; ++j) {
+        const double t = x[j] - c[j];
+        d2 += t * t;
+      }
+      if (d2 < best) best = d2, at = i;
+    }
+    for (int j = 0; j < p; ++j)
+      if (!std::isfinite(x[j]))
+        throw Error(ErrorCode::kOutOfRange, "row is out of range for the model: its coordinates are not finite",
+                    "a feature value lies far beyond the values the model was trained on");
+    s.distance = std::sqrt(best);
+    s.runner_up = std::numeric_limits<double>::infinity();
+    if (at >= 0 && s.distance <= eps_) {
+      s.index = int(core_segment_[at]);
+      s.segment = segment_ids_[s.index];
+      s.outlier = 0;
+    } else {
+      s.index = -1;
+      s.segment = -1;
+      s.outlier = 1;
+      s.why = "noise: no core row of a cluster lies within eps";
+    }
+    return s;
+  }
+  Score s = nearest(x);
+  if (distances)
+    for (int c = 0; c < k_; ++c) {
+      const double* ctr = centroids_ + size_t(c) * size_t(p);
+      long double d2 = 0;
+      for (int j = 0; j < p; ++j) {
+        const long double t = static_cast<long double>(x[j]) - ctr[j];
+        d2 += t * t;
+      }
+      distances[c] = double(std::sqrt(d2));
+    }
+  if (method_ == Method::kGmm) {
+    double log_prob[kMaxK], post[kMaxK];
+    s.log_likelihood = gmm_->score(x, log_prob, post);
+    int best = 0;
+    for (int c = 1; c < k_; ++c)
+      if (log_prob[c] > log_prob[best]) best = c;
+    if (probabilities) std::memcpy(probabilities, post, sizeof(double) * size_t(k_));
+    // The segment is the most probable component; distance is to its mean, runner-up the
+    // nearest other mean.
+    const double* own = centroids_ + size_t(best) * size_t(p);
+    double d2 = 0, second = std::numeric_limits<double>::infinity();
+    for (int j = 0; j < p; ++j) d2 += (x[j] - own[j]) * (x[j] - own[j]);
+    for (int c = 0; c < k_; ++c) {
+      if (c == best) continue;
+      const double* o = centroids_ + size_t(c) * size_t(p);
+      double e = 0;
+      for (int j = 0; j < p; ++j) e += (x[j] - o[j]) * (x[j] - o[j]);
+      if (e < second) second = e, s.runner_up_index = c;
+    }
+    s.index = best;
+    s.segment = segment_ids_[best];
+    s.distance = std::sqrt(d2);
+    s.runner_up = std::sqrt(second);
+    s.probability = post[best];
+    if (thresholds_ && std::isfinite(thresholds_[best])) {
+      s.outlier = s.log_likelihood < thresholds_[best] ? 1 : 0;
+      if (s.outlier) s.why = "outlier: its log-likelihood is below its segment's threshold";
+    }
+    return s;
+  }
+  if (thresholds_ && std::isfinite(thresholds_[s.index])) {
+    s.outlier = s.distance > thresholds_[s.index] ? 1 : 0;
+    if (s.outlier) s.why = "outlier: farther from its centroid than its segment's threshold";
+  }
+  return s;
+}
+
 Model deserialize(const uint8_t* data, size_t len) {
   ModelView v(data, len);
   Header h;
@@ -564,6 +893,11 @@ Model deserialize(const uint8_t* data, size_t len) {
   const int32_t* ids = reinterpret_cast<const int32_t*>(data + h.off_segment_ids);
   m.segment_ids.assign(ids, ids + k);
   m.info = info_from_array(reinterpret_cast<const double*>(data + h.off_info));
+  if (h.version >= 2) {
+    const uint64_t moff = align8(h.off_options + h.options_len) + sizeof(double) * 3 * size_t(nn);
+    if (!read_method_section(reinterpret_cast<const double*>(data + moff), (len - moff) / sizeof(double), m))
+      corrupt("bad method section");
+  }
   // Training metadata is a number or NaN ("not computed", null in the text form); an infinity or a
   // NaN with another payload would not survive the text form, so the first is corrupt and the
   // second is made the canonical NaN.
@@ -724,6 +1058,54 @@ json::Value to_json(const Model& m) {
   } else {
     root.set("kmeans", json::Value::null());
   }
+  if (m.format_version() >= 2 && m.k > 0) {
+    // The method's part: absent in format 1 (k-means without outlier thresholds).
+    const int p = m.output_dim();
+    json::Value me = json::Value::object();
+    me.set("name", json::Value::string(method_name(m.method)));
+    auto ints = [](const std::vector<int32_t>& v) {
+      json::Value a = json::Value::array();
+      for (int32_t x : v) a.push(json::Value::number(x));
+      return a;
+    };
+    if (!m.outlier_threshold.empty()) {
+      me.set("outlier_quantile", json::Value::number(m.outlier_quantile));
+      json::Value t = json::Value::array();
+      for (double x : m.outlier_threshold) t.push(std::isnan(x) ? json::Value::null() : json::Value::number(x));
+      me.set("outlier_thresholds", t);
+    }
+    if (m.method == Method::kGmm) {
+      me.set("covariance_type", json::Value::string(m.covariance_diag ? "diag" : "full"));
+      me.set("weights", num_array(m.weights));
+      me.set("covariances", matrix(m.covariances, m.k, m.covariance_diag ? p : p * p));
+    }
+    if (m.method == Method::kHierarchical) {
+      json::Value tr = json::Value::object();
+      json::Value ch = json::Value::array();
+      for (size_t i = 0; i + 1 < m.tree_children.size(); i += 2) {
+        json::Value pair = json::Value::array();
+        pair.push(json::Value::number(m.tree_children[i]));
+        pair.push(json::Value::number(m.tree_children[i + 1]));
+        ch.push(pair);
+      }
+      tr.set("children", ch);
+      tr.set("heights", num_array(m.tree_height));
+      tr.set("sizes", num_array(m.tree_size));
+      tr.set("segments", ints(m.tree_segment));
+      json::Value th = json::Value::array();
+      for (double x : m.tree_threshold) th.push(std::isnan(x) ? json::Value::null() : json::Value::number(x));
+      tr.set("thresholds", th);
+      tr.set("centroids", matrix(m.tree_centroids, int(m.tree_size.size()), p));
+      me.set("tree", tr);
+    }
+    if (m.method == Method::kDbscan) {
+      me.set("eps", json::Value::number(m.eps));
+      me.set("min_samples", json::Value::number(m.min_samples));
+      me.set("core_points", matrix(m.core_points, int(m.core_segment.size()), p));
+      me.set("core_segments", ints(m.core_segment));
+    }
+    root.set("method", me);
+  }
   json::Value info = json::Value::object();
   double arr[kInfoFields];
   info_to_array(m.info, arr);
@@ -751,7 +1133,7 @@ std::string to_json_text(const Model& m) {
 Model from_json_text(const std::string& text) {
   json::Value root = json::parse(text);
   if (root.type() != json::Type::kObject) bad_text("expected a JSON object");
-  only_keys(root, {"format", "version", "features", "columns", "scaler", "pca", "kmeans", "training", "options"},
+  only_keys(root, {"format", "version", "features", "columns", "scaler", "pca", "kmeans", "method", "training", "options"},
             "the model");
   if (need(root, "format", json::Type::kString).as_string() != "custseg_model")
     bad_text("\"format\" must be \"custseg_model\"");
@@ -844,6 +1226,72 @@ Model from_json_text(const std::string& text) {
     for (const auto& s : need(*km, "segments", json::Type::kArray).items())
       m.segment_ids.push_back(read_int(s, "segment number", 0, std::numeric_limits<int32_t>::max()));
   }
+  if (const json::Value* me = root.find("method")) {
+    if (version < 2) bad_text("\"method\" needs format version 2");
+    if (me->type() != json::Type::kObject) bad_text("\"method\" must be an object");
+    only_keys(*me, {"name", "outlier_quantile", "outlier_thresholds", "covariance_type", "weights", "covariances",
+                    "tree", "eps", "min_samples", "core_points", "core_segments"},
+              "the method");
+    const std::string& name = need(*me, "name", json::Type::kString).as_string();
+    bool known = false;
+    for (Method x : {Method::kKMeans, Method::kGmm, Method::kHierarchical, Method::kDbscan})
+      if (name == method_name(x)) m.method = x, known = true;
+    if (!known) bad_text("unknown method \"" + name + "\"");
+    const size_t p = size_t(m.output_dim());
+    auto nullable = [](const json::Value& a, const char* what) {
+      if (a.type() != json::Type::kArray) bad_text(std::string(what) + " must be an array");
+      std::vector<double> out;
+      for (const auto& x : a.items()) {
+        if (x.is_null())
+          out.push_back(std::numeric_limits<double>::quiet_NaN());
+        else if (x.type() == json::Type::kNumber)
+          out.push_back(x.as_number());
+        else
+          bad_text(std::string(what) + " must hold numbers or null");
+      }
+      return out;
+    };
+    auto ints = [](const json::Value& a, const char* what) {
+      if (a.type() != json::Type::kArray) bad_text(std::string(what) + " must be an array");
+      std::vector<int32_t> out;
+      for (const auto& x : a.items()) out.push_back(read_int(x, what, -1, std::numeric_limits<int32_t>::max()));
+      return out;
+    };
+    if (const json::Value* q = me->find("outlier_quantile")) {
+      if (q->type() != json::Type::kNumber) bad_text("\"outlier_quantile\" must be a number");
+      m.outlier_quantile = q->as_number();
+      const json::Value* t = me->find("outlier_thresholds");
+      if (!t) bad_text("missing key \"outlier_thresholds\"");
+      m.outlier_threshold = nullable(*t, "outlier thresholds");
+    }
+    if (m.method == Method::kGmm) {
+      const std::string& ct = need(*me, "covariance_type", json::Type::kString).as_string();
+      if (ct != "full" && ct != "diag") bad_text("\"covariance_type\" must be \"full\" or \"diag\"");
+      m.covariance_diag = ct == "diag";
+      m.weights = read_numbers(need(*me, "weights", json::Type::kArray), "weights");
+      m.covariances = read_matrix(need(*me, "covariances", json::Type::kArray), m.covariance_diag ? p : p * p, "covariances");
+    }
+    if (m.method == Method::kHierarchical) {
+      const json::Value& tr = need(*me, "tree", json::Type::kObject);
+      only_keys(tr, {"children", "heights", "sizes", "segments", "thresholds", "centroids"}, "the tree");
+      for (const auto& pair : need(tr, "children", json::Type::kArray).items()) {
+        std::vector<int32_t> two = ints(pair, "tree children");
+        if (two.size() != 2) bad_text("tree children come in pairs");
+        m.tree_children.insert(m.tree_children.end(), two.begin(), two.end());
+      }
+      m.tree_height = read_numbers(need(tr, "heights", json::Type::kArray), "tree heights");
+      m.tree_size = read_numbers(need(tr, "sizes", json::Type::kArray), "tree sizes");
+      m.tree_segment = ints(need(tr, "segments", json::Type::kArray), "tree segments");
+      m.tree_threshold = nullable(need(tr, "thresholds", json::Type::kArray), "tree thresholds");
+      m.tree_centroids = read_matrix(need(tr, "centroids", json::Type::kArray), p, "tree centroids");
+    }
+    if (m.method == Method::kDbscan) {
+      m.eps = need(*me, "eps", json::Type::kNumber).as_number();
+      m.min_samples = read_int(need(*me, "min_samples", json::Type::kNumber), "min_samples", 1, 1000000000);
+      m.core_points = read_matrix(need(*me, "core_points", json::Type::kArray), p, "core points");
+      m.core_segment = ints(need(*me, "core_segments", json::Type::kArray), "core segments");
+    }
+  }
   const json::Value& tr = need(root, "training", json::Type::kObject);
   double arr[kInfoFields];
   for (int i = 0; i < kInfoFields; ++i) {
@@ -874,7 +1322,8 @@ Model from_json_text(const std::string& text) {
   } catch (const Error& e) {
     throw Error(ErrorCode::kInvalidText, std::string("invalid custseg_model text: ") + e.what());
   }
-  if (m.format_version() != version) bad_text("format version 2 is for models with transforms, 1 for the others");
+  if (m.format_version() != version)
+    bad_text("format version 2 is for models with transforms, another method than k-means or outlier thresholds, 1 for the others");
   return m;
 }
 

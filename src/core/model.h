@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,10 @@ struct TrainInfo {
   double calinski_harabasz = 0;
   double davies_bouldin = 0;
 };
+
+// Leaves of a stored merge tree: cuts from 1 to this many segments need no new scan.
+constexpr int kMaxTreeLeaves = 1000;
+constexpr int kDefaultTreeLeaves = 100;
 
 struct Model {
   // Format 2 adds per-feature transforms; a model without any is written as format 1, byte for
@@ -80,6 +87,7 @@ struct Model {
   std::vector<double> tree_size;        // per node: rows under it
   std::vector<double> tree_centroids;   // per node: the mean of its rows (P values)
   std::vector<int32_t> tree_segment;    // per node: the segment index it belongs to at k (-1 above the cut)
+  std::vector<double> tree_threshold;   // per node: its outlier threshold (distance to its centroid)
   // dbscan: the clusters' core rows, which new rows are scored against.
   double eps = 0;
   int min_samples = 0;
@@ -95,8 +103,14 @@ struct Model {
   int output_dim() const { return n_components > 0 ? n_components : encoded_dim(); }  // P
   std::vector<std::string> encoded_names() const;  // "age", "gender_Female", ...
 
+  // hierarchical: the same model cut into k segments from its stored tree (1 <= k <= leaves):
+  // centroids, segment numbers (0..k-1) and outlier thresholds from the tree's nodes.
+  Model cut(int k) const;
+  int tree_leaves() const { return tree_size.empty() ? 0 : int(tree_size.size() + 1) / 2; }
+
   // Throws Error(kInvalidText / kInvalidBinary via callers) describing the first inconsistency.
   void validate() const;
+  void validate_method(const std::function<void(const std::string&)>& fail) const;
 };
 
 // Serialized layout (all offsets from the start of the buffer, which the glue lets begin with its
@@ -117,12 +131,18 @@ struct StrRef {
 };
 
 struct Score {
-  int index = -1;           // centroid index
-  int32_t segment = -1;     // segment number (segment_ids[index])
-  double distance = 0;      // to the own centroid (Euclidean, in the k-means space)
-  double runner_up = 0;     // to the second-nearest centroid (infinity when k == 1)
+  int index = -1;           // centroid index (-1: dbscan noise)
+  int32_t segment = -1;     // segment number (segment_ids[index]; -1 for noise)
+  double distance = 0;      // to the own centroid (Euclidean, in the k-means space); dbscan: to the core row
+  double runner_up = 0;     // to the second-nearest centroid (infinity when k == 1 or without one)
   int runner_up_index = -1;
+  int outlier = -1;         // 1 or 0; -1 when the model stores no outlier thresholds
+  double probability = std::numeric_limits<double>::quiet_NaN();     // gmm: the segment's posterior
+  double log_likelihood = std::numeric_limits<double>::quiet_NaN();  // gmm: the row's
+  const char* why = nullptr;  // why a row has no segment or is an outlier, in words (static text)
 };
+
+class GmmScorer;
 
 // A validated, read-only view of a serialized model. Scoring reads the arrays in place.
 class ModelView {
@@ -146,6 +166,16 @@ class ModelView {
   void transform(const double* numeric, const StrRef* categorical, double* scratch, double* out) const;
   // Nearest centroid of a transformed row.
   Score nearest(const double* point) const;
+  Method method() const { return method_; }
+  // The assignment of a transformed row under the model's method, with its outlier flag:
+  // k-means and hierarchical the nearest centroid, gmm the most probable component, dbscan the
+  // cluster of the nearest core row within eps (else noise: index -1). distances (k values: to
+  // every centroid) and probabilities (k values: gmm posteriors) are written when not null and
+  // has_distances() / has_probabilities().
+  Score assign(const double* point, double* distances = nullptr, double* probabilities = nullptr) const;
+  bool has_distances() const { return k_ > 0 && method_ != Method::kDbscan; }
+  bool has_probabilities() const { return k_ > 0 && method_ == Method::kGmm; }
+  bool has_outliers() const { return thresholds_ != nullptr || method_ == Method::kDbscan; }
   const double* centroid(int i) const;
   int32_t segment_id(int i) const;
 
@@ -160,6 +190,13 @@ class ModelView {
   const double* components_;
   const double* centroids_;
   const int32_t* segment_ids_;
+  Method method_ = Method::kKMeans;
+  const double* thresholds_ = nullptr;   // k outlier thresholds, or nullptr
+  const double* core_points_ = nullptr;  // dbscan
+  const double* core_segment_ = nullptr;
+  int n_core_ = 0;
+  double eps_ = 0;
+  std::shared_ptr<const GmmScorer> gmm_;
   const uint32_t* level_count_;   // per categorical feature
   const uint32_t* str_off_;       // string table offsets (count + 1)
   const char* str_bytes_;

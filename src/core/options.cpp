@@ -12,7 +12,13 @@ namespace {
 
 const std::vector<std::string> kFitKeys = {"k",       "n_components", "exclude", "categorical",        "numeric",
                                            "seed",    "n_init",       "max_iter", "tol",               "sample_size",
-                                           "dedupe",  "scale_categoricals", "verbose", "transform", "value_column", "metric_space"};
+                                           "dedupe",  "scale_categoricals", "verbose", "transform", "value_column", "metric_space",
+                                           "method", "outlier_quantile", "covariance_type", "reg_covar", "means_init",
+                                           "linkage", "eps", "min_samples"};
+// The keys that belong to one method only.
+const std::vector<std::pair<std::string, Method>> kMethodKeys = {
+    {"covariance_type", Method::kGmm}, {"reg_covar", Method::kGmm},        {"means_init", Method::kGmm},
+    {"linkage", Method::kHierarchical}, {"eps", Method::kDbscan},          {"min_samples", Method::kDbscan}};
 const std::vector<std::string> kScalerKeys = {"exclude", "categorical", "numeric", "scale_categoricals", "dedupe",
                                               "verbose", "transform"};
 const std::vector<std::string> kPcaKeys = {"dedupe", "verbose"};
@@ -122,11 +128,14 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       o.seed = uint64_t(as_int(key, v, 0, int64_t(1) << 53));
     } else if (key == "n_init") {
       o.n_init = int(as_int(key, v, 1, kMaxNInit));
+      o.n_init_set = true;
     } else if (key == "max_iter") {
       o.max_iter = int(as_int(key, v, 1, kMaxIter));
+      o.max_iter_set = true;
     } else if (key == "tol") {
       if (v.type() != json::Type::kNumber || v.as_number() < 0) bad(key, "must be a non-negative number");
       o.tol = v.as_number();
+      o.tol_set = true;
     } else if (key == "sample_size") {
       o.sample_size = as_int(key, v, 1, kMaxSampleSize);
       o.sample_size_set = true;
@@ -150,11 +159,86 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       if (!v.is_null() && (v.type() != json::Type::kString || v.as_string().empty()))
         bad(key, "must be a column name or null");
       o.value_column = v.is_null() ? "" : v.as_string();
+    } else if (key == "method") {
+      const std::string n = v.type() == json::Type::kString ? v.as_string() : "";
+      bool known = false;
+      for (Method m : {Method::kKMeans, Method::kGmm, Method::kHierarchical, Method::kDbscan})
+        if (n == method_name(m)) o.method = m, known = true;
+      if (!known) bad(key, "must be \"kmeans\", \"gmm\", \"hierarchical\" or \"dbscan\"");
+    } else if (key == "outlier_quantile") {
+      if (v.type() != json::Type::kNumber || !(v.as_number() > 0 && v.as_number() <= 1))
+        bad(key, "must be a number in (0, 1]");
+      o.outlier_quantile = v.as_number();
+      o.outlier_quantile_set = true;
+    } else if (key == "covariance_type") {
+      const std::string n = v.type() == json::Type::kString ? v.as_string() : "";
+      if (n != "full" && n != "diag") bad(key, "must be \"full\" or \"diag\"");
+      o.covariance_diag = n == "diag";
+    } else if (key == "reg_covar") {
+      if (v.type() != json::Type::kNumber || !(v.as_number() >= 0) || !std::isfinite(v.as_number()))
+        bad(key, "must be a non-negative number");
+      o.reg_covar = v.as_number();
+    } else if (key == "means_init") {
+      if (v.type() != json::Type::kArray || v.items().empty()) bad(key, "must be an array of k arrays of numbers");
+      o.means_init.clear();
+      size_t width = 0;
+      for (const auto& row : v.items()) {
+        if (row.type() != json::Type::kArray || row.items().empty() ||
+            (width && row.items().size() != width) || row.items().size() > size_t(kMaxFeatures))
+          bad(key, "must be an array of k arrays of numbers, all of one length");
+        width = row.items().size();
+        for (const auto& x : row.items()) {
+          if (x.type() != json::Type::kNumber) bad(key, "must be an array of k arrays of numbers");
+          o.means_init.push_back(x.as_number());
+        }
+      }
+      o.means_init_rows = int(v.items().size());
+    } else if (key == "linkage") {
+      if (v.type() != json::Type::kString || v.as_string() != "ward") bad(key, "must be \"ward\"");
+    } else if (key == "eps") {
+      if (v.is_null()) {
+        o.eps = 0;
+      } else {
+        if (v.type() != json::Type::kNumber || !(v.as_number() > 0) || !std::isfinite(v.as_number()))
+          bad(key, "must be a positive number, or null to choose it from the k-distance curve");
+        o.eps = v.as_number();
+      }
+    } else if (key == "min_samples") {
+      o.min_samples = int(as_int(key, v, 1, 1000));
     } else if (key == "metric_space") {
       const std::string n = v.type() == json::Type::kString ? v.as_string() : "";
       if (n != "kmeans" && n != "features") bad(key, "must be \"kmeans\" or \"features\"");
       o.metrics_in_features = n == "features";
     }
+  }
+  // A key of another method than the chosen one is a mistake, not something to ignore.
+  for (const auto& [key, m] : kMethodKeys)
+    if (root.find(key) && m != o.method)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "option \"" + key + "\" belongs to method \"" + method_name(m) + "\", not \"" +
+                      method_name(o.method) + "\"",
+                  "add \"method\": \"" + std::string(method_name(m)) + "\" or remove \"" + key + "\"");
+  if (o.method != Method::kKMeans && o.dedupe)
+    throw Error(ErrorCode::kInvalidArgument, "option \"dedupe\" is for method \"kmeans\" only");
+  if (o.method == Method::kGmm) {
+    // scikit-learn's GaussianMixture defaults.
+    if (!o.n_init_set) o.n_init = 1;
+    if (!o.max_iter_set) o.max_iter = 100;
+    if (!o.tol_set) o.tol = 1e-3;
+  }
+  if (o.method == Method::kHierarchical || o.method == Method::kDbscan) {
+    // Both are O(n^2) in time over the clustered rows: they cluster a smaller sample by default,
+    // and a larger one than kMaxPairwiseRows is refused before any work.
+    if (o.n_init_set || o.max_iter_set || o.tol_set)
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string("options \"n_init\", \"max_iter\" and \"tol\" do not apply to method \"") +
+                      method_name(o.method) + "\"");
+    if (!o.sample_size_set) o.sample_size = kDefaultPairwiseRows;
+    if (o.sample_size > kMaxPairwiseRows)
+      throw Error(ErrorCode::kProgramLimit,
+                  "method \"" + std::string(method_name(o.method)) + "\" clusters at most " +
+                      std::to_string(kMaxPairwiseRows) + " rows (sample_size " + std::to_string(o.sample_size) + ")",
+                  "its time grows with the square of the rows: lower \"sample_size\", or use \"kmeans\" or \"gmm\"");
   }
   // dedupe keeps every distinct row, so its default bound is the larger one.
   if (o.dedupe && !o.sample_size_set) o.sample_size = kDefaultDedupeRows;
@@ -210,6 +294,28 @@ json::Value options_to_json(const FitOptions& o) {
   if (!o.transforms.empty()) v.set("transform", transform_option_json(o.transforms));
   if (!o.value_column.empty()) v.set("value_column", json::Value::string(o.value_column));
   if (o.metrics_in_features) v.set("metric_space", json::Value::string("features"));
+  // Likewise the method's keys: a k-means model's options read as before.
+  if (o.method != Method::kKMeans) v.set("method", json::Value::string(method_name(o.method)));
+  if (o.outlier_quantile_set) v.set("outlier_quantile", json::Value::number(o.outlier_quantile));
+  if (o.method == Method::kGmm) {
+    v.set("covariance_type", json::Value::string(o.covariance_diag ? "diag" : "full"));
+    v.set("reg_covar", json::Value::number(o.reg_covar));
+    if (!o.means_init.empty()) {
+      json::Value a = json::Value::array();
+      const size_t w = o.means_init.size() / size_t(o.means_init_rows);
+      for (int r = 0; r < o.means_init_rows; ++r) {
+        json::Value row = json::Value::array();
+        for (size_t j = 0; j < w; ++j) row.push(json::Value::number(o.means_init[size_t(r) * w + j]));
+        a.push(row);
+      }
+      v.set("means_init", a);
+    }
+  }
+  if (o.method == Method::kHierarchical) v.set("linkage", json::Value::string("ward"));
+  if (o.method == Method::kDbscan) {
+    v.set("eps", o.eps > 0 ? json::Value::number(o.eps) : json::Value::null());
+    v.set("min_samples", json::Value::number(o.min_samples));
+  }
   return v;
 }
 

@@ -25,6 +25,10 @@ constexpr int64_t kDefaultSampleSize = 100000;
 constexpr int64_t kDefaultDedupeRows = 1000000;
 constexpr int64_t kMaxSampleSize = 10000000;
 constexpr int64_t kSilhouetteSampleSize = 10000;
+// hierarchical and dbscan take O(n^2) time over the rows they cluster: their default sample, and
+// the most rows they accept.
+constexpr int64_t kDefaultPairwiseRows = 10000;
+constexpr int64_t kMaxPairwiseRows = 50000;
 // The rows k-means keeps are bounded to this many bytes, so a state stays far from PostgreSQL's
 // 1 GB value limit: the default sample_size shrinks for wide rows, a larger explicit one is an error.
 constexpr int64_t kMaxReservoirBytes = int64_t(256) << 20;
@@ -64,6 +68,8 @@ struct FitOptions {
   bool covariance_diag = false;    // gmm "covariance_type": "full" (default) or "diag"
   double reg_covar = 1e-6;         // gmm
   std::vector<double> means_init;  // gmm: k x P initial means, row-major (empty: k-means++)
+  int means_init_rows = 0;
+  bool outlier_quantile_set = false;
   double eps = 0;                  // dbscan: 0 means chosen from the k-distance curve's knee
   int min_samples = 5;             // dbscan
   double outlier_quantile = 0.99;  // every method: the quantile the outlier thresholds are set at
