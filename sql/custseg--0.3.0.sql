@@ -85,10 +85,12 @@ COMMENT ON FUNCTION custseg_predict(jsonb, text) IS
     'the segment of a JSON object of attributes (keys = column names) under the named model';
 CREATE FUNCTION custseg_score("row" record, model text,
                               OUT segment integer, OUT label text, OUT distance float8,
-                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
+                              OUT distances float8[], OUT probabilities float8[], OUT outlier boolean,
+                              OUT reason text)
     AS 'MODULE_PATHNAME', 'custseg_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_score(record, text) IS
-    'one assignment explained: segment, label, distance to its centroid and to the runner-up, confidence = 1 - distance / runner_up_distance, k-means coordinates';
+    'one assignment explained: segment, label, distance to its centroid and to the runner-up, confidence (1 - distance / runner_up_distance; gmm: the posterior), coordinates, distances to every centroid, gmm probabilities, outlier flag and the reason for noise or an outlier';
 CREATE FUNCTION custseg_predict(model custseg_model, x float8[]) RETURNS integer
     AS 'MODULE_PATHNAME', 'custseg_predict_model_vector' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_predict(custseg_model, float8[]) IS
@@ -391,7 +393,13 @@ BEGIN
     opts := opts - '_excluded';
     -- k: "k" in options, unless the argument says otherwise (an argument left at its default, 3,
     -- gives way to the option; a different one is an error); NULL is chosen by custseg_evaluate_k.
-    IF opts ? 'k' THEN
+    IF opts ->> 'method' = 'dbscan' THEN
+        -- dbscan finds its own number of segments: k is not given (an argument left at 3 is ignored).
+        IF opts ? 'k' OR (k IS NOT NULL AND k <> 3) THEN
+            RAISE EXCEPTION 'method "dbscan" takes no k' USING ERRCODE = '22023',
+                HINT = 'dbscan finds its own number of segments from "eps" and "min_samples"';
+        END IF;
+    ELSIF opts ? 'k' THEN
         IF k IS NOT NULL AND k <> 3 AND opts -> 'k' IS DISTINCT FROM to_jsonb(k) THEN
             RAISE EXCEPTION 'k is given twice: % as an argument and % in options', k, opts -> 'k' USING ERRCODE = '22023',
                 HINT = 'give it once; an argument left at its default (3) gives way to "k" in options';
@@ -1013,7 +1021,8 @@ CREATE FUNCTION custseg_evaluate_k(source regclass, k_min integer DEFAULT 2, k_m
                                    n_components integer DEFAULT 2, exclude text[] DEFAULT NULL,
                                    options jsonb DEFAULT '{}')
 RETURNS TABLE (k integer, inertia float8, silhouette float8, calinski_harabasz float8, davies_bouldin float8,
-               is_elbow boolean, chosen boolean, silhouette_rows bigint, rows_clustered bigint)
+               is_elbow boolean, chosen boolean, silhouette_rows bigint, rows_clustered bigint,
+               bic float8, aic float8)
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
@@ -1050,12 +1059,13 @@ BEGIN
     SELECT (e ->> 'k')::integer, (e ->> 'inertia')::float8, (e ->> 'silhouette')::float8,
            (e ->> 'calinski_harabasz')::float8, (e ->> 'davies_bouldin')::float8,
            (e ->> 'is_elbow')::boolean, (e ->> 'chosen')::boolean,
-           (e ->> 'silhouette_rows')::bigint, (e ->> 'rows')::bigint
+           (e ->> 'silhouette_rows')::bigint, (e ->> 'rows')::bigint,
+           (e ->> 'bic')::float8, (e ->> 'aic')::float8
     FROM jsonb_array_elements(res) e;
 END
 $fn$;
 COMMENT ON FUNCTION custseg_evaluate_k(regclass, integer, integer, integer, text[], jsonb) IS
-    'fits every k of a range in one scan: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, the elbow and the chosen k';
+    'fits every k of a range in one scan: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, the elbow and the chosen k; BIC and AIC for gmm';
 
 -- ---- Segment identity across versions ----
 
@@ -1067,6 +1077,52 @@ CREATE FUNCTION custseg_model_renumber(model custseg_model, segments integer[]) 
     AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_model_renumber(custseg_model, integer[]) IS
     'the model with new segment numbers for its centroids (in centroid order)';
+
+-- ---- Other methods: the hierarchical tree and outliers ----
+
+CREATE FUNCTION custseg_cut(model custseg_model, k integer) RETURNS custseg_model
+    AS 'MODULE_PATHNAME', 'custseg_model_cut' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_cut(custseg_model, integer) IS
+    'a hierarchical model cut into k segments from its stored merge tree, without a scan';
+CREATE FUNCTION custseg_model_tree(model custseg_model) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'custseg_model_tree' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_model_tree(custseg_model) IS
+    'the stored merge tree of a hierarchical model as a JSON array of nodes';
+CREATE FUNCTION custseg_tree(model custseg_model)
+RETURNS TABLE (node integer, parent integer, height float8, size bigint, segment integer, children integer[])
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+    SELECT (n ->> 'node')::integer, (n ->> 'parent')::integer, (n ->> 'height')::float8, (n ->> 'size')::bigint,
+           (n ->> 'segment')::integer,
+           CASE WHEN n -> 'children' <> 'null' THEN
+               ARRAY[(n -> 'children' ->> 0)::integer, (n -> 'children' ->> 1)::integer] END
+    FROM jsonb_array_elements(custseg_model_tree(model)) n
+$fn$;
+COMMENT ON FUNCTION custseg_tree(custseg_model) IS
+    'the merge tree of a hierarchical model: per node its parent, Ward height, rows, and segment at the model''s k';
+
+CREATE FUNCTION custseg_outliers(source regclass, model text)
+RETURNS TABLE ("row" jsonb, segment integer, label text, distance float8, confidence float8, reason text)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_column
+BEGIN
+    IF source IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'source and model must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- custseg_score looks the model up (42704 when there is none) and flags each row.
+    RETURN QUERY EXECUTE format($q$
+        SELECT to_jsonb(t.*), s.segment, s.label, s.distance, s.confidence, s.reason
+        FROM %s AS t CROSS JOIN LATERAL @extschema@.custseg_score(t.*, $1) s
+        WHERE s.outlier
+        ORDER BY s.segment NULLS FIRST, s.distance DESC
+    $q$, source) USING model;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_outliers(regclass, text) IS
+    'the rows of a table that the named model flags as outliers (dbscan: noise), with their scores';
 
 CREATE FUNCTION custseg_drift(name text)
 RETURNS TABLE (version integer, previous_version integer, created_at timestamptz, active boolean,
@@ -1558,7 +1614,9 @@ COMMENT ON FUNCTION custseg_features(text, integer) IS
 -- custseg_score for a customer held as JSON (keys = column names, as custseg_predict(jsonb, text)).
 CREATE FUNCTION custseg_score("row" jsonb, model text,
                               OUT segment integer, OUT label text, OUT distance float8,
-                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
+                              OUT distances float8[], OUT probabilities float8[], OUT outlier boolean,
+                              OUT reason text)
     AS 'MODULE_PATHNAME', 'custseg_score_jsonb_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_score(jsonb, text) IS
     'one assignment of a JSON object of attributes explained: segment, label, distances, confidence, k-means coordinates';
@@ -1809,13 +1867,17 @@ COMMENT ON FUNCTION custseg_predict(custseg_model, jsonb) IS
     'the segment of a JSON object of attributes (keys = column names) under a model';
 CREATE FUNCTION custseg_score(model custseg_model, "row" record,
                               OUT segment integer, OUT label text, OUT distance float8,
-                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
+                              OUT distances float8[], OUT probabilities float8[], OUT outlier boolean,
+                              OUT reason text)
     AS 'MODULE_PATHNAME', 'custseg_score_model_record' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_score(custseg_model, record) IS
     'one assignment explained under a model value (label is NULL: labels live in custseg_segments)';
 CREATE FUNCTION custseg_score(model custseg_model, "row" jsonb,
                               OUT segment integer, OUT label text, OUT distance float8,
-                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
+                              OUT distances float8[], OUT probabilities float8[], OUT outlier boolean,
+                              OUT reason text)
     AS 'MODULE_PATHNAME', 'custseg_score_model_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_score(custseg_model, jsonb) IS
     'one assignment of a JSON object explained under a model value (label is NULL)';

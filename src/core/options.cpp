@@ -218,6 +218,10 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
                   "option \"" + key + "\" belongs to method \"" + method_name(m) + "\", not \"" +
                       method_name(o.method) + "\"",
                   "add \"method\": \"" + std::string(method_name(m)) + "\" or remove \"" + key + "\"");
+  if (o.method == Method::kDbscan && root.find("k") && !root.find("k")->is_null())
+    throw Error(ErrorCode::kInvalidArgument, "method \"dbscan\" takes no \"k\"",
+                "dbscan finds its own number of segments from \"eps\" and \"min_samples\"");
+  if (o.method == Method::kDbscan) o.k = 1;  // a clustering stage, whose k the method finds
   if (o.method != Method::kKMeans && o.dedupe)
     throw Error(ErrorCode::kInvalidArgument, "option \"dedupe\" is for method \"kmeans\" only");
   if (o.method == Method::kGmm) {
@@ -274,7 +278,7 @@ std::string stage_options(Stage stage, const std::string& user_json,
 json::Value options_to_json(const FitOptions& o) {
   json::Value v = json::Value::object();
   v.set("stage", json::Value::string(stage_name(o.stage)));
-  v.set("k", o.k > 0 ? json::Value::number(o.k) : json::Value::null());
+  v.set("k", o.k > 0 && o.method != Method::kDbscan ? json::Value::number(o.k) : json::Value::null());
   if (o.variance_fraction > 0)
     v.set("n_components", json::Value::number(o.variance_fraction));
   else

@@ -225,7 +225,11 @@ int32 predict(ScoreCache* cache, const double* numeric, const core::StrRef* cate
                       "train it with a \"k\" option to assign segments");
   if (!has_feature(cache, numeric, categorical)) return kNoSegment;
   cache->view->transform(numeric, categorical, cache->scratch, cache->point);
-  return cache->view->nearest(cache->point).segment;
+  // k-means' nearest centroid directly (the hot path); other methods assign as their model says,
+  // dbscan's noise with no segment.
+  if (cache->view->method() == core::Method::kKMeans) return cache->view->nearest(cache->point).segment;
+  const core::Score sc = cache->view->assign(cache->point);
+  return sc.index < 0 ? kNoSegment : sc.segment;
 }
 
 Datum segment_datum(FunctionCallInfo fcinfo, int32 segment) {
@@ -313,20 +317,29 @@ CUSTSEG_FUNCTION(custseg_predict_jsonb_name) {
 
 namespace {
 
-// One assignment explained: (segment, label, distance, runner_up_distance, confidence, coordinates),
-// confidence = 1 - distance / runner_up_distance; NULL for a row with no feature present.
+// One assignment explained: (segment, label, distance, runner_up_distance, confidence,
+// coordinates, distances, probabilities, outlier, reason); NULL for a row with no feature present.
+// confidence = 1 - distance / runner_up_distance, for gmm the segment's posterior probability.
 Datum score(FunctionCallInfo fcinfo, ScoreCache* cache, const double* numeric, const core::StrRef* categorical) {
-  if (cache->view->k() == 0)
+  const core::ModelView& view = *cache->view;
+  if (view.k() == 0)
     throw core::Error(core::ErrorCode::kNotFitted, "model has no k-means stage",
                       "train it with a \"k\" option to assign segments");
   if (!has_feature(cache, numeric, categorical)) PG_RETURN_NULL();
-  cache->view->transform(numeric, categorical, cache->scratch, cache->point);
-  const core::Score sc = cache->view->nearest(cache->point);
+  view.transform(numeric, categorical, cache->scratch, cache->point);
+  const int k = view.k();
+  double distances[core::kMaxK], probabilities[core::kMaxK];
+  const core::Score sc = view.assign(cache->point, view.has_distances() ? distances : nullptr,
+                                     view.has_probabilities() ? probabilities : nullptr);
+  const bool noise = sc.index < 0;
   double confidence = 1.0;
-  if (std::isfinite(sc.runner_up)) confidence = sc.runner_up > 0 ? 1.0 - sc.distance / sc.runner_up : 0.0;
+  if (view.method() == core::Method::kGmm)
+    confidence = sc.probability;
+  else if (std::isfinite(sc.runner_up))
+    confidence = sc.runner_up > 0 ? 1.0 - sc.distance / sc.runner_up : 0.0;
   // A model passed by value has no registry row, so no label.
-  const char* label = cache->stored ? pg::segment_label(cache->stored, sc.segment) : nullptr;
-  const int p = cache->view->output_dim();
+  const char* label = cache->stored && !noise ? pg::segment_label(cache->stored, sc.segment) : nullptr;
+  const int p = view.output_dim();
   const double* point = cache->point;
   HeapTuple tuple = nullptr;
   MemoryContext fn_cxt = fcinfo->flinfo->fn_mcxt;
@@ -339,16 +352,33 @@ Datum score(FunctionCallInfo fcinfo, ScoreCache* cache, const double* numeric, c
       cache->result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
       MemoryContextSwitchTo(old);
     }
-    Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * size_t(p)));
-    for (int i = 0; i < p; ++i) elems[i] = Float8GetDatum(point[i]);
-    Datum values[6];
-    bool nulls[6] = {false, label == nullptr, false, !std::isfinite(sc.runner_up), false, false};
-    values[0] = Int32GetDatum(sc.segment);
-    values[1] = label ? CStringGetTextDatum(label) : Datum(0);
+    auto float_array = [](const double* v, int n) {
+      Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * size_t(n)));
+      for (int i = 0; i < n; ++i) elems[i] = Float8GetDatum(v[i]);
+      return PointerGetDatum(construct_array(elems, n, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+    };
+    constexpr int kColumns = 10;
+    Datum values[kColumns] = {};
+    bool nulls[kColumns] = {noise,
+                            label == nullptr,
+                            false,
+                            noise || !std::isfinite(sc.runner_up),
+                            noise || !std::isfinite(confidence),
+                            false,
+                            !view.has_distances(),
+                            !view.has_probabilities(),
+                            sc.outlier < 0,
+                            sc.why == nullptr};
+    if (!noise) values[0] = Int32GetDatum(sc.segment);
+    if (label) values[1] = CStringGetTextDatum(label);
     values[2] = Float8GetDatum(sc.distance);
-    values[3] = std::isfinite(sc.runner_up) ? Float8GetDatum(sc.runner_up) : Datum(0);
-    values[4] = Float8GetDatum(confidence);
-    values[5] = PointerGetDatum(construct_array(elems, p, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+    if (!nulls[3]) values[3] = Float8GetDatum(sc.runner_up);
+    if (!nulls[4]) values[4] = Float8GetDatum(confidence);
+    values[5] = float_array(point, p);
+    if (!nulls[6]) values[6] = float_array(distances, k);
+    if (!nulls[7]) values[7] = float_array(probabilities, k);
+    if (!nulls[8]) values[8] = BoolGetDatum(sc.outlier == 1);
+    if (!nulls[9]) values[9] = CStringGetTextDatum(sc.why);
     tuple = heap_form_tuple(cache->result_desc, values, nulls);
   });
   return HeapTupleGetDatum(tuple);

@@ -63,6 +63,8 @@ CUSTSEG_FUNCTION(custseg_evaluate_state) {
     o.set("rows", Value::number(e.rows));
     o.set("is_elbow", Value::boolean(e.is_elbow));
     o.set("chosen", Value::boolean(e.chosen));
+    o.set("bic", number_or_null(e.bic));
+    o.set("aic", number_or_null(e.aic));
     out.push(std::move(o));
   }
   return jsonb_from(out);
@@ -123,4 +125,54 @@ CUSTSEG_FUNCTION(custseg_model_renumber) {
   m.validate();
   std::vector<uint8_t> bytes = core::serialize(m);
   PG_RETURN_POINTER(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
+}
+
+// custseg_cut(model custseg_model, k int) -> custseg_model: a hierarchical model cut into k
+// segments from its stored merge tree, without a scan (segments numbered 0..k-1 in tree order).
+CUSTSEG_FUNCTION(custseg_model_cut) {
+  size_t len;
+  const uint8_t* data = pg::model_arg(fcinfo, 0, &len);
+  const int k = PG_GETARG_INT32(1);
+  const core::Model m = core::deserialize(data, len).cut(k);
+  std::vector<uint8_t> bytes = core::serialize(m);
+  PG_RETURN_POINTER(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
+}
+
+// custseg_model_tree(model custseg_model) -> jsonb: the stored merge tree of a hierarchical model,
+// one object per node (node, parent, height, size, segment index at the model's k, children).
+CUSTSEG_FUNCTION(custseg_model_tree) {
+  size_t len;
+  const uint8_t* data = pg::model_arg(fcinfo, 0, &len);
+  const core::Model m = core::deserialize(data, len);
+  if (m.method != core::Method::kHierarchical)
+    throw core::Error(core::ErrorCode::kInvalidArgument, "only a hierarchical model has a merge tree",
+                      "train it with {\"method\": \"hierarchical\"}");
+  const int leaves = m.tree_leaves(), nodes = 2 * leaves - 1;
+  std::vector<int> parent(size_t(nodes), -1);
+  std::vector<double> height(size_t(nodes), 0.0);
+  for (int i = 0; i < leaves - 1; ++i) {
+    parent[size_t(m.tree_children[size_t(2 * i)])] = leaves + i;
+    parent[size_t(m.tree_children[size_t(2 * i + 1)])] = leaves + i;
+    height[size_t(leaves + i)] = m.tree_height[size_t(i)];
+  }
+  Value out = Value::array();
+  for (int node = 0; node < nodes; ++node) {
+    Value o = Value::object();
+    o.set("node", Value::number(node));
+    o.set("parent", parent[size_t(node)] < 0 ? Value::null() : Value::number(parent[size_t(node)]));
+    o.set("height", Value::number(height[size_t(node)]));
+    o.set("size", Value::number(m.tree_size[size_t(node)]));
+    const int seg = m.tree_segment[size_t(node)];
+    o.set("segment", seg < 0 ? Value::null() : Value::number(m.segment_ids[size_t(seg)]));
+    if (node >= leaves) {
+      Value ch = Value::array();
+      ch.push(Value::number(m.tree_children[size_t(2 * (node - leaves))]));
+      ch.push(Value::number(m.tree_children[size_t(2 * (node - leaves) + 1)]));
+      o.set("children", std::move(ch));
+    } else {
+      o.set("children", Value::null());
+    }
+    out.push(std::move(o));
+  }
+  return jsonb_from(out);
 }
