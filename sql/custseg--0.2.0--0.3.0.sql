@@ -3,6 +3,68 @@
 -- installation and a fresh one have the same objects (test/lifecycle checks this).
 \echo Use "ALTER EXTENSION custseg UPDATE TO '0.3.0'" to load this file. \quit
 
+-- ---- 0.3.0: functions whose result gains columns ----
+-- custseg_score(record, text) and custseg_evaluate_k return more columns in 0.3.0 (the methods'
+-- distances, probabilities, outlier flag, BIC and AIC). A function's result type cannot change in
+-- place, so both are dropped and created again. The views that read them (custseg_create_views'
+-- views, and a user's own) are kept: each is saved here with its owner, options, privileges and
+-- comments, dropped, and created again at the end of this script from its saved definition, as a
+-- view of the user (not a member of the extension).
+DO $do$
+DECLARE
+    saved jsonb := '[]';
+    v record;
+BEGIN
+    FOR v IN
+        WITH RECURSIVE deps(view_oid, depth) AS (
+            SELECT DISTINCT r.ev_class, 1
+            FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+            WHERE d.refclassid = 'pg_proc'::regclass
+              AND d.refobjid IN (SELECT p.oid FROM pg_proc p
+                                 WHERE p.pronamespace = '@extschema@'::regnamespace
+                                   AND p.proname IN ('custseg_score', 'custseg_evaluate_k'))
+            UNION ALL
+            SELECT r.ev_class, deps.depth + 1
+            FROM deps JOIN pg_depend d ON d.refobjid = deps.view_oid AND d.refclassid = 'pg_class'::regclass
+            JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+            WHERE r.ev_class <> deps.view_oid AND deps.depth < 100
+        )
+        SELECT c.oid, n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner) AS owner, c.reloptions,
+               c.relacl::text[] AS acl, pg_get_viewdef(c.oid) AS def, obj_description(c.oid, 'pg_class') AS comment,
+               (SELECT jsonb_object_agg(a.attname, col_description(c.oid, a.attnum)) FROM pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attnum > 0 AND col_description(c.oid, a.attnum) IS NOT NULL) AS col_comments,
+               max(deps.depth) AS depth
+        FROM deps JOIN pg_class c ON c.oid = deps.view_oid JOIN pg_namespace n ON n.oid = c.relnamespace
+        GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.reloptions, c.relacl
+        ORDER BY max(deps.depth), c.oid
+    LOOP
+        saved := saved || jsonb_build_array(jsonb_build_object(
+            'schema', v.nspname, 'name', v.relname, 'kind', v.relkind, 'owner', v.owner,
+            'options', to_jsonb(v.reloptions), 'acl', to_jsonb(v.acl), 'def', v.def,
+            'comment', v.comment, 'col_comments', v.col_comments,
+            'grants', (SELECT jsonb_agg(jsonb_build_object('grantee', a.grantee, 'privilege', a.privilege_type,
+                                                           'grantable', a.is_grantable))
+                       FROM pg_class c2, aclexplode(c2.relacl) a WHERE c2.oid = v.oid)));
+    END LOOP;
+    -- Dependents first (the deepest level first).
+    FOR v IN SELECT e FROM jsonb_array_elements(saved) WITH ORDINALITY AS x(e, i) ORDER BY i DESC LOOP
+        EXECUTE format('DROP %s %I.%I', CASE WHEN v.e ->> 'kind' = 'm' THEN 'MATERIALIZED VIEW' ELSE 'VIEW' END,
+                       v.e ->> 'schema', v.e ->> 'name');
+    END LOOP;
+    PERFORM set_config('custseg_upgrade.saved_views', saved::text, true);
+END
+$do$;
+DROP FUNCTION custseg_score(record, text);
+DROP FUNCTION custseg_evaluate_k(regclass, integer, integer, integer, text[], jsonb);
+CREATE FUNCTION custseg_score("row" record, model text,
+                              OUT segment integer, OUT label text, OUT distance float8,
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
+                              OUT distances float8[], OUT probabilities float8[], OUT outlier boolean,
+                              OUT reason text)
+    AS 'MODULE_PATHNAME', 'custseg_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_score(record, text) IS
+    'one assignment explained: segment, label, distance to its centroid and to the runner-up, confidence (1 - distance / runner_up_distance; gmm: the posterior), coordinates, distances to every centroid, gmm probabilities, outlier flag and the reason for noise or an outlier';
+
 -- ---- 0.3.0: an analyst's own data (features, labels, transforms, model equality) ----
 
 -- How training reads each column of a table: its kind (numeric: numbers and booleans as 0/1;
@@ -114,7 +176,9 @@ COMMENT ON FUNCTION custseg_features(text, integer) IS
 -- custseg_score for a customer held as JSON (keys = column names, as custseg_predict(jsonb, text)).
 CREATE FUNCTION custseg_score("row" jsonb, model text,
                               OUT segment integer, OUT label text, OUT distance float8,
-                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
+                              OUT distances float8[], OUT probabilities float8[], OUT outlier boolean,
+                              OUT reason text)
     AS 'MODULE_PATHNAME', 'custseg_score_jsonb_name' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_score(jsonb, text) IS
     'one assignment of a JSON object of attributes explained: segment, label, distances, confidence, k-means coordinates';
@@ -226,7 +290,13 @@ BEGIN
     opts := opts - '_excluded';
     -- k: "k" in options, unless the argument says otherwise (an argument left at its default, 3,
     -- gives way to the option; a different one is an error); NULL is chosen by custseg_evaluate_k.
-    IF opts ? 'k' THEN
+    IF opts ->> 'method' = 'dbscan' THEN
+        -- dbscan finds its own number of segments: k is not given (an argument left at 3 is ignored).
+        IF opts ? 'k' OR (k IS NOT NULL AND k <> 3) THEN
+            RAISE EXCEPTION 'method "dbscan" takes no k' USING ERRCODE = '22023',
+                HINT = 'dbscan finds its own number of segments from "eps" and "min_samples"';
+        END IF;
+    ELSIF opts ? 'k' THEN
         IF k IS NOT NULL AND k <> 3 AND opts -> 'k' IS DISTINCT FROM to_jsonb(k) THEN
             RAISE EXCEPTION 'k is given twice: % as an argument and % in options', k, opts -> 'k' USING ERRCODE = '22023',
                 HINT = 'give it once; an argument left at its default (3) gives way to "k" in options';
@@ -716,7 +786,8 @@ CREATE OR REPLACE FUNCTION custseg_evaluate_k(source regclass, k_min integer DEF
                                    n_components integer DEFAULT 2, exclude text[] DEFAULT NULL,
                                    options jsonb DEFAULT '{}')
 RETURNS TABLE (k integer, inertia float8, silhouette float8, calinski_harabasz float8, davies_bouldin float8,
-               is_elbow boolean, chosen boolean, silhouette_rows bigint, rows_clustered bigint)
+               is_elbow boolean, chosen boolean, silhouette_rows bigint, rows_clustered bigint,
+               bic float8, aic float8)
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
@@ -753,12 +824,13 @@ BEGIN
     SELECT (e ->> 'k')::integer, (e ->> 'inertia')::float8, (e ->> 'silhouette')::float8,
            (e ->> 'calinski_harabasz')::float8, (e ->> 'davies_bouldin')::float8,
            (e ->> 'is_elbow')::boolean, (e ->> 'chosen')::boolean,
-           (e ->> 'silhouette_rows')::bigint, (e ->> 'rows')::bigint
+           (e ->> 'silhouette_rows')::bigint, (e ->> 'rows')::bigint,
+           (e ->> 'bic')::float8, (e ->> 'aic')::float8
     FROM jsonb_array_elements(res) e;
 END
 $fn$;
 COMMENT ON FUNCTION custseg_evaluate_k(regclass, integer, integer, integer, text[], jsonb) IS
-    'fits every k of a range in one scan: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, the elbow and the chosen k';
+    'fits every k of a range in one scan: inertia, silhouette, Calinski-Harabasz, Davies-Bouldin, the elbow and the chosen k; BIC and AIC for gmm';
 
 DROP FUNCTION custseg_describe(regclass);
 CREATE FUNCTION custseg_describe(source regclass)
@@ -1151,13 +1223,17 @@ COMMENT ON FUNCTION custseg_predict(custseg_model, jsonb) IS
     'the segment of a JSON object of attributes (keys = column names) under a model';
 CREATE FUNCTION custseg_score(model custseg_model, "row" record,
                               OUT segment integer, OUT label text, OUT distance float8,
-                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
+                              OUT distances float8[], OUT probabilities float8[], OUT outlier boolean,
+                              OUT reason text)
     AS 'MODULE_PATHNAME', 'custseg_score_model_record' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_score(custseg_model, record) IS
     'one assignment explained under a model value (label is NULL: labels live in custseg_segments)';
 CREATE FUNCTION custseg_score(model custseg_model, "row" jsonb,
                               OUT segment integer, OUT label text, OUT distance float8,
-                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[])
+                              OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
+                              OUT distances float8[], OUT probabilities float8[], OUT outlier boolean,
+                              OUT reason text)
     AS 'MODULE_PATHNAME', 'custseg_score_model_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_score(custseg_model, jsonb) IS
     'one assignment of a JSON object explained under a model value (label is NULL)';
@@ -2037,3 +2113,86 @@ COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) I
 
 -- ---- 0.3.0: resilience ----
 -- custseg_create_views: its new definition is in the section above that first changed it.
+
+-- ---- 0.3.0: more ways to segment (gmm, hierarchical, dbscan), the merge tree and outliers ----
+
+CREATE FUNCTION custseg_cut(model custseg_model, k integer) RETURNS custseg_model
+    AS 'MODULE_PATHNAME', 'custseg_model_cut' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_cut(custseg_model, integer) IS
+    'a hierarchical model cut into k segments from its stored merge tree, without a scan';
+CREATE FUNCTION custseg_model_tree(model custseg_model) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'custseg_model_tree' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_model_tree(custseg_model) IS
+    'the stored merge tree of a hierarchical model as a JSON array of nodes';
+CREATE FUNCTION custseg_tree(model custseg_model)
+RETURNS TABLE (node integer, parent integer, height float8, size bigint, segment integer, children integer[])
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+    SELECT (n ->> 'node')::integer, (n ->> 'parent')::integer, (n ->> 'height')::float8, (n ->> 'size')::bigint,
+           (n ->> 'segment')::integer,
+           CASE WHEN n -> 'children' <> 'null' THEN
+               ARRAY[(n -> 'children' ->> 0)::integer, (n -> 'children' ->> 1)::integer] END
+    FROM jsonb_array_elements(custseg_model_tree(model)) n
+$fn$;
+COMMENT ON FUNCTION custseg_tree(custseg_model) IS
+    'the merge tree of a hierarchical model: per node its parent, Ward height, rows, and segment at the model''s k';
+CREATE FUNCTION custseg_outliers(source regclass, model text)
+RETURNS TABLE ("row" jsonb, segment integer, label text, distance float8, confidence float8, reason text)
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_column
+BEGIN
+    IF source IS NULL OR model IS NULL THEN
+        RAISE EXCEPTION 'source and model must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- custseg_score looks the model up (42704 when there is none) and flags each row.
+    RETURN QUERY EXECUTE format($q$
+        SELECT to_jsonb(t.*), s.segment, s.label, s.distance, s.confidence, s.reason
+        FROM %s AS t CROSS JOIN LATERAL @extschema@.custseg_score(t.*, $1) s
+        WHERE s.outlier
+        ORDER BY s.segment NULLS FIRST, s.distance DESC
+    $q$, source) USING model;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_outliers(regclass, text) IS
+    'the rows of a table that the named model flags as outliers (dbscan: noise), with their scores';
+
+-- The views saved at the top of this script, created again as they were.
+DO $do$
+DECLARE
+    v jsonb;
+    g jsonb;
+    c record;
+    kind text;
+BEGIN
+    FOR v IN SELECT e FROM jsonb_array_elements(coalesce(nullif(current_setting('custseg_upgrade.saved_views', true), ''),
+                                                          '[]')::jsonb) e LOOP
+        kind := CASE WHEN v ->> 'kind' = 'm' THEN 'MATERIALIZED VIEW' ELSE 'VIEW' END;
+        EXECUTE format('CREATE %s %I.%I%s AS %s', kind, v ->> 'schema', v ->> 'name',
+                       CASE WHEN jsonb_typeof(v -> 'options') = 'array'
+                            THEN format(' WITH (%s)', (SELECT string_agg(o, ', ') FROM jsonb_array_elements_text(v -> 'options') o))
+                            ELSE '' END,
+                       rtrim(v ->> 'def', '; '));
+        -- A user's view, not a member of the extension (DROP EXTENSION must not take it silently).
+        EXECUTE format('ALTER EXTENSION custseg DROP %s %I.%I', kind, v ->> 'schema', v ->> 'name');
+        EXECUTE format('ALTER %s %I.%I OWNER TO %I', kind, v ->> 'schema', v ->> 'name', v ->> 'owner');
+        IF jsonb_typeof(v -> 'acl') = 'array' THEN
+            EXECUTE format('REVOKE ALL ON %I.%I FROM PUBLIC, %I', v ->> 'schema', v ->> 'name', v ->> 'owner');
+            FOR g IN SELECT * FROM jsonb_array_elements(v -> 'grants') LOOP
+                EXECUTE format('GRANT %s ON %I.%I TO %s%s', g ->> 'privilege', v ->> 'schema', v ->> 'name',
+                               CASE WHEN (g ->> 'grantee')::oid = 0 THEN 'PUBLIC'
+                                    ELSE quote_ident(pg_get_userbyid((g ->> 'grantee')::oid)) END,
+                               CASE WHEN (g ->> 'grantable')::boolean THEN ' WITH GRANT OPTION' ELSE '' END);
+            END LOOP;
+        END IF;
+        IF v ->> 'comment' IS NOT NULL THEN
+            EXECUTE format('COMMENT ON %s %I.%I IS %L', kind, v ->> 'schema', v ->> 'name', v ->> 'comment');
+        END IF;
+        FOR c IN SELECT * FROM jsonb_each_text(coalesce(v -> 'col_comments', '{}')) LOOP
+            EXECUTE format('COMMENT ON COLUMN %I.%I.%I IS %L', v ->> 'schema', v ->> 'name', c.key, c.value);
+        END LOOP;
+    END LOOP;
+END
+$do$;

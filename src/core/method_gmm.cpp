@@ -78,7 +78,9 @@ ClusterOutcome fit_gmm(const MethodContext& ctx, int k, Model& m) {
   m.covariance_diag = g.diag;
   m.weights.assign(r.weights.data(), r.weights.data() + r.weights.size());
   m.covariances.assign(r.covariances.data(), r.covariances.data() + r.covariances.size());
-  return outcome_of(ctx, r, g.diag);
+  ClusterOutcome out = outcome_of(ctx, r, g.diag);
+  m.log_likelihood = out.log_likelihood;
+  return out;
 }
 
 std::vector<ClusterOutcome> evaluate_gmm(const MethodContext& ctx, int k_min, int k_max) {

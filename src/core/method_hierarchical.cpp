@@ -1,6 +1,7 @@
 // method "hierarchical": Ward agglomerative clustering (ward.h) over every clustered row. The model
-// keeps the top of the merge tree (its last merges, down to kDefaultTreeLeaves clusters or k if
-// larger), so a segment knows its parent and Model::cut gives the tree at another k with no scan.
+// keeps the whole merge tree, its leaves being the clustered rows: a segment knows its parent,
+// Model::cut gives the tree at another k with no scan, and a new row takes its nearest leaf's
+// segment (so every clustered row scores as the tree put it).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -28,99 +29,97 @@ ClusterOutcome fit_hierarchical(const MethodContext& ctx, int k, Model& m) {
   const RowMatrix& X = ctx.X;
   const int n = int(X.rows());
   const Eigen::Index p = X.cols();
+  if (n > kMaxTreeLeaves)
+    throw Error(ErrorCode::kProgramLimit, "hierarchical clustering keeps at most " + std::to_string(kMaxTreeLeaves) + " rows",
+                "lower \"sample_size\"");
   check_memory(X);
   ctx.say("hierarchical: Ward tree over " + std::to_string(n) + " rows");
   const WardTree t = ward_tree(X, ctx.check);
-  // The stored top of the tree: its leaves are the clusters of the cut at L.
-  const int L = std::min(n, std::max(k, kDefaultTreeLeaves));
-  const std::vector<int> leaf_of_row = ward_cut(t, L);
-  // Tree node -> stored node: the L clusters of the cut are stored nodes 0..L-1 (numbered by the
-  // cut's labels), the last L - 1 merges stored nodes L..2L-2.
-  const int first_top = (n - 1) - (L - 1);  // index of the first stored merge in t
-  std::vector<int> stored(size_t(2 * n - 1), -1);
-  auto any_row = [&](int node) {
-    while (node >= n) node = t.children[size_t(2 * (node - n))];
-    return node;
-  };
-  for (int i = first_top; i < n - 1; ++i) stored[size_t(n + i)] = L + (i - first_top);
-  for (int i = first_top; i < n - 1; ++i)
-    for (int side = 0; side < 2; ++side) {
-      const int c = t.children[size_t(2 * i + side)];
-      if (stored[size_t(c)] < 0) stored[size_t(c)] = leaf_of_row[size_t(any_row(c))];
-    }
-  if (L == 1) stored[size_t(2 * n - 2 < 0 ? 0 : 2 * n - 2)] = 0;
-  const int nodes = 2 * L - 1;
+  const int merges = n - 1, nodes = 2 * n - 1;
   m.method = Method::kHierarchical;
-  m.tree_children.clear();
-  m.tree_height.clear();
-  for (int i = first_top; i < n - 1; ++i) {
-    m.tree_children.push_back(stored[size_t(t.children[size_t(2 * i)])]);
-    m.tree_children.push_back(stored[size_t(t.children[size_t(2 * i + 1)])]);
-    m.tree_height.push_back(t.distances[size_t(i)]);
-  }
-  // Sizes and centroids: the leaves' from their rows, a merge's from its children.
-  m.tree_size.assign(size_t(nodes), 0);
-  RowMatrix cent = RowMatrix::Zero(nodes, p);
-  for (int r = 0; r < n; ++r) {
-    m.tree_size[size_t(leaf_of_row[size_t(r)])] += 1;
-    cent.row(leaf_of_row[size_t(r)]) += X.row(r);
-  }
-  for (int l = 0; l < L; ++l) cent.row(l) /= m.tree_size[size_t(l)];
+  m.tree_children.assign(t.children.begin(), t.children.end());
+  m.tree_height = t.distances;
+  // Sizes and centroids: a leaf is its row, a merge the size-weighted mean of its children.
+  m.tree_size.assign(size_t(nodes), 1.0);
+  RowMatrix cent(nodes, p);
+  cent.topRows(n) = X;
   std::vector<int> parent(size_t(nodes), -1);
-  for (int i = 0; i < L - 1; ++i) {
-    const int a = m.tree_children[size_t(2 * i)], b = m.tree_children[size_t(2 * i + 1)], node = L + i;
+  for (int i = 0; i < merges; ++i) {
+    const int a = t.children[size_t(2 * i)], b = t.children[size_t(2 * i + 1)], node = n + i;
     parent[size_t(a)] = parent[size_t(b)] = node;
     m.tree_size[size_t(node)] = m.tree_size[size_t(a)] + m.tree_size[size_t(b)];
     cent.row(node) = (cent.row(a) * m.tree_size[size_t(a)] + cent.row(b) * m.tree_size[size_t(b)]) /
                      m.tree_size[size_t(node)];
   }
   m.tree_centroids.assign(cent.data(), cent.data() + cent.size());
-  // Each node's outlier threshold: the quantile of its rows' distances to its centroid.
-  std::vector<std::vector<double>> dist(static_cast<size_t>(nodes));
-  for (int r = 0; r < n; ++r)
-    for (int node = leaf_of_row[size_t(r)]; node >= 0; node = parent[size_t(node)])
-      dist[size_t(node)].push_back((X.row(r) - cent.row(node)).norm());
-  m.tree_threshold.clear();
-  for (auto& v : dist) {
-    std::sort(v.begin(), v.end());
-    m.tree_threshold.push_back(quantile_of_sorted(v, ctx.opt.outlier_quantile));
-  }
-  m.tree_segment.assign(size_t(nodes), -1);
-  // The segments at k come from cutting the stored tree.
-  Model cut = m;
-  cut.k = 0;
-  cut.centroids.clear();
-  cut.segment_ids.clear();
-  cut.outlier_threshold.clear();
-  cut.outlier_quantile = 0;
+  // Outlier thresholds of the nodes that some cut at k <= kMaxK has: the quantile of their rows'
+  // distances to their centroid. Each row walks up from its node in the cut at K = min(n, kMaxK).
+  const int K = std::min(n, kMaxK);
+  const int first_top = merges - (K - 1);  // merges at or above this index are above the cut at K
+  std::vector<int> top_of_row(size_t(n), -1);
   {
-    // Model::cut validates the whole model; give it a provisional k = L cut to start from.
-    cut.k = L;
-    cut.outlier_quantile = ctx.opt.outlier_quantile;
-    cut.outlier_threshold.assign(m.tree_threshold.begin(), m.tree_threshold.begin() + L);
-    for (int l = 0; l < L; ++l) {
-      cut.centroids.insert(cut.centroids.end(), cent.row(l).data(), cent.row(l).data() + p);
-      cut.segment_ids.push_back(l);
+    // The cut's nodes, then every leaf below each (an explicit stack: the tree may be deep).
+    std::vector<int> stack;
+    if (K == 1) stack.push_back(nodes - 1);
+    for (int i = first_top; i < merges; ++i)
+      for (int side = 0; side < 2; ++side) {
+        const int c = t.children[size_t(2 * i + side)];
+        if (c < n + first_top) stack.push_back(c);
+      }
+    std::vector<int> below;
+    for (int root : stack) {
+      below.assign(1, root);
+      while (!below.empty()) {
+        const int node = below.back();
+        below.pop_back();
+        if (node < n) {
+          top_of_row[size_t(node)] = root;
+        } else {
+          below.push_back(t.children[size_t(2 * (node - n))]);
+          below.push_back(t.children[size_t(2 * (node - n) + 1)]);
+        }
+      }
     }
-    for (int node = 0; node < nodes; ++node) cut.tree_segment[size_t(node)] = node < L ? node : -1;
   }
-  cut = cut.cut(k);
+  std::vector<std::vector<double>> dist(static_cast<size_t>(nodes));
+  for (int r = 0; r < n; ++r) {
+    if (ctx.check && (r & 1023) == 0) ctx.check();
+    for (int node = top_of_row[size_t(r)]; node >= 0; node = parent[size_t(node)])
+      dist[size_t(node)].push_back((X.row(r) - cent.row(node)).norm());
+  }
+  m.tree_threshold.assign(size_t(nodes), std::numeric_limits<double>::quiet_NaN());
+  for (int node = 0; node < nodes; ++node) {
+    auto& v = dist[size_t(node)];
+    if (v.empty()) continue;
+    std::sort(v.begin(), v.end());
+    m.tree_threshold[size_t(node)] = quantile_of_sorted(v, ctx.opt.outlier_quantile);
+    std::vector<double>().swap(v);
+  }
+  // The segments at k: the stored tree cut at k (Model::cut validates the whole model, so it
+  // starts from a provisional model whose one segment is the root).
+  Model whole = m;
+  whole.k = 1;
+  whole.centroids.assign(cent.row(nodes - 1).data(), cent.row(nodes - 1).data() + p);
+  whole.segment_ids.assign(1, 0);
+  whole.tree_segment.assign(size_t(nodes), 0);
+  whole.outlier_quantile = ctx.opt.outlier_quantile;
+  whole.outlier_threshold.assign(1, m.tree_threshold[size_t(nodes - 1)]);
+  const Model cut = whole.cut(k);
   m.k = k;
   m.centroids = cut.centroids;
   m.segment_ids = cut.segment_ids;
   m.tree_segment = cut.tree_segment;
   // The thresholds of the cut's nodes, as Model::cut gives them at any other k.
   m.outlier_threshold = cut.outlier_threshold;
-  m.outlier_quantile = ctx.opt.outlier_quantile;
+  m.outlier_quantile = cut.outlier_quantile;
   ClusterOutcome out;
   out.labels.resize(size_t(n));
-  for (int r = 0; r < n; ++r) out.labels[size_t(r)] = m.tree_segment[size_t(leaf_of_row[size_t(r)])];
+  for (int r = 0; r < n; ++r) out.labels[size_t(r)] = m.tree_segment[size_t(r)];
   const RowMatrix centers = Eigen::Map<const RowMatrix>(m.centroids.data(), k, p);
   out.inertia = inertia_of(X, out.labels, centers);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6g", t.distances.empty() ? 0.0 : t.distances.back());
-  ctx.say("hierarchical: " + std::to_string(n - 1) + " merges, the last at Ward distance " + buf + "; the tree keeps " +
-          std::to_string(L) + " leaves");
+  ctx.say("hierarchical: " + std::to_string(merges) + " merges, the last at Ward distance " + buf);
   return out;
 }
 

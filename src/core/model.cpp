@@ -68,13 +68,14 @@ const char* const kInfoNames[kInfoFields] = {"rows_seen",  "rows_skipped",  "row
 
 // Format 2's method section, after the transforms (all doubles): a fixed head, then the outlier
 // thresholds and the method's arrays, each present when the head says so.
-constexpr int kMethodHead = 8;  // method, outlier_quantile, has thresholds, covariance diag, eps, min_samples, tree nodes, core rows
+constexpr int kMethodHead = 9;  // method, outlier_quantile, has thresholds, covariance diag, eps, min_samples, tree nodes, core rows, log-likelihood
 
 std::vector<double> method_section(const Model& m) {
   std::vector<double> a = {double(int(m.method)),       m.outlier_quantile,
                            m.outlier_threshold.empty() ? 0.0 : 1.0, m.covariance_diag ? 1.0 : 0.0,
                            m.eps,                        double(m.min_samples),
-                           double(m.tree_size.size()),   double(m.core_segment.size())};
+                           double(m.tree_size.size()),   double(m.core_segment.size()),
+                           m.log_likelihood};
   auto add = [&a](const std::vector<double>& v) { a.insert(a.end(), v.begin(), v.end()); };
   auto add_int = [&a](const std::vector<int32_t>& v) {
     for (int32_t x : v) a.push_back(double(x));
@@ -97,8 +98,10 @@ std::vector<double> method_section(const Model& m) {
 // validates the result. Returns false when the section's lengths do not add up.
 bool read_method_section(const double* a, size_t n, Model& m) {
   if (n < size_t(kMethodHead)) return false;
-  for (int i = 0; i < kMethodHead; ++i)
+  for (int i = 0; i < kMethodHead - 1; ++i)
     if (!std::isfinite(a[i])) return false;
+  if (std::isinf(a[8])) return false;
+  m.log_likelihood = std::isnan(a[8]) ? std::numeric_limits<double>::quiet_NaN() : a[8];
   auto whole = [](double x, double hi) { return x >= 0 && x <= hi && std::floor(x) == x; };
   if (!whole(a[0], 3) || !whole(a[2], 1) || !whole(a[3], 1) || !whole(a[5], 1e9) ||
       !whole(a[6], 2.0 * kMaxTreeLeaves) || !whole(a[7], double(kMaxSampleSize)))
@@ -123,7 +126,7 @@ bool read_method_section(const double* a, size_t n, Model& m) {
     v.clear();
     for (size_t i = 0; i < count; ++i) {
       const double x = a[at + i];
-      if (!(std::floor(x) == x && x >= -1 && x <= 2.0 * kMaxTreeLeaves + double(kMaxK))) return false;
+      if (!(std::floor(x) == x && x >= -1 && x <= 2.0 * kMaxTreeLeaves)) return false;
       v.push_back(int32_t(x));
     }
     at += count;
@@ -178,20 +181,17 @@ Model Model::cut(int new_k) const {
                 "k = " + std::to_string(new_k) + " is out of the stored tree's range",
                 "the tree keeps its top " + std::to_string(leaves) + " clusters: pass 1 <= k <= " +
                     std::to_string(leaves));
-  // Undo the last new_k - 1 merges: the nodes below them, not merged into one another, are the cut.
+  // Undo the last new_k - 1 merges: their children that are not themselves undone are the cut.
   const int merges = leaves - 1, nodes = 2 * leaves - 1, p = output_dim();
-  std::vector<char> above(size_t(nodes), 0);
-  for (int i = merges - (new_k - 1); i < merges; ++i) above[size_t(leaves + i)] = 1;
+  const int first_undone = merges - (new_k - 1);
   std::vector<int> roots;  // the cut's nodes, in node order
-  for (int node = 0; node < nodes; ++node) {
-    if (above[size_t(node)]) continue;
-    // A node is in the cut when it is not merged below the cut: its parent is above (or it is the root).
-    bool in_cut = node == nodes - 1;
-    for (int i = 0; i < merges && !in_cut; ++i)
-      if (tree_children[size_t(2 * i)] == node || tree_children[size_t(2 * i + 1)] == node)
-        in_cut = above[size_t(leaves + i)] != 0;
-    if (in_cut) roots.push_back(node);
-  }
+  if (new_k == 1) roots.push_back(nodes - 1);
+  for (int i = first_undone; i < merges; ++i)
+    for (int side = 0; side < 2; ++side) {
+      const int c = tree_children[size_t(2 * i + side)];
+      if (c < leaves + first_undone) roots.push_back(c);
+    }
+  std::sort(roots.begin(), roots.end());
   Model m = *this;
   m.k = new_k;
   m.centroids.clear();
@@ -203,6 +203,13 @@ Model Model::cut(int new_k) const {
                        tree_centroids.begin() + ptrdiff_t(node + 1) * p);
     m.segment_ids.push_back(c);
     m.outlier_threshold.push_back(tree_threshold[size_t(node)]);
+  }
+  // Cuts below the thresholds' reach (k > kMaxK leaves NaN): no outlier flag.
+  bool any = false;
+  for (double t : m.outlier_threshold) any = any || !std::isnan(t);
+  if (!any) {
+    m.outlier_threshold.clear();
+    m.outlier_quantile = 0;
   }
   // Every node's segment at the new cut: a cut node and the nodes below it share its index.
   m.tree_segment.assign(size_t(nodes), -1);
@@ -363,8 +370,9 @@ void Model::validate_method(const std::function<void(const std::string&)>& fail)
     }
     for (double n : tree_size)
       if (!(n >= 1) || std::floor(n) != n) fail("tree node sizes must be positive integers");
-    for (int32_t sgm : tree_segment)
-      if (sgm < -1 || sgm >= k) fail("tree node segment out of range");
+    for (size_t node = 0; node < nodes; ++node)
+      if (tree_segment[node] < (node < size_t(leaves) ? 0 : -1) || tree_segment[node] >= k)
+        fail("tree node segment out of range");
     for (double x : tree_threshold)
       if (std::isinf(x)) fail("infinite tree threshold");
   }
@@ -593,6 +601,14 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
         corrupt(std::string("mixture: ") + e.what());
       }
     }
+    if (method_ == Method::kHierarchical) {
+      // Layout order: children, heights, sizes, segments, thresholds, centroids (leaves first).
+      n_leaves_ = mm.tree_leaves();
+      const size_t nodes = mm.tree_size.size(), merges = nodes / 2;
+      const double* tree = a + at;
+      leaf_segment_ = tree + 3 * merges + nodes;
+      leaves_ = tree + 3 * merges + 3 * nodes;
+    }
     if (method_ == Method::kDbscan) {
       n_core_ = int(mm.core_segment.size());
       eps_ = mm.eps;
@@ -802,6 +818,35 @@ Score ModelView::assign(const double* x, double* distances, double* probabilitie
     return s;
   }
   Score s = nearest(x);
+  if (method_ == Method::kHierarchical) {
+    // The segment of the nearest leaf (a clustered row): training rows score as the tree put them.
+    double best = std::numeric_limits<double>::infinity();
+    int leaf = 0;
+    for (int i = 0; i < n_leaves_; ++i) {
+      const double* c = leaves_ + size_t(i) * size_t(p);
+      double d2 = 0;
+      for (int j = 0; j < p; ++j) {
+        const double t = x[j] - c[j];
+        d2 += t * t;
+      }
+      if (d2 < best) best = d2, leaf = i;
+    }
+    const int seg = int(leaf_segment_[leaf]);
+    if (seg != s.index) {
+      // Distances to the own centroid and to the nearest other one.
+      auto dist = [&](int c) {
+        const double* ctr = centroids_ + size_t(c) * size_t(p);
+        double d2 = 0;
+        for (int j = 0; j < p; ++j) d2 += (x[j] - ctr[j]) * (x[j] - ctr[j]);
+        return std::sqrt(d2);
+      };
+      s.runner_up_index = s.index;
+      s.runner_up = s.distance;
+      s.index = seg;
+      s.segment = segment_ids_[seg];
+      s.distance = dist(seg);
+    }
+  }
   if (distances)
     for (int c = 0; c < k_; ++c) {
       const double* ctr = centroids_ + size_t(c) * size_t(p);
@@ -1078,6 +1123,7 @@ json::Value to_json(const Model& m) {
       me.set("covariance_type", json::Value::string(m.covariance_diag ? "diag" : "full"));
       me.set("weights", num_array(m.weights));
       me.set("covariances", matrix(m.covariances, m.k, m.covariance_diag ? p : p * p));
+      me.set("log_likelihood", std::isnan(m.log_likelihood) ? json::Value::null() : json::Value::number(m.log_likelihood));
     }
     if (m.method == Method::kHierarchical) {
       json::Value tr = json::Value::object();
@@ -1229,7 +1275,7 @@ Model from_json_text(const std::string& text) {
   if (const json::Value* me = root.find("method")) {
     if (version < 2) bad_text("\"method\" needs format version 2");
     if (me->type() != json::Type::kObject) bad_text("\"method\" must be an object");
-    only_keys(*me, {"name", "outlier_quantile", "outlier_thresholds", "covariance_type", "weights", "covariances",
+    only_keys(*me, {"name", "outlier_quantile", "outlier_thresholds", "covariance_type", "weights", "covariances", "log_likelihood",
                     "tree", "eps", "min_samples", "core_points", "core_segments"},
               "the method");
     const std::string& name = need(*me, "name", json::Type::kString).as_string();
@@ -1270,6 +1316,12 @@ Model from_json_text(const std::string& text) {
       m.covariance_diag = ct == "diag";
       m.weights = read_numbers(need(*me, "weights", json::Type::kArray), "weights");
       m.covariances = read_matrix(need(*me, "covariances", json::Type::kArray), m.covariance_diag ? p : p * p, "covariances");
+      if (const json::Value* ll = me->find("log_likelihood")) {
+        if (ll->type() == json::Type::kNumber)
+          m.log_likelihood = ll->as_number();
+        else if (!ll->is_null())
+          bad_text("\"log_likelihood\" must be a number or null");
+      }
     }
     if (m.method == Method::kHierarchical) {
       const json::Value& tr = need(*me, "tree", json::Type::kObject);

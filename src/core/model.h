@@ -43,9 +43,9 @@ struct TrainInfo {
   double davies_bouldin = 0;
 };
 
-// Leaves of a stored merge tree: cuts from 1 to this many segments need no new scan.
-constexpr int kMaxTreeLeaves = 1000;
-constexpr int kDefaultTreeLeaves = 100;
+// Leaves of a stored merge tree (hierarchical keeps every clustered row as a leaf, up to the
+// pairwise methods' row bound, options.h kMaxPairwiseRows).
+constexpr int kMaxTreeLeaves = 50000;
 
 struct Model {
   // Format 2 adds per-feature transforms; a model without any is written as format 1, byte for
@@ -80,14 +80,17 @@ struct Model {
   bool covariance_diag = false;
   std::vector<double> weights;          // k
   std::vector<double> covariances;      // k x (P*P) row-major ("full") or k x P ("diag")
-  // hierarchical: the top of the Ward merge tree, enough to cut it at any k up to its leaves.
-  // Nodes 0..L-1 are the leaves (the segments at k = L, L >= k), node L + i is merge i.
+  // hierarchical: the whole Ward merge tree over the clustered rows, so that it can be cut at any k
+  // and new rows are scored by their nearest leaf. Nodes 0..L-1 are the leaves (the clustered rows,
+  // canonical order), node L + i is merge i.
   std::vector<int32_t> tree_children;   // 2 per merge: the nodes it joins
   std::vector<double> tree_height;      // per merge: its Ward distance, non-decreasing
   std::vector<double> tree_size;        // per node: rows under it
-  std::vector<double> tree_centroids;   // per node: the mean of its rows (P values)
+  std::vector<double> tree_centroids;   // per node: the mean of its rows (P values; a leaf's is its row)
   std::vector<int32_t> tree_segment;    // per node: the segment index it belongs to at k (-1 above the cut)
-  std::vector<double> tree_threshold;   // per node: its outlier threshold (distance to its centroid)
+  std::vector<double> tree_threshold;   // per node: its outlier threshold (distance to its centroid;
+                                        // NaN below the cuts at k <= kMaxK)
+  double log_likelihood = std::numeric_limits<double>::quiet_NaN();  // gmm: total over the clustered rows
   // dbscan: the clusters' core rows, which new rows are scored against.
   double eps = 0;
   int min_samples = 0;
@@ -192,6 +195,9 @@ class ModelView {
   const int32_t* segment_ids_;
   Method method_ = Method::kKMeans;
   const double* thresholds_ = nullptr;   // k outlier thresholds, or nullptr
+  const double* leaves_ = nullptr;       // hierarchical: n_leaves_ x P leaf rows
+  const double* leaf_segment_ = nullptr;
+  int n_leaves_ = 0;
   const double* core_points_ = nullptr;  // dbscan
   const double* core_segment_ = nullptr;
   int n_core_ = 0;
