@@ -9,6 +9,7 @@
 #include <numeric>
 #include <unordered_set>
 
+#include "gmm.h"
 #include "method.h"
 #include "metrics.h"
 #include "rng.h"
@@ -115,6 +116,7 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
     m.method = opt.method;
     const MethodContext ctx{X, opt, check, say};
     const ClusterOutcome fit = fit_method(ctx, opt.k, m);
+    set_outlier_thresholds(X, fit, opt.outlier_quantile, m);
     m.info.rows_clustered = double(rows);
     m.info.inertia = fit.inertia;
     m.info.n_iter = fit.n_iter;
@@ -163,6 +165,11 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
     e.silhouette_rows = info.silhouette_rows;
     e.calinski_harabasz = info.calinski_harabasz;
     e.davies_bouldin = info.davies_bouldin;
+    if (opt.method == Method::kGmm) {
+      const int p = int(X.cols());
+      e.bic = gmm_bic(fit.log_likelihood, k, p, opt.covariance_diag, double(X.rows()));
+      e.aic = gmm_aic(fit.log_likelihood, k, p, opt.covariance_diag);
+    }
     std::vector<int>().swap(fit.labels);  // scored: the labels are not needed again
     say("k = " + std::to_string(k) + ": inertia " + fmt(e.inertia) + ", silhouette " + fmt(e.silhouette));
     out.push_back(e);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,7 @@ struct KEvaluation {
   int k = 0;
   double inertia = 0, silhouette = 0, silhouette_rows = 0, calinski_harabasz = 0, davies_bouldin = 0;
   double n_iter = 0, rows = 0;
+  double bic = std::numeric_limits<double>::quiet_NaN(), aic = std::numeric_limits<double>::quiet_NaN();  // gmm
   bool is_elbow = false, chosen = false;
 };
 // k whose silhouette is within this of the best count as tied; the elbow breaks the tie.

@@ -5,38 +5,27 @@
 
 namespace custseg::core {
 
-namespace {
-
-[[noreturn]] void not_built(Method method) {
-  const char* name = method == Method::kGmm            ? "gmm"
-                     : method == Method::kHierarchical ? "hierarchical"
-                     : method == Method::kDbscan       ? "dbscan"
-                                                       : "unknown";
-  throw Error(ErrorCode::kInvalidArgument, std::string("method \"") + name + "\" is not built yet",
-              "train with \"method\": \"kmeans\"");
-}
-
-}  // namespace
-
 ClusterOutcome fit_method(const MethodContext& ctx, int k, Model& m) {
   switch (ctx.opt.method) {
     case Method::kKMeans: return fit_kmeans(ctx, k, m);
-    case Method::kGmm:
-    case Method::kHierarchical:
-    case Method::kDbscan: break;
+    case Method::kGmm: return fit_gmm(ctx, k, m);
+    case Method::kHierarchical: return fit_hierarchical(ctx, k, m);
+    case Method::kDbscan: return fit_dbscan(ctx, k, m);
   }
-  not_built(ctx.opt.method);
+  throw Error(ErrorCode::kInternal, "unknown clustering method");
 }
 
 std::vector<ClusterOutcome> evaluate_method(const MethodContext& ctx, int k_min, int k_max,
                                             std::vector<Model>* models) {
   switch (ctx.opt.method) {
     case Method::kKMeans: return evaluate_kmeans(ctx, k_min, k_max, models);
-    case Method::kGmm:
-    case Method::kHierarchical:
-    case Method::kDbscan: break;
+    case Method::kGmm: return evaluate_gmm(ctx, k_min, k_max);
+    case Method::kHierarchical: return evaluate_hierarchical(ctx, k_min, k_max);
+    case Method::kDbscan:
+      throw Error(ErrorCode::kInvalidArgument, "custseg_evaluate_k does not apply to method \"dbscan\"",
+                  "dbscan finds its own number of segments: train it, and choose \"eps\" from the k-distance curve (see README)");
   }
-  not_built(ctx.opt.method);
+  throw Error(ErrorCode::kInternal, "unknown clustering method");
 }
 
 }  // namespace custseg::core
