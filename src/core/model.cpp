@@ -589,6 +589,10 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
       throw;
     }
     method_ = mm.method;
+    bool any_transform = false;
+    for (int j = 0; j < n_numeric_; ++j) any_transform = any_transform || t[3 * j] != 0;
+    if (!any_transform && method_ == Method::kKMeans && mm.outlier_threshold.empty())
+      corrupt("format version 2 without a transform, another method or outlier thresholds");
     size_t at = size_t(kMethodHead);
     if (!mm.outlier_threshold.empty()) {
       thresholds_ = a + at;

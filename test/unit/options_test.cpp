@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include "errors.h"
@@ -92,9 +93,13 @@ TEST(Options, IntegralNumbersPrintAsIntegers) {
 TEST(Options, NormalizedFormHasEveryKey) {
   FitOptions o = parse_fit_options(R"({"k": 4, "seed": 7})", &user_option_keys(Stage::kFit));
   json::Value v = options_to_json(o);
-  // "transform", "value_column" and "metric_space" appear only when given, so models without transforms keep 0.2.0's options.
+  // "transform", "value_column", "metric_space" and the methods' keys appear only when given (or
+  // for their method), so a k-means model without transforms keeps 0.2.0's options.
+  const std::vector<std::string> only_when_given = {"transform", "value_column", "metric_space", "method",
+                                                    "outlier_quantile", "covariance_type", "reg_covar", "means_init",
+                                                    "linkage", "eps", "min_samples"};
   for (const std::string& key : user_option_keys(Stage::kFit))
-    if (key != "transform" && key != "value_column" && key != "metric_space") {
+    if (std::find(only_when_given.begin(), only_when_given.end(), key) == only_when_given.end()) {
       EXPECT_NE(v.find(key), nullptr) << key;
     }
   EXPECT_EQ(v.find("transform"), nullptr);

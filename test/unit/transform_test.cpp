@@ -126,7 +126,8 @@ TEST(Transform, FormatTwoRoundTripsAndScores) {
 TEST(Transform, ReaderRejectsBadTransforms) {
   Model m = transformed_model();
   std::vector<uint8_t> b = serialize(m);
-  const size_t sec = b.size() - 3 * 8 * 3;  // (flags, lo, hi) per numeric feature ends the buffer
+  // (flags, lo, hi) per numeric feature, then the method section's head of 9 doubles ends the buffer.
+  const size_t sec = b.size() - 3 * 8 * 3 - 9 * 8;
   auto corrupted = [&](size_t at, double v) {
     std::vector<uint8_t> c = b;
     std::memcpy(c.data() + at, &v, sizeof v);
