@@ -20,8 +20,12 @@ struct GmmOptions {
   double tol = 1e-3;
   double reg_covar = 1e-6;
   uint64_t seed = 0;
-  // Optional k x d initial means (scikit-learn's means_init). Without it each start is seeded by
-  // k-means++ (kmeans.h, the same seeding k-means uses), its rows assigned to the nearest seed.
+  // Optional k x d initial means (scikit-learn's means_init): the rows nearest to each give the
+  // start's weights and covariances, the means are these (as scikit-learn given means_init and the
+  // weights_init and precisions_init of that assignment). Without it start i is seeded by k-means++
+  // (kmeans.h) from a seed derived from `seed` and i, each row assigned to its nearest seed, and an
+  // M step on that assignment gives the start. (scikit-learn's "k-means++" init_params gives each
+  // seed only its own row, a degenerate start of single points with covariance reg_covar I.)
   const RowMatrix* means_init = nullptr;
 };
 
@@ -33,7 +37,7 @@ struct GmmResult {
   double log_likelihood = 0;   // total over the rows, under the final parameters
   double lower_bound = 0;      // scikit-learn's lower_bound_ of the best start
   int n_iter = 0;
-  bool converged = false;
+  bool converged = false;      // the best start converged (scikit-learn's converged_: any start did)
   int best_init = 0;
 };
 
@@ -42,6 +46,7 @@ GmmResult gmm_fit(const Eigen::Ref<const RowMatrix>& X, const GmmOptions& opt, I
 // Scores single rows under fitted parameters (precomputes each component's Cholesky factor of the
 // precision). log_prob: per component, log(weight) + log N(x | mean, cov); returns the row's
 // log-likelihood (log-sum-exp of log_prob); posterior gets the normalized probabilities when not null.
+// log_prob (k values) is required. A covariance that is not positive definite is an Error.
 class GmmScorer {
  public:
   GmmScorer(int k, int d, bool diag, const double* means, const double* weights, const double* covariances);
