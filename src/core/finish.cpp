@@ -9,6 +9,7 @@
 #include <numeric>
 #include <unordered_set>
 
+#include "dbscan.h"
 #include "gmm.h"
 #include "method.h"
 #include "metrics.h"
@@ -201,8 +202,27 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
     if (elbow >= 0 && std::abs(int(i) - elbow) < std::abs(chosen - elbow)) chosen = int(i);
   }
   if (chosen < 0) chosen = elbow >= 0 ? elbow : 0;
+  if (opt.method == Method::kGmm) {
+    // A mixture's k is chosen by the lowest BIC, the criterion its likelihood is made for.
+    chosen = 0;
+    for (size_t i = 1; i < out.size(); ++i)
+      if (out[i].bic < out[size_t(chosen)].bic) chosen = int(i);
+  }
   out[size_t(chosen)].chosen = true;
   return out;
+}
+
+std::vector<double> FitParts::k_distance_curve(int min_samples, double* knee, InterruptCheck check) {
+  const FitOptions opt = parse_fit_options(options_json);
+  if (min_samples < 1 || min_samples > 1000)
+    throw Error(ErrorCode::kInvalidArgument, "min_samples must be between 1 and 1000");
+  Prepared prep = prepare(opt, true, [](const std::string&) {});
+  if (prep.X.rows() < min_samples)
+    throw Error(ErrorCode::kDataException,
+                "the k-distance curve needs at least min_samples = " + std::to_string(min_samples) + " rows");
+  std::vector<double> curve = k_distances(prep.X, min_samples, check);
+  *knee = knee_of(curve);
+  return curve;
 }
 
 }  // namespace custseg::core

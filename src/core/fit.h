@@ -146,6 +146,9 @@ struct FitParts {
   // and the chosen k (see README: custseg_evaluate_k).
   std::vector<KEvaluation> evaluate_k(int k_min, int k_max, InterruptCheck check = nullptr,
                                       const std::function<void(const std::string&)>& notice = {});
+  // The same preprocessing, then dbscan's k-distance curve of the clustered rows (each row's
+  // distance to its min_samples-th nearest row, sorted) and its knee (dbscan.h).
+  std::vector<double> k_distance_curve(int min_samples, double* knee, InterruptCheck check = nullptr);
 
  private:
   struct Prepared {

@@ -39,7 +39,7 @@ ClusterOutcome fit_dbscan(const MethodContext& ctx, int /*k*/, Model& m) {
     throw Error(ErrorCode::kDataException,
                 std::string("dbscan found no cluster: every row is noise at eps = ") + buf + ", min_samples = " +
                     std::to_string(min_samples),
-                "raise \"eps\" (custseg_kdistance shows the k-distance curve and suggests one) or lower \"min_samples\"");
+                "raise \"eps\" (custseg_kdistance shows the k-distance curve and its knee) or lower \"min_samples\"");
   if (r.n_clusters > kMaxK)
     throw Error(ErrorCode::kProgramLimit,
                 "dbscan found " + std::to_string(r.n_clusters) + " clusters, more than " + std::to_string(kMaxK),

@@ -1,5 +1,6 @@
 // Choosing k and keeping segment identity across versions: custseg_evaluate_state (every k of one
 // fit state), custseg_match_segments and custseg_model_renumber.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -67,6 +68,27 @@ CUSTSEG_FUNCTION(custseg_evaluate_state) {
     o.set("aic", number_or_null(e.aic));
     out.push(std::move(o));
   }
+  return jsonb_from(out);
+}
+
+// custseg_kdistance_state(state bytea, min_samples int) -> jsonb: {"curve": [101 values: the
+// k-distance curve at every percentile], "knee": eps at the knee, "knee_quantile", "rows"}.
+CUSTSEG_FUNCTION(custseg_kdistance_state) {
+  const int min_samples = PG_GETARG_INT32(1);
+  size_t len;
+  const uint8_t* data = pg::fit_state_bytes(PG_GETARG_DATUM(0), &len);
+  core::FitParts parts = core::decode_state(data, len, /*borrow=*/true);
+  double knee = 0;
+  const std::vector<double> curve = parts.k_distance_curve(min_samples, &knee, pg::check_interrupts);
+  Value pts = Value::array();
+  const size_t n = curve.size();
+  for (int q = 0; q <= 100; ++q) pts.push(Value::number(curve[size_t(std::llround(double(q) / 100.0 * double(n - 1)))]));
+  size_t at = size_t(std::lower_bound(curve.begin(), curve.end(), knee) - curve.begin());
+  Value out = Value::object();
+  out.set("curve", std::move(pts));
+  out.set("knee", Value::number(knee));
+  out.set("knee_quantile", Value::number(n > 1 ? double(std::min(at, n - 1)) / double(n - 1) : 0.0));
+  out.set("rows", Value::number(double(n)));
   return jsonb_from(out);
 }
 
