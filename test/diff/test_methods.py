@@ -57,7 +57,8 @@ checks = 0
 PLANTED_EXCLUDE = ["customer_id", "segment"]
 WHOLESALE = dict(exclude=["Customer ID"], categorical=["Channel", "Region"])
 LOG1P = {c: "log1p" for c in ("Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen")}
-GMM_TOL, GMM_MAX_ITER, GMM_REG = 1e-6, 500, 1e-6
+GMM_TOL, GMM_MAX_ITER, GMM_REG = 1e-6, 500, 1e-6  # the runs from means_init
+GMM_TOL_OWN, GMM_MAX_ITER_OWN = 1e-10, 2000        # the runs from each side's own n_init = 10 starts
 
 
 def check(ok, what):
@@ -163,16 +164,17 @@ def predictions(cur, table, key, model_text):
 
 
 SCORE_COLUMNS = "segment, distance, distances, probabilities, outlier, reason"
+SCORE_SELECT = ", ".join("s." + c for c in SCORE_COLUMNS.split(", "))
 
 
 def scores_of_model(cur, table, key, model_text):
-    cur.execute(f'SELECT {SCORE_COLUMNS} FROM "{table}" t CROSS JOIN LATERAL custseg_score(%s::custseg_model, t) s '
+    cur.execute(f'SELECT {SCORE_SELECT} FROM "{table}" t CROSS JOIN LATERAL custseg_score(%s::custseg_model, t) s '
                 f'ORDER BY t."{key}"', (model_text,))
     return [dict(zip(SCORE_COLUMNS.split(", "), r)) for r in cur.fetchall()]
 
 
 def scores_of_name(cur, table, key, name):
-    cur.execute(f'SELECT {SCORE_COLUMNS} FROM "{table}" t CROSS JOIN LATERAL custseg_score(t.*, %s) s '
+    cur.execute(f'SELECT {SCORE_SELECT} FROM "{table}" t CROSS JOIN LATERAL custseg_score(t.*, %s) s '
                 f'ORDER BY t."{key}"', (name,))
     return [dict(zip(SCORE_COLUMNS.split(", "), r)) for r in cur.fetchall()]
 
@@ -253,10 +255,14 @@ def gmm_vs_sklearn(cur, table, key, name, base, k):
         proba = np.array([r["probabilities"] for r in sc], dtype=float)[:, order]
         d = float(np.max(np.abs(proba - gm.predict_proba(X))))
         check(d < 1e-6, f"{what}: custseg_score probabilities equal predict_proba within 1e-6 (max diff {d:.2e})")
-        # From its own starts: no worse than scikit-learn's best of ten.
-        own = dict(base, method="gmm", covariance_type=cov_type, n_init=10, seed=1)
+        # From its own starts: no worse than scikit-learn's best of ten. Both run EM to convergence
+        # (at the default tol, 1e-3 per row, a run stops up to about n * tol short of its optimum,
+        # more than the slack of the comparison).
+        own = dict(base, method="gmm", covariance_type=cov_type, n_init=10, seed=1, tol=GMM_TOL_OWN,
+                   max_iter=GMM_MAX_ITER_OWN)
         _, m10 = fit(cur, table, own)
-        gm10 = GaussianMixture(n_components=k, covariance_type=cov_type, n_init=10, random_state=0).fit(X)
+        gm10 = GaussianMixture(n_components=k, covariance_type=cov_type, n_init=10, random_state=0, tol=GMM_TOL_OWN,
+                               max_iter=GMM_MAX_ITER_OWN, reg_covar=GMM_REG).fit(X)
         ours, theirs = m10["method"]["log_likelihood"], gm10.score(X) * n
         check(ours >= theirs - 1e-9 * abs(theirs),
               f"{what}, n_init 10: log-likelihood {ours:.10g} no worse than scikit-learn's best of 10 {theirs:.10g}")
@@ -294,6 +300,15 @@ def hierarchical_vs_sklearn(cur, table, key, name, base, k):
     d = rel_diff(heights, np.sort(ag.distances_)) if len(heights) == len(ag.distances_) else float("inf")
     check(d < 1e-9, f"{name}, hierarchical: the {len(heights)} merge heights equal scikit-learn's distances_ "
                     f"(max rel diff {d:.2e})")
+    # custseg_tree: the rows as leaves, then the merges; the leaves' segments are the rows' segments.
+    cur.execute("SELECT count(*), count(*) FILTER (WHERE children IS NULL), "
+                "array_agg(segment ORDER BY node) FILTER (WHERE children IS NULL) FROM custseg_tree(%s::custseg_model)",
+                (text,))
+    nodes, leaves, leaf_segments = cur.fetchone()
+    sizes = collections.Counter(predictions(cur, table, key, text))
+    check(nodes == 2 * len(X) - 1 and leaves == len(X) and collections.Counter(leaf_segments) == sizes,
+          f"{name}, hierarchical: custseg_tree has {nodes} nodes, {leaves} leaves whose segments are the rows' "
+          f"({dict(sorted(collections.Counter(leaf_segments).items()))})")
     worst, changed = 1.0, 0
     for kk in range(2, 11):
         cur.execute("SELECT custseg_cut(%s::custseg_model, %s)::text", (text, kk))
@@ -338,6 +353,17 @@ def dbscan_vs_sklearn(cur, table, key, name, base, min_samples=5):
         what = f"{name}, dbscan eps {eps:.4g} min_samples {min_samples}"
         text, m = fit(cur, table, dict(base, method="dbscan", eps=eps, min_samples=min_samples))
         db = DBSCAN(eps=eps, min_samples=min_samples, algorithm="brute").fit(X)
+        # The knee's eps is a distance between two rows: scikit-learn computes distances as
+        # sqrt(|x|^2 - 2 x.y + |y|^2), which can round such a pair across eps. Where its core rows
+        # differ from those of the exact distances only in rows with a distance within 1e-12 of eps,
+        # the reference is scikit-learn's DBSCAN on the exact distances (metric "precomputed").
+        exact = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit(D)
+        moved = set(db.core_sample_indices_.tolist()) ^ set(exact.core_sample_indices_.tolist())
+        if moved:
+            on_edge = {i for i in moved if np.any(np.abs(D[i] - eps) <= 1e-12 * eps)}
+            check(on_edge == moved, f"{what}: the {len(moved)} rows whose core status scikit-learn's brute distances "
+                                    f"change lie on the eps boundary ({len(on_edge)}); compared with exact distances")
+            db = exact
         ours_core = rounded(m["method"]["core_points"])
         theirs_core = rounded(X[db.core_sample_indices_])
         check(ours_core == theirs_core, f"{what}: the core rows equal scikit-learn's ({len(ours_core)} distinct; "
@@ -388,7 +414,8 @@ def outliers(cur, quantiles):
     load_rows(cur, table, planted_outlier_rows(rows, planted, 11))
     ids = keys_of(cur, table, "customer_id")
     truth = ids > rows
-    for method in METHODS:
+
+    def one(method):
         options = method_options(method, {"exclude": PLANTED_EXCLUDE})
         q = quantiles.get(method)
         if q is not None:
@@ -413,6 +440,9 @@ def outliers(cur, quantiles):
               f"({len(listed)} listed)")
         if method in ("kmeans", "gmm"):
             thresholds_vs_numpy(cur, table, method, text, m, sc)
+
+    for method in METHODS:
+        run(f"outliers, {method}", one, method)
 
 
 def thresholds_vs_numpy(cur, table, method, text, m, sc):
@@ -446,7 +476,8 @@ def planted_ari(cur):
     table = "methods_ari"
     load_generated(cur, table, 1500, 3, 5)
     truth = np.array([int(s) for s in fetch_column(cur, table, "customer_id", "segment")])
-    for method in METHODS:
+
+    def one(method):
         text, m = fit(cur, table, method_options(method, {"exclude": PLANTED_EXCLUDE}))
         labels = predictions(cur, table, "customer_id", text)
         # Noise as a segment of its own (the ARI then counts it as one more cluster).
@@ -465,6 +496,9 @@ def planted_ari(cur):
             shape_ok = shape_ok and abs(sum(r["probabilities"]) - 1) < 1e-12
         check(shape_ok, f"planted segments, {method}: custseg_score's distances and probabilities as documented")
 
+    for method in METHODS:
+        run(f"planted segments, {method}", one, method)
+
 
 def fetch_column(cur, table, key, column):
     cur.execute(f'SELECT "{column}" FROM "{table}" ORDER BY "{key}"')
@@ -473,12 +507,16 @@ def fetch_column(cur, table, key, column):
 
 def wholesale_sizes(cur):
     base = dict(WHOLESALE, transform=LOG1P)
-    for method in METHODS:
+
+    def one(method):
         text, m = fit(cur, "methods_wholesale", method_options(method, base))
         counts = collections.Counter(predictions(cur, "methods_wholesale", "Customer ID", text))
         sizes = ", ".join(f"{s}: {counts[s]}" for s in m["kmeans"]["segments"])
         extra = f", noise {counts[None]} (eps {m['method']['eps']:.4g})" if method == "dbscan" else ""
         print(f"wholesale (log1p, 440 rows), {method}: segment sizes {sizes}{extra}")
+
+    for method in METHODS:
+        run(f"wholesale sizes, {method}", one, method)
 
 
 def errors(cur):
@@ -502,6 +540,17 @@ def errors(cur):
     check(got == "22023", f"errors: custseg_train, dbscan with k => 4: SQLSTATE {got} (want 22023)")
 
 
+def run(what, fn, *args, **kwargs):
+    """One part of the test: an error in it (a server error, a missing key in the model's JSON) is
+    one failure, and the other parts still run."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - reported as a failure, with its kind and first line
+        code = getattr(e, "pgcode", None)
+        first = (str(e).strip().splitlines() or [""])[0]
+        check(False, f"{what}: {type(e).__name__}{' ' + code if code else ''}: {first}")
+
+
 def main():
     started = time.time()
     conn = connect()
@@ -512,27 +561,24 @@ def main():
              [("Customer ID", "int"), ("Channel", "int"), ("Region", "int"), ("Fresh", "int"), ("Milk", "int"),
               ("Grocery", "int"), ("Frozen", "int"), ("Detergents_Paper", "int"), ("Delicassen", "int")])
     load_generated(cur, "methods_planted", 1500, 3, 1)
-    planted = {"exclude": PLANTED_EXCLUDE}
-    wholesale = dict(WHOLESALE, transform=LOG1P)
+    tables = (("methods_planted", "customer_id", "planted", {"exclude": PLANTED_EXCLUDE}),
+              ("methods_wholesale", "Customer ID", "wholesale log1p", dict(WHOLESALE, transform=LOG1P)))
     for nc in (2, None):
-        gmm_vs_sklearn(cur, "methods_planted", "customer_id", f"planted, n_components {nc}", dict(planted, n_components=nc), 3)
-        gmm_vs_sklearn(cur, "methods_wholesale", "Customer ID", f"wholesale log1p, n_components {nc}",
-                       dict(wholesale, n_components=nc), 3)
-    bic_aic_vs_sklearn(cur, "methods_planted", planted)
+        for table, key, name, base in tables:
+            what = f"{name}, n_components {json.dumps(nc)}"
+            run(f"{what}, gmm", gmm_vs_sklearn, cur, table, key, what, dict(base, n_components=nc), 3)
+    run("BIC and AIC", bic_aic_vs_sklearn, cur, "methods_planted", tables[0][3])
     for nc in (2, None):
-        hierarchical_vs_sklearn(cur, "methods_planted", "customer_id", f"planted, n_components {nc}",
-                                dict(planted, n_components=nc), 3)
-        hierarchical_vs_sklearn(cur, "methods_wholesale", "Customer ID", f"wholesale log1p, n_components {nc}",
-                                dict(wholesale, n_components=nc), 4)
-    dbscan_vs_sklearn(cur, "methods_planted", "customer_id", "planted, n_components 2", dict(planted, n_components=2))
-    dbscan_vs_sklearn(cur, "methods_wholesale", "Customer ID", "wholesale log1p, n_components 2",
-                      dict(wholesale, n_components=2))
-    dbscan_vs_sklearn(cur, "methods_wholesale", "Customer ID", "wholesale log1p, n_components null",
-                      dict(wholesale, n_components=None), min_samples=8)
-    outliers(cur, {})
-    planted_ari(cur)
-    wholesale_sizes(cur)
-    errors(cur)
+        for (table, key, name, base), k in zip(tables, (3, 4)):
+            what = f"{name}, n_components {json.dumps(nc)}"
+            run(f"{what}, hierarchical", hierarchical_vs_sklearn, cur, table, key, what, dict(base, n_components=nc), k)
+    for (table, key, name, base), nc, min_samples in zip(tables + tables[1:], (2, 2, None), (5, 5, 8)):
+        what = f"{name}, n_components {json.dumps(nc)}"
+        run(f"{what}, dbscan", dbscan_vs_sklearn, cur, table, key, what, dict(base, n_components=nc), min_samples)
+    run("outliers", outliers, cur, {})
+    run("planted segments", planted_ari, cur)
+    run("wholesale sizes", wholesale_sizes, cur)
+    run("errors", errors, cur)
     for t in ("methods_wholesale", "methods_planted", "methods_outliers", "methods_ari"):
         cur.execute(f'DROP TABLE IF EXISTS "{t}"')
     print(f"methods: {checks - len(failures)} passed, {len(failures)} failed ({time.time() - started:.0f} s)")
