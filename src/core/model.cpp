@@ -115,7 +115,7 @@ bool read_method_section(const double* a, size_t n, Model& m) {
   const bool gmm = m.method == Method::kGmm;
   const size_t merges = nodes ? (nodes - 1) / 2 : 0;
   const size_t need = size_t(kMethodHead) + (a[2] != 0 ? k : 0) + (gmm ? k + k * (m.covariance_diag ? p : p * p) : 0) +
-                      2 * merges + merges + 4 * nodes + nodes * p + cores + cores * p;
+                      2 * merges + merges + 3 * nodes + nodes * p + cores + cores * p;
   if (need != n) return false;
   size_t at = size_t(kMethodHead);
   auto take = [&](std::vector<double>& v, size_t count) {
