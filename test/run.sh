@@ -66,8 +66,11 @@ regress() {
   return 1
 }
 
-differential() {
-  /usr/bin/python3 test/diff/test_sklearn.py
+differential() {  # both must pass (each runs to its end and prints its summary)
+  local rc=0
+  /usr/bin/python3 test/diff/test_sklearn.py || rc=1
+  /usr/bin/python3 test/diff/test_methods.py || rc=1
+  return $rc
 }
 
 stage "dependencies" bash scripts/install-deps.sh || true
