@@ -809,6 +809,10 @@ BEGIN
         RAISE EXCEPTION 'option "k" cannot be given to custseg_evaluate_k' USING ERRCODE = '22023',
             HINT = 'use k_min and k_max';
     END IF;
+    IF opts ->> 'method' = 'dbscan' THEN
+        RAISE EXCEPTION 'custseg_evaluate_k does not apply to method "dbscan"' USING ERRCODE = '22023',
+            HINT = 'dbscan finds its own number of segments; custseg_kdistance shows the k-distance curve to choose "eps" from';
+    END IF;
     -- The state keeps the rows for k-means as training with k = k_max would.
     -- A Citus table is read as arrays of its columns (or as jsonb), as custseg_train reads it.
     EXECUTE format('SELECT %s FROM %s AS t',
@@ -2137,6 +2141,51 @@ AS $fn$
 $fn$;
 COMMENT ON FUNCTION custseg_tree(custseg_model) IS
     'the merge tree of a hierarchical model: per node its parent, Ward height, rows, and segment at the model''s k';
+CREATE FUNCTION custseg_kdistance_state(state bytea, min_samples integer) RETURNS jsonb
+    AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_kdistance_state(bytea, integer) IS
+    'dbscan''s k-distance curve (at every percentile) and its knee, from the state of custseg_fit_state';
+CREATE FUNCTION custseg_kdistance(source regclass, min_samples integer DEFAULT 5, n_components integer DEFAULT 2,
+                                  exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}')
+RETURNS TABLE (percentile integer, distance float8, is_knee boolean)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    opts jsonb;
+    state bytea;
+    res jsonb;
+BEGIN
+    IF source IS NULL OR min_samples IS NULL THEN
+        RAISE EXCEPTION 'source and min_samples must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- The rows dbscan would cluster with these options: the same preprocessing and sample.
+    opts := custseg_training_options(source, n_components, exclude, coalesce(options, '{}'))
+            - '_excluded' - 'eps' - 'min_samples' - 'k';
+    IF coalesce(opts ->> 'method', 'dbscan') <> 'dbscan' THEN
+        RAISE EXCEPTION 'custseg_kdistance is for method "dbscan", not "%"', opts ->> 'method' USING ERRCODE = '22023';
+    END IF;
+    opts := opts || '{"method": "dbscan"}';
+    EXECUTE format('SELECT %s FROM %s AS t',
+                   CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
+                        ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, opts) || ', $1)',
+                                      'custseg_fit_state(to_jsonb(t.*), $1)') END, source) INTO state
+        USING opts;
+    IF state IS NULL THEN
+        RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
+    END IF;
+    res := custseg_kdistance_state(state, min_samples);
+    RETURN QUERY
+    SELECT q.p::integer, (res -> 'curve' ->> q.p::integer)::float8, false
+    FROM generate_series(0, 100) q(p)
+    UNION ALL
+    SELECT round(100 * (res ->> 'knee_quantile')::float8)::integer, (res ->> 'knee')::float8, true
+    ORDER BY 1, 3;
+END
+$fn$;
+COMMENT ON FUNCTION custseg_kdistance(regclass, integer, integer, text[], jsonb) IS
+    'dbscan''s k-distance curve of a table (each clustered row''s distance to its min_samples-th nearest row, by percentile) and its knee, the eps training takes by default';
 CREATE FUNCTION custseg_outliers(source regclass, model text)
 RETURNS TABLE ("row" jsonb, segment integer, label text, distance float8, confidence float8, reason text)
 LANGUAGE plpgsql STABLE SECURITY INVOKER
