@@ -1,7 +1,8 @@
 // End-to-end test of custseg's page in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core from web/node_modules): fills the prediction form, submits it, checks the segment,
-// label, confidence and offers against the API; opens the segments view and checks that every chart
-// has drawn on its canvas. Saves screenshots.
+// label, confidence and offers against the API, and that an outlier gets its badge and reason;
+// opens the segments view and checks the method, the outlier counts and that every chart has drawn
+// on its canvas. Saves screenshots.
 //   node test/api/e2e.mjs BASE_URL SCREENSHOT_DIR
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
@@ -73,6 +74,39 @@ try {
     `the page lists the segment's offers in rank order: ${offers.join(', ')}`);
   await page.screenshot({ path: path.join(shots, '2-prediction.png'), fullPage: true });
 
+  // The answer's outlier flag: a customer at a corner of the form's ranges (the first corner the API
+  // calls an outlier) shows the badge with the API's reason; an ordinary one showed none.
+  check(await page.locator('[data-testid=outlier-badge]').count() === (expected.outlier ? 1 : 0),
+    `the outlier badge shows only for an outlier (this customer: outlier ${expected.outlier})`);
+  // The corners are the inputs' own min and max (the training range widened by half), which the form accepts.
+  const numeric = [];
+  for (const f of spec.features.filter((g) => g.kind === 'numeric')) {
+    const field = page.locator(`#f-${f.name}`);
+    const lo = await field.getAttribute('min'), hi = await field.getAttribute('max');
+    if (lo !== null && hi !== null) numeric.push({ name: f.name, lo: Number(lo), hi: Number(hi) });
+  }
+  let far = null;
+  for (let corner = 0; corner < Math.min(2 ** numeric.length, 64) && !far; corner++) {
+    const candidate = { ...customer };
+    numeric.forEach((f, i) => { candidate[f.name] = (corner >> i) & 1 ? f.hi : f.lo; });
+    const answer = await (await fetch(`${base}/predict?model=${model}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(candidate),
+    })).json();
+    if (answer.outlier && answer.segment !== null) far = { candidate, answer };
+  }
+  check(far !== null, `a corner of the training ranges is an outlier for model ${model}`);
+  if (far) {
+    for (const f of numeric) await page.fill(`#f-${f.name}`, String(far.candidate[f.name]));
+    await page.click('[data-testid=predict-submit]');
+    const badge = await page.waitForSelector('[data-testid=outlier-badge]', { timeout: 5000 }).then(() => true).catch(() => false);
+    check(badge, 'the outlier badge appears for an outlier');
+    const reason = badge ? await page.textContent('[data-testid=outlier-reason]') : null;
+    check(reason === far.answer.reason, `the badge comes with the API's reason ("${far.answer.reason}")`);
+    check(await page.textContent('[data-testid=segment]') === String(far.answer.segment),
+      `the outlier still shows its segment ${far.answer.segment}`);
+    await page.screenshot({ path: path.join(shots, '2b-outlier.png'), fullPage: true });
+  }
+
   // A bad value: the API's 422 is shown next to the field.
   const firstNumeric = spec.features.find((f) => f.kind === 'numeric');
   if (firstNumeric) {
@@ -103,6 +137,14 @@ try {
   const rows = await page.locator('[data-testid=segments-table] tbody tr').count();
   const segs = await (await fetch(`${base}/segments?model=${model}`)).json();
   check(rows === segs.segments.length, `the segments table lists ${segs.segments.length} segments`);
+  const method = await page.textContent('[data-testid=segments-method]');
+  check(method === segs.method, `the segments view names the method (${segs.method})`);
+  const shownOutliers = [];
+  for (const s of segs.segments) shownOutliers.push(await page.textContent(`[data-testid=outliers-${s.segment}]`));
+  check(JSON.stringify(shownOutliers) === JSON.stringify(segs.segments.map((s) => (s.outliers === null ? '–' : String(s.outliers)))),
+    `the segments table shows each segment's outliers (${shownOutliers.join(', ')})`);
+  check(await page.locator('[data-testid=noise-count]').count() === (segs.noise === null ? 0 : 1),
+    `a noise count shows only for dbscan (method ${segs.method})`);
   await page.screenshot({ path: path.join(shots, '3-segments.png'), fullPage: true });
   await page.locator('[data-testid=chart-pca]').screenshot({ path: path.join(shots, '4-pca.png') });
 
