@@ -1,11 +1,14 @@
-// The custseg_fit aggregate's core: resolving a table's columns into features, the accumulator of
-// one partial scan (exact moments of every row plus a bottom-k sample of rows for k-means),
-// its flat serialized form that PostgreSQL keeps as the aggregate state, merging two partial
-// states, and the final fit (scaler, PCA, k-means, metrics) that turns a state into a Model.
+// The custseg_fit aggregate's core: resolving a table's columns into features (features.cpp), the
+// accumulator of one partial scan (exact moments of every row plus a bottom-k sample of rows for the
+// clustering), its flat serialized form that PostgreSQL keeps as the aggregate state and the merge
+// of two partial states (state.cpp, sample.cpp), and the final fit that turns a state into a Model:
+// the shared preprocessing (preprocess.cpp), the clustering method and its metrics (finish.cpp), and
+// the matching of segments across versions (identity.cpp).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -51,6 +54,7 @@ struct KEvaluation {
   int k = 0;
   double inertia = 0, silhouette = 0, silhouette_rows = 0, calinski_harabasz = 0, davies_bouldin = 0;
   double n_iter = 0, rows = 0;
+  double bic = std::numeric_limits<double>::quiet_NaN(), aic = std::numeric_limits<double>::quiet_NaN();  // gmm
   bool is_elbow = false, chosen = false;
 };
 // k whose silhouette is within this of the best count as tied; the elbow breaks the tie.
@@ -70,7 +74,7 @@ SegmentMatch match_segments(const Model& next, const Model& previous, double max
 
 // ---- the aggregate state ----
 //
-// A state is one flat buffer (see fit.cpp for the layout): header, feature names, options text, the
+// A state is one flat buffer (see state.cpp for the layout): header, feature names, options text, the
 // category dictionary with an open-addressing hash index, the moments (n, N, A, M), a block of
 // pending rows not yet folded into the moments, and the sample of rows for k-means. Rows are
 // stored raw: numeric values (NaN for NULL) then category ids (-1 for NULL), as doubles.
@@ -135,9 +139,10 @@ struct FitParts {
   // Sorts the sample's entries, merges entries of equal content, keeps the sample_size smallest.
   void compact();
   void merge(FitParts& other);
-  // Runs scaler, PCA, k-means and the metrics. `notice` gets progress lines when verbose.
+  // Runs scaler, PCA, the clustering method (method.h) and the metrics. `notice` gets progress
+  // lines when verbose.
   Model finish(InterruptCheck check = nullptr, const std::function<void(const std::string&)>& notice = {});
-  // The same preprocessing, then k-means and its metrics for every k in [k_min, k_max], the elbow
+  // The same preprocessing, then the method and its metrics for every k in [k_min, k_max], the elbow
   // and the chosen k (see README: custseg_evaluate_k).
   std::vector<KEvaluation> evaluate_k(int k_min, int k_max, InterruptCheck check = nullptr,
                                       const std::function<void(const std::string&)>& notice = {});
@@ -145,7 +150,7 @@ struct FitParts {
  private:
   struct Prepared {
     Model model;  // features, scaler, PCA and row counts; no k-means stage yet
-    RowMatrix X;  // with need_rows: the rows for k-means, transformed, in canonical order
+    RowMatrix X;  // with need_rows: the clustered rows, transformed, in canonical order
     RowMatrix Xf; // with need_rows, PCA and "metric_space": "features": the same rows before PCA
   };
   // With need_rows, consumes the sample (the rows are in X afterwards).

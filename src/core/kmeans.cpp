@@ -367,6 +367,24 @@ double kmeans_assign(const Eigen::Ref<const RowMatrix>& X, const Eigen::Ref<cons
   }
 }
 
+RowMatrix kmeans_plusplus_centers(const Eigen::Ref<const RowMatrix>& X, int k, uint64_t seed) {
+  if (k < 1) throw Error(ErrorCode::kInvalidArgument, "k must be at least 1");
+  if (X.rows() < k)
+    throw Error(ErrorCode::kDataException,
+                "k = " + std::to_string(k) + " exceeds the " + std::to_string(X.rows()) + " rows to cluster",
+                "lower \"k\" or train on more rows");
+  Rng rng(seed);
+  Workspace ws(X.rows());
+  const Rows r = rows_of(X);
+  switch (X.cols()) {
+    case 1: return kmeans_plusplus<1>(r, k, rng, ws);
+    case 2: return kmeans_plusplus<2>(r, k, rng, ws);
+    case 3: return kmeans_plusplus<3>(r, k, rng, ws);
+    case 4: return kmeans_plusplus<4>(r, k, rng, ws);
+    default: return kmeans_plusplus<0>(r, k, rng, ws);
+  }
+}
+
 KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt, InterruptCheck check,
                         const KMeansProgress& progress) {
   const Eigen::Index n = X.rows();

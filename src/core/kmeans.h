@@ -39,4 +39,8 @@ KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOption
 double kmeans_assign(const Eigen::Ref<const RowMatrix>& X, const Eigen::Ref<const RowMatrix>& centers,
                      std::vector<int>& labels);
 
+// k centres seeded by the greedy k-means++ that kmeans_fit's restarts use, from an Rng(seed) of
+// their own (rows of X; n >= k >= 1). Other methods (Gaussian mixtures) start from it.
+RowMatrix kmeans_plusplus_centers(const Eigen::Ref<const RowMatrix>& X, int k, uint64_t seed);
+
 }  // namespace custseg::core

@@ -47,13 +47,6 @@ std::vector<ClusterOutcome> evaluate_method(const MethodContext& ctx, int k_min,
 
 namespace custseg::core {
 
-// The methods behind fit_method / evaluate_method (one file each: method_<name>.cpp).
-ClusterOutcome fit_gmm(const MethodContext& ctx, int k, Model& m);
-std::vector<ClusterOutcome> evaluate_gmm(const MethodContext& ctx, int k_min, int k_max);
-ClusterOutcome fit_hierarchical(const MethodContext& ctx, int k, Model& m);
-std::vector<ClusterOutcome> evaluate_hierarchical(const MethodContext& ctx, int k_min, int k_max);
-ClusterOutcome fit_dbscan(const MethodContext& ctx, int k, Model& m);
-
 // Shared steps after any method: the per-segment outlier thresholds at m.outlier_quantile's
 // quantile (outliers.cpp): of the rows' distance to their centroid (k-means, hierarchical), of
 // their log-likelihood from below (gmm); dbscan's outliers are its noise and store none.

@@ -9,6 +9,7 @@
 
 #include "dbscan.h"
 #include "method.h"
+#include "method_internal.h"
 
 namespace custseg::core {
 

@@ -5,6 +5,7 @@
 
 #include "gmm.h"
 #include "method.h"
+#include "method_internal.h"
 
 namespace custseg::core {
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "method.h"
+#include "method_internal.h"
 #include "ward.h"
 
 namespace custseg::core {

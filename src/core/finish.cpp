@@ -1,0 +1,208 @@
+// The end of every fit, whatever the method: the method run on the prepared rows (method.h), then
+// the metrics of its segments (silhouette, Calinski-Harabasz, Davies-Bouldin) into the model; and
+// custseg_evaluate_k, the same for a range of k with the elbow and the chosen k.
+#include "state_internal.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <unordered_set>
+
+#include "gmm.h"
+#include "method.h"
+#include "metrics.h"
+#include "rng.h"
+
+namespace custseg::core {
+
+namespace {
+
+// k distinct points are needed for k clusters.
+void require_distinct(const RowMatrix& X, int k) {
+  std::unordered_set<std::string> distinct;
+  for (Eigen::Index r = 0; r < X.rows() && int(distinct.size()) < k; ++r)
+    distinct.emplace(reinterpret_cast<const char*>(X.row(r).data()), sizeof(double) * size_t(X.cols()));
+  if (int(distinct.size()) < k)
+    throw Error(ErrorCode::kDataException,
+                "only " + std::to_string(distinct.size()) + (distinct.size() == 1 ? " distinct row" : " distinct rows") +
+                    " for k = " + std::to_string(k),
+                "lower \"k\" or train on more varied rows");
+}
+
+// Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize, else on a uniform sample
+// drawn with the seed. Sets info.silhouette and info.silhouette_rows.
+void silhouette_of(const RowMatrix& X, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
+                   TrainInfo& info) {
+  const Eigen::Index rows = X.rows();
+  if (rows <= kSilhouetteSampleSize) {
+    info.silhouette = silhouette_score(X, labels, k, check);
+    info.silhouette_rows = double(rows);
+    return;
+  }
+  std::vector<Eigen::Index> idx(static_cast<size_t>(rows));
+  std::iota(idx.begin(), idx.end(), 0);
+  Rng r(seed ^ 0x517E77E5ULL);
+  for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i)
+    std::swap(idx[size_t(i)], idx[size_t(i + Eigen::Index(r.below(uint64_t(rows - i))))]);
+  RowMatrix S(kSilhouetteSampleSize, X.cols());
+  std::vector<int> sl(static_cast<size_t>(kSilhouetteSampleSize));
+  for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i) {
+    S.row(i) = X.row(idx[size_t(i)]);
+    sl[size_t(i)] = labels[size_t(idx[size_t(i)])];
+  }
+  info.silhouette = silhouette_score(S, sl, k, check);
+  info.silhouette_rows = double(kSilhouetteSampleSize);
+}
+
+// The metrics of a clustering on the rows it labelled (label >= 0; noise is left out), in the
+// metrics' space M: info.silhouette, silhouette_rows, calinski_harabasz and davies_bouldin.
+void score_segments(const RowMatrix& M, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
+                    TrainInfo& info) {
+  Eigen::Index kept = 0;
+  for (int l : labels) kept += l >= 0;
+  if (kept == M.rows()) {
+    silhouette_of(M, labels, k, seed, check, info);
+    info.calinski_harabasz = calinski_harabasz_score(M, labels, k);
+    info.davies_bouldin = davies_bouldin_score(M, labels, k);
+    return;
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (kept == 0) {
+    info.silhouette = info.calinski_harabasz = info.davies_bouldin = nan;
+    info.silhouette_rows = 0;
+    return;
+  }
+  RowMatrix S(kept, M.cols());
+  std::vector<int> sl;
+  sl.reserve(size_t(kept));
+  for (Eigen::Index r = 0; r < M.rows(); ++r) {
+    if (labels[size_t(r)] < 0) continue;
+    S.row(Eigen::Index(sl.size())) = M.row(r);
+    sl.push_back(labels[size_t(r)]);
+  }
+  silhouette_of(S, sl, k, seed, check, info);
+  info.calinski_harabasz = calinski_harabasz_score(S, sl, k);
+  info.davies_bouldin = davies_bouldin_score(S, sl, k);
+}
+
+// The method's name in progress lines.
+const char* method_title(Method method) {
+  switch (method) {
+    case Method::kKMeans: return "k-means";
+    case Method::kGmm: return "gmm";
+    case Method::kHierarchical: return "hierarchical";
+    case Method::kDbscan: return "dbscan";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Model FitParts::finish(InterruptCheck check, const std::function<void(const std::string&)>& notice) {
+  const FitOptions opt = parse_fit_options(options_json);
+  const Say say = [&](const std::string& s) {
+    if (opt.verbose && notice) notice(s);
+  };
+  Prepared prep = prepare(opt, opt.k > 0, say);
+  Model& m = prep.model;
+  if (opt.k > 0) {
+    const RowMatrix& X = prep.X;
+    const Eigen::Index rows = X.rows();
+    require_distinct(X, opt.k);
+    const std::string title = method_title(opt.method);
+    say(title + ": k = " + std::to_string(opt.k) + " on " + std::to_string(rows) + " rows" +
+        (uint64_t(rows) < used ? " (uniform sample)" : ""));
+    m.method = opt.method;
+    const MethodContext ctx{X, opt, check, say};
+    const ClusterOutcome fit = fit_method(ctx, opt.k, m);
+    set_outlier_thresholds(X, fit, opt.outlier_quantile, m);
+    m.info.rows_clustered = double(rows);
+    m.info.inertia = fit.inertia;
+    m.info.n_iter = fit.n_iter;
+    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
+    score_segments(M, fit.labels, m.k, opt.seed, check, m.info);
+    say(title + ": inertia " + fmt(fit.inertia) + ", silhouette " + fmt(m.info.silhouette));
+  } else {
+    m.info.rows_clustered = 0;
+  }
+  m.options_json = json::write(options_to_json(opt));
+  m.validate();
+  return m;
+}
+
+// ---- choosing k ----
+
+std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptCheck check,
+                                              const std::function<void(const std::string&)>& notice) {
+  const FitOptions opt = parse_fit_options(options_json);
+  if (k_min < 2 || k_max < k_min || k_max > kMaxK)
+    throw Error(ErrorCode::kInvalidArgument,
+                "k range " + std::to_string(k_min) + ".." + std::to_string(k_max) + " is invalid",
+                "pass 2 <= k_min <= k_max <= " + std::to_string(kMaxK));
+  const Say say = [&](const std::string& s) {
+    if (opt.verbose && notice) notice(s);
+  };
+  Prepared prep = prepare(opt, true, say);
+  const RowMatrix& X = prep.X;
+  require_distinct(X, k_max);
+  // The inertia of one cluster (the total sum of squares) anchors the elbow's chord.
+  const double total_ss = (X.rowwise() - X.colwise().mean()).squaredNorm();
+  const MethodContext ctx{X, opt, check, say};
+  std::vector<ClusterOutcome> fits = evaluate_method(ctx, k_min, k_max);
+  std::vector<KEvaluation> out;
+  for (int k = k_min; k <= k_max; ++k) {
+    ClusterOutcome& fit = fits[size_t(k - k_min)];
+    KEvaluation e;
+    e.k = k;
+    e.inertia = fit.inertia;
+    e.n_iter = fit.n_iter;
+    e.rows = double(X.rows());
+    TrainInfo info;
+    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
+    score_segments(M, fit.labels, k, opt.seed, check, info);
+    e.silhouette = info.silhouette;
+    e.silhouette_rows = info.silhouette_rows;
+    e.calinski_harabasz = info.calinski_harabasz;
+    e.davies_bouldin = info.davies_bouldin;
+    if (opt.method == Method::kGmm) {
+      const int p = int(X.cols());
+      e.bic = gmm_bic(fit.log_likelihood, k, p, opt.covariance_diag, double(X.rows()));
+      e.aic = gmm_aic(fit.log_likelihood, k, p, opt.covariance_diag);
+    }
+    std::vector<int>().swap(fit.labels);  // scored: the labels are not needed again
+    say("k = " + std::to_string(k) + ": inertia " + fmt(e.inertia) + ", silhouette " + fmt(e.silhouette));
+    out.push_back(e);
+  }
+  // Elbow (the Kneedle rule): scale k and inertia over 1..k_max to [0, 1], with k = 1 at the total
+  // sum of squares; the elbow is the k farthest below the chord from k = 1 to k = k_max.
+  const double lo = out.back().inertia, span = total_ss - lo;
+  int elbow = -1;
+  double best_gap = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double x = double(out[i].k - 1) / double(k_max - 1);
+    const double y = span > 0 ? (out[i].inertia - lo) / span : 0;
+    const double gap = (1 - x) - y;
+    if (gap > best_gap + 1e-12) best_gap = gap, elbow = int(i);
+  }
+  if (elbow >= 0) out[size_t(elbow)].is_elbow = true;
+  // Chosen: the highest silhouette; among k within kSilhouetteTie of it, the one nearest the elbow
+  // (then the smaller k).
+  double best = -2;
+  for (const auto& e : out)
+    if (std::isfinite(e.silhouette)) best = std::max(best, e.silhouette);
+  int chosen = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i].silhouette) || out[i].silhouette < best - kSilhouetteTie) continue;
+    if (chosen < 0) {
+      chosen = int(i);
+      continue;
+    }
+    if (elbow >= 0 && std::abs(int(i) - elbow) < std::abs(chosen - elbow)) chosen = int(i);
+  }
+  if (chosen < 0) chosen = elbow >= 0 ? elbow : 0;
+  out[size_t(chosen)].chosen = true;
+  return out;
+}
+
+}  // namespace custseg::core

@@ -1,0 +1,200 @@
+// The preprocessing every model shares, from a decoded state: the encoded features, the scaler, the
+// PCA, and the rows the clustering method runs on (drawn from the sample, transformed, in canonical
+// order).
+#include "state_internal.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "pca.h"
+
+namespace custseg::core {
+
+namespace {
+
+bool bytes_less(const std::string& a, const std::string& b) {
+  int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
+  return c < 0 || (c == 0 && a.size() < b.size());
+}
+
+}  // namespace
+
+FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say) {
+  fold_pending();
+  SampleDraw draw;
+  if (need_rows || dedupe) draw = draw_sample(*this, opt.seed);
+  if (dedupe) {
+    // The moments of the distinct rows, which the sample holds in full, in canonical order.
+    used = draw.rows;
+    moments = Moments(moments.dim());
+    const size_t ew = size_t(entry_width());
+    constexpr size_t kBlock = 4096;
+    std::vector<double> block;
+    for (size_t i = 0; i < draw.entry.size(); i += kBlock) {
+      const size_t m = std::min(kBlock, draw.entry.size() - i);
+      block.resize(m * size_t(row_width()));
+      for (size_t r = 0; r < m; ++r)
+        std::memcpy(block.data() + r * size_t(row_width()), sample_data() + draw.entry[i + r] * ew + kExtra,
+                    sizeof(double) * size_t(row_width()));
+      moments.add_raw(block.data(), m, size_t(row_width()), row_width(), n_numeric);
+    }
+  }
+  if (used == 0)
+    throw Error(ErrorCode::kDataException, "no usable rows to train on",
+                "all " + std::to_string(seen) + " rows had every feature NULL");
+  const int w = row_width(), nc = n_categorical();
+  const double n = double(used);
+  say("custseg_fit: " + std::to_string(seen) + " rows scanned, " + std::to_string(skipped) + " skipped, " +
+      (dedupe ? std::to_string(used) + " distinct, " : std::string()) + std::to_string(levels.size()) +
+      " categories in " + std::to_string(nc) + " categorical columns");
+  if (!names.empty()) {
+    std::string list;
+    for (size_t j = 0; j < names.size(); ++j) list += (j ? ", " : "") + names[j];
+    say("custseg_fit: features " + list);
+  }
+  // The PCA and k-means stages work on the vectors they are given, unscaled.
+  const bool standardize = opt.stage == Stage::kFit || opt.stage == Stage::kScaler;
+  // Encoding order: numeric columns, then each categorical column's levels in sorted byte order.
+  std::vector<int> perm;  // encoded column -> moment column
+  std::vector<int> id_to_col(levels.size());
+  Model m;
+  m.scale_categoricals = opt.scale_categoricals;
+  // The rows arrived transformed (see transform.h); the model replays the same transforms.
+  const std::vector<Transform> transforms = resolve_transforms(opt.transforms, names, n_numeric);
+  for (int j = 0; j < n_numeric; ++j) {
+    perm.push_back(j);
+    Feature f;
+    f.name = names[size_t(j)];
+    f.transform = transforms[size_t(j)];
+    m.features.push_back(f);
+  }
+  for (int c = 0; c < nc; ++c) {
+    std::vector<int> ids;
+    for (size_t i = 0; i < levels.size(); ++i)
+      if (level_col[i] == c) ids.push_back(int(i));
+    std::sort(ids.begin(), ids.end(), [&](int a, int b) { return bytes_less(levels[size_t(a)], levels[size_t(b)]); });
+    Feature f;
+    f.name = names[size_t(n_numeric + c)];
+    f.kind = Kind::kCategorical;
+    if (ids.empty())
+      throw Error(ErrorCode::kDataException, "column \"" + f.name + "\" has only NULL values",
+                  "exclude it with {\"exclude\": [\"" + f.name + "\"]}");
+    for (int id : ids) {
+      id_to_col[size_t(id)] = int(perm.size());
+      perm.push_back(n_numeric + id);
+      f.levels.push_back(levels[size_t(id)]);
+    }
+    m.features.push_back(f);
+  }
+  const int d = int(perm.size());
+  Moments mom = moments;
+  mom.permute(perm);
+  Vector mean = mom.mean(), var = mom.variance(), present = mom.present();
+  m.mean.assign(size_t(d), 0.0);
+  m.scale.assign(size_t(d), 1.0);
+  const double eps = std::numeric_limits<double>::epsilon();
+  for (int j = 0; j < d; ++j) {
+    if (j < n_numeric && present(j) == 0)
+      throw Error(ErrorCode::kDataException, "column \"" + names[size_t(j)] + "\" has only NULL values",
+                  "exclude it with {\"exclude\": [\"" + names[size_t(j)] + "\"]}");
+    // Values whose squares overflow a double leave no finite variance to standardize or project by.
+    if (j < n_numeric && (!std::isfinite(mean(j)) || !std::isfinite(var(j))))
+      throw Error(ErrorCode::kOutOfRange, "column \"" + names[size_t(j)] + "\" has values too large to standardize",
+                  "its variance overflows a double; divide it by a power of ten in a view");
+    if (j < n_numeric) m.features[size_t(j)].impute = mean(j);
+    if (!standardize || (j >= n_numeric && !opt.scale_categoricals)) continue;  // one-hot columns stay 0/1
+    m.mean[size_t(j)] = mean(j);
+    // scikit-learn's constant-feature test: such a column keeps scale 1.
+    const bool constant = var(j) <= n * eps * var(j) + (n * mean(j) * eps) * (n * mean(j) * eps);
+    m.scale[size_t(j)] = constant ? 1.0 : std::sqrt(var(j));
+  }
+  Eigen::Map<const Vector> mv(m.mean.data(), d), sv(m.scale.data(), d);
+  RowMatrix proj;  // encoded column -> output coordinates, applied after scaling
+  Vector pca_mean;
+  if (opt.has_pca()) {
+    if (used < 2) throw Error(ErrorCode::kDataException, "PCA needs at least 2 rows", "train without PCA or on more rows");
+    Eigen::MatrixXd cov = mom.covariance();
+    Eigen::MatrixXd scov = cov.array() / (sv * sv.transpose()).array();
+    PcaResult pr = pca_from_covariance(scov, opt.n_components, opt.variance_fraction);
+    m.n_components = int(pr.components.rows());
+    pca_mean = (mean - mv).cwiseQuotient(sv);
+    m.pca_mean.assign(pca_mean.data(), pca_mean.data() + d);
+    m.components.assign(pr.components.data(), pr.components.data() + pr.components.size());
+    m.explained_variance.assign(pr.explained_variance.data(), pr.explained_variance.data() + m.n_components);
+    m.explained_variance_ratio.assign(pr.explained_variance_ratio.data(),
+                                      pr.explained_variance_ratio.data() + m.n_components);
+    proj = pr.components;
+    say("PCA: " + std::to_string(m.n_components) + " components explain " +
+        fmt(100 * pr.explained_variance_ratio.sum()) + "% of the variance");
+  }
+  m.info.rows_seen = double(seen);
+  m.info.rows_skipped = double(skipped);
+  m.info.rows_used = n;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  m.info.inertia = m.info.n_iter = m.info.silhouette = m.info.silhouette_rows = nan;
+  m.info.calinski_harabasz = m.info.davies_bouldin = nan;
+  Prepared out;
+  if (need_rows) {
+    // The rows k-means sees: every row up to sample_size, else a uniform sample (draw_sample).
+    const Eigen::Index rows = Eigen::Index(draw.rows);
+    // Each row is encoded, scaled and projected on its own, in a fixed order of operations, so its
+    // coordinates do not depend on where in the sample it sits (nor on a plan's row order).
+    const bool pca = opt.has_pca();
+    const Eigen::Index q = pca ? proj.rows() : d;
+    RowMatrix Xa(rows, q);
+    RowMatrix Xfa(pca && opt.metrics_in_features ? rows : 0, d);
+    Vector z(d);
+    Eigen::Index at = 0;
+    const size_t ew = size_t(entry_width());
+    // Why in storage order: the canonical order below sorts the rows anyway, and reading the
+    // entries in hash order would be a cache miss per row.
+    std::vector<uint64_t> take(size_t(sample_entries()), 0);
+    for (size_t i = 0; i < draw.entry.size(); ++i) take[size_t(draw.entry[i])] = draw.copies[i];
+    draw = SampleDraw();
+    for (size_t e = 0; e < take.size(); ++e) {
+      if (take[e] == 0) continue;
+      const double* row = sample_data() + e * ew + kExtra;
+      z.setZero();
+      for (int j = 0; j < n_numeric; ++j) z(j) = std::isnan(row[j]) ? mean(j) : row[j];
+      for (int c = n_numeric; c < w; ++c)
+        if (row[c] >= 0) z(id_to_col[size_t(row[c])]) = 1.0;
+      for (int j = 0; j < d; ++j) z(j) = (z(j) - mv(j)) / sv(j);
+      double* out = Xa.row(at).data();
+      if (!pca) {
+        for (int j = 0; j < d; ++j) out[j] = z(j);
+      } else {
+        if (Xfa.rows()) Xfa.row(at) = z.transpose();
+        for (int j = 0; j < d; ++j) z(j) -= pca_mean(j);
+        for (Eigen::Index c = 0; c < q; ++c) {
+          double acc = 0;
+          for (int j = 0; j < d; ++j) acc += z(j) * proj(c, j);
+          out[c] = acc;
+        }
+      }
+      for (uint64_t copy = 1; copy < take[e]; ++copy) {
+        Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+        if (Xfa.rows()) Xfa.row(at + Eigen::Index(copy)) = Xfa.row(at);
+      }
+      at += Eigen::Index(take[e]);
+    }
+    // Why: the raw rows are not needed again (a borrowed sample belongs to the caller).
+    std::vector<double>().swap(sample);
+    // Canonical row order, so that k-means depends on the set of rows and not on the order a plan
+    // delivered them in: serial, parallel and shuffled scans give the same centroids.
+    const std::vector<size_t> order = canonical_order(Xa);
+    RowMatrix X(Xa.rows(), Xa.cols());
+    for (Eigen::Index r = 0; r < rows; ++r) X.row(r) = Xa.row(Eigen::Index(order[size_t(r)]));
+    Xa.resize(0, 0);
+    out.X = std::move(X);
+    if (Xfa.rows()) {
+      out.Xf.resize(Xfa.rows(), Xfa.cols());
+      for (Eigen::Index r = 0; r < rows; ++r) out.Xf.row(r) = Xfa.row(Eigen::Index(order[size_t(r)]));
+    }
+  }
+  out.model = std::move(m);
+  return out;
+}
+
+}  // namespace custseg::core

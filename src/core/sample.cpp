@@ -1,0 +1,245 @@
+// The bottom-k sample of a custseg_fit state (see fit.h): the content hashes that order rows,
+// the compaction that merges repeated rows and keeps the sample_size smallest, the draw of the rows
+// k-means runs on, and the canonical order of those rows.
+#include "state_internal.h"
+
+#include <algorithm>
+#include <numeric>
+#include <unordered_set>
+
+#include "rng.h"
+
+namespace custseg::core {
+
+namespace {
+
+// Canonical order of sample entries: hash, then content (numbers by their canonical bits, then each
+// category: NULL first, then by text). Category ids are local to a state, so text decides.
+int compare_entries(const double* a, const double* b, int w, int nn, const LevelText& lt) {
+  const uint64_t ha = entry_word(a, 0), hb = entry_word(b, 0);
+  if (ha != hb) return ha < hb ? -1 : 1;
+  a += kExtra;
+  b += kExtra;
+  for (int j = 0; j < nn; ++j) {
+    const uint64_t x = canonical_bits(a[j]), y = canonical_bits(b[j]);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  for (int c = nn; c < w; ++c) {
+    const int ia = int(a[c]), ib = int(b[c]);
+    if (ia < 0 || ib < 0) {
+      if (ia != ib) return ia < ib ? -1 : 1;
+      continue;
+    }
+    auto ta = lt.get(ia), tb = lt.get(ib);
+    const int r = std::memcmp(ta.first, tb.first, std::min(ta.second, tb.second));
+    if (r != 0) return r < 0 ? -1 : 1;
+    if (ta.second != tb.second) return ta.second < tb.second ? -1 : 1;
+  }
+  return 0;
+}
+
+// Sorts (hash, entry) pairs by hash, then entry: a stable LSD radix sort on the hash, 8 bits per
+// pass (256 buckets stay in cache; entries arrive in increasing order, so ties stay ordered by
+// entry); passes where every key has the same digit are skipped.
+void sort_by_hash(std::vector<std::pair<uint64_t, uint64_t>>& keys) {
+  const size_t n = keys.size();
+  if (n < 2) return;
+  if (n < 512) {
+    std::sort(keys.begin(), keys.end());
+    return;
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> tmp(n);
+  size_t count[8][257] = {};
+  for (size_t i = 0; i < n; ++i)
+    for (int d = 0; d < 8; ++d) ++count[d][((keys[i].first >> (8 * d)) & 0xFF) + 1];
+  for (int d = 0; d < 8; ++d) {
+    size_t* c = count[d];
+    if (c[((keys[0].first >> (8 * d)) & 0xFF) + 1] == n) continue;
+    for (int b = 1; b < 257; ++b) c[b] += c[b - 1];
+    for (size_t i = 0; i < n; ++i) tmp[c[(keys[i].first >> (8 * d)) & 0xFF]++] = keys[i];
+    keys.swap(tmp);
+  }
+}
+
+}  // namespace
+
+// The distinct contents among the entries at or under `threshold`, in canonical order, at most
+// `limit` of them (the smallest); *cut receives the hash of the last one kept when some were cut.
+Distinct distinct_entries(const double* data, uint64_t n, int w, int nn, const LevelText& lt, uint64_t threshold,
+                          uint64_t limit, bool* cut, uint64_t* cut_hash) {
+  const size_t ew = size_t(w + kExtra);
+  std::vector<std::pair<uint64_t, uint64_t>> keys;  // (hash, entry): sorted by hash in one cache-friendly pass
+  keys.reserve(size_t(n));
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t h = entry_word(data + i * ew, 0);
+    if (h <= threshold) keys.emplace_back(h, i);
+  }
+  sort_by_hash(keys);
+  Distinct d;
+  *cut = false;
+  for (size_t i = 0; i < keys.size();) {
+    size_t j = i + 1;
+    while (j < keys.size() && keys[j].first == keys[i].first) ++j;
+    if (j - i > 1) {
+      // Equal hashes: repeated rows (or, rarely, a collision): order the run by content.
+      std::sort(keys.begin() + long(i), keys.begin() + long(j), [&](const auto& x, const auto& y) {
+        const int c = compare_entries(data + x.second * ew, data + y.second * ew, w, nn, lt);
+        return c != 0 ? c < 0 : x.second < y.second;
+      });
+    }
+    for (size_t r = i; r < j; ++r) {
+      const double* e = data + keys[r].second * ew;
+      if (r > i && compare_entries(data + d.first.back() * ew, e, w, nn, lt) == 0) {
+        d.count.back() += entry_word(e, 1);
+        continue;
+      }
+      if (d.first.size() == limit) {
+        *cut = true;
+        *cut_hash = entry_word(data + d.first.back() * ew, 0);
+        return d;
+      }
+      d.first.push_back(keys[r].second);
+      d.count.push_back(entry_word(e, 1));
+    }
+    i = j;
+  }
+  return d;
+}
+
+[[noreturn]] void too_many_distinct(int64_t sample_size) {
+  throw Error(ErrorCode::kProgramLimit, "dedupe found more than " + std::to_string(sample_size) + " distinct rows",
+              "dedupe keeps every distinct row in memory: raise \"sample_size\" or train without \"dedupe\"");
+}
+
+// Compacts `n` entries in place: equal contents merged into one entry with the summed count, the
+// sample_size smallest kept, the threshold lowered when some were dropped. Returns the new count.
+uint64_t compact_entries(double* data, uint64_t n, int w, int nn, const LevelText& lt, int64_t sample_size,
+                         bool dedupe, uint64_t& threshold) {
+  bool cut = false;
+  uint64_t cut_hash = 0;
+  Distinct d = distinct_entries(data, n, w, nn, lt, threshold, dedupe ? UINT64_MAX : uint64_t(sample_size), &cut,
+                                &cut_hash);
+  if (dedupe && int64_t(d.first.size()) > sample_size) too_many_distinct(sample_size);
+  if (cut) threshold = std::min(threshold, cut_hash);
+  const size_t ew = size_t(w + kExtra);
+  std::vector<char> keep(size_t(n), 0);
+  for (size_t i = 0; i < d.first.size(); ++i) {
+    keep[size_t(d.first[i])] = 1;
+    set_entry_word(data + d.first[i] * ew, 1, d.count[i]);
+  }
+  uint64_t out = 0;
+  for (uint64_t r = 0; r < n; ++r) {
+    if (!keep[size_t(r)]) continue;
+    if (r != out) std::memcpy(data + out * ew, data + r * ew, sizeof(double) * ew);
+    ++out;
+  }
+  return out;
+}
+
+
+uint64_t category_hash(uint64_t seed, int column, const char* data, size_t len) {
+  return category_hash_inline(seed, column, data, len);
+}
+
+uint64_t row_hash(uint64_t seed, const double* numeric, int n_numeric, const uint64_t* cat_hash, int n_categorical) {
+  return row_hash_inline(seed, numeric, n_numeric, cat_hash, n_categorical);
+}
+
+SampleDraw draw_sample(const FitParts& p, uint64_t seed) {
+  LevelText lt;
+  lt.strings = &p.levels;
+  bool cut = false;
+  uint64_t cut_hash = 0;
+  Distinct d = distinct_entries(p.sample_data(), p.sample_entries(), p.row_width(), p.n_numeric, lt, p.threshold,
+                                p.dedupe ? UINT64_MAX : uint64_t(p.sample_size), &cut, &cut_hash);
+  if (p.dedupe && int64_t(d.first.size()) > p.sample_size) too_many_distinct(p.sample_size);
+  SampleDraw out;
+  out.entry = std::move(d.first);
+  out.copies = std::move(d.count);
+  if (p.dedupe) {
+    std::fill(out.copies.begin(), out.copies.end(), 1);
+    out.rows = out.copies.size();
+    return out;
+  }
+  uint64_t total = 0;
+  for (uint64_t c : out.copies) total += c;
+  const uint64_t s = uint64_t(std::max<int64_t>(p.sample_size, 0));
+  if (total <= s) {
+    out.rows = total;
+    return out;
+  }
+  // More kept rows than the sample (repeated rows): s of the `total` rows, uniformly without
+  // replacement (Floyd's algorithm), walked against the entries' running counts.
+  Rng r(seed ^ 0xD12A5A3B1EULL);
+  std::unordered_set<uint64_t> chosen;
+  chosen.reserve(size_t(s) * 2);
+  for (uint64_t j = total - s; j < total; ++j) {
+    const uint64_t t = r.below(j + 1);
+    if (!chosen.insert(t).second) chosen.insert(j);
+  }
+  std::vector<uint64_t> pos(chosen.begin(), chosen.end());
+  std::sort(pos.begin(), pos.end());
+  uint64_t start = 0;
+  size_t k = 0;
+  for (size_t i = 0; i < out.copies.size(); ++i) {
+    const uint64_t end = start + out.copies[i];
+    uint64_t take = 0;
+    while (k < pos.size() && pos[k] < end) ++take, ++k;
+    out.copies[i] = take;
+    start = end;
+  }
+  out.rows = s;
+  return out;
+}
+
+// Sorting: a stable radix sort on the first column does most of the work; runs that tie on it are
+// then sorted by the remaining columns.
+std::vector<size_t> canonical_order(const RowMatrix& X) {
+  const size_t n = size_t(X.rows());
+  const Eigen::Index p = X.cols();
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t(0));
+  if (n < 2 || p == 0) return order;
+  // Order-preserving unsigned keys of the first column (-0 and +0 are equal, as under <).
+  std::vector<uint64_t> key(n), key2(n);
+  std::vector<size_t> order2(n);
+  for (size_t i = 0; i < n; ++i) {
+    double v = X(Eigen::Index(i), 0) + 0.0;
+    uint64_t b;
+    std::memcpy(&b, &v, sizeof b);
+    key[i] = (b >> 63) ? ~b : (b | (uint64_t(1) << 63));
+  }
+  // LSD radix sort, 16 bits per pass, stable; passes where every key has the same digit are skipped.
+  std::vector<size_t> count(65537);
+  for (int shift = 0; shift < 64; shift += 16) {
+    std::fill(count.begin(), count.end(), 0);
+    for (size_t i = 0; i < n; ++i) ++count[((key[i] >> shift) & 0xFFFF) + 1];
+    if (count[((key[0] >> shift) & 0xFFFF) + 1] == n) continue;
+    for (size_t d = 1; d < count.size(); ++d) count[d] += count[d - 1];
+    for (size_t i = 0; i < n; ++i) {
+      const size_t at = count[(key[i] >> shift) & 0xFFFF]++;
+      key2[at] = key[i];
+      order2[at] = order[i];
+    }
+    key.swap(key2);
+    order.swap(order2);
+  }
+  if (p > 1) {
+    auto rest_less = [&](size_t a, size_t b) {
+      const double* ra = X.row(Eigen::Index(a)).data();
+      const double* rb = X.row(Eigen::Index(b)).data();
+      for (Eigen::Index j = 1; j < p; ++j)
+        if (ra[j] != rb[j]) return ra[j] < rb[j];
+      return a < b;
+    };
+    for (size_t i = 0; i < n;) {
+      size_t j = i + 1;
+      while (j < n && key[j] == key[i]) ++j;
+      if (j - i > 1) std::sort(order.begin() + long(i), order.begin() + long(j), rest_less);
+      i = j;
+    }
+  }
+  return order;
+}
+
+}  // namespace custseg::core
