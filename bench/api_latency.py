@@ -120,6 +120,7 @@ async def run_sql(dsn, model, concurrency, customers, statement=None):
             cur = await conns[0].execute("SELECT custseg_model_json(model) -> 'kmeans' -> 'segments' FROM custseg_models "
                                          "WHERE name = %s AND version = %s", (model, spec.version))
             spec.segment_ids = (await cur.fetchone())[0]
+            spec.segment_ids_literal = "{" + ",".join(map(str, spec.segment_ids)) + "}"
         statement = statement.as_string(conns[0])
     latencies = []
     it = iter(customers)

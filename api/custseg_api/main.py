@@ -316,7 +316,7 @@ FROM r""").format(coldefs=coldefs, names=names, ordinal=ordinal)
 
 def score_params(spec: ModelSpec, name: str, rows: List[Any]) -> Dict[str, Any]:
     """score_query's parameters: the model, the rows, and the version whose segment numbers the spec holds."""
-    return {"name": name, "rows": Jsonb(rows), "version": spec.version, "segment_ids": spec.segment_ids}
+    return {"name": name, "rows": Jsonb(rows), "version": spec.version, "segment_ids": spec.segment_ids_literal}
 
 
 async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:

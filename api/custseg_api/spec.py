@@ -90,6 +90,11 @@ class ModelSpec:
     flags_outliers: bool = False  # the model flags outliers (custseg 0.3.0 and later; dbscan: its noise)
     query: Optional[str] = field(default=None, repr=False)  # the scoring statement, built on first use
 
+    def __post_init__(self):
+        # segment_ids as an array literal, the scoring statement's parameter: sent as text, it costs
+        # the request nothing to adapt (a Python list is adapted element by element on every call).
+        self.segment_ids_literal = "{" + ",".join(str(int(s)) for s in self.segment_ids) + "}"
+
     @property
     def feature_names(self) -> List[str]:
         return [f["name"] for f in self.features]

@@ -180,9 +180,11 @@ export default function SegmentsView({ model }) {
           </p>
         )}
         <p className="muted small">
-          {seg.segments.some((s) => s.outliers !== null)
-            ? `Outliers: customers of ${seg.source} beyond their segment's outlier threshold (custseg_outliers).`
-            : 'This version flags no outliers (trained before custseg 0.3.0).'}
+          {seg.method === 'dbscan'
+            ? "A dbscan model's outliers are its noise."
+            : seg.segments.some((s) => s.outliers !== null)
+              ? `Outliers: customers of ${seg.source} beyond their segment's outlier threshold (custseg_outliers).`
+              : 'This version flags no outliers (trained before custseg 0.3.0).'}
         </p>
       </section>
       <section className="charts">
