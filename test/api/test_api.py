@@ -531,3 +531,25 @@ def test_openapi_describes_the_new_fields(client):
     assert set(schemas["SegmentProbability"]["required"]) == {"segment", "probability"}
     assert props["outlier"]["type"] == "boolean" and props["reason"]["type"] == "string"
     assert "noise" in props["segment"]["description"]
+
+
+def test_distances_follow_renumbered_segments(client, db):
+    """A retrained model keeps its segments' numbers, so its centroids are in another order than the
+    numbers: distances pair by the model's numbers, also for the first request after the retraining
+    (scored by the new version while the cached spec is the old one's)."""
+    attrs = one(db)
+    train = ("SELECT custseg_train('renum', 'customers', k => 3, exclude => ARRAY['customer_id', 'segment'], "
+             "options => jsonb_build_object('seed', %s::int))")
+    db.execute(train, (1,))
+    for seed in range(2, 10):
+        before = client.post("/predict?model=renum", json=attrs).json()  # caches this version's spec
+        db.execute(train, (seed,))
+        rows, ids = scores(db, "renum", "customers")
+        if ids != sorted(ids):
+            break
+    assert ids != sorted(ids), "no retraining put the centroids out of the numbers' order"
+    row = next(r for r in rows if r[0] == attrs)
+    stale = client.post("/predict?model=renum", json=attrs).json()
+    assert stale["version"] == before["version"] + 1
+    assert_agrees(stale, row, ids)
+    assert client.post("/predict?model=renum", json=attrs).json() == stale  # with the new version's spec
