@@ -95,22 +95,32 @@ async def run_load(url, concurrency, jobs):
 
 
 def api_statement(spec):
-    """The API's own scoring statement for this model (custseg_api.main.score_query)."""
+    """The API's own scoring statement for this model (custseg_api.main.score_query) and the spec its
+    parameters are drawn from (score_params; the segment numbers are read by run_sql)."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api"))
     from custseg_api.main import score_query
 
     class Spec:
         features = spec["features"]
         feature_names = [f["name"] for f in spec["features"]]
-    return score_query(Spec())
+        version = spec["version"]
+        segment_ids = None
+    return Spec, score_query(Spec())
 
 
 async def run_sql(dsn, model, concurrency, customers, statement=None):
-    """Scores the customers directly over psycopg: custseg_predict(jsonb, model), or the API's statement."""
+    """Scores the customers directly over psycopg: custseg_predict(jsonb, model), or the API's statement
+    (api_statement's (spec, statement))."""
     import psycopg
-    from psycopg.types.json import Jsonb
     conns = [await psycopg.AsyncConnection.connect(dsn, autocommit=True) for _ in range(concurrency)]
     if statement is not None:
+        from custseg_api.main import score_params  # importable once api_statement has run
+        spec, statement = statement
+        if spec.segment_ids is None:
+            cur = await conns[0].execute("SELECT custseg_model_json(model) -> 'kmeans' -> 'segments' FROM custseg_models "
+                                         "WHERE name = %s AND version = %s", (model, spec.version))
+            spec.segment_ids = (await cur.fetchone())[0]
+            spec.segment_ids_literal = "{" + ",".join(map(str, spec.segment_ids)) + "}"
         statement = statement.as_string(conns[0])
     latencies = []
     it = iter(customers)
@@ -121,7 +131,7 @@ async def run_sql(dsn, model, concurrency, customers, statement=None):
             if statement is None:
                 cur = await conn.execute("SELECT custseg_predict(%s::jsonb, %s)", (json.dumps(c), model))
             else:
-                cur = await conn.execute(statement, {"name": model, "rows": Jsonb([c])})
+                cur = await conn.execute(statement, score_params(spec, model, [c]))
             await cur.fetchone()
             latencies.append(time.perf_counter() - t)
 

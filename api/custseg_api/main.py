@@ -62,14 +62,44 @@ class Offer(BaseModel):
     valid_until: Optional[str]
 
 
+class SegmentDistance(BaseModel):
+    segment: int = Field(..., description="a segment number")
+    distance: float = Field(..., description="the customer's distance to that segment's centroid")
+
+
+class SegmentProbability(BaseModel):
+    segment: int = Field(..., description="a segment number")
+    probability: float = Field(..., description="the gmm posterior probability that the customer belongs to it")
+
+
 class Prediction(BaseModel):
-    segment: int = Field(..., description="the number custseg_predict returns")
-    label: Optional[str] = Field(None, description="the segment's label in custseg_segments")
-    confidence: float = Field(..., description="1 - distance / runner_up_distance, in [0, 1]")
-    distance: float = Field(..., description="distance to the segment's centroid in the k-means space")
-    runner_up_distance: Optional[float] = Field(None, description="distance to the second-nearest centroid")
+    segment: Optional[int] = Field(
+        ..., nullable=True, description="the number custseg_predict returns; null for dbscan noise (a customer no "
+                                        "cluster claims: see reason)")
+    label: Optional[str] = Field(None, nullable=True, description="the segment's label in custseg_segments (null for noise)")
+    confidence: Optional[float] = Field(
+        ..., nullable=True, description="in [0, 1]: 1 - distance / runner_up_distance (k-means, hierarchical; 1 without "
+                                        "a runner-up: k = 1, dbscan), the segment's posterior probability (gmm); null "
+                                        "for dbscan noise")
+    distance: float = Field(..., description="distance to the segment's centroid in the k-means space (dbscan: to the "
+                                             "nearest core customer, also for noise)")
+    runner_up_distance: Optional[float] = Field(
+        None, nullable=True, description="distance to the second-nearest centroid (null without one: k = 1, dbscan)")
     coordinates: List[float] = Field(..., description="the customer in the k-means space (principal components)")
-    offers: List[Offer] = Field(..., description="the segment's current offers, by rank")
+    distances: Optional[List[SegmentDistance]] = Field(
+        None, nullable=True, description="the distance to every segment's centroid, one entry per segment in segment "
+                                         "order; null for dbscan, whose segments are not judged by their centroids")
+    probabilities: Optional[List[SegmentProbability]] = Field(
+        None, nullable=True, description="gmm only: the posterior probability of every segment, one entry per segment "
+                                         "in segment order (they add up to 1); null for the other methods")
+    outlier: Optional[bool] = Field(
+        None, nullable=True, description="true when the customer lies beyond its segment's outlier threshold (set at "
+                                         "the outlier_quantile of the training rows: their distance to the centroid, "
+                                         "for gmm their log-likelihood), and for dbscan noise; null for a model "
+                                         "trained before custseg 0.3.0")
+    reason: Optional[str] = Field(None, nullable=True,
+                                  description="why the customer is noise or an outlier, in words; else null")
+    offers: List[Offer] = Field(..., description="the segment's current offers, by rank ([] for noise)")
     model: str
     version: int
 
@@ -88,8 +118,9 @@ app = FastAPI(
     description=(
         "Customer segments and offers in real time, computed by the custseg PostgreSQL extension. "
         "`POST /predict` takes one customer's attributes (the features of the model, see its schema below: "
-        "generated from the default model's feature spec) and returns the segment, its label, a confidence "
-        "and the segment's current offers."),
+        "generated from the default model's feature spec) and returns the segment, its label, a confidence, "
+        "whether the customer is an outlier (and why), the segment's current offers and, for gmm models, the "
+        "probability of every segment."),
 )
 pool: Optional[AsyncConnectionPool] = None
 _specs: Dict[str, Tuple[float, ModelSpec]] = {}
@@ -200,9 +231,13 @@ async def fetch(query, params=None) -> List[Dict[str, Any]]:
 # ---- Model specs ----
 
 SPEC_QUERY = """
-SELECT m.version, m.source, m.options, custseg_model_json(m.model) -> 'features' AS features,
-       custseg_model_json(m.model) -> 'kmeans' IS NOT NULL AND custseg_model_json(m.model) -> 'kmeans' <> 'null' AS has_kmeans
-FROM custseg_models m WHERE m.name = %s AND m.active
+SELECT m.version, m.source, m.options, j.j -> 'features' AS features,
+       j.j -> 'kmeans' IS NOT NULL AND j.j -> 'kmeans' <> 'null' AS has_kmeans,
+       coalesce(j.j -> 'method' ->> 'name', 'kmeans') AS method,  -- a format-1 model has no "method": k-means
+       j.j -> 'kmeans' -> 'segments' AS segment_ids,
+       j.j -> 'method' ->> 'name' = 'dbscan' OR j.j -> 'method' ? 'outlier_thresholds' AS flags_outliers
+FROM custseg_models m, LATERAL (SELECT custseg_model_json(m.model) AS j OFFSET 0) j  -- OFFSET 0: one call, not one per use
+WHERE m.name = %s AND m.active
 """
 
 
@@ -222,7 +257,8 @@ async def get_spec(name: str, refresh: bool = False) -> ModelSpec:
     if hit and hit[1].version == r["version"]:
         spec = hit[1]
     else:
-        spec = build_spec(name, r["version"], r["source"], r["options"], r["features"])
+        spec = build_spec(name, r["version"], r["source"], r["options"], r["features"], method=r["method"],
+                          segment_ids=r["segment_ids"], flags_outliers=bool(r["flags_outliers"]))
         if name == DEFAULT_MODEL:
             app.openapi_schema = None  # regenerate /docs with the new feature spec
     _specs[name] = (now, spec)
@@ -236,6 +272,11 @@ def score_query(spec: ModelSpec) -> sql.Composed:
     snapshot, so the version an answer names is the one that scored it, even while a retraining
     commits (custseg_score by name would use the latest committed version instead).
 
+    custseg_score's distances and probabilities are arrays in centroid order; the answer pairs them
+    with segment numbers. Those are the spec's (score_params) when the active version is the spec's,
+    else read from that version's model in the same statement (only while a new version is not yet
+    in the spec cache: reading the model's JSON costs more than the rest of a prediction).
+
     The database also writes the response's JSON (`jsonb` prints a float8 in its shortest exact
     form), so the API passes the text through instead of decoding and re-encoding it."""
     coldefs = sql.SQL(", ").join(
@@ -244,8 +285,12 @@ def score_query(spec: ModelSpec) -> sql.Composed:
     names = sql.SQL(", ").join(sql.Identifier(n) for n in spec.feature_names)
     ordinal = sql.Identifier(ORDINAL if ORDINAL not in spec.feature_names else ORDINAL + "_")
     return sql.SQL("""
-WITH v AS (SELECT m.version, m.model FROM custseg_models m WHERE m.name = %(name)s AND m.active),
-     r AS (SELECT x.{ordinal} AS ordinal, s.*,
+WITH v AS (SELECT m.version, m.model,
+                  CASE WHEN m.version = %(version)s THEN %(segment_ids)s::int4[]
+                       ELSE ARRAY(SELECT jsonb_array_elements_text(custseg_model_json(m.model) -> 'kmeans' -> 'segments')::int4)
+                  END AS ids
+           FROM custseg_models m WHERE m.name = %(name)s AND m.active),
+     r AS (SELECT x.{ordinal} AS ordinal, v.ids AS seg_ids, s.*,
                   (SELECT cs.label FROM custseg_segments cs WHERE cs.model = %(name)s AND cs.segment = s.segment) AS seg_label
            FROM v, ROWS FROM (jsonb_to_recordset(%(rows)s) AS ({coldefs})) WITH ORDINALITY AS x({names}, {ordinal}),
                 custseg_score(v.model, x.*) s)  -- x.*, not x: a feature named x would take the row's place
@@ -253,6 +298,13 @@ SELECT (SELECT version FROM v) AS version,
        coalesce(jsonb_agg(jsonb_build_object(
            'segment', r.segment, 'label', r.seg_label, 'confidence', r.confidence, 'distance', r.distance,
            'runner_up_distance', r.runner_up_distance, 'coordinates', r.coordinates,
+           'distances', CASE WHEN r.distances IS NOT NULL THEN
+                            (SELECT jsonb_agg(jsonb_build_object('segment', d.segment, 'distance', d.distance) ORDER BY d.segment)
+                             FROM unnest(r.seg_ids, r.distances) AS d(segment, distance)) END,
+           'probabilities', CASE WHEN r.probabilities IS NOT NULL THEN
+                                (SELECT jsonb_agg(jsonb_build_object('segment', p.segment, 'probability', p.probability) ORDER BY p.segment)
+                                 FROM unnest(r.seg_ids, r.probabilities) AS p(segment, probability)) END,
+           'outlier', r.outlier, 'reason', r.reason,
            'offers', coalesce((SELECT jsonb_agg(jsonb_build_object(
                                    'offer_id', o.offer_id, 'title', o.title, 'details', o.details,
                                    'discount_pct', o.discount_pct, 'channel', o.channel, 'rank', o.offer_rank,
@@ -260,6 +312,11 @@ SELECT (SELECT version FROM v) AS version,
                                FROM custseg_segment_offers o WHERE o.model = %(name)s AND o.segment = r.segment), '[]'),
            'model', %(name)s::text, 'version', (SELECT version FROM v)) ORDER BY r.ordinal), '[]')::text AS results
 FROM r""").format(coldefs=coldefs, names=names, ordinal=ordinal)
+
+
+def score_params(spec: ModelSpec, name: str, rows: List[Any]) -> Dict[str, Any]:
+    """score_query's parameters: the model, the rows, and the version whose segment numbers the spec holds."""
+    return {"name": name, "rows": Jsonb(rows), "version": spec.version, "segment_ids": spec.segment_ids_literal}
 
 
 async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
@@ -284,7 +341,7 @@ async def score(name: str, customers: List[Any], loc: Tuple) -> Tuple[int, str]:
         async def work(conn):
             if spec.query is None:  # composed once per model version: identifiers quoted by the connection
                 spec.query = score_query(spec).as_string(conn)
-            cur = await conn.execute(spec.query, {"name": name, "rows": Jsonb(rows)})
+            cur = await conn.execute(spec.query, score_params(spec, name, rows))
             return await cur.fetchone()
         try:
             version, results = await with_connection(work)
@@ -420,9 +477,14 @@ async def cached(key: Tuple, compute):
     return _cache[key]
 
 
+PROFILE_FLOATS = ("mean", "stddev", "min", "q1", "median", "q3", "max")
+
+
 @app.get("/segments", tags=["segments"])
 async def segments(model: Optional[str] = Query(None, description="model name")):
-    """The segments of the active version: label, size, share, profile, offers, and box-plot numbers per feature."""
+    """The segments of the active version: label, size, share, profile, offers, how many of the source's
+    customers are outliers, and box-plot numbers per feature; the model's clustering method and, for
+    dbscan, how many customers are noise (in no segment)."""
     name = model or DEFAULT_MODEL
     spec = await get_spec(name)
     segs = await fetch("""
@@ -434,16 +496,34 @@ async def segments(model: Optional[str] = Query(None, description="model name"))
         FROM custseg_segments s WHERE s.model = %s ORDER BY s.segment""", (name,))
 
     async def profile():
-        return await fetch("SELECT segment, feature, kind, n, mean, stddev, min, q1, median, q3, max, shares "
-                           "FROM custseg_profile(%s) ORDER BY feature, segment NULLS FIRST", (name,))
+        # Both are a scan of the source under the active version, so they are one statement, cached
+        # per version: the box plots (custseg_profile) and the outliers per segment (custseg_outliers,
+        # whose rows without a segment are dbscan's noise). A model that flags no outliers (trained
+        # before 0.3.0) is not scanned for them.
+        row = (await fetch("""
+            SELECT (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                               'segment', p.segment, 'feature', p.feature, 'kind', p.kind, 'n', p.n, 'mean', p.mean,
+                               'stddev', p.stddev, 'min', p.min, 'q1', p.q1, 'median', p.median, 'q3', p.q3,
+                               'max', p.max, 'shares', p.shares) ORDER BY p.feature, p.segment NULLS FIRST), '[]')
+                    FROM custseg_profile(%(name)s) p) AS profile,
+                   CASE WHEN %(flags)s THEN
+                       (SELECT coalesce(jsonb_agg(jsonb_build_object('segment', o.segment, 'customers', o.n)), '[]')
+                        FROM (SELECT segment, count(*) AS n FROM custseg_outliers(%(source)s::regclass, %(name)s)
+                              GROUP BY segment) o) END AS outliers""",
+                           {"name": name, "source": spec.source, "flags": spec.flags_outliers}))[0]
+        for r in row["profile"]:  # jsonb has one kind of number: the profile's are float8
+            for k in PROFILE_FLOATS:
+                if r[k] is not None:
+                    r[k] = float(r[k])
+        counts = None if row["outliers"] is None else {o["segment"]: o["customers"] for o in row["outliers"]}
+        return row["profile"], counts
 
-    boxes = await cached(("profile", name, spec.version), profile)
-    for r in boxes:
-        for k in ("min", "q1", "median", "q3", "max"):
-            if r[k] is not None:
-                r[k] = float(r[k])
-    return {"model": name, "version": spec.version, "source": spec.source, "features": spec.features,
-            "segments": segs, "profile": boxes}
+    boxes, counts = await cached(("profile", name, spec.version), profile)
+    for s in segs:
+        s["outliers"] = None if counts is None else counts.get(s["segment"], 0)
+    noise = counts.get(None, 0) if counts is not None and spec.method == "dbscan" else None
+    return {"model": name, "version": spec.version, "method": spec.method, "source": spec.source,
+            "features": spec.features, "segments": segs, "noise": noise, "profile": boxes}
 
 
 @app.get("/segments/evaluate_k", tags=["segments"])
@@ -501,7 +581,7 @@ async def models():
 async def model_detail(name: str):
     """The active version of a model with its features: kinds, levels, and training ranges for forms."""
     spec = await get_spec(name)
-    seg = await segments(name)  # the profile is one scan of the source: reuse /segments' per-version cache
+    seg = await segments(name)  # the profile is a scan of the source: reuse /segments' per-version cache
     overall = {r["feature"]: r for r in seg["profile"] if r["segment"] is None}
     features = []
     for f in spec.features:
@@ -512,8 +592,8 @@ async def model_detail(name: str):
         else:
             item["shares"] = o.get("shares")
         features.append(item)
-    return {"name": name, "version": spec.version, "source": spec.source, "options": spec.options,
-            "features": features, "schema": spec.request_model.schema(by_alias=True)}
+    return {"name": name, "version": spec.version, "method": spec.method, "source": spec.source,
+            "options": spec.options, "features": features, "schema": spec.request_model.schema(by_alias=True)}
 
 
 @app.get("/healthz", tags=["health"])

@@ -84,7 +84,16 @@ class ModelSpec:
     options: Dict[str, Any]
     features: List[Dict[str, Any]]
     request_model: Any = field(repr=False)
+    method: str = "kmeans"  # the clustering method: kmeans, gmm, hierarchical or dbscan
+    # Segment numbers in centroid order: custseg_score's distances and probabilities arrays follow it.
+    segment_ids: List[int] = field(default_factory=list)
+    flags_outliers: bool = False  # the model flags outliers (custseg 0.3.0 and later; dbscan: its noise)
     query: Optional[str] = field(default=None, repr=False)  # the scoring statement, built on first use
+
+    def __post_init__(self):
+        # segment_ids as an array literal, the scoring statement's parameter: sent as text, it costs
+        # the request nothing to adapt (a Python list is adapted element by element on every call).
+        self.segment_ids_literal = "{" + ",".join(str(int(s)) for s in self.segment_ids) + "}"
 
     @property
     def feature_names(self) -> List[str]:
@@ -106,7 +115,8 @@ class ModelSpec:
         return values, []
 
 
-def build_spec(name: str, version: int, source: str, options: Dict[str, Any], features: List[Dict[str, Any]]) -> ModelSpec:
+def build_spec(name: str, version: int, source: str, options: Dict[str, Any], features: List[Dict[str, Any]],
+               method: str = "kmeans", segment_ids: Optional[List[int]] = None, flags_outliers: bool = False) -> ModelSpec:
     fields = {}
     for i, f in enumerate(features):
         if f["kind"] == "numeric":
@@ -119,4 +129,4 @@ def build_spec(name: str, version: int, source: str, options: Dict[str, Any], fe
         fields[f"f{i}"] = (Optional[typ], Field(..., alias=f["name"], description=desc))
     model = create_model(f"Customer_{name}_v{version}", __config__=Forbid, **fields)
     model.__doc__ = f"One customer's attributes: the features of model {name!r} (version {version})."
-    return ModelSpec(name, version, source, options, features, model)
+    return ModelSpec(name, version, source, options, features, model, method, list(segment_ids or []), flags_outliers)

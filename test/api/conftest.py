@@ -21,6 +21,11 @@ import gen_customers  # noqa: E402
 
 DBNAME = "custseg_api_test"
 ROWS = 1500
+# Two customers far from every segment (in customers_odd only, added after its models were trained).
+ODD = [{"customer_id": 900001, "age": 90, "annual_income": 400.0, "spending_score": 1.0, "visits_per_month": 60,
+        "avg_basket": 900.0, "tenure_years": 60.0, "region": "east", "channel": "partner"},
+       {"customer_id": 900002, "age": 18, "annual_income": 1.0, "spending_score": 100.0, "visits_per_month": 0,
+        "avg_basket": 1.0, "tenure_years": 0.0, "region": "west", "channel": "mobile"}]
 
 
 def sql(conn, query, params=None):
@@ -57,6 +62,22 @@ def dsn():
         conn.execute("CREATE VIEW customers_narrow AS SELECT customer_id, age, spending_score, region FROM customers")
         conn.execute("SELECT custseg_train('narrow', 'customers_narrow', k => 2, exclude => ARRAY['customer_id'], "
                      "options => '{\"seed\": 1}')")
+        # The other methods, on a copy of the table that gains two far-off customers after training
+        # (ODD: outliers of every segment, and dbscan's noise): a gmm model and a dbscan model (it
+        # finds its own number of segments and eps), with offers for every dbscan segment.
+        conn.execute("CREATE TABLE customers_odd (LIKE customers INCLUDING ALL)")
+        conn.execute("INSERT INTO customers_odd SELECT * FROM customers")
+        conn.execute("SELECT custseg_train('customers_gmm', 'customers_odd', k => 3, "
+                     "exclude => ARRAY['customer_id', 'segment'], options => '{\"seed\": 42, \"method\": \"gmm\"}')")
+        conn.execute("SELECT custseg_train('customers_dbscan', 'customers_odd', k => NULL, "
+                     "exclude => ARRAY['customer_id', 'segment'], options => '{\"seed\": 42, \"method\": \"dbscan\"}')")
+        conn.execute("""
+            INSERT INTO custseg_offers (model, segment, title, priority)
+            SELECT 'customers_dbscan', s.segment, 'Cluster offer ' || s.segment, 10
+            FROM custseg_segments s WHERE s.model = 'customers_dbscan'""")
+        with conn.cursor().copy(f"COPY customers_odd ({', '.join(gen_customers.COLUMNS)}) FROM STDIN") as cp:
+            for r in ODD:
+                cp.write_row([r.get(c) for c in gen_customers.COLUMNS])
     return f"dbname={DBNAME}"
 
 

@@ -2,10 +2,11 @@
 # custseg's API and page tests, standalone from a fresh Debian 12 machine (as root): installs what is
 # missing, builds and installs the extension, builds the page, starts a throwaway PostgreSQL, runs
 # the pytest suite (its own database: a generated customer table and models), then serves the demo
-# database (mall customers, models, offers; CDNOW's RFM segments, kept and re-scored) and drives the
-# page in headless Chromium (the prediction form and segments, then the marketing console), saving
-# screenshots to test/api/screenshots/ (or $CUSTSEG_SCREENSHOTS), and finally a short latency smoke of
-# bench/api_latency.py (not timed against anything). Exits non-zero when a stage fails.
+# database (mall customers, models, offers; CDNOW's RFM segments, kept and re-scored; and gmm and
+# dbscan models of the mall customers) and drives the page in headless Chromium (the prediction form
+# and segments, then the marketing console), saving screenshots to test/api/screenshots/ (or
+# $CUSTSEG_SCREENSHOTS), and finally a short latency smoke of bench/api_latency.py (not timed against
+# anything). Exits non-zero when a stage fails.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/pgcluster.sh
@@ -47,8 +48,16 @@ trap cleanup EXIT
 stage "API tests (pytest)" env CUSTSEG_API_LOG="$logs/api-pytest.log" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
   --basetemp="$logs/pytest" test/api
 
+# Besides the demo's models, one per method the page shows apart: gmm (probabilities) and dbscan (noise).
+other_methods() {
+  psql -X -q -v ON_ERROR_STOP=1 >>"$logs/demo.log" 2>&1 <<'SQL'
+SELECT 1 FROM custseg_train('mall_gmm', 'mall_customers', k => 3, options => '{"seed": 7, "method": "gmm"}');
+SELECT 1 FROM custseg_train('mall_dbscan', 'mall_customers', k => NULL, options => '{"seed": 7, "method": "dbscan"}');
+SQL
+}
+
 demo_ok=0
-stage "load the demo database" load_demo_db "$logs/demo.log" && demo_ok=1
+stage "load the demo database" load_demo_db "$logs/demo.log" && stage "train gmm and dbscan models of the mall customers" other_methods && demo_ok=1
 if ((demo_ok)); then
   port=$((18000 + RANDOM % 1000))
   if api_start "$port" mall "$logs/api-e2e.log"; then

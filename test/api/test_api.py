@@ -1,6 +1,7 @@
 """custseg's API against a real PostgreSQL with the extension: predictions agree with SQL for every
 row of a generated table, one at a time and in batches; validation errors name the field; an unknown
-model is a 404; segments, models, evaluate_k and points say what SQL says."""
+model is a 404; segments, models, evaluate_k and points say what SQL says; gmm's probabilities,
+dbscan's noise and the outliers of every method are custseg_score's and custseg_outliers'."""
 import json
 import math
 
@@ -385,3 +386,170 @@ def test_database_errors_map_to_statuses():
         assert h.status_code == status, (type(err).__name__, h.status_code, h.detail)
         if status == 503:
             assert h.headers == {"Retry-After": "1"} and "database unavailable" in h.detail
+
+
+# ---- methods: gmm and dbscan, outliers and noise ----
+
+def scores(db, model, table="customers_odd"):
+    """Every row's attributes and custseg_score in SQL, by customer_id; with the model's segment
+    numbers in centroid order (the order of custseg_score's arrays)."""
+    with db.cursor() as cur:
+        cur.execute(f"""
+            SELECT to_jsonb(c) - 'customer_id' - 'segment', s.segment, s.label, s.distance, s.runner_up_distance,
+                   s.confidence, s.distances, s.probabilities, s.outlier, s.reason
+            FROM {table} c, custseg_score(c, %s) s ORDER BY c.customer_id""", (model,))
+        rows = cur.fetchall()
+        cur.execute("SELECT custseg_model_json(model) -> 'kmeans' -> 'segments' FROM custseg_models "
+                    "WHERE name = %s AND active", (model,))
+        return rows, cur.fetchone()[0]
+
+
+def paired(ids, values, key):
+    return None if values is None else sorted(({"segment": s, key: v} for s, v in zip(ids, values)),
+                                              key=lambda e: e["segment"])
+
+
+def odd(db, i):
+    """One of conftest.ODD's customers as a request body (it is the last rows of customers_odd)."""
+    with db.cursor() as cur:
+        cur.execute("SELECT to_jsonb(c) - 'customer_id' - 'segment' FROM customers_odd c WHERE customer_id = %s",
+                    (900001 + i,))
+        return cur.fetchone()[0]
+
+
+def assert_agrees(got, row, ids):
+    attrs, segment, label, distance, runner_up, confidence, distances, probabilities, outlier, reason = row
+    assert got["segment"] == segment and got["label"] == label
+    assert got["distance"] == pytest.approx(distance, abs=1e-12)
+    assert got["runner_up_distance"] == (None if runner_up is None else pytest.approx(runner_up, abs=1e-12))
+    assert got["confidence"] == (None if confidence is None else pytest.approx(confidence, abs=1e-12))
+    assert got["distances"] == paired(ids, distances, "distance")
+    assert got["probabilities"] == paired(ids, probabilities, "probability")
+    assert got["outlier"] is outlier and got["reason"] == reason
+
+
+@pytest.mark.parametrize("model", ["customers", "customers_gmm", "customers_dbscan"])
+def test_every_field_agrees_with_sql(client, db, model):
+    """Batches of every row of customers_odd (the odd ones too): segment, label, distances paired with
+    segment numbers, probabilities, outlier and reason are custseg_score's."""
+    rows, ids = scores(db, model)
+    got = []
+    for i in range(0, len(rows), 1000):
+        r = client.post(f"/predict/batch?model={model}", json={"customers": [row[0] for row in rows[i:i + 1000]]})
+        assert r.status_code == 200, r.text
+        got += r.json()["results"]
+    assert len(got) == len(rows) == 1502
+    for g, row in zip(got, rows):
+        assert_agrees(g, row, ids)
+    one_ = client.post(f"/predict?model={model}", json=rows[-1][0])
+    assert one_.status_code == 200 and one_.json() == got[-1]
+
+
+def test_kmeans_distances_and_outliers(client, db):
+    """k-means: a distance per segment, the least one the segment's; no probabilities; every row is
+    flagged or not (0.3.0 models carry outlier thresholds), and the far-off customer is an outlier."""
+    inlier = next(r[0] for r in scores(db, "customers")[0] if r[8] is False)
+    body = client.post("/predict?model=customers", json=inlier).json()
+    assert [d["segment"] for d in body["distances"]] == [0, 1, 2]
+    nearest = min(body["distances"], key=lambda d: d["distance"])
+    assert nearest["segment"] == body["segment"] and nearest["distance"] == pytest.approx(body["distance"])
+    assert body["probabilities"] is None and body["outlier"] is False and body["reason"] is None
+    far = client.post("/predict?model=customers", json=odd(db, 0)).json()
+    assert far["outlier"] is True and far["reason"] and far["segment"] in (0, 1, 2)
+    assert far["offers"] == [] or far["offers"][0]["rank"] == 1
+
+
+def test_gmm_probabilities(client, db):
+    rows, ids = scores(db, "customers_gmm")
+    body = client.post("/predict?model=customers_gmm", json=rows[0][0]).json()
+    probs = body["probabilities"]
+    assert [p["segment"] for p in probs] == sorted(ids)
+    assert sum(p["probability"] for p in probs) == pytest.approx(1, abs=1e-9)
+    best = max(probs, key=lambda p: p["probability"])
+    assert best["segment"] == body["segment"] and body["confidence"] == pytest.approx(best["probability"])
+    assert len(body["distances"]) == len(ids)
+    far = client.post("/predict?model=customers_gmm", json=odd(db, 0)).json()
+    assert far["outlier"] is True and far["reason"] and far["segment"] is not None
+
+
+def test_dbscan_noise_row(client, db):
+    """A customer no cluster claims: 200 with segment, label, confidence and runner-up null, no
+    offers, outlier true and the reason; no distances or probabilities (dbscan has neither)."""
+    noise = client.post("/predict?model=customers_dbscan", json=odd(db, 0))
+    assert noise.status_code == 200, noise.text
+    n = noise.json()
+    assert n["segment"] is None and n["label"] is None and n["confidence"] is None
+    assert n["runner_up_distance"] is None and n["offers"] == []
+    assert n["distances"] is None and n["probabilities"] is None
+    assert n["outlier"] is True and "noise" in n["reason"]
+    assert n["distance"] > 0 and len(n["coordinates"]) == 2
+    assert n["model"] == "customers_dbscan" and n["version"] == 1
+    # Beside a clustered customer in a batch, which has its segment's offer.
+    clustered = next(r for r in scores(db, "customers_dbscan")[0] if r[1] is not None)
+    batch = client.post("/predict/batch?model=customers_dbscan", json={"customers": [odd(db, 0), clustered[0]]})
+    assert batch.status_code == 200, batch.text
+    first, second = batch.json()["results"]
+    assert first == n
+    assert second["segment"] == clustered[1] and second["outlier"] is False and second["reason"] is None
+    assert [o["title"] for o in second["offers"]] == [f"Cluster offer {clustered[1]}"]
+
+
+@pytest.mark.parametrize("model,method", [("customers", "kmeans"), ("customers_gmm", "gmm"),
+                                          ("customers_dbscan", "dbscan")])
+def test_segments_count_outliers(client, db, model, method):
+    """Per segment, the source's outliers (custseg_outliers); for dbscan the noise; the method."""
+    body = client.get(f"/segments?model={model}").json()
+    table = "customers" if model == "customers" else "customers_odd"
+    with db.cursor() as cur:
+        cur.execute("SELECT segment, count(*) FROM custseg_outliers(%s::regclass, %s) GROUP BY segment",
+                    (table, model))
+        expected = dict(cur.fetchall())
+    assert body["method"] == method
+    assert {s["segment"]: s["outliers"] for s in body["segments"]} == \
+        {s["segment"]: expected.get(s["segment"], 0) for s in body["segments"]}
+    if method == "dbscan":
+        assert body["noise"] == expected[None] >= 1  # customers_odd's far-off customer at least
+        assert all(s["outliers"] == 0 for s in body["segments"])  # a dbscan outlier is noise
+    else:
+        assert body["noise"] is None and None not in expected
+        assert sum(s["outliers"] for s in body["segments"]) > 0  # the 1% beyond the 0.99 quantile
+    if model == "customers_gmm":
+        assert body["segments"][0]["outliers"] is not None
+        far = client.post(f"/predict?model={model}", json=odd(db, 0)).json()
+        assert far["outlier"] and any(s["segment"] == far["segment"] and s["outliers"] >= 1 for s in body["segments"])
+    assert client.get(f"/models/{model}").json()["method"] == method
+
+
+def test_openapi_describes_the_new_fields(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    props = schemas["Prediction"]["properties"]
+    for name in ("probabilities", "distances", "outlier", "reason", "segment", "confidence"):
+        assert props[name].get("description"), name
+    assert "segment order" in props["probabilities"]["description"]
+    assert props["probabilities"]["items"]["$ref"] == "#/components/schemas/SegmentProbability"
+    assert props["distances"]["items"]["$ref"] == "#/components/schemas/SegmentDistance"
+    assert set(schemas["SegmentProbability"]["required"]) == {"segment", "probability"}
+    assert props["outlier"]["type"] == "boolean" and props["reason"]["type"] == "string"
+    assert "noise" in props["segment"]["description"]
+
+
+def test_distances_follow_renumbered_segments(client, db):
+    """A retrained model keeps its segments' numbers, so its centroids are in another order than the
+    numbers: distances pair by the model's numbers, also for the first request after the retraining
+    (scored by the new version while the cached spec is the old one's)."""
+    attrs = one(db)
+    train = ("SELECT custseg_train('renum', 'customers', k => 3, exclude => ARRAY['customer_id', 'segment'], "
+             "options => jsonb_build_object('seed', %s::int))")
+    db.execute(train, (1,))
+    for seed in range(2, 10):
+        before = client.post("/predict?model=renum", json=attrs).json()  # caches this version's spec
+        db.execute(train, (seed,))
+        rows, ids = scores(db, "renum", "customers")
+        if ids != sorted(ids):
+            break
+    assert ids != sorted(ids), "no retraining put the centroids out of the numbers' order"
+    row = next(r for r in rows if r[0] == attrs)
+    stale = client.post("/predict?model=renum", json=attrs).json()
+    assert stale["version"] == before["version"] + 1
+    assert_agrees(stale, row, ids)
+    assert client.post("/predict?model=renum", json=attrs).json() == stale  # with the new version's spec

@@ -1,5 +1,6 @@
 // The form generated from the model's features: numbers with the training range as a guide,
-// categories as selects of the known levels. Submits to POST /predict and shows the answer.
+// categories as selects of the known levels. Submits to POST /predict and shows the answer: the
+// segment or dbscan's noise, an outlier badge with its reason, and gmm's probabilities as bars.
 import React, { useEffect, useState } from 'react';
 import { api } from './api.js';
 
@@ -32,6 +33,73 @@ function defaults(features) {
     }
   }
   return v;
+}
+
+// The gmm posteriors as one bar per segment.
+function Probabilities({ probabilities, segment }) {
+  return (
+    <div className="probabilities" data-testid="probabilities">
+      <h3>Probability of each segment</h3>
+      {probabilities.map((p) => (
+        <div className={`probability${p.segment === segment ? ' own' : ''}`} key={p.segment} data-testid={`probability-${p.segment}`}>
+          <span>segment {p.segment}</span>
+          <div className="bar"><div style={{ width: `${Math.round(p.probability * 100)}%` }} /></div>
+          <span className="value">{p.probability.toFixed(2)}</span>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+// One answer of POST /predict: the segment (or dbscan's noise: no segment), its label, confidence,
+// the outlier flag with its reason, the gmm probabilities and the segment's offers.
+function Prediction({ result, method }) {
+  const noise = result.segment === null;
+  return (
+    <section className="card result" data-testid="prediction">
+      {noise ? (
+        <>
+          <h2>No segment</h2>
+          <p className="noise" data-testid="noise">no segment: {result.reason || 'noise'}</p>
+        </>
+      ) : (
+        <>
+          <h2>
+            Segment <span data-testid="segment">{result.segment}</span>
+            {result.outlier && <span className="badge outlier" data-testid="outlier-badge" title={result.reason || ''}>outlier</span>}
+          </h2>
+          <p className="label" data-testid="segment-label">{result.label || '(no label)'}</p>
+          {result.outlier && result.reason && <p className="outlier-reason" data-testid="outlier-reason">{result.reason}</p>}
+          <div className="confidence">
+            <span>confidence</span>
+            <div className="bar"><div style={{ width: `${Math.round(result.confidence * 100)}%` }} /></div>
+            <span data-testid="confidence">{result.confidence.toFixed(2)}</span>
+          </div>
+        </>
+      )}
+      {result.probabilities && <Probabilities probabilities={result.probabilities} segment={result.segment} />}
+      <p className="muted">
+        {method === 'dbscan' ? 'Distance to the nearest core customer' : 'Distance to its centroid'} {result.distance.toFixed(3)}
+        {result.runner_up_distance !== null && <>, to the runner-up {result.runner_up_distance.toFixed(3)}</>}; model{' '}
+        {result.model} v{result.version}{method ? ` (${method})` : ''}.
+      </p>
+      <h3>Offers</h3>
+      {result.offers.length === 0 ? (
+        <p className="muted">{noise ? 'No segment, so no offer.' : 'No current offer for this segment.'}</p>
+      ) : (
+        <ol className="offers" data-testid="offers">
+          {result.offers.map((o) => (
+            <li key={o.offer_id}>
+              <b>{o.title}</b>
+              {o.discount_pct !== null && <span className="badge">−{o.discount_pct}%</span>}
+              {o.channel && <span className="badge channel">{o.channel}</span>}
+              {o.details && <div className="muted">{o.details}</div>}
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
 }
 
 export default function PredictForm({ model }) {
@@ -89,7 +157,8 @@ export default function PredictForm({ model }) {
       <form onSubmit={submit} className="card" data-testid="predict-form">
         <h2>Customer</h2>
         <p className="muted">
-          The features of model <b>{spec.name}</b> (version {spec.version}, trained on {spec.source}). An empty number means
+          The features of model <b>{spec.name}</b> (version {spec.version}, {spec.method || 'kmeans'}, trained on{' '}
+          {spec.source}). An empty number means
           unknown: the training mean is used.
         </p>
         {spec.features.map((f) => (
@@ -116,39 +185,7 @@ export default function PredictForm({ model }) {
         <button type="submit" disabled={busy} data-testid="predict-submit">{busy ? 'Scoring…' : 'Find the segment'}</button>
         {message && <p className="error">{message}</p>}
       </form>
-      {result && (
-        <section className="card result" data-testid="prediction">
-          <h2>
-            Segment <span data-testid="segment">{result.segment}</span>
-          </h2>
-          <p className="label" data-testid="segment-label">{result.label || '(no label)'}</p>
-          <div className="confidence">
-            <span>confidence</span>
-            <div className="bar"><div style={{ width: `${Math.round(result.confidence * 100)}%` }} /></div>
-            <span data-testid="confidence">{result.confidence.toFixed(2)}</span>
-          </div>
-          <p className="muted">
-            Distance to its centroid {result.distance.toFixed(3)}
-            {result.runner_up_distance !== null && <>, to the runner-up {result.runner_up_distance.toFixed(3)}</>}; model{' '}
-            {result.model} v{result.version}.
-          </p>
-          <h3>Offers</h3>
-          {result.offers.length === 0 ? (
-            <p className="muted">No current offer for this segment.</p>
-          ) : (
-            <ol className="offers" data-testid="offers">
-              {result.offers.map((o) => (
-                <li key={o.offer_id}>
-                  <b>{o.title}</b>
-                  {o.discount_pct !== null && <span className="badge">−{o.discount_pct}%</span>}
-                  {o.channel && <span className="badge channel">{o.channel}</span>}
-                  {o.details && <div className="muted">{o.details}</div>}
-                </li>
-              ))}
-            </ol>
-          )}
-        </section>
-      )}
+      {result && <Prediction result={result} method={spec.method} />}
     </main>
   );
 }

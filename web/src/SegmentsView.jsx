@@ -1,5 +1,6 @@
-// The analyst's view of a model's segments: elbow and silhouette curves, segment sizes, per-feature
-// box plots, and the customers on the first two principal components coloured by segment.
+// The analyst's view of a model's segments: the method, segment sizes and outlier counts (dbscan:
+// noise), elbow and silhouette curves, per-feature box plots, and the customers on the first two
+// principal components coloured by segment.
 import React, { useEffect, useState } from 'react';
 import {
   Chart as ChartJS, BarController, BarElement, CategoryScale, Legend, LinearScale, LineController, LineElement,
@@ -152,10 +153,12 @@ export default function SegmentsView({ model }) {
   return (
     <main className="segments" data-testid="segments-view">
       <section className="card">
-        <h2>Segments of {seg.model} (version {seg.version})</h2>
+        <h2>
+          Segments of {seg.model} (version {seg.version}, method <span data-testid="segments-method">{seg.method}</span>)
+        </h2>
         <table data-testid="segments-table">
           <thead>
-            <tr><th>segment</th><th>label</th><th>size</th><th>share</th><th>offers</th></tr>
+            <tr><th>segment</th><th>label</th><th>size</th><th>share</th><th>outliers</th><th>offers</th></tr>
           </thead>
           <tbody>
             {seg.segments.map((s) => (
@@ -164,11 +167,25 @@ export default function SegmentsView({ model }) {
                 <td>{s.label}<div className="muted small">{s.description}</div></td>
                 <td>{s.size}</td>
                 <td>{(s.share * 100).toFixed(1)}%</td>
+                <td data-testid={`outliers-${s.segment}`}>{s.outliers === null ? '–' : s.outliers}</td>
                 <td>{s.offers.map((o) => o.title).join(', ')}</td>
               </tr>
             ))}
           </tbody>
         </table>
+        {seg.noise !== null && (
+          <p className="noise" data-testid="noise-count">
+            Noise: {seg.noise} customer{seg.noise === 1 ? '' : 's'} of {seg.source} in no segment (no core customer of a
+            cluster within eps).
+          </p>
+        )}
+        <p className="muted small">
+          {seg.method === 'dbscan'
+            ? "A dbscan model's outliers are its noise."
+            : seg.segments.some((s) => s.outliers !== null)
+              ? `Outliers: customers of ${seg.source} beyond their segment's outlier threshold (custseg_outliers).`
+              : 'This version flags no outliers (trained before custseg 0.3.0).'}
+        </p>
       </section>
       <section className="charts">
         {evaluation ? <Curves evaluation={evaluation} /> : <p className="muted">Evaluating k = 2..8…</p>}
