@@ -38,8 +38,9 @@ FROM em_model, em_json;
 -- ---- Wrong format and versions ----
 SELECT bad_text(j || '{"format": "sklearn"}') FROM em_json;
 SELECT bad_text(j || '{"version": 3}') FROM em_json;
--- Format 2 is for models with transforms; a model without any is format 1.
-SELECT bad_text(j || '{"version": 2}') FROM em_json;
+-- Format 2 is for models with transforms, another method than k-means or outlier thresholds (every
+-- model with segments trained since 0.3.0); such a model cannot say format 1.
+SELECT bad_text(j || '{"version": 1}') FROM em_json;
 SELECT bad_text(j || '{"version": "1"}') FROM em_json;
 SELECT bad_text(j || '{"version": 1.5}') FROM em_json;
 SELECT bad_text(j || '{"version": -1}') FROM em_json;
@@ -124,8 +125,8 @@ SELECT recv_copy(substr(b, 1, length(b) - 1)) FROM em_bin;
 SELECT recv_copy(b || '\x00'::bytea) FROM em_bin;
 SELECT recv_copy(put(b, 0, 1, 0)) FROM em_bin;
 SELECT recv_copy(put(b, 4, 2, 3)) FROM em_bin;
--- Format 2 without its transforms section.
-SELECT recv_copy(put(b, 4, 2, 2)) FROM em_bin;
+-- Format 1 followed by format 2's sections.
+SELECT recv_copy(put(b, 4, 2, 1)) FROM em_bin;
 SELECT recv_copy(put(b, 8, 4, 2147483647)) FROM em_bin;
 SELECT recv_copy(put(b, 16, 4, 2147483647)) FROM em_bin;
 SELECT recv_copy(put(b, 24, 4, 1000000)) FROM em_bin;

@@ -132,8 +132,10 @@ SELECT err(format('SELECT %L::custseg_model', jsonb_set(custseg_model_json(m), '
 SELECT err(format('SELECT %L::custseg_model', jsonb_set(custseg_model_json(m), '{features,4,transform}', '{"clip": [5, 1]}')::text)) FROM tf_m;
 SELECT err(format('SELECT %L::custseg_model', jsonb_set(custseg_model_json(m), '{features,4,transform}', '{"sqrt": true}')::text)) FROM tf_m;
 
--- A model without transforms is still format 1, byte for byte the same as before.
-SELECT custseg_model_json(custseg_fit(m, '{"k": 2}')) ->> 'version' AS format_version FROM mall m;
+-- A model without transforms and without segments (no outlier thresholds) is still format 1; one
+-- with segments is format 2 since 0.3.0, for its outlier thresholds.
+SELECT custseg_model_json(custseg_fit(m, '{"k": null}')) ->> 'version' AS format_1,
+       custseg_model_json(custseg_fit(m, '{"k": 2}')) ->> 'version' AS format_2 FROM mall m;
 DROP TABLE tf_m, tf_neg;
 DELETE FROM custseg_segments WHERE model = 'tf_w';
 DELETE FROM custseg_models WHERE name = 'tf_w';

@@ -557,6 +557,7 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
     if (str_off_[i + 1] == str_off_[i]) corrupt("empty feature name");
   section(h.off_options, h.options_len);
   transforms_ = nullptr;
+  if (h.version == 1 && align8(h.off_options + h.options_len) != len) corrupt("bytes after the options");
   if (h.version >= 2) {
     // The transforms section follows the options, then the method section ends the buffer.
     const uint64_t off = align8(h.off_options + h.options_len);
