@@ -15,6 +15,7 @@ REGRESS += # PostgreSQL 17 and 18
 REGRESS += parallel_sample # speed
 REGRESS += model_value # Citus
 REGRESS += motion # customers in motion
+REGRESS += methods # more ways to segment
 ISOLATION = train_concurrent registry_cache
 ISOLATION += views_one_version # resilience
 ISOLATION_OPTS = --load-extension=custseg

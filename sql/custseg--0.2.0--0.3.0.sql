@@ -4,9 +4,9 @@
 \echo Use "ALTER EXTENSION custseg UPDATE TO '0.3.0'" to load this file. \quit
 
 -- ---- 0.3.0: functions whose result gains columns ----
--- custseg_score(record, text) and custseg_evaluate_k return more columns in 0.3.0 (the methods'
--- distances, probabilities, outlier flag, BIC and AIC). A function's result type cannot change in
--- place, so both are dropped and created again. The views that read them (custseg_create_views'
+-- custseg_score(record, text), custseg_evaluate_k and custseg_profile return more columns in 0.3.0
+-- (the methods' distances, probabilities, outlier flag, BIC and AIC, outlier counts). A function's result type cannot change in
+-- place, so they are dropped and created again. The views that read them (custseg_create_views'
 -- views, and a user's own) are kept: each is saved here with its owner, options, privileges and
 -- comments, dropped, and created again at the end of this script from its saved definition, as a
 -- view of the user (not a member of the extension).
@@ -22,7 +22,7 @@ BEGIN
             WHERE d.refclassid = 'pg_proc'::regclass
               AND d.refobjid IN (SELECT p.oid FROM pg_proc p
                                  WHERE p.pronamespace = '@extschema@'::regnamespace
-                                   AND p.proname IN ('custseg_score', 'custseg_evaluate_k'))
+                                   AND p.proname IN ('custseg_score', 'custseg_evaluate_k', 'custseg_profile'))
             UNION ALL
             SELECT r.ev_class, deps.depth + 1
             FROM deps JOIN pg_depend d ON d.refobjid = deps.view_oid AND d.refclassid = 'pg_class'::regclass
@@ -56,6 +56,7 @@ END
 $do$;
 DROP FUNCTION custseg_score(record, text);
 DROP FUNCTION custseg_evaluate_k(regclass, integer, integer, integer, text[], jsonb);
+DROP FUNCTION custseg_profile(text);
 CREATE FUNCTION custseg_score("row" record, model text,
                               OUT segment integer, OUT label text, OUT distance float8,
                               OUT runner_up_distance float8, OUT confidence float8, OUT coordinates float8[],
@@ -938,7 +939,7 @@ COMMENT ON FUNCTION custseg_describe(regclass) IS
 
 CREATE OR REPLACE FUNCTION custseg_profile(model text)
 RETURNS TABLE (segment integer, label text, feature text, kind text, n bigint, mean float8, stddev float8,
-               min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb)
+               min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb, outliers bigint)
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET jit = off
@@ -970,17 +971,18 @@ BEGIN
     END LOOP;
     RETURN QUERY EXECUTE format($q$
         WITH u AS MATERIALIZED (
-            SELECT s.segment, kv.feature, kv.kind, kv.num, kv.txt
+            SELECT s.segment, s.outlier, kv.feature, kv.kind, kv.num, kv.txt
             FROM %s AS t
-            CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
+            CROSS JOIN LATERAL (SELECT sc.segment, sc.outlier FROM @extschema@.custseg_score($1, t.*) sc) s
             CROSS JOIN LATERAL (VALUES %s) AS kv(feature, kind, num, txt)
-            WHERE s.segment IS NOT NULL  -- a row with no feature has no segment: not profiled
+            -- a row with no feature has no segment, nor has dbscan's noise: not profiled
+            WHERE s.segment IS NOT NULL
         ),
         stats AS (
             SELECT u.segment, u.feature, min(u.kind) AS kind, count(*) AS n, avg(u.num) AS mean,
                    stddev_samp(u.num) AS stddev, min(u.num) AS min,
                    percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY u.num) AS q, max(u.num) AS max,
-                   GROUPING(u.segment) AS all_rows
+                   GROUPING(u.segment) AS all_rows, count(*) FILTER (WHERE u.outlier) AS outliers
             FROM u GROUP BY GROUPING SETS ((u.segment, u.feature), (u.feature))
         ),
         shares AS (
@@ -993,7 +995,7 @@ BEGIN
         )
         SELECT st.segment, cs.label, st.feature, st.kind, st.n,
                CASE WHEN st.kind = 'numeric' THEN st.mean END, st.stddev, st.min, st.q[1], st.q[2], st.q[3], st.max,
-               sh.shares
+               sh.shares, st.outliers
         FROM stats st
         LEFT JOIN shares sh ON sh.feature = st.feature AND sh.all_rows = st.all_rows
                            AND sh.segment IS NOT DISTINCT FROM st.segment
@@ -1003,7 +1005,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION custseg_profile(text) IS
-    'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares';
+    'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares, and the segment''s outliers';
 
 CREATE OR REPLACE FUNCTION custseg_correlations(source regclass)
 RETURNS TABLE (column_a text, column_b text, r float8, n bigint)

@@ -1357,7 +1357,7 @@ COMMENT ON FUNCTION custseg_correlations(regclass) IS 'Pearson r (and the row co
 -- source table; segment NULL is all rows. One scan.
 CREATE FUNCTION custseg_profile(model text)
 RETURNS TABLE (segment integer, label text, feature text, kind text, n bigint, mean float8, stddev float8,
-               min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb)
+               min float8, q1 float8, median float8, q3 float8, max float8, shares jsonb, outliers bigint)
 LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
 SET jit = off
@@ -1389,17 +1389,18 @@ BEGIN
     END LOOP;
     RETURN QUERY EXECUTE format($q$
         WITH u AS MATERIALIZED (
-            SELECT s.segment, kv.feature, kv.kind, kv.num, kv.txt
+            SELECT s.segment, s.outlier, kv.feature, kv.kind, kv.num, kv.txt
             FROM %s AS t
-            CROSS JOIN LATERAL (SELECT @extschema@.custseg_predict($1, t.*) AS segment) s
+            CROSS JOIN LATERAL (SELECT sc.segment, sc.outlier FROM @extschema@.custseg_score($1, t.*) sc) s
             CROSS JOIN LATERAL (VALUES %s) AS kv(feature, kind, num, txt)
-            WHERE s.segment IS NOT NULL  -- a row with no feature has no segment: not profiled
+            -- a row with no feature has no segment, nor has dbscan's noise: not profiled
+            WHERE s.segment IS NOT NULL
         ),
         stats AS (
             SELECT u.segment, u.feature, min(u.kind) AS kind, count(*) AS n, avg(u.num) AS mean,
                    stddev_samp(u.num) AS stddev, min(u.num) AS min,
                    percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY u.num) AS q, max(u.num) AS max,
-                   GROUPING(u.segment) AS all_rows
+                   GROUPING(u.segment) AS all_rows, count(*) FILTER (WHERE u.outlier) AS outliers
             FROM u GROUP BY GROUPING SETS ((u.segment, u.feature), (u.feature))
         ),
         shares AS (
@@ -1412,7 +1413,7 @@ BEGIN
         )
         SELECT st.segment, cs.label, st.feature, st.kind, st.n,
                CASE WHEN st.kind = 'numeric' THEN st.mean END, st.stddev, st.min, st.q[1], st.q[2], st.q[3], st.max,
-               sh.shares
+               sh.shares, st.outliers
         FROM stats st
         LEFT JOIN shares sh ON sh.feature = st.feature AND sh.all_rows = st.all_rows
                            AND sh.segment IS NOT DISTINCT FROM st.segment
@@ -1422,7 +1423,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION custseg_profile(text) IS
-    'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares';
+    'per segment and feature of the active model, over its source: n, mean, stddev, min, quartiles, max, category shares, and the segment''s outliers';
 
 -- ---- Privileges: row security on the shared tables ----
 -- custseg_models, custseg_segments and custseg_offers are shared by every role of the database. A

@@ -179,8 +179,7 @@ Model Model::cut(int new_k) const {
   if (new_k < 1 || new_k > leaves)
     throw Error(ErrorCode::kInvalidArgument,
                 "k = " + std::to_string(new_k) + " is out of the stored tree's range",
-                "the tree keeps its top " + std::to_string(leaves) + " clusters: pass 1 <= k <= " +
-                    std::to_string(leaves));
+                "the tree has " + std::to_string(leaves) + " leaves: pass 1 <= k <= " + std::to_string(leaves));
   // Undo the last new_k - 1 merges: their children that are not themselves undone are the cut.
   const int merges = leaves - 1, nodes = 2 * leaves - 1, p = output_dim();
   const int first_undone = merges - (new_k - 1);

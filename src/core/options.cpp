@@ -287,9 +287,11 @@ json::Value options_to_json(const FitOptions& o) {
   v.set("categorical", names_json(o.categorical));
   v.set("numeric", names_json(o.numeric));
   v.set("seed", json::Value::number(double(o.seed)));
-  v.set("n_init", json::Value::number(o.n_init));
-  v.set("max_iter", json::Value::number(o.max_iter));
-  v.set("tol", json::Value::number(o.tol));
+  if (o.method == Method::kKMeans || o.method == Method::kGmm) {  // the iterative methods'
+    v.set("n_init", json::Value::number(o.n_init));
+    v.set("max_iter", json::Value::number(o.max_iter));
+    v.set("tol", json::Value::number(o.tol));
+  }
   v.set("sample_size", json::Value::number(double(o.sample_size)));
   v.set("dedupe", json::Value::boolean(o.dedupe));
   v.set("scale_categoricals", json::Value::boolean(o.scale_categoricals));
