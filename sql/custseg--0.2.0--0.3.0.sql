@@ -276,6 +276,7 @@ DECLARE
     excluded jsonb;
     used text;
     result custseg_models;
+    q text;
 BEGIN
     IF name IS NULL OR source IS NULL THEN
         RAISE EXCEPTION 'model name and source must not be NULL' USING ERRCODE = '22004';
@@ -318,9 +319,16 @@ BEGIN
     -- aggregate over whole rows in its workers: a Citus table is read as arrays of its columns (as
     -- jsonb where a column has a type of its own).
     IF custseg_citus_table(source) THEN
-        EXECUTE format('SELECT %s FROM %s AS t',
-                       coalesce('custseg_fit_columns(' || custseg_fit_columns_args(source, opts) || ', $1)',
-                                'custseg_fit(to_jsonb(t.*), $1)'), source) INTO m USING opts;
+        -- Each shard ships only its likely part of the sample (custseg_sample_threshold); in the
+        -- rare case that keeps too few rows the fit says so (CS001) and runs again without it.
+        q := format('SELECT %s FROM %s AS t',
+                    coalesce('custseg_fit_columns(' || custseg_fit_columns_args(source, opts) || ', $1)',
+                             'custseg_fit(to_jsonb(t.*), $1)'), source);
+        BEGIN
+            EXECUTE q INTO m USING custseg_sample_threshold(source, opts);
+        EXCEPTION WHEN SQLSTATE 'CS001' THEN
+            EXECUTE q INTO m USING opts;
+        END;
     ELSE
         EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s AS t', source) INTO m USING opts;
     END IF;
@@ -797,6 +805,7 @@ DECLARE
     opts jsonb;
     state bytea;
     res jsonb;
+    q text;
 BEGIN
     IF source IS NULL OR k_min IS NULL OR k_max IS NULL THEN
         RAISE EXCEPTION 'source, k_min and k_max must not be NULL' USING ERRCODE = '22004';
@@ -815,16 +824,23 @@ BEGIN
             HINT = 'dbscan finds its own number of segments; custseg_kdistance shows the k-distance curve to choose "eps" from';
     END IF;
     -- The state keeps the rows for k-means as training with k = k_max would.
-    -- A Citus table is read as arrays of its columns (or as jsonb), as custseg_train reads it.
-    EXECUTE format('SELECT %s FROM %s AS t',
-                   CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
-                        ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, opts) || ', $1)',
-                                      'custseg_fit_state(to_jsonb(t.*), $1)') END, source) INTO state
-        USING opts || jsonb_build_object('k', k_max);
-    IF state IS NULL THEN
-        RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
-    END IF;
-    res := custseg_evaluate_state(state, k_min, k_max);
+    -- A Citus table is read as arrays of its columns (or as jsonb), as custseg_train reads it, with
+    -- custseg_train's sample threshold (and its retry without one).
+    q := format('SELECT %s FROM %s AS t',
+                CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
+                     ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, opts) || ', $1)',
+                                   'custseg_fit_state(to_jsonb(t.*), $1)') END, source);
+    opts := opts || jsonb_build_object('k', k_max);
+    BEGIN
+        EXECUTE q INTO state USING custseg_sample_threshold(source, opts);
+        IF state IS NULL THEN
+            RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
+        END IF;
+        res := custseg_evaluate_state(state, k_min, k_max);
+    EXCEPTION WHEN SQLSTATE 'CS001' THEN
+        EXECUTE q INTO state USING opts;
+        res := custseg_evaluate_state(state, k_min, k_max);
+    END;
     RETURN QUERY
     SELECT (e ->> 'k')::integer, (e ->> 'inertia')::float8, (e ->> 'silhouette')::float8,
            (e ->> 'calinski_harabasz')::float8, (e ->> 'davies_bouldin')::float8,
@@ -2188,6 +2204,29 @@ END
 $fn$;
 COMMENT ON FUNCTION custseg_kdistance(regclass, integer, integer, text[], jsonb) IS
     'dbscan''s k-distance curve of a table (each clustered row''s distance to its min_samples-th nearest row, by percentile) and its knee, the eps training takes by default';
+CREATE FUNCTION custseg_sample_threshold(source regclass, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+DECLARE
+    n bigint;
+    s numeric := coalesce((options ->> 'sample_size')::numeric,
+                          CASE WHEN options ->> 'method' IN ('hierarchical', 'dbscan') THEN 10000 ELSE 100000 END);
+BEGIN
+    IF NOT custseg_citus_table(source) OR coalesce((options ->> 'dedupe')::boolean, false)
+       OR options -> 'k' = 'null' THEN
+        RETURN options;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s', source) INTO n;
+    IF n < 2 * s THEN
+        RETURN options;
+    END IF;
+    RETURN options || jsonb_build_object('_sample_threshold',
+        floor(least(1, (1.1 * s + 10 * sqrt(s)) / n) * 18446744073709551615::numeric)::text);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_sample_threshold(regclass, jsonb) IS
+    'training options with the sample threshold that lets each Citus shard ship only its share of the sample';
 CREATE FUNCTION custseg_outliers(source regclass, model text)
 RETURNS TABLE ("row" jsonb, segment integer, label text, distance float8, confidence float8, reason text)
 LANGUAGE plpgsql STABLE SECURITY INVOKER

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "errors.h"
 
@@ -26,6 +27,7 @@ const std::vector<std::string> kKMeansKeys = {"seed", "n_init", "max_iter", "tol
 const std::vector<std::string> kInternalKeys = [] {
   std::vector<std::string> v = kFitKeys;
   v.push_back("_stage");
+  v.push_back("_sample_threshold");
   return v;
 }();
 
@@ -141,6 +143,14 @@ FitOptions parse_fit_options(const std::string& json_text, const std::vector<std
       o.sample_size_set = true;
     } else if (key == "dedupe") {
       o.dedupe = as_bool(key, v);
+    } else if (key == "_sample_threshold") {
+      // A uint64 in decimal text (JSON numbers lose integers above 2^53).
+      const std::string t = v.type() == json::Type::kString ? v.as_string() : "";
+      if (t.empty() || t.size() > 20 || t.find_first_not_of("0123456789") != std::string::npos)
+        bad(key, "must be a decimal integer in a string");
+      const unsigned long long x = std::strtoull(t.c_str(), nullptr, 10);
+      if (x == 0 || (t.size() == 20 && t > "18446744073709551615")) bad(key, "is out of range");
+      o.sample_threshold = uint64_t(x);
     } else if (key == "_stage") {
       const std::string n = v.type() == json::Type::kString ? v.as_string() : "";
       if (n == "fit") o.stage = Stage::kFit;
@@ -265,9 +275,22 @@ const std::vector<std::string>& user_option_keys(Stage stage) {
 
 std::string stage_options(Stage stage, const std::string& user_json,
                           const std::vector<std::pair<std::string, json::Value>>& fixed) {
-  parse_fit_options(user_json, &user_option_keys(stage));  // validates the user's keys and types
   json::Value root = user_json.empty() ? json::Value::object() : json::parse(user_json);
   if (root.is_null()) root = json::Value::object();
+  // "_sample_threshold" is custseg_train's own key (for Citus tables), not a user's option: checked
+  // on its own, then the rest as the user's keys and types.
+  const json::Value* threshold = root.type() == json::Type::kObject ? root.find("_sample_threshold") : nullptr;
+  if (threshold) {
+    json::Value only = json::Value::object();
+    only.set("_sample_threshold", *threshold);
+    parse_fit_options(json::write(only));
+    json::Value rest = json::Value::object();
+    for (const auto& m : root.members())
+      if (m.first != "_sample_threshold") rest.set(m.first, m.second);
+    parse_fit_options(json::write(rest), &user_option_keys(stage));
+  } else {
+    parse_fit_options(user_json, &user_option_keys(stage));  // validates the user's keys and types
+  }
   json::Value out = json::Value::object();
   for (const auto& m : root.members()) out.set(m.first, m.second);
   for (const auto& f : fixed) out.set(f.first, f.second);

@@ -74,6 +74,11 @@ struct FitOptions {
   int min_samples = 5;             // dbscan
   double outlier_quantile = 0.99;  // every method: the quantile the outlier thresholds are set at
 
+  // "_sample_threshold" (internal, custseg_train on Citus): rows whose content hash is above it are
+  // never sample candidates, so that a shard ships only its likely part of the bottom-k sample.
+  // Exact when at least sample_size distinct rows lie under it; else the fit asks for a retry.
+  uint64_t sample_threshold = UINT64_MAX;
+
   bool has_pca() const { return n_components > 0 || variance_fraction > 0; }
 };
 

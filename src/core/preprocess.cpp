@@ -25,6 +25,16 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   fold_pending();
   SampleDraw draw;
   if (need_rows || dedupe) draw = draw_sample(*this, opt.seed);
+  if ((need_rows || dedupe) && opt.sample_threshold != UINT64_MAX && !dedupe &&
+      int64_t(draw.entry.size()) < sample_size) {
+    // An imposed threshold is exact when sample_size distinct rows lie under it (the bottom k of
+    // every row is then under it too), or when it kept every row.
+    uint64_t kept = 0;
+    for (uint64_t c : draw.copies) kept += c;
+    if (kept < used)
+      throw Error(ErrorCode::kSampleRetry, "the sample threshold kept fewer rows than the sample holds",
+                  "custseg_train runs again without it");
+  }
   if (dedupe) {
     // The moments of the distinct rows, which the sample holds in full, in canonical order.
     used = draw.rows;

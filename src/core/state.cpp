@@ -143,6 +143,7 @@ FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::str
   dedupe = o.dedupe;
   Rng r(o.seed ^ 0x5EED5A3B1E5ULL);
   hash_seed = r.next();
+  if (!dedupe) threshold = o.sample_threshold;
 }
 
 size_t compact_state_length(const uint8_t* b, size_t len) {

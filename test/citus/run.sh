@@ -114,6 +114,21 @@ same_model "m.name = 'm' AND m.version = 1"
 expect "1" "SELECT version FROM custseg_train('small_sample', 'cust', k => 3, options => '{\"sample_size\": 5000}', activate => false)"
 expect "t" "SELECT (metrics ->> 'rows_clustered')::int < $rows FROM custseg_models WHERE name = 'small_sample'"
 same_model "m.name = 'small_sample'"
+# The sample threshold (each shard ships its share of the sample) is exact or retried: on a table
+# of 20,000 rows but only 280 distinct ones, the threshold keeps too few (CS001 from the fit itself)
+# and custseg_train runs again without it, giving the local model.
+q -c "CREATE TABLE dup_local AS SELECT g AS id, (g % 40)::float8 AS x, (g % 7)::text AS c FROM generate_series(1, 20000) g" \
+  -c "ALTER TABLE dup_local ADD PRIMARY KEY (id)" -c "CREATE TABLE dup (LIKE dup_local INCLUDING ALL)" \
+  -c "SELECT create_distributed_table('dup', 'id', shard_count => 32)" -c "INSERT INTO dup SELECT * FROM dup_local" >/dev/null
+dup_args=$(q -c "SELECT custseg_fit_columns_args('dup', '{\"exclude\": [\"id\"]}')")
+expect_error CS001 "SELECT custseg_fit_columns($dup_args, '{\"exclude\": [\"id\"], \"sample_size\": 5000, \"_sample_threshold\": \"5000000000000000000\"}') FROM dup t" \
+  "the sample threshold kept fewer rows"
+expect "1" "SELECT version FROM custseg_train('dup_m', 'dup', k => 3, options => '{\"sample_size\": 5000, \"seed\": 3}')"
+expect "t|0" "WITH d AS (SELECT model FROM custseg_models WHERE name = 'dup_m'),
+                   l AS (SELECT custseg_fit(dl, '{\"k\": 3, \"sample_size\": 5000, \"seed\": 3, \"exclude\": [\"id\"]}') AS model FROM dup_local dl)
+              SELECT json_close(custseg_model_json(d.model) - 'options', custseg_model_json(l.model) - 'options'),
+                     (SELECT count(*) FROM dup_local dl WHERE custseg_predict(d.model, dl) <> custseg_predict(l.model, dl))
+              FROM d, l"
 args=$(q -c "SELECT custseg_fit_columns_args('cust', '{\"exclude\": [\"customer_id\"]}')")
 expect_match "worker_partial_agg" "EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_fit_columns($args, '$opts') FROM cust t"
 expect "t" "SELECT json_close((SELECT custseg_model_json(custseg_fit_columns($args, '$opts')) FROM cust t),
