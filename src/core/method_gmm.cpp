@@ -88,9 +88,13 @@ std::vector<ClusterOutcome> evaluate_gmm(const MethodContext& ctx, int k_min, in
   std::vector<ClusterOutcome> out;
   for (int k = k_min; k <= k_max; ++k) {
     if (ctx.check) ctx.check();
-    RowMatrix means_init;
-    GmmOptions g = gmm_options(ctx, k, means_init);
-    g.means_init = nullptr;  // means_init has one k; evaluate_k starts every k from k-means++
+    // means_init has one k: evaluate_k starts every k from k-means++.
+    FitOptions no_init = ctx.opt;
+    no_init.means_init.clear();
+    no_init.means_init_rows = 0;
+    const MethodContext each{ctx.X, no_init, ctx.check, ctx.say};
+    RowMatrix unused;
+    GmmOptions g = gmm_options(each, k, unused);
     out.push_back(outcome_of(ctx, gmm_fit(ctx.X, g, ctx.check), g.diag));
   }
   return out;

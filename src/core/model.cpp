@@ -107,9 +107,10 @@ bool read_method_section(const double* a, size_t n, Model& m) {
       !whole(a[6], 2.0 * kMaxTreeLeaves) || !whole(a[7], double(kMaxSampleSize)))
     return false;
   m.method = Method(int(a[0]));
-  m.outlier_quantile = a[1];
+  // Zero in canonical form (the text form leaves these keys out when they are zero).
+  m.outlier_quantile = a[1] == 0 ? 0.0 : a[1];
   m.covariance_diag = a[3] != 0;
-  m.eps = a[4];
+  m.eps = a[4] == 0 ? 0.0 : a[4];
   m.min_samples = int(a[5]);
   const size_t k = size_t(m.k), p = size_t(m.output_dim()), nodes = size_t(a[6]), cores = size_t(a[7]);
   const bool gmm = m.method == Method::kGmm;
@@ -133,6 +134,9 @@ bool read_method_section(const double* a, size_t n, Model& m) {
     return true;
   };
   take(m.outlier_threshold, a[2] != 0 ? k : 0);
+  // NaN ("no threshold") in canonical form: the text form writes it as null, whatever its bits.
+  for (double& x : m.outlier_threshold)
+    if (std::isnan(x)) x = std::numeric_limits<double>::quiet_NaN();
   take(m.weights, gmm ? k : 0);
   take(m.covariances, gmm ? k * (m.covariance_diag ? p : p * p) : 0);
   if (!take_int(m.tree_children, 2 * merges)) return false;
@@ -140,6 +144,8 @@ bool read_method_section(const double* a, size_t n, Model& m) {
   take(m.tree_size, nodes);
   if (!take_int(m.tree_segment, nodes)) return false;
   take(m.tree_threshold, nodes);
+  for (double& x : m.tree_threshold)
+    if (std::isnan(x)) x = std::numeric_limits<double>::quiet_NaN();
   take(m.tree_centroids, nodes * p);
   if (!take_int(m.core_segment, cores)) return false;
   take(m.core_points, cores * p);
@@ -176,10 +182,11 @@ Model Model::cut(int new_k) const {
     throw Error(ErrorCode::kInvalidArgument, "only a hierarchical model can be cut at another k",
                 "train it with {\"method\": \"hierarchical\"}");
   const int leaves = tree_leaves();
-  if (new_k < 1 || new_k > leaves)
+  const int max_k = std::min(leaves, kMaxK);  // a model has at most kMaxK segments
+  if (new_k < 1 || new_k > max_k)
     throw Error(ErrorCode::kInvalidArgument,
                 "k = " + std::to_string(new_k) + " is out of the stored tree's range",
-                "the tree has " + std::to_string(leaves) + " leaves: pass 1 <= k <= " + std::to_string(leaves));
+                "the tree has " + std::to_string(leaves) + " leaves: pass 1 <= k <= " + std::to_string(max_k));
   // Undo the last new_k - 1 merges: their children that are not themselves undone are the cut.
   const int merges = leaves - 1, nodes = 2 * leaves - 1, p = output_dim();
   const int first_undone = merges - (new_k - 1);
@@ -193,6 +200,24 @@ Model Model::cut(int new_k) const {
   std::sort(roots.begin(), roots.end());
   Model m = *this;
   m.k = new_k;
+  // The cut's own metadata: k in the options, and the inertia from the tree (a Ward merge at
+  // distance d adds d^2 / 2 to the within-segment sum of squares); the other metrics were the
+  // trained k's and are not computed for the cut.
+  {
+    json::Value o = options_json.empty() ? json::Value::object() : json::parse(options_json);
+    if (o.type() == json::Type::kObject) {
+      json::Value with_k = json::Value::object();  // set() appends: copy with k replaced
+      for (const auto& kv : o.members())
+        with_k.set(kv.first, kv.first == "k" ? json::Value::number(new_k) : kv.second);
+      m.options_json = json::write(with_k);
+    }
+    double ss = 0;
+    for (int i = 0; i < first_undone; ++i) ss += tree_height[size_t(i)] * tree_height[size_t(i)] / 2;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    m.info.inertia = ss;
+    m.info.n_iter = m.info.silhouette = m.info.silhouette_rows = nan;
+    m.info.calinski_harabasz = m.info.davies_bouldin = nan;
+  }
   m.centroids.clear();
   m.segment_ids.clear();
   m.outlier_threshold.clear();
@@ -333,7 +358,8 @@ void Model::validate_method(const std::function<void(const std::string&)>& fail)
     fail("an outlier quantile without thresholds");
   }
   const bool gmm = method == Method::kGmm, tree = method == Method::kHierarchical, db = method == Method::kDbscan;
-  if (!gmm && (covariance_diag || !weights.empty() || !covariances.empty())) fail("mixture arrays without gmm");
+  if (!gmm && (covariance_diag || !weights.empty() || !covariances.empty() || !std::isnan(log_likelihood)))
+    fail("mixture arrays without gmm");
   if (gmm) {
     if (weights.size() != kk || covariances.size() != kk * (covariance_diag ? p : p * p))
       fail("mixture arrays have the wrong dimension");
@@ -1380,6 +1406,21 @@ Model from_json_text(const std::string& text) {
   }
   if (m.format_version() != version)
     bad_text("format version 2 is for models with transforms, another method than k-means or outlier thresholds, 1 for the others");
+  // What only the binary reader checks (a mixture's covariances positive definite, ...): a value
+  // the text form accepts must be one its output and the binary reader accept too.
+  {
+    const std::vector<uint8_t> b = serialize(m);
+    std::vector<double> aligned((b.size() + 7) / 8);
+    std::memcpy(aligned.data(), b.data(), b.size());
+    try {
+      ModelView(reinterpret_cast<const uint8_t*>(aligned.data()), b.size());
+    } catch (const Error& e) {
+      std::string what = e.what();
+      const std::string prefix = "invalid custseg_model binary value: ";
+      if (what.rfind(prefix, 0) == 0) what = what.substr(prefix.size());
+      bad_text(what);
+    }
+  }
   return m;
 }
 

@@ -275,7 +275,13 @@ const std::vector<std::string>& user_option_keys(Stage stage) {
 
 std::string stage_options(Stage stage, const std::string& user_json,
                           const std::vector<std::pair<std::string, json::Value>>& fixed) {
-  json::Value root = user_json.empty() ? json::Value::object() : json::parse(user_json);
+  json::Value root;
+  try {
+    root = user_json.empty() ? json::Value::object() : json::parse(user_json);
+  } catch (const Error&) {
+    parse_fit_options(user_json, &user_option_keys(stage));  // the error a user's options get
+    throw;
+  }
   if (root.is_null()) root = json::Value::object();
   // "_sample_threshold" is custseg_train's own key (for Citus tables), not a user's option: checked
   // on its own, then the rest as the user's keys and types.

@@ -58,6 +58,17 @@ void score_rows(const ModelView& v, const Model& m) {
       }
       if (s.index < 0 || s.index >= v.k()) property_failed("nearest centroid out of range");
       if (s.segment != m.segment_ids[size_t(s.index)]) property_failed("segment number differs from the model");
+      // The method's own assignment (gmm posteriors, the nearest leaf, dbscan's core rows).
+      std::vector<double> dist(size_t(v.k())), prob(size_t(v.k()));
+      try {
+        s = v.assign(out.data(), dist.data(), prob.data());
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kOutOfRange) property_failed("assignment failed with a code other than out of range");
+        continue;
+      }
+      if (s.index < -1 || s.index >= v.k() || (s.index < 0 && v.method() != Method::kDbscan))
+        property_failed("assigned segment out of range");
+      if (s.index >= 0 && s.segment != m.segment_ids[size_t(s.index)]) property_failed("assigned segment number differs");
     }
   }
   for (int i = 0; i < v.n_features(); ++i)
