@@ -38,8 +38,20 @@ BEGIN
         GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.reloptions, c.relacl
         ORDER BY max(deps.depth), c.oid
     LOOP
+        -- What cannot be saved here is refused rather than lost.
+        IF EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.tgrelid = v.oid)
+           OR EXISTS (SELECT 1 FROM pg_rewrite rw WHERE rw.ev_class = v.oid AND rw.rulename <> '_RETURN')
+           OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = v.oid AND a.attacl IS NOT NULL)
+           OR EXISTS (SELECT 1 FROM pg_attrdef ad WHERE ad.adrelid = v.oid) THEN
+            RAISE EXCEPTION 'view %.% reads custseg_score, custseg_evaluate_k or custseg_profile, whose results change in 0.3.0, and has triggers, rules, column privileges or column defaults',
+                v.nspname, v.relname USING ERRCODE = '0A000',
+                HINT = 'drop it (keep its definition), run ALTER EXTENSION custseg UPDATE, then create it again';
+        END IF;
         saved := saved || jsonb_build_array(jsonb_build_object(
             'schema', v.nspname, 'name', v.relname, 'kind', v.relkind, 'owner', v.owner,
+            'populated', (SELECT c3.relispopulated FROM pg_class c3 WHERE c3.oid = v.oid),
+            'indexes', (SELECT jsonb_agg(pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid)
+                        FROM pg_index i WHERE i.indrelid = v.oid),
             'options', to_jsonb(v.reloptions), 'acl', to_jsonb(v.acl), 'def', v.def,
             'comment', v.comment, 'col_comments', v.col_comments,
             'grants', (SELECT jsonb_agg(jsonb_build_object('grantee', a.grantee, 'privilege', a.privilege_type,
@@ -2260,17 +2272,21 @@ BEGIN
     FOR v IN SELECT e FROM jsonb_array_elements(coalesce(nullif(current_setting('custseg_upgrade.saved_views', true), ''),
                                                           '[]')::jsonb) e LOOP
         kind := CASE WHEN v ->> 'kind' = 'm' THEN 'MATERIALIZED VIEW' ELSE 'VIEW' END;
-        EXECUTE format('CREATE %s %I.%I%s AS %s', kind, v ->> 'schema', v ->> 'name',
+        EXECUTE format('CREATE %s %I.%I%s AS %s%s', kind, v ->> 'schema', v ->> 'name',
                        CASE WHEN jsonb_typeof(v -> 'options') = 'array'
                             THEN format(' WITH (%s)', (SELECT string_agg(o, ', ') FROM jsonb_array_elements_text(v -> 'options') o))
                             ELSE '' END,
-                       rtrim(v ->> 'def', '; '));
+                       rtrim(v ->> 'def', '; '),
+                       CASE WHEN v ->> 'kind' = 'm' AND NOT (v ->> 'populated')::boolean THEN ' WITH NO DATA' ELSE '' END);
         -- A user's view, not a member of the extension (DROP EXTENSION must not take it silently).
         EXECUTE format('ALTER EXTENSION custseg DROP %s %I.%I', kind, v ->> 'schema', v ->> 'name');
+        FOR g IN SELECT * FROM jsonb_array_elements(CASE WHEN jsonb_typeof(v -> 'indexes') = 'array' THEN v -> 'indexes' ELSE '[]' END) LOOP
+            EXECUTE g #>> '{}';
+        END LOOP;
         EXECUTE format('ALTER %s %I.%I OWNER TO %I', kind, v ->> 'schema', v ->> 'name', v ->> 'owner');
         IF jsonb_typeof(v -> 'acl') = 'array' THEN
             EXECUTE format('REVOKE ALL ON %I.%I FROM PUBLIC, %I', v ->> 'schema', v ->> 'name', v ->> 'owner');
-            FOR g IN SELECT * FROM jsonb_array_elements(v -> 'grants') LOOP
+            FOR g IN SELECT * FROM jsonb_array_elements(CASE WHEN jsonb_typeof(v -> 'grants') = 'array' THEN v -> 'grants' ELSE '[]' END) LOOP
                 EXECUTE format('GRANT %s ON %I.%I TO %s%s', g ->> 'privilege', v ->> 'schema', v ->> 'name',
                                CASE WHEN (g ->> 'grantee')::oid = 0 THEN 'PUBLIC'
                                     ELSE quote_ident(pg_get_userbyid((g ->> 'grantee')::oid)) END,
@@ -2280,7 +2296,7 @@ BEGIN
         IF v ->> 'comment' IS NOT NULL THEN
             EXECUTE format('COMMENT ON %s %I.%I IS %L', kind, v ->> 'schema', v ->> 'name', v ->> 'comment');
         END IF;
-        FOR c IN SELECT * FROM jsonb_each_text(coalesce(v -> 'col_comments', '{}')) LOOP
+        FOR c IN SELECT * FROM jsonb_each_text(CASE WHEN jsonb_typeof(v -> 'col_comments') = 'object' THEN v -> 'col_comments' ELSE '{}' END) LOOP
             EXECUTE format('COMMENT ON COLUMN %I.%I.%I IS %L', v ->> 'schema', v ->> 'name', c.key, c.value);
         END LOOP;
     END LOOP;

@@ -18,3 +18,9 @@ SELECT 'view ' || md5(string_agg(v::text, ',' ORDER BY v.customer_id, v.offer_id
 SELECT 'view ' || md5(string_agg(v::text, ',' ORDER BY v.customer_id)) FROM young v;
 SELECT 'saved ' || id || ' ' || note || ' ' || md5(custseg_model_send(model)) || ' ' || md5(model::text) FROM saved ORDER BY id;
 SELECT 'offer id sequence ' || last_value || ' ' || is_called FROM custseg_offers_offer_id_seq;
+-- The user's own views over custseg_score: kind, population, privileges, comment, indexes, content.
+SELECT 'user view ' || c.relname || ' ' || c.relkind::text || ' ' || c.relispopulated::text || ' ' || coalesce(c.relacl::text, '-')
+       || ' ' || coalesce(obj_description(c.oid, 'pg_class'), '-') || ' '
+       || coalesce((SELECT string_agg(pg_get_indexdef(i.indexrelid), '; ') FROM pg_index i WHERE i.indrelid = c.oid), '-')
+FROM pg_class c WHERE c.relname IN ('mall_scores', 'mall_score_summary', 'mall_scores_mv') ORDER BY c.relname;
+SELECT 'user view content ' || md5(string_agg(v::text, ',' ORDER BY v.segment)) FROM mall_score_summary v;

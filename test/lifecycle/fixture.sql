@@ -20,3 +20,12 @@ CREATE TABLE saved (id serial PRIMARY KEY, note text, model custseg_model);
 INSERT INTO saved (note, model) SELECT 'default', custseg_fit(c, '{"exclude": ["customer_id"], "seed": 3}') FROM mall c;
 INSERT INTO saved (note, model) SELECT 'scaler only', custseg_scaler_fit(c, '{"exclude": ["customer_id"]}') FROM mall c;
 INSERT INTO saved (note, model) SELECT 'vectors', custseg_kmeans_fit(ARRAY[c.age, c.spending_score]::float8[], 4, '{"seed": 5}') FROM mall c;
+-- A user's own views over custseg_score (whose result gains columns in 0.3.0): a view, a view of it,
+-- and a materialized view not yet populated, with a unique index, a comment and a grant. The update
+-- keeps them as they were.
+CREATE VIEW mall_scores AS SELECT c.customer_id, s.segment, s.confidence FROM mall c, custseg_score(c, 'mall') s;
+CREATE VIEW mall_score_summary AS SELECT segment, count(*) AS n FROM mall_scores GROUP BY segment;
+COMMENT ON VIEW mall_scores IS 'scores of the mall customers';
+GRANT SELECT ON mall_scores TO PUBLIC;
+CREATE MATERIALIZED VIEW mall_scores_mv AS SELECT * FROM mall_scores WITH NO DATA;
+CREATE UNIQUE INDEX mall_scores_mv_id ON mall_scores_mv (customer_id);
