@@ -861,6 +861,19 @@ Score ModelView::assign(const double* x, double* distances, double* probabilitie
       }
       if (d2 < best) best = d2, leaf = i;
     }
+    if (!(best < std::numeric_limits<double>::infinity())) {
+      // Every squared distance overflowed: compare in long double, as nearest() does.
+      long double best_l = std::numeric_limits<long double>::infinity();
+      for (int i = 0; i < n_leaves_; ++i) {
+        const double* c = leaves_ + size_t(i) * size_t(p);
+        long double d2 = 0;
+        for (int j = 0; j < p; ++j) {
+          const long double t = static_cast<long double>(x[j]) - c[j];
+          d2 += t * t;
+        }
+        if (d2 < best_l) best_l = d2, leaf = i;
+      }
+    }
     const int seg = int(leaf_segment_[leaf]);
     if (seg != s.index) {
       // Distances to the own centroid and to the nearest other one.
@@ -893,6 +906,12 @@ Score ModelView::assign(const double* x, double* distances, double* probabilitie
     int best = 0;
     for (int c = 1; c < k_; ++c)
       if (log_prob[c] > log_prob[best]) best = c;
+    if (!std::isfinite(s.log_likelihood)) {
+      // So far from every component that no density is representable: the nearest mean takes it
+      // whole (and its log-likelihood, -inf, is below every threshold).
+      best = s.index;
+      for (int c = 0; c < k_; ++c) post[c] = c == best ? 1.0 : 0.0;
+    }
     if (probabilities) std::memcpy(probabilities, post, sizeof(double) * size_t(k_));
     // The segment is the most probable component; distance is to its mean, runner-up the
     // nearest other mean.
