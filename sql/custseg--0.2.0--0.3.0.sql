@@ -2222,11 +2222,16 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 DECLARE
     n bigint;
-    s numeric := coalesce((options ->> 'sample_size')::numeric,
-                          CASE WHEN options ->> 'method' IN ('hierarchical', 'dbscan') THEN 10000 ELSE 100000 END);
+    s numeric;
 BEGIN
-    IF NOT custseg_citus_table(source) OR coalesce((options ->> 'dedupe')::boolean, false)
-       OR options -> 'k' = 'null' THEN
+    -- Options of the wrong type are left to the fit, whose message names them.
+    IF NOT custseg_citus_table(source) OR options -> 'dedupe' = 'true' OR options -> 'k' = 'null'
+       OR (options ? 'sample_size' AND jsonb_typeof(options -> 'sample_size') <> 'number') THEN
+        RETURN options;
+    END IF;
+    s := coalesce((options ->> 'sample_size')::numeric,
+                  CASE WHEN options ->> 'method' IN ('hierarchical', 'dbscan') THEN 10000 ELSE 100000 END);
+    IF s < 1 THEN
         RETURN options;
     END IF;
     EXECUTE format('SELECT count(*) FROM %s', source) INTO n;

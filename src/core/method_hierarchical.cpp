@@ -82,6 +82,24 @@ ClusterOutcome fit_hierarchical(const MethodContext& ctx, int k, Model& m) {
       }
     }
   }
+  {
+    // One distance per row and node above it up to the cut at K: bounded before it is kept (a
+    // chain-shaped tree would keep n times its depth).
+    double total = 0;
+    for (int i = first_top; i < merges; ++i) {
+      total += m.tree_size[size_t(n + i)];
+      for (int side = 0; side < 2; ++side) {
+        const int c = t.children[size_t(2 * i + side)];
+        if (c < n + first_top) total += m.tree_size[size_t(c)];
+      }
+    }
+    if (K == 1) total = double(n);
+    if (total * sizeof(double) > double(kMaxReservoirBytes))
+      throw Error(ErrorCode::kProgramLimit,
+                  "the outlier thresholds of this merge tree need " + std::to_string(int64_t(total * 8) >> 20) +
+                      " MB, more than " + std::to_string(kMaxReservoirBytes >> 20) + " MB",
+                  "lower \"sample_size\"");
+  }
   std::vector<std::vector<double>> dist(static_cast<size_t>(nodes));
   for (int r = 0; r < n; ++r) {
     if (ctx.check && (r & 1023) == 0) ctx.check();
