@@ -1060,6 +1060,22 @@ CREATE FUNCTION custseg_evaluate_state(state bytea, k_min integer, k_max integer
 COMMENT ON FUNCTION custseg_evaluate_state(bytea, integer, integer) IS
     'k-means and its metrics for every k of a range, from one custseg_fit_state, with elbow and chosen k';
 
+-- The statement that scans a table into a training state (custseg_fit_state; options as $1), as
+-- custseg_train reads the table: a Citus table as arrays of its columns (or as jsonb).
+CREATE FUNCTION custseg_fit_state_query(source regclass, options jsonb) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $fn$
+BEGIN
+    RETURN format('SELECT %s FROM %s AS t',
+                  CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
+                       ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, options) || ', $1)',
+                                     'custseg_fit_state(to_jsonb(t.*), $1)') END, source);
+END
+$fn$;
+COMMENT ON FUNCTION custseg_fit_state_query(regclass, jsonb) IS
+    'the statement that scans a table into a training state, as custseg_train reads it';
+
 CREATE FUNCTION custseg_evaluate_k(source regclass, k_min integer DEFAULT 2, k_max integer DEFAULT 8,
                                    n_components integer DEFAULT 2, exclude text[] DEFAULT NULL,
                                    options jsonb DEFAULT '{}')
@@ -1095,10 +1111,7 @@ BEGIN
     -- The state keeps the rows for k-means as training with k = k_max would.
     -- A Citus table is read as arrays of its columns (or as jsonb), as custseg_train reads it, with
     -- custseg_train's sample threshold (and its retry without one).
-    q := format('SELECT %s FROM %s AS t',
-                CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
-                     ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, opts) || ', $1)',
-                                   'custseg_fit_state(to_jsonb(t.*), $1)') END, source);
+    q := custseg_fit_state_query(source, opts);
     opts := opts || jsonb_build_object('k', k_max);
     BEGIN
         EXECUTE q INTO state USING custseg_sample_threshold(source, opts);
@@ -1183,11 +1196,7 @@ BEGIN
         RAISE EXCEPTION 'custseg_kdistance is for method "dbscan", not "%"', opts ->> 'method' USING ERRCODE = '22023';
     END IF;
     opts := opts || '{"method": "dbscan"}';
-    EXECUTE format('SELECT %s FROM %s AS t',
-                   CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
-                        ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, opts) || ', $1)',
-                                      'custseg_fit_state(to_jsonb(t.*), $1)') END, source) INTO state
-        USING opts;
+    EXECUTE custseg_fit_state_query(source, opts) INTO state USING opts;
     IF state IS NULL THEN
         RAISE EXCEPTION '% has no rows', source USING ERRCODE = '22000';
     END IF;
