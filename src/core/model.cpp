@@ -780,6 +780,36 @@ void nearest_two(const double* x, const double* ctrs, int k, int p, Score& s, T&
   }
 }
 
+// The nearest of n rows (width p) to x and its squared distance; comparisons in long double when
+// every squared distance overflows a double. -1 when none is finite (NaN coordinates).
+int nearest_row(const double* x, const double* rows, int n, int p, double& best_d2) {
+  double best = std::numeric_limits<double>::infinity();
+  int at = -1;
+  for (int i = 0; i < n; ++i) {
+    const double* c = rows + size_t(i) * size_t(p);
+    double d2 = 0;
+    for (int j = 0; j < p; ++j) {
+      const double t = x[j] - c[j];
+      d2 += t * t;
+    }
+    if (d2 < best) best = d2, at = i;
+  }
+  if (at < 0) {
+    long double best_l = std::numeric_limits<long double>::infinity();
+    for (int i = 0; i < n; ++i) {
+      const double* c = rows + size_t(i) * size_t(p);
+      long double d2 = 0;
+      for (int j = 0; j < p; ++j) {
+        const long double t = static_cast<long double>(x[j]) - c[j];
+        d2 += t * t;
+      }
+      if (d2 < best_l) best_l = d2, at = i;
+    }
+  }
+  best_d2 = best;
+  return at;
+}
+
 }  // namespace
 
 Score ModelView::nearest(const double* x) const {
@@ -818,17 +848,8 @@ Score ModelView::assign(const double* x, double* distances, double* probabilitie
   if (method_ == Method::kDbscan) {
     // The nearest core row; within eps its cluster, else noise.
     Score s;
-    double best = std::numeric_limits<double>::infinity();
-    int at = -1;
-    for (int i = 0; i < n_core_; ++i) {
-      const double* c = core_points_ + size_t(i) * size_t(p);
-      double d2 = 0;
-      for (int j = 0; j < p; ++j) {
-        const double t = x[j] - c[j];
-        d2 += t * t;
-      }
-      if (d2 < best) best = d2, at = i;
-    }
+    double best;
+    const int at = nearest_row(x, core_points_, n_core_, p, best);
     for (int j = 0; j < p; ++j)
       if (!std::isfinite(x[j]))
         throw Error(ErrorCode::kOutOfRange, "row is out of range for the model: its coordinates are not finite",
@@ -850,30 +871,8 @@ Score ModelView::assign(const double* x, double* distances, double* probabilitie
   Score s = nearest(x);
   if (method_ == Method::kHierarchical) {
     // The segment of the nearest leaf (a clustered row): training rows score as the tree put them.
-    double best = std::numeric_limits<double>::infinity();
-    int leaf = 0;
-    for (int i = 0; i < n_leaves_; ++i) {
-      const double* c = leaves_ + size_t(i) * size_t(p);
-      double d2 = 0;
-      for (int j = 0; j < p; ++j) {
-        const double t = x[j] - c[j];
-        d2 += t * t;
-      }
-      if (d2 < best) best = d2, leaf = i;
-    }
-    if (!(best < std::numeric_limits<double>::infinity())) {
-      // Every squared distance overflowed: compare in long double, as nearest() does.
-      long double best_l = std::numeric_limits<long double>::infinity();
-      for (int i = 0; i < n_leaves_; ++i) {
-        const double* c = leaves_ + size_t(i) * size_t(p);
-        long double d2 = 0;
-        for (int j = 0; j < p; ++j) {
-          const long double t = static_cast<long double>(x[j]) - c[j];
-          d2 += t * t;
-        }
-        if (d2 < best_l) best_l = d2, leaf = i;
-      }
-    }
+    double best;
+    const int leaf = std::max(nearest_row(x, leaves_, n_leaves_, p, best), 0);  // x is finite (nearest() checked)
     const int seg = int(leaf_segment_[leaf]);
     if (seg != s.index) {
       // Distances to the own centroid and to the nearest other one.
