@@ -117,6 +117,8 @@ struct FitParts {
   const double* borrowed = nullptr;
   uint64_t borrowed_entries = 0;
   uint64_t sample_cap = 0;  // entries the encoded state has room for
+  uint32_t level_cap = 0;         // categories the encoded state has room for (at least levels.size())
+  uint64_t level_bytes_cap = 0;   // bytes of category text it has room for
   bool verbose = false;
   // dedupe: the sample holds every distinct row once (no eviction; more distinct rows than
   // sample_size is an error) and the moments are those of the distinct rows.
@@ -195,8 +197,10 @@ uint64_t category_hash(uint64_t seed, int column, const char* data, size_t len);
 // borrow: read the sample in place (for finish and evaluate_k only; see FitParts::borrowed).
 FitParts decode_state(const uint8_t* data, size_t len, bool borrow = false);
 
-// In-place access to an encoded state: the per-row fast path. add_row returns false, changing
-// nothing, when the row needs a structural change (FitParts::prepare, then encode anew).
+// In-place access to an encoded state: the per-row fast path. A new category is added in place
+// while the state has room for it. add_row returns false, having taken no row (though perhaps some
+// of its new categories), when the row needs a structural change (FitParts::prepare, then encode
+// anew) or more sample room.
 class FitStateView {
  public:
   // validate = false only for a buffer this process encoded or already validated (the glue's
@@ -215,6 +219,7 @@ class FitStateView {
 
  private:
   int find_level(int cat, const StrRef& v) const;
+  int add_level(int cat, const StrRef& v);  // the new id, or -1 when the room is full
   void fold_pending();
   void compact();
   uint8_t* base_;

@@ -8,12 +8,15 @@ namespace custseg::core {
 Moments::Moments(int dim)
     : N_(Eigen::MatrixXd::Zero(dim, dim)), A_(Eigen::MatrixXd::Zero(dim, dim)), M_(Eigen::MatrixXd::Zero(dim, dim)) {}
 
-Moments Moments::from_raw(double n, const double* N, const double* A, const double* M, int dim) {
+Moments Moments::from_raw(double n, const double* N, const double* A, const double* M, int dim, int ld) {
+  if (ld < 0) ld = dim;
+  using Strided = Eigen::Map<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
   Moments m(dim);
   m.n_ = n;
-  m.N_ = Eigen::Map<const Eigen::MatrixXd>(N, dim, dim);
-  m.A_ = Eigen::Map<const Eigen::MatrixXd>(A, dim, dim);
-  m.M_ = Eigen::Map<const Eigen::MatrixXd>(M, dim, dim);
+  if (dim == 0) return m;
+  m.N_ = Strided(N, dim, dim, Eigen::OuterStride<>(ld));
+  m.A_ = Strided(A, dim, dim, Eigen::OuterStride<>(ld));
+  m.M_ = Strided(M, dim, dim, Eigen::OuterStride<>(ld));
   return m;
 }
 
@@ -80,13 +83,13 @@ void Moments::add_complete(const Eigen::Ref<const RowMatrix>& X) {
 }
 
 void Moments::add_raw(const double* rows, size_t count, size_t stride, int width, int nn) {
-  add_raw_into(&n_, N_.data(), A_.data(), M_.data(), dim(), rows, count, stride, width, nn);
+  add_raw_into(&n_, N_.data(), A_.data(), M_.data(), dim(), dim(), rows, count, stride, width, nn);
 }
 
-void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int dim, const double* rows, size_t count,
-                           size_t stride, int width, int nn) {
+void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int dim, int ld, const double* rows,
+                           size_t count, size_t stride, int width, int nn) {
   const Eigen::Index b = Eigen::Index(count), d = dim;
-  if (nn > d || width < nn) throw Error(ErrorCode::kDimensionMismatch, "moments: row width does not match");
+  if (nn > d || width < nn || ld < dim) throw Error(ErrorCode::kDimensionMismatch, "moments: row width does not match");
   if (b == 0) return;
   const int nc = width - nn;
   const Eigen::Index L = d - nn;
@@ -164,7 +167,7 @@ void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int 
     for (Eigen::Index i = 0; i <= j; ++i) {
       double nb = 0, aij = 0, aji = 0, mb = 0;
       block(i, j, nb, aij, aji, mb);
-      const Eigen::Index ij = i + j * d, ji = j + i * d;
+      const Eigen::Index ij = i + j * ld, ji = j + i * ld;
       if (nb <= 0) continue;
       const double n = N[ij], nt = n + nb;
       const double dij = aij - A[ij], dji = aji - A[ji];

@@ -29,10 +29,10 @@ class Moments {
   // one-hot columns are never read densely: a row costs its numeric pairs and its active levels,
   // and the block's merge one pass over the dim x dim moments.
   void add_raw(const double* rows, size_t count, size_t stride, int width, int n_numeric);
-  // add_raw on moments held elsewhere (a flat state): n, then N, A, M (dim x dim, column-major),
-  // updated in place.
-  static void add_raw_into(double* n, double* N, double* A, double* M, int dim, const double* rows, size_t count,
-                           size_t stride, int width, int n_numeric);
+  // add_raw on moments held elsewhere (a flat state): n, then N, A, M (dim x dim, column-major with
+  // leading dimension ld >= dim), updated in place.
+  static void add_raw_into(double* n, double* N, double* A, double* M, int dim, int ld, const double* rows,
+                           size_t count, size_t stride, int width, int n_numeric);
   void merge(const Moments& other);
   // Appends `extra` columns that are zero and present in every row seen so far.
   void extend(int extra);
@@ -51,7 +51,8 @@ class Moments {
   const Eigen::MatrixXd& N() const { return N_; }
   const Eigen::MatrixXd& A() const { return A_; }
   const Eigen::MatrixXd& M() const { return M_; }
-  static Moments from_raw(double n, const double* N, const double* A, const double* M, int dim);
+  // From N, A, M stored column-major with leading dimension ld (dim when omitted).
+  static Moments from_raw(double n, const double* N, const double* A, const double* M, int dim, int ld = -1);
 
  private:
   void add_complete(const Eigen::Ref<const RowMatrix>& X);

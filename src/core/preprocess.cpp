@@ -156,6 +156,19 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     RowMatrix Xa(rows, q);
     RowMatrix Xfa(pca && opt.metrics_in_features ? rows : 0, d);
     Vector z(d);
+    // The projection of a row as ModelView::transform computes it when scoring, operation for
+    // operation (so a training row's coordinates are the ones it scores with): its numeric columns,
+    // then the one-hot columns' part with no level active, then one component column per active
+    // level. A row costs its numeric columns and its levels, not every encoded column.
+    Vector base = Vector::Zero(q);
+    const bool sparse = pca && !Xfa.rows();
+    if (sparse)
+      for (Eigen::Index c = 0; c < q; ++c) {
+        double acc = 0;
+        for (int j = n_numeric; j < d; ++j) acc += proj(c, j) * (-mv(j) / sv(j) - pca_mean(j));
+        base(c) = acc;
+      }
+    std::vector<int> active(size_t(std::max(nc, 0)));
     Eigen::Index at = 0;
     const size_t ew = size_t(entry_width());
     // Why in storage order: the canonical order below sorts the rows anyway, and reading the
@@ -166,12 +179,27 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     for (size_t e = 0; e < take.size(); ++e) {
       if (take[e] == 0) continue;
       const double* row = sample_data() + e * ew + kExtra;
+      double* out = Xa.row(at).data();
+      if (sparse) {
+        for (int j = 0; j < n_numeric; ++j) z(j) = ((std::isnan(row[j]) ? mean(j) : row[j]) - mv(j)) / sv(j);
+        for (int c = 0; c < nc; ++c) active[size_t(c)] = row[n_numeric + c] >= 0 ? id_to_col[size_t(row[n_numeric + c])] : -1;
+        for (Eigen::Index c = 0; c < q; ++c) {
+          double acc = 0;
+          for (int j = 0; j < n_numeric; ++j) acc += proj(c, j) * (z(j) - pca_mean(j));
+          acc += base(c);
+          for (int a = 0; a < nc; ++a)
+            if (active[size_t(a)] >= 0) acc += proj(c, active[size_t(a)]) / sv(active[size_t(a)]);
+          out[c] = acc;
+        }
+        for (uint64_t copy = 1; copy < take[e]; ++copy) Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+        at += Eigen::Index(take[e]);
+        continue;
+      }
       z.setZero();
       for (int j = 0; j < n_numeric; ++j) z(j) = std::isnan(row[j]) ? mean(j) : row[j];
       for (int c = n_numeric; c < w; ++c)
         if (row[c] >= 0) z(id_to_col[size_t(row[c])]) = 1.0;
       for (int j = 0; j < d; ++j) z(j) = (z(j) - mv(j)) / sv(j);
-      double* out = Xa.row(at).data();
       if (!pca) {
         for (int j = 0; j < d; ++j) out[j] = z(j);
       } else {

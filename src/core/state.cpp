@@ -4,9 +4,17 @@
 //
 // State layout (offsets from the buffer start; the first 8 bytes belong to the glue's varlena
 // header): StateHeader, feature-name offsets and bytes, options text, category columns, offsets and
-// bytes, the hash index (uint32 per slot: category id + 1, 0 = empty), moments N, A, M (dim x dim,
-// column-major), pending rows (kPendingRows x width) and the sample (sample_cap entries of
-// 2 + width doubles: hash, count, row).
+// bytes (room for level_cap categories and level_bytes_cap bytes of their text), the hash index
+// (uint32 per slot: category id + 1, 0 = empty; sized for level_cap), moments N, A, M (dim x dim
+// used of dim_cap x dim_cap, column-major with leading dimension dim_cap = n_numeric + level_cap),
+// pending rows (pending_cap x width) and the sample (sample_cap entries of 2 + width doubles: hash,
+// count, row).
+//
+// Why room for categories: a new category is then added in place, in O(dim) (its moment column is
+// that of a column zero in every row so far), and the state is rebuilt only when the room runs out,
+// which doubles it: a column of L levels costs log2(L) rebuilds, not L. Why pending_cap grows with
+// dim: folding a block of pending rows into the moments touches all dim_cap^2 pairs once, so a
+// block of about dim^2 / 16 rows keeps that merge at a few pairs per row.
 #include "state_internal.h"
 
 #include <algorithm>
@@ -21,7 +29,7 @@ namespace custseg::core {
 namespace {
 
 constexpr uint32_t kStateMagic = 0x53475343;  // "CSGS"
-constexpr uint32_t kStateVersion = 2;
+constexpr uint32_t kStateVersion = 3;
 constexpr size_t kReserved = 8;
 
 struct StateHeader {
@@ -29,7 +37,9 @@ struct StateHeader {
   uint32_t n_features, n_numeric;
   uint32_t n_levels, dim;
   uint32_t hash_size, pending_count;
-  uint32_t flags, pad;  // kFlagVerbose | kFlagDedupe
+  uint32_t flags, pending_cap;  // flags: kFlagVerbose | kFlagDedupe
+  uint32_t level_cap, pad;
+  uint64_t level_bytes_cap;
   uint64_t sample_cap, sample_count;
   int64_t sample_size;
   uint64_t seen, skipped, used;
@@ -72,6 +82,48 @@ uint32_t hash_size_for(size_t levels) {
   return s;
 }
 
+// Pending rows per block: about dim_cap^2 / 16 (the fold's merge touches every pair once per block),
+// at least kPendingRows, and at most 2 MB of rows.
+constexpr size_t kMaxPendingBytes = size_t(1) << 21;
+uint32_t pending_cap_for(size_t dim_cap, size_t width) {
+  const size_t want = dim_cap * dim_cap / 16;
+  const size_t by_bytes = kMaxPendingBytes / (8 * std::max<size_t>(width, 1));
+  return uint32_t(std::max<size_t>(FitParts::kPendingRows, std::min(want, by_bytes)));
+}
+
+// Category room after a rebuild that needs `levels`: doubled, within the encoded-column limit.
+uint32_t grown_level_cap(int n_numeric, size_t levels) {
+  const size_t limit = size_t(std::max(0, kMaxFeatures - n_numeric));
+  return uint32_t(std::max(levels, std::min(limit, std::max<size_t>(16, 2 * levels))));
+}
+
+// The offsets of every section from the counts and room in `h` (names, options, level_cap,
+// level_bytes_cap, hash_size, pending_cap, sample_cap); returns the total length.
+size_t lay_out(StateHeader& h) {
+  const size_t w = h.n_features, ew = w + kExtra, lc = h.level_cap, dc = size_t(h.n_numeric) + lc;
+  size_t off = kReserved + align8(sizeof(StateHeader));
+  auto take = [&off](size_t bytes) {
+    uint64_t o = off;
+    off += align8(bytes);
+    return o;
+  };
+  h.off_name_off = take(4 * (w + 1));
+  h.off_name_bytes = take(h.name_bytes_len);
+  h.off_options = take(h.options_len);
+  h.off_level_col = take(4 * lc);
+  h.off_level_off = take(4 * (lc + 1));
+  h.off_level_bytes = take(h.level_bytes_cap);
+  h.off_level_hash = take(8 * lc);
+  h.off_hash = take(4 * size_t(h.hash_size));
+  h.off_N = take(8 * dc * dc);
+  h.off_A = take(8 * dc * dc);
+  h.off_M = take(8 * dc * dc);
+  h.off_pending = take(8 * w * size_t(h.pending_cap));
+  h.off_sample = take(8 * ew * size_t(h.sample_cap));
+  h.total_len = off;
+  return off;
+}
+
 // When the sample's room should grow: it is full, or a compaction left it more than 3/4 full
 // (add_row compacts a full room first once it holds sample_size entries).
 bool wants_room(uint64_t count, uint64_t cap, int64_t sample_size) {
@@ -92,8 +144,12 @@ StateHeader read_header(const uint8_t* data, size_t len) {
   if (h.total_len != len) bad_state("length mismatch");
   if (h.n_features < 1 || h.n_features > uint32_t(kMaxFeatures) || h.n_numeric > h.n_features ||
       h.dim != h.n_numeric + h.n_levels || h.dim > uint32_t(kMaxFeatures) || h.sample_count > h.sample_cap ||
-      h.pending_count > uint32_t(FitParts::kPendingRows) || h.hash_size < 16 || (h.hash_size & (h.hash_size - 1)) ||
-      h.flags > 3 || h.sample_size < 0 || h.sample_cap > sample_room(h.sample_size))
+      h.level_cap < h.n_levels || h.level_cap > uint32_t(kMaxFeatures) - h.n_numeric ||
+      h.level_bytes_len > h.level_bytes_cap || h.pending_count > h.pending_cap ||
+      h.pending_cap < uint32_t(FitParts::kPendingRows) || h.pending_cap > kMaxPendingBytes / 8 ||
+      h.hash_size < hash_size_for(h.level_cap) || h.hash_size > (uint32_t(1) << 16) ||
+      (h.hash_size & (h.hash_size - 1)) || h.flags > 3 || h.sample_size < 0 ||
+      h.sample_cap > sample_room(h.sample_size))
     bad_state("bad header");
   return h;
 }
@@ -102,7 +158,7 @@ StateHeader read_header(const uint8_t* data, size_t len) {
 // place at these offsets, so a section over the header (a crafted INITCOND) would let row values
 // rewrite the offsets themselves. Checked on every row too (the glue may not decode first).
 void check_sections(const StateHeader& h, size_t len) {
-  const uint64_t w = h.n_features, nl = h.n_levels, dim = h.dim, ew = w + kExtra;
+  const uint64_t w = h.n_features, lc = h.level_cap, dc = h.n_numeric + lc, ew = w + kExtra;
   auto check = [&](uint64_t off, uint64_t bytes) {
     if (off % 8 != 0 || off < kReserved + sizeof(StateHeader) || off > len || bytes > len - off)
       bad_state("section out of bounds");
@@ -110,15 +166,15 @@ void check_sections(const StateHeader& h, size_t len) {
   check(h.off_name_off, 4 * (w + 1));
   check(h.off_name_bytes, h.name_bytes_len);
   check(h.off_options, h.options_len);
-  check(h.off_level_col, 4 * nl);
-  check(h.off_level_off, 4 * (nl + 1));
-  check(h.off_level_bytes, h.level_bytes_len);
-  check(h.off_level_hash, 8 * nl);
+  check(h.off_level_col, 4 * lc);
+  check(h.off_level_off, 4 * (lc + 1));
+  check(h.off_level_bytes, h.level_bytes_cap);
+  check(h.off_level_hash, 8 * lc);
   check(h.off_hash, 4 * uint64_t(h.hash_size));
-  check(h.off_N, 8 * dim * dim);
-  check(h.off_A, 8 * dim * dim);
-  check(h.off_M, 8 * dim * dim);
-  check(h.off_pending, 8 * w * FitParts::kPendingRows);
+  check(h.off_N, 8 * dc * dc);
+  check(h.off_A, 8 * dc * dc);
+  check(h.off_M, 8 * dc * dc);
+  check(h.off_pending, 8 * w * uint64_t(h.pending_cap));
   check(h.off_sample, 8 * ew * h.sample_cap);
 }
 
@@ -144,24 +200,86 @@ FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::str
   Rng r(o.seed ^ 0x5EED5A3B1E5ULL);
   hash_seed = r.next();
   if (!dedupe) threshold = o.sample_threshold;
+  if (n_categorical() > 0) {
+    level_cap = uint32_t(std::min(16, std::max(0, kMaxFeatures - n_numeric)));
+    level_bytes_cap = 256;
+  }
 }
+
+namespace {
+
+// The header of the compact form of a state: no room beyond what it holds (no spare categories or
+// text, kPendingRows pending rows, and the sample's entries only). Pending rows beyond kPendingRows
+// are folded into the moments on the way (*fold).
+StateHeader compact_header(const StateHeader& h, bool* fold) {
+  StateHeader c = h;
+  *fold = h.pending_count > uint32_t(FitParts::kPendingRows);
+  c.level_cap = h.n_levels;
+  c.level_bytes_cap = h.level_bytes_len;
+  c.hash_size = hash_size_for(h.n_levels);
+  c.pending_cap = FitParts::kPendingRows;
+  if (*fold) c.pending_count = 0;
+  c.sample_cap = h.sample_count;
+  lay_out(c);
+  return c;
+}
+
+}  // namespace
 
 size_t compact_state_length(const uint8_t* b, size_t len) {
   StateHeader h = read_header(b, len);
   check_sections(h, len);
-  return size_t(h.off_sample) + 8 * size_t(h.n_features + kExtra) * size_t(h.sample_count);
+  bool fold;
+  return size_t(compact_header(h, &fold).total_len);
 }
 
+// Section by section (plain copies: `out` needs no alignment); the hash index is rebuilt for the
+// new size, the moments copied to the new leading dimension.
 void compact_state_into(const uint8_t* b, size_t len, uint8_t* out, size_t out_len) {
   StateHeader h = read_header(b, len);
   check_sections(h, len);
-  const size_t want = size_t(h.off_sample) + 8 * size_t(h.n_features + kExtra) * size_t(h.sample_count);
-  if (out_len != want) throw Error(ErrorCode::kInternal, "custseg: compact state length mismatch");
-  std::memset(out, 0, kReserved);
-  std::memcpy(out + kReserved, b + kReserved, want - kReserved);
-  h.sample_cap = h.sample_count;
-  h.total_len = want;
-  std::memcpy(out + kReserved, &h, sizeof h);
+  bool fold;
+  StateHeader c = compact_header(h, &fold);
+  if (out_len != c.total_len) throw Error(ErrorCode::kInternal, "custseg: compact state length mismatch");
+  std::memset(out, 0, out_len);
+  const size_t w = h.n_features, ew = w + kExtra, nl = h.n_levels, d = h.dim;
+  auto copy = [&](uint64_t to, uint64_t from, size_t bytes) {
+    if (bytes) std::memcpy(out + to, b + from, bytes);
+  };
+  copy(c.off_name_off, h.off_name_off, 4 * (w + 1));
+  copy(c.off_name_bytes, h.off_name_bytes, h.name_bytes_len);
+  copy(c.off_options, h.off_options, h.options_len);
+  copy(c.off_level_col, h.off_level_col, 4 * nl);
+  copy(c.off_level_off, h.off_level_off, 4 * (nl + 1));
+  copy(c.off_level_bytes, h.off_level_bytes, h.level_bytes_len);
+  copy(c.off_level_hash, h.off_level_hash, 8 * nl);
+  const uint32_t* lcol = reinterpret_cast<const uint32_t*>(b + h.off_level_col);
+  const uint32_t* loff = reinterpret_cast<const uint32_t*>(b + h.off_level_off);
+  const char* bytes = reinterpret_cast<const char*>(b + h.off_level_bytes);
+  std::vector<uint32_t> index(c.hash_size, 0);
+  for (size_t i = 0; i < nl; ++i) {
+    if (loff[i] > loff[i + 1] || loff[i + 1] > h.level_bytes_len) bad_state("bad category table");
+    uint32_t slot = uint32_t(hash_level(int(lcol[i]), bytes + loff[i], loff[i + 1] - loff[i])) & (c.hash_size - 1);
+    while (index[slot] != 0) slot = (slot + 1) & (c.hash_size - 1);
+    index[slot] = uint32_t(i + 1);
+  }
+  std::memcpy(out + c.off_hash, index.data(), 4 * index.size());
+  const size_t ld = size_t(h.n_numeric) + h.level_cap;
+  Moments m = Moments::from_raw(h.moments_n, reinterpret_cast<const double*>(b + h.off_N),
+                                reinterpret_cast<const double*>(b + h.off_A),
+                                reinterpret_cast<const double*>(b + h.off_M), int(d), int(ld));
+  if (fold)
+    m.add_raw(reinterpret_cast<const double*>(b + h.off_pending), h.pending_count, w, int(w), int(h.n_numeric));
+  else
+    copy(c.off_pending, h.off_pending, 8 * w * h.pending_count);
+  c.moments_n = m.count();
+  if (d > 0) {
+    std::memcpy(out + c.off_N, m.N().data(), 8 * d * d);
+    std::memcpy(out + c.off_A, m.A().data(), 8 * d * d);
+    std::memcpy(out + c.off_M, m.M().data(), 8 * d * d);
+  }
+  copy(c.off_sample, h.off_sample, 8 * ew * h.sample_count);
+  std::memcpy(out + kReserved, &c, sizeof c);
 }
 
 void state_features(const uint8_t* b, size_t len, std::vector<std::string>& names, int& n_numeric) {
@@ -222,8 +340,12 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
   h.n_numeric = uint32_t(p.n_numeric);
   h.n_levels = uint32_t(nl);
   h.dim = uint32_t(dim);
-  h.hash_size = hash_size_for(nl);
+  // Room for categories as the parts ask (FitParts::prepare doubles it), within the column limit.
+  h.level_cap = std::max<uint32_t>(uint32_t(nl), std::min<uint32_t>(p.level_cap, uint32_t(kMaxFeatures - p.n_numeric)));
+  const size_t dim_cap = size_t(p.n_numeric) + h.level_cap;
+  h.hash_size = hash_size_for(h.level_cap);
   h.pending_count = uint32_t(p.pending.size() / w);
+  h.pending_cap = std::max(pending_cap_for(dim_cap, w), h.pending_count);
   h.sample_count = p.sample.size() / ew;
   h.sample_cap = std::max<uint64_t>(p.sample_cap, h.sample_count);
   h.sample_size = p.sample_size;
@@ -237,29 +359,11 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
   size_t name_bytes = 0, level_bytes = 0;
   for (const auto& n : p.names) name_bytes += n.size();
   for (const auto& l : p.levels) level_bytes += l.size();
-  size_t off = kReserved + align8(sizeof(StateHeader));
-  auto take = [&off](size_t bytes) {
-    uint64_t o = off;
-    off += align8(bytes);
-    return o;
-  };
-  h.off_name_off = take(4 * (w + 1));
-  h.off_name_bytes = take(name_bytes);
   h.name_bytes_len = name_bytes;
-  h.off_options = take(p.options_json.size());
   h.options_len = p.options_json.size();
-  h.off_level_col = take(4 * nl);
-  h.off_level_off = take(4 * (nl + 1));
-  h.off_level_bytes = take(level_bytes);
   h.level_bytes_len = level_bytes;
-  h.off_level_hash = take(8 * nl);
-  h.off_hash = take(4 * size_t(h.hash_size));
-  h.off_N = take(8 * dim * dim);
-  h.off_A = take(8 * dim * dim);
-  h.off_M = take(8 * dim * dim);
-  h.off_pending = take(8 * w * FitParts::kPendingRows);
-  h.off_sample = take(8 * ew * size_t(h.sample_cap));
-  h.total_len = off;
+  h.level_bytes_cap = std::max<uint64_t>(level_bytes, p.level_bytes_cap);
+  const size_t off = lay_out(h);
   if (off > (size_t(1) << 30) - 1024)
     throw Error(ErrorCode::kProgramLimit, "custseg_fit state would exceed 1 GB",
                 "lower \"sample_size\" (rows kept for k-means)");
@@ -292,10 +396,10 @@ void encode_state(const FitParts& p, const std::function<uint8_t*(size_t)>& allo
     hash[slot] = uint32_t(i + 1);
   }
   loff[nl] = pos;
-  if (dim > 0) {
-    std::memcpy(b + h.off_N, p.moments.N().data(), 8 * dim * dim);
-    std::memcpy(b + h.off_A, p.moments.A().data(), 8 * dim * dim);
-    std::memcpy(b + h.off_M, p.moments.M().data(), 8 * dim * dim);
+  for (size_t j = 0; j < dim; ++j) {  // column j at leading dimension dim_cap
+    std::memcpy(b + h.off_N + 8 * j * dim_cap, p.moments.N().data() + j * dim, 8 * dim);
+    std::memcpy(b + h.off_A + 8 * j * dim_cap, p.moments.A().data() + j * dim, 8 * dim);
+    std::memcpy(b + h.off_M + 8 * j * dim_cap, p.moments.M().data() + j * dim, 8 * dim);
   }
   if (!p.pending.empty()) std::memcpy(b + h.off_pending, p.pending.data(), 8 * p.pending.size());
   if (!p.sample.empty()) std::memcpy(b + h.off_sample, p.sample.data(), 8 * p.sample.size());
@@ -339,7 +443,9 @@ FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
   }
   p.moments = Moments::from_raw(h.moments_n, reinterpret_cast<const double*>(b + h.off_N),
                                 reinterpret_cast<const double*>(b + h.off_A),
-                                reinterpret_cast<const double*>(b + h.off_M), int(dim));
+                                reinterpret_cast<const double*>(b + h.off_M), int(dim), int(h.n_numeric + h.level_cap));
+  p.level_cap = h.level_cap;
+  p.level_bytes_cap = h.level_bytes_cap;
   const double* pend = reinterpret_cast<const double*>(b + h.off_pending);
   for (uint64_t r = 0; r < h.pending_count; ++r)
     for (size_t col = h.n_numeric; col < w; ++col) {
@@ -387,7 +493,8 @@ int FitStateView::find_level(int cat, const StrRef& v) const {
   uint32_t slot = uint32_t(hash_level(cat, v.data, v.len)) & (h->hash_size - 1);
   while (hash[slot] != 0) {
     uint32_t id = hash[slot] - 1;
-    if (id >= h->n_levels) bad_state("bad category index");
+    if (id >= h->n_levels || loff[id] > loff[id + 1] || loff[id + 1] > h->level_bytes_len)
+      bad_state("bad category index");
     if (lcol[id] == uint32_t(cat) && loff[id + 1] - loff[id] == v.len &&
         (v.len == 0 || std::memcmp(bytes + loff[id], v.data, v.len) == 0))
       return int(id);
@@ -396,15 +503,56 @@ int FitStateView::find_level(int cat, const StrRef& v) const {
   return -1;
 }
 
+// A new category in the state's room: its text, hash and index entry, and its moment column, that
+// of a column present and zero in every row folded so far (Moments::extend): N(i, j) = N(i, i),
+// A(i, j) = A(i, i), A(j, i) = 0, M = 0; N(j, j) = n. Pending rows do not have it, and are folded
+// with it as zero. False, changing nothing, when the room is full (the state is rebuilt larger).
+int FitStateView::add_level(int cat, const StrRef& v) {
+  StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
+  const uint32_t id = h->n_levels;
+  if (id >= h->level_cap || v.len > h->level_bytes_cap - h->level_bytes_len) return -1;
+  uint32_t* lcol = reinterpret_cast<uint32_t*>(base_ + h->off_level_col);
+  uint32_t* loff = reinterpret_cast<uint32_t*>(base_ + h->off_level_off);
+  if (loff[id] != h->level_bytes_len) bad_state("bad category table");
+  int in_column = 0;
+  for (uint32_t i = 0; i < id; ++i) in_column += lcol[i] == uint32_t(cat);
+  if (in_column >= kMaxLevelsPerColumn) return -1;  // the rebuild reports it
+  char* bytes = reinterpret_cast<char*>(base_ + h->off_level_bytes);
+  if (v.len) std::memcpy(bytes + loff[id], v.data, v.len);
+  lcol[id] = uint32_t(cat);
+  loff[id + 1] = loff[id] + uint32_t(v.len);
+  reinterpret_cast<uint64_t*>(base_ + h->off_level_hash)[id] = category_hash_inline(h->hash_seed, cat, v.data, v.len);
+  uint32_t* hash = reinterpret_cast<uint32_t*>(base_ + h->off_hash);
+  uint32_t slot = uint32_t(hash_level(cat, v.data, v.len)) & (h->hash_size - 1);
+  while (hash[slot] != 0) slot = (slot + 1) & (h->hash_size - 1);
+  hash[slot] = id + 1;
+  const size_t ld = size_t(h->n_numeric) + h->level_cap, j = h->dim;
+  double* N = reinterpret_cast<double*>(base_ + h->off_N);
+  double* A = reinterpret_cast<double*>(base_ + h->off_A);
+  double* M = reinterpret_cast<double*>(base_ + h->off_M);
+  for (size_t i = 0; i < j; ++i) {
+    N[i + j * ld] = N[j + i * ld] = N[i + i * ld];
+    A[i + j * ld] = A[i + i * ld];
+    A[j + i * ld] = 0;
+    M[i + j * ld] = M[j + i * ld] = 0;
+  }
+  N[j + j * ld] = h->moments_n;
+  A[j + j * ld] = M[j + j * ld] = 0;
+  h->level_bytes_len += v.len;
+  ++h->n_levels;
+  ++h->dim;
+  return int(id);
+}
+
 void FitStateView::fold_pending() {
   StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
-  const int dim = int(h->dim);
+  const int dim = int(h->dim), ld = int(h->n_numeric + h->level_cap);
   const double* pend = reinterpret_cast<const double*>(base_ + h->off_pending);
   double* N = reinterpret_cast<double*>(base_ + h->off_N);
   double* A = reinterpret_cast<double*>(base_ + h->off_A);
   double* M = reinterpret_cast<double*>(base_ + h->off_M);
   // In place: the block's merge touches each of the 3 dim^2 moments once, copies none.
-  Moments::add_raw_into(&h->moments_n, N, A, M, dim, pend, h->pending_count, h->n_features, int(h->n_features),
+  Moments::add_raw_into(&h->moments_n, N, A, M, dim, ld, pend, h->pending_count, h->n_features, int(h->n_features),
                         int(h->n_numeric));
   h->pending_count = 0;
 }
@@ -448,7 +596,7 @@ void FitStateView::grow_into(uint8_t* out, size_t out_len) const {
   std::memcpy(out, base_, used);
   // Unused room is zero, as encode_state leaves it: rows past the pending ones and past the sample's.
   const size_t pending_used = size_t(h->off_pending) + 8 * w * h->pending_count;
-  std::memset(out + pending_used, 0, 8 * w * (size_t(FitParts::kPendingRows) - h->pending_count));
+  std::memset(out + pending_used, 0, 8 * w * (size_t(h->pending_cap) - h->pending_count));
   std::memset(out + used, 0, out_len - used);
   StateHeader* g = reinterpret_cast<StateHeader*>(out + kReserved);
   g->sample_cap = (out_len - size_t(h->off_sample)) / (8 * ew);
@@ -486,6 +634,7 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
       continue;
     }
     int id = find_level(c, categorical[c]);
+    if (id < 0) id = add_level(c, categorical[c]);
     if (id < 0) return false;
     ids[c] = id;
     chash[c] = lhash[id];
@@ -521,7 +670,7 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
   std::memcpy(pend, numeric, sizeof(double) * size_t(nn));
   std::memcpy(pend + nn, ids, sizeof(double) * size_t(w - nn));
   ++h->pending_count;
-  if (h->pending_count == uint32_t(FitParts::kPendingRows)) fold_pending();
+  if (h->pending_count >= h->pending_cap) fold_pending();
   return true;
 }
 
@@ -548,6 +697,15 @@ void FitParts::prepare(const StrRef* categorical) {
     level_hash.push_back(category_hash_inline(hash_seed, c, v.data, v.len));
     moments.extend(1);
   }
+  // The state is being rebuilt: room for twice the categories and their text, so that the next
+  // ones are added in place.
+  const bool more_levels = levels.size() > level_cap;
+  if (more_levels) level_cap = grown_level_cap(n_numeric, levels.size());
+  size_t text = 0;
+  for (const auto& l : levels) text += l.size();
+  if (more_levels || text > level_bytes_cap)  // text room for the category room at the mean length
+    level_bytes_cap = std::max<uint64_t>({level_bytes_cap, 256, 2 * text,
+                                          levels.empty() ? 0 : text * level_cap / levels.size()});
   const uint64_t entries = sample.size() / size_t(entry_width());
   if (wants_room(entries, sample_cap, sample_size)) sample_cap = grown_cap(sample_size, sample_cap);
 }

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -172,12 +174,104 @@ TEST(Fit, ReservoirGrowsByCopyAsByEncoding) {
     }
     add(acc, row);
   }
-  EXPECT_EQ(grown, 1);  // 1024 -> 4516 entries of room (1.5 x 3000 + 16)
+  // 0 -> 1024 -> 4516 entries of room (1.5 x 3000 + 16): the first row's category is added in the
+  // state's category room, so even the first growth is a copy.
+  EXPECT_EQ(grown, 2);
   // The sample holds the 3000 rows of smallest hash (after a compaction at most 1.5 x as many).
   const FitParts p = decode_state(acc.bytes().data(), acc.bytes().size());
   EXPECT_GE(p.sample_entries(), 3000u);
   EXPECT_LE(p.sample_entries(), 4516u);
   EXPECT_EQ(draw_sample(p, 0).rows, 3000u);
+}
+
+// A column of many categories: they are added in the state's room in place, so the state is
+// rebuilt only when the room doubles, not per category; the moments equal a dense computation over
+// the one-hot rows, also across the larger pending blocks of a wide state (509 encoded columns);
+// and the compact form (what a partial state ships as) has no room left, decodes to the same parts
+// and takes further rows.
+TEST(Fit, ManyCategoriesAreAddedInPlace) {
+  const int n = 6000, levels = 500;
+  std::mt19937_64 gen(11);
+  std::normal_distribution<double> z(0, 1);
+  std::vector<std::string> text;
+  for (int i = 0; i < levels; ++i) text.push_back("city " + std::to_string(i));
+  std::vector<std::array<double, 2>> num(n);
+  std::vector<int> city(n), channel(n);
+  for (int r = 0; r < n; ++r) {
+    num[size_t(r)] = {z(gen), r % 13 == 0 ? kNaN : 100 + 10 * z(gen)};
+    city[size_t(r)] = int(gen() % levels);
+    channel[size_t(r)] = r % 29 == 0 ? -1 : int(gen() % 7);
+  }
+  const std::vector<std::string> channels = {"a", "b", "c", "d", "e", "f", "g"};
+  auto refs = [&](int r, StrRef* cat) {
+    const std::string& c = text[size_t(city[size_t(r)])];
+    cat[0] = StrRef{c.data(), c.size(), false};
+    cat[1] = channel[size_t(r)] < 0 ? StrRef{} : StrRef{channels[size_t(channel[size_t(r)])].data(), 1, false};
+  };
+  const std::string opts = R"({"k": 3, "seed": 2})";
+  std::vector<uint8_t> bytes = encode_state(FitParts({"x", "y", "city", "channel"}, 2, opts));
+  int rebuilds = 0;
+  auto add_rows = [&](int from, int to) {
+    for (int r = from; r < to; ++r) {
+      StrRef cat[2];
+      refs(r, cat);
+      FitStateView view(bytes.data(), bytes.size());
+      if (view.add_row(num[size_t(r)].data(), cat)) continue;
+      if (const size_t len = view.grown_length(cat)) {
+        std::vector<uint8_t> next(len);
+        view.grow_into(next.data(), len);
+        bytes = std::move(next);
+      } else {
+        FitParts p = decode_state(bytes.data(), bytes.size());
+        p.prepare(cat);
+        bytes = encode_state(p);
+        ++rebuilds;
+      }
+      ASSERT_TRUE(FitStateView(bytes.data(), bytes.size()).add_row(num[size_t(r)].data(), cat));
+    }
+  };
+  add_rows(0, n / 2);
+  // The compact form: no category room, no spare text, the same parts.
+  const size_t clen = compact_state_length(bytes.data(), bytes.size());
+  std::vector<uint8_t> compact(clen);
+  compact_state_into(bytes.data(), bytes.size(), compact.data(), clen);
+  {
+    FitParts a = decode_state(bytes.data(), bytes.size()), b = decode_state(compact.data(), compact.size());
+    EXPECT_EQ(b.level_cap, b.levels.size());
+    EXPECT_EQ(a.levels, b.levels);
+    a.fold_pending();
+    b.fold_pending();
+    EXPECT_LT((a.moments.M() - b.moments.M()).cwiseAbs().maxCoeff(), 1e-9 * a.moments.M().cwiseAbs().maxCoeff());
+    ASSERT_EQ(a.sample.size(), b.sample.size());
+    EXPECT_EQ(std::memcmp(a.sample.data(), b.sample.data(), 8 * a.sample.size()), 0);
+  }
+  EXPECT_LT(clen, bytes.size());
+  bytes = compact;  // and rows go on into the compact form
+  add_rows(n / 2, n);
+  FitParts p = decode_state(bytes.data(), bytes.size());
+  EXPECT_EQ(p.levels.size(), size_t(levels + 7));
+  // Room doubles from 16 categories: 5 rebuilds to 512, and as many again after the compact form.
+  EXPECT_LE(rebuilds, 12) << "a rebuild per doubling of the room, not per category";
+  p.fold_pending();
+  // Dense one-hot rows in the state's category order.
+  std::map<std::pair<int, std::string>, int> id;
+  for (size_t i = 0; i < p.levels.size(); ++i) id[{p.level_col[i], p.levels[i]}] = int(i);
+  const int dim = 2 + int(p.levels.size());
+  RowMatrix X = RowMatrix::Zero(n, dim);
+  for (int r = 0; r < n; ++r) {
+    X(r, 0) = num[size_t(r)][0];
+    X(r, 1) = num[size_t(r)][1];
+    X(r, 2 + id.at({0, text[size_t(city[size_t(r)])]})) = 1;
+    if (channel[size_t(r)] >= 0) X(r, 2 + id.at({1, channels[size_t(channel[size_t(r)])]})) = 1;
+  }
+  Moments direct(dim);
+  direct.add(X);
+  ASSERT_EQ(p.moments.dim(), dim);
+  EXPECT_EQ(p.moments.count(), double(n));
+  EXPECT_LT((p.moments.N() - direct.N()).cwiseAbs().maxCoeff(), 1e-9);
+  EXPECT_LT((p.moments.A() - direct.A()).cwiseAbs().maxCoeff(), 1e-9);
+  EXPECT_LT((p.moments.M() - direct.M()).cwiseAbs().maxCoeff(), 1e-9 * direct.M().cwiseAbs().maxCoeff());
+  EXPECT_NO_THROW(p.finish());
 }
 
 TEST(Fit, StateSectionOverTheHeaderIsRejected) {
