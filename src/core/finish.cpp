@@ -148,7 +148,7 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
   const RowMatrix& X = prep.X;
   require_distinct(X, k_max);
   // The inertia of one cluster (the total sum of squares) anchors the elbow's chord.
-  const double total_ss = (X.rowwise() - X.colwise().mean()).squaredNorm();
+  const double total_ss = (X.rowwise() - column_means(X)).squaredNorm();
   const MethodContext ctx{X, opt, check, say};
   std::vector<ClusterOutcome> fits = evaluate_method(ctx, k_min, k_max);
   std::vector<KEvaluation> out;

@@ -164,6 +164,45 @@ void score_trials(const Rows& X, const double* closest, const Eigen::Index* ids,
   for (int t = 0; t < nt; ++t) pot[t] = acc[t];
 }
 
+// k-means++'s candidates of one step: rows drawn with probability proportional to their squared
+// distance to the nearest chosen centre (cumsum: the running sum of those distances, pot its total).
+void draw_trials(Rng& rng, const std::vector<double>& cumsum, double pot, int trials, Eigen::Index* ids) {
+  const Eigen::Index n = Eigen::Index(cumsum.size());
+  for (int t = 0; t < trials; ++t) {
+    double r = rng.uniform() * pot;
+    Eigen::Index id = std::lower_bound(cumsum.begin(), cumsum.end(), r) - cumsum.begin();
+    ids[t] = std::min(id, n - 1);
+  }
+}
+
+// Empty clusters take the points farthest from their centres (scikit-learn's relocation): the
+// sums and weights of the next centres are changed, never emptying another cluster.
+void relocate_empty(const Rows& X, const std::vector<int>& labels, const std::vector<double>& dist, RowMatrix& sums,
+                    std::vector<double>& weight) {
+  const Eigen::Index n = X.n, p = X.p;
+  const int k = int(sums.rows());
+  std::vector<int> empty;
+  for (int c = 0; c < k; ++c)
+    if (weight[size_t(c)] == 0) empty.push_back(c);
+  if (empty.empty()) return;
+  std::vector<Eigen::Index> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  const size_t m = std::min(empty.size(), size_t(n));
+  std::partial_sort(order.begin(), order.begin() + long(m), order.end(), [&](Eigen::Index a, Eigen::Index b) {
+    return dist[size_t(a)] > dist[size_t(b)] || (dist[size_t(a)] == dist[size_t(b)] && a < b);
+  });
+  for (size_t e = 0; e < m; ++e) {
+    Eigen::Index far = order[e];
+    int from = labels[size_t(far)];
+    if (weight[size_t(from)] <= 1) continue;  // never empty another cluster
+    Eigen::Map<const Eigen::RowVectorXd> xf(X[far], p);
+    sums.row(from) -= xf;
+    weight[size_t(from)] -= 1;
+    sums.row(empty[e]) = xf;
+    weight[size_t(empty[e])] = 1;
+  }
+}
+
 // Greedy k-means++: each new centre is the best of `trials` candidates drawn with probability
 // proportional to the squared distance to the nearest chosen centre. The candidates of one step are
 // drawn first and scored together in one pass over the rows; the result is the same as scoring
@@ -187,12 +226,7 @@ RowMatrix kmeans_plusplus(const Rows& X, int k, Rng& rng, Workspace& ws) {
   for (int c = 1; c < k; ++c) {
     Eigen::Index ids[kMaxTrials] = {};
     double cand_pot[kMaxTrials] = {};
-    for (int t = 0; t < trials; ++t) {
-      double r = rng.uniform() * pot;
-      Eigen::Index id = std::lower_bound(cumsum.begin(), cumsum.end(), r) - cumsum.begin();
-      ids[t] = std::min(id, n - 1);
-      cand_pot[t] = 0;
-    }
+    draw_trials(rng, cumsum, pot, trials, ids);
     switch (trials) {
       case 2: score_trials<P, 2>(X, closest.data(), ids, cand_pot); break;
       case 3: score_trials<P, 3>(X, closest.data(), ids, cand_pot); break;
@@ -285,28 +319,7 @@ std::pair<double, int> lloyd(const Rows& X, RowMatrix& centers, Workspace& ws, i
       }
       weight[size_t(best)] += 1;
     }
-    // Empty clusters take the points farthest from their centres (scikit-learn's relocation).
-    std::vector<int> empty;
-    for (int c = 0; c < k; ++c)
-      if (weight[size_t(c)] == 0) empty.push_back(c);
-    if (!empty.empty()) {
-      std::vector<Eigen::Index> order(static_cast<size_t>(n));
-      std::iota(order.begin(), order.end(), 0);
-      const size_t m = std::min(empty.size(), size_t(n));
-      std::partial_sort(order.begin(), order.begin() + long(m), order.end(), [&](Eigen::Index a, Eigen::Index b) {
-        return dist[size_t(a)] > dist[size_t(b)] || (dist[size_t(a)] == dist[size_t(b)] && a < b);
-      });
-      for (size_t e = 0; e < m; ++e) {
-        Eigen::Index far = order[e];
-        int from = labels[size_t(far)];
-        if (weight[size_t(from)] <= 1) continue;  // never empty another cluster
-        Eigen::Map<const Eigen::RowVectorXd> xf(X[far], p);
-        sums.row(from) -= xf;
-        weight[size_t(from)] -= 1;
-        sums.row(empty[e]) = xf;
-        weight[size_t(empty[e])] = 1;
-      }
-    }
+    relocate_empty(X, labels, dist, sums, weight);
     RowMatrix next = centers;
     for (int c = 0; c < k; ++c)
       if (weight[size_t(c)] > 0) next.row(c) = sums.row(c) / weight[size_t(c)];
@@ -344,6 +357,239 @@ KMeansResult fit(const Rows& X, const KMeansOptions& opt, double tol, InterruptC
       best.inertia = inertia;
       best.centers = centers;
       best.labels = labels;
+      best.n_iter = iters;
+      best.best_init = init;
+    }
+  }
+  return best;
+}
+
+// ---- rows with many sparse columns (one-hot columns clustered without PCA) ----
+//
+// Dense columns as a matrix, the others as per-row lists of nonzero entries in column order. A
+// distance between two rows costs the dense columns and a merge of the two lists; between a row and
+// a (dense) centre, the dense columns, the centre's squared norm over the sparse columns (once per
+// centre and iteration) and a correction per nonzero entry of the row. So a row of 2 numeric
+// columns and 2 categories among 509 encoded columns costs a few columns, not 509. The sums of the
+// next centres are the dense code's (an absent entry adds nothing); distances differ from the dense
+// code's only in rounding.
+struct SparseRows {
+  std::vector<Eigen::Index> dense;  // the dense columns
+  RowMatrix D;                      // n x dense.size()
+  std::vector<Eigen::Index> ptr;    // row i's entries: [ptr[i], ptr[i + 1])
+  std::vector<int> col;             // column of each entry
+  std::vector<double> val;
+  std::vector<int> sparse;          // the sparse columns
+};
+
+// Columns zero in at least 3/4 of the rows are sparse; the sparse form is taken when there are at
+// least 16 of them and they are at least half the columns.
+bool make_sparse_rows(const Rows& X, SparseRows& S) {
+  const Eigen::Index n = X.n, p = X.p;
+  if (p < 16 || n < 1) return false;
+  std::vector<Eigen::Index> nz(size_t(p), 0);
+  for (Eigen::Index i = 0; i < n; ++i)
+    for (Eigen::Index j = 0; j < p; ++j) nz[size_t(j)] += X[i][j] != 0;
+  for (Eigen::Index j = 0; j < p; ++j) {
+    if (4 * nz[size_t(j)] <= n)
+      S.sparse.push_back(int(j));
+    else
+      S.dense.push_back(j);
+  }
+  if (S.sparse.size() < 16 || 2 * S.sparse.size() < size_t(p)) return false;
+  const Eigen::Index nd = Eigen::Index(S.dense.size());
+  S.D.resize(n, nd);
+  S.ptr.assign(size_t(n) + 1, 0);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double* x = X[i];
+    for (Eigen::Index t = 0; t < nd; ++t) S.D(i, t) = x[S.dense[size_t(t)]];
+    for (int j : S.sparse)
+      if (x[j] != 0) S.col.push_back(j), S.val.push_back(x[j]);
+    S.ptr[size_t(i) + 1] = Eigen::Index(S.col.size());
+  }
+  return true;
+}
+
+double sparse_rr(const SparseRows& S, Eigen::Index i, Eigen::Index j) {
+  double s = 0;
+  const double* a = S.D.row(i).data();
+  const double* b = S.D.row(j).data();
+  for (Eigen::Index t = 0; t < S.D.cols(); ++t) {
+    const double u = a[t] - b[t];
+    s += u * u;
+  }
+  Eigen::Index pi = S.ptr[size_t(i)], pj = S.ptr[size_t(j)];
+  const Eigen::Index ei = S.ptr[size_t(i) + 1], ej = S.ptr[size_t(j) + 1];
+  while (pi < ei && pj < ej) {
+    const int ci = S.col[size_t(pi)], cj = S.col[size_t(pj)];
+    if (ci == cj) {
+      const double u = S.val[size_t(pi)] - S.val[size_t(pj)];
+      s += u * u;
+      ++pi, ++pj;
+    } else if (ci < cj) {
+      s += S.val[size_t(pi)] * S.val[size_t(pi)], ++pi;
+    } else {
+      s += S.val[size_t(pj)] * S.val[size_t(pj)], ++pj;
+    }
+  }
+  for (; pi < ei; ++pi) s += S.val[size_t(pi)] * S.val[size_t(pi)];
+  for (; pj < ej; ++pj) s += S.val[size_t(pj)] * S.val[size_t(pj)];
+  return s;
+}
+
+// The centres' parts a row distance needs: their dense columns and squared norm over the sparse ones.
+struct SparseCentres {
+  RowMatrix cd;
+  std::vector<double> sq;
+  const RowMatrix* full = nullptr;
+  void set(const SparseRows& S, const RowMatrix& centers) {
+    const int k = int(centers.rows());
+    cd.resize(k, Eigen::Index(S.dense.size()));
+    sq.assign(size_t(k), 0.0);
+    full = &centers;
+    for (int c = 0; c < k; ++c) {
+      for (size_t t = 0; t < S.dense.size(); ++t) cd(c, Eigen::Index(t)) = centers(c, S.dense[t]);
+      double q = 0;
+      for (int j : S.sparse) q += centers(c, j) * centers(c, j);
+      sq[size_t(c)] = q;
+    }
+  }
+  double distance(const SparseRows& S, Eigen::Index i, int c) const {
+    double s = 0;
+    const double* a = S.D.row(i).data();
+    const double* b = cd.row(c).data();
+    for (Eigen::Index t = 0; t < S.D.cols(); ++t) {
+      const double u = a[t] - b[t];
+      s += u * u;
+    }
+    double e = sq[size_t(c)];
+    const double* ctr = full->row(c).data();
+    for (Eigen::Index q = S.ptr[size_t(i)]; q < S.ptr[size_t(i) + 1]; ++q) {
+      const double cj = ctr[S.col[size_t(q)]], u = S.val[size_t(q)] - cj;
+      e += u * u - cj * cj;
+    }
+    return s + std::max(e, 0.0);
+  }
+  int nearest(const SparseRows& S, Eigen::Index i, double& best_d) const {
+    int best = 0;
+    double bd = distance(S, i, 0);
+    for (int c = 1; c < int(sq.size()); ++c) {
+      const double d = distance(S, i, c);
+      if (d < bd) bd = d, best = c;
+    }
+    best_d = bd;
+    return best;
+  }
+};
+
+RowMatrix kmeans_plusplus_sparse(const Rows& X, const SparseRows& S, int k, Rng& rng, Workspace& ws) {
+  const Eigen::Index n = X.n, p = X.p;
+  const int trials = std::min(kMaxTrials, 2 + int(std::log(double(k))));
+  RowMatrix centers(k, p);
+  Eigen::Index first = Eigen::Index(rng.below(uint64_t(n)));
+  centers.row(0) = Eigen::Map<const Eigen::RowVectorXd>(X[first], p);
+  std::vector<double>& closest = ws.closest;
+  std::vector<double>& cumsum = ws.cumsum;
+  double pot = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const double d = sparse_rr(S, i, first);
+    closest[size_t(i)] = d;
+    pot += d;
+    cumsum[size_t(i)] = pot;
+  }
+  for (int c = 1; c < k; ++c) {
+    Eigen::Index ids[kMaxTrials] = {};
+    double cand_pot[kMaxTrials] = {};
+    draw_trials(rng, cumsum, pot, trials, ids);
+    for (Eigen::Index i = 0; i < n; ++i)
+      for (int t = 0; t < trials; ++t) cand_pot[t] += std::min(closest[size_t(i)], sparse_rr(S, i, ids[t]));
+    int best = 0;
+    for (int t = 1; t < trials; ++t)
+      if (cand_pot[t] < cand_pot[best]) best = t;
+    double run = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double d = std::min(closest[size_t(i)], sparse_rr(S, i, ids[best]));
+      closest[size_t(i)] = d;
+      run += d;
+      cumsum[size_t(i)] = run;
+    }
+    pot = cand_pot[best];
+    centers.row(c) = Eigen::Map<const Eigen::RowVectorXd>(X[ids[best]], p);
+  }
+  return centers;
+}
+
+double assign_sparse(const SparseRows& S, const RowMatrix& centers, std::vector<int>& labels,
+                     std::vector<double>* dist = nullptr) {
+  SparseCentres sc;
+  sc.set(S, centers);
+  const Eigen::Index n = S.D.rows();
+  labels.resize(size_t(n));
+  double inertia = 0;
+  for (Eigen::Index i = 0; i < n; ++i) {
+    double bd;
+    labels[size_t(i)] = sc.nearest(S, i, bd);
+    if (dist) (*dist)[size_t(i)] = bd;
+    inertia += bd;
+  }
+  return inertia;
+}
+
+// lloyd<P> on sparse rows.
+std::pair<double, int> lloyd_sparse(const Rows& X, const SparseRows& S, RowMatrix& centers, Workspace& ws,
+                                    int max_iter, double tol, InterruptCheck check) {
+  const Eigen::Index n = X.n, p = X.p;
+  const int k = int(centers.rows());
+  std::vector<int>& labels = ws.labels;
+  std::vector<int>& old = ws.old;
+  std::fill(old.begin(), old.end(), -1);
+  RowMatrix sums(k, p);
+  std::vector<double> weight(static_cast<size_t>(k));
+  int it = 0;
+  for (; it < max_iter; ++it) {
+    if (check) check();
+    sums.setZero();
+    std::fill(weight.begin(), weight.end(), 0.0);
+    assign_sparse(S, centers, labels, &ws.dist);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const int best = labels[size_t(i)];
+      double* sb = sums.row(best).data();
+      const double* di = S.D.row(i).data();
+      for (size_t t = 0; t < S.dense.size(); ++t) sb[S.dense[t]] += di[t];
+      for (Eigen::Index q = S.ptr[size_t(i)]; q < S.ptr[size_t(i) + 1]; ++q) sb[S.col[size_t(q)]] += S.val[size_t(q)];
+      weight[size_t(best)] += 1;
+    }
+    relocate_empty(X, labels, ws.dist, sums, weight);
+    RowMatrix next = centers;
+    for (int c = 0; c < k; ++c)
+      if (weight[size_t(c)] > 0) next.row(c) = sums.row(c) / weight[size_t(c)];
+    double shift = (next - centers).squaredNorm();
+    centers = next;
+    if (labels == old || shift <= tol) {
+      ++it;
+      break;
+    }
+    old.swap(labels);
+  }
+  double inertia = assign_sparse(S, centers, labels);
+  return {inertia, it};
+}
+
+KMeansResult fit_sparse(const Rows& X, const SparseRows& S, const KMeansOptions& opt, double tol, InterruptCheck check,
+                        const KMeansProgress& progress) {
+  Rng rng(opt.seed);
+  KMeansResult best;
+  best.inertia = std::numeric_limits<double>::infinity();
+  Workspace ws(X.n);
+  for (int init = 0; init < opt.n_init; ++init) {
+    if (check) check();
+    RowMatrix centers = kmeans_plusplus_sparse(X, S, opt.k, rng, ws);
+    auto [inertia, iters] = lloyd_sparse(X, S, centers, ws, opt.max_iter, tol, check);
+    if (progress) progress(init, inertia, iters);
+    if (inertia < best.inertia) {
+      best.inertia = inertia;
+      best.centers = centers;
+      best.labels = ws.labels;
       best.n_iter = iters;
       best.best_init = init;
     }
@@ -396,10 +642,15 @@ KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOption
   // scikit-learn's tolerance: relative to the mean of the feature variances.
   double tol = 0;
   if (n > 0 && X.cols() > 0) {
-    Eigen::RowVectorXd mu = X.colwise().mean();
-    tol = ((X.rowwise() - mu).array().square().colwise().sum() / double(n)).mean() * opt.tol;
+    // Row by row (X is row-major: a column-wise reduction would stride through every row per column).
+    const Eigen::RowVectorXd mu = column_means(X);
+    Eigen::RowVectorXd ss = Eigen::RowVectorXd::Zero(X.cols());
+    for (Eigen::Index i = 0; i < n; ++i) ss.array() += (X.row(i) - mu).array().square();
+    tol = (ss / double(n)).mean() * opt.tol;
   }
   const Rows r = rows_of(X);
+  SparseRows sparse;
+  if (make_sparse_rows(r, sparse)) return fit_sparse(r, sparse, opt, tol, check, progress);
   switch (X.cols()) {
     case 1: return fit<1>(r, opt, tol, check, progress);
     case 2: return fit<2>(r, opt, tol, check, progress);

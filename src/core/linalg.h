@@ -22,4 +22,12 @@ using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::R
 using Vector = Eigen::VectorXd;
 using IndexVector = Eigen::VectorXi;
 
+// The mean of each column of row-major rows, summed row by row (Eigen's column-wise reduction of a
+// row-major matrix strides through every row once per column: slow for wide rows).
+inline Eigen::RowVectorXd column_means(const Eigen::Ref<const RowMatrix>& X) {
+  Eigen::RowVectorXd mu = Eigen::RowVectorXd::Zero(X.cols());
+  for (Eigen::Index i = 0; i < X.rows(); ++i) mu += X.row(i);
+  return X.rows() > 0 ? Eigen::RowVectorXd(mu / double(X.rows())) : mu;
+}
+
 }  // namespace custseg::core

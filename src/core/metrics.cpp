@@ -66,6 +66,71 @@ __attribute__((target_clones("avx2", "default"))) double distance_sums(const dou
   return acc;
 }
 
+// The silhouette's pair sums when many columns are sparse (one-hot columns clustered without PCA):
+// the dense columns are read as distance_sums does, the sparse ones as per-row lists of nonzero
+// entries in column order, merged per pair, so a pair costs its dense columns and its two rows'
+// nonzero entries instead of every column. The same distances as the dense loop up to the order of
+// summation (dense columns first; an absent entry adds nothing).
+void silhouette_pair_sums_sparse(const Eigen::MatrixXd& G, const std::vector<Eigen::Index>& dense,
+                                 const std::vector<Eigen::Index>& sparse, const std::vector<int>& lab,
+                                 const std::vector<Eigen::Index>& start, int k, Eigen::MatrixXd& S,
+                                 const InterruptCheck& check) {
+  const Eigen::Index n = G.rows();
+  std::vector<Eigen::Index> ptr(size_t(n) + 1, 0);
+  std::vector<int> col;
+  std::vector<double> val;
+  for (Eigen::Index r = 0; r < n; ++r) {
+    for (size_t t = 0; t < sparse.size(); ++t) {
+      const double v = G(r, sparse[t]);
+      if (v != 0) col.push_back(int(t)), val.push_back(v);
+    }
+    ptr[size_t(r) + 1] = Eigen::Index(col.size());
+  }
+  std::vector<const double*> cols(dense.size());
+  for (size_t t = 0; t < dense.size(); ++t) cols[t] = G.col(dense[t]).data();
+  std::vector<double> xi(dense.size());
+  const size_t nd = dense.size();
+  for (Eigen::Index i = 0; i + 1 < n; ++i) {
+    if (check && i % 64 == 0) check();
+    const int li = lab[size_t(i)];
+    for (size_t t = 0; t < nd; ++t) xi[t] = G(i, dense[t]);
+    const Eigen::Index bi = ptr[size_t(i)], ei = ptr[size_t(i) + 1];
+    double* to_i = S.col(li).data();
+    for (int c = li; c < k; ++c) {
+      const Eigen::Index a = std::max(start[size_t(c)], i + 1), b = start[size_t(c) + 1];
+      double acc = 0;
+      for (Eigen::Index j = a; j < b; ++j) {
+        double s = 0;
+        for (size_t t = 0; t < nd; ++t) {
+          const double u = cols[t][j] - xi[t];
+          s += u * u;
+        }
+        Eigen::Index pi = bi, pj = ptr[size_t(j)];
+        const Eigen::Index ej = ptr[size_t(j) + 1];
+        while (pi < ei && pj < ej) {
+          if (col[size_t(pi)] == col[size_t(pj)]) {
+            const double u = val[size_t(pi)] - val[size_t(pj)];
+            s += u * u;
+            ++pi, ++pj;
+          } else if (col[size_t(pi)] < col[size_t(pj)]) {
+            s += val[size_t(pi)] * val[size_t(pi)];
+            ++pi;
+          } else {
+            s += val[size_t(pj)] * val[size_t(pj)];
+            ++pj;
+          }
+        }
+        for (; pi < ei; ++pi) s += val[size_t(pi)] * val[size_t(pi)];
+        for (; pj < ej; ++pj) s += val[size_t(pj)] * val[size_t(pj)];
+        const double d = std::sqrt(s);
+        to_i[j] += d;
+        acc += d;
+      }
+      S(i, c) += acc;
+    }
+  }
+}
+
 }  // namespace
 
 double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
@@ -92,17 +157,24 @@ double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<
   // S(i, c): the sum of the distances from row i to the rows of cluster c. Each pair's distance is
   // computed once and added to both rows' sums.
   Eigen::MatrixXd S = Eigen::MatrixXd::Zero(n, k);
-  std::vector<const double*> cols(static_cast<size_t>(p));
-  for (Eigen::Index t = 0; t < p; ++t) cols[size_t(t)] = G.col(t).data();
-  std::vector<double> xi(static_cast<size_t>(p));
-  for (Eigen::Index i = 0; i + 1 < n; ++i) {
-    if (check && i % 64 == 0) check();
-    const int li = lab[size_t(i)];
-    for (Eigen::Index t = 0; t < p; ++t) xi[size_t(t)] = G(i, t);
-    double* to_i = S.col(li).data();  // S(j, li) for the rows j after i
-    for (int c = li; c < k; ++c) {
-      const Eigen::Index a = std::max(start[size_t(c)], i + 1), b = start[size_t(c) + 1];
-      if (b > a) S(i, c) += distance_sums(cols.data(), p, xi.data(), a, b, to_i);
+  // Columns zero in at least 3/4 of the rows are sparse; with 8 or more of them, pairs merge lists.
+  std::vector<Eigen::Index> dense, sparse;
+  for (Eigen::Index t = 0; t < p; ++t) (4 * (G.col(t).array() != 0).count() <= n ? sparse : dense).push_back(t);
+  if (sparse.size() >= 8) {
+    silhouette_pair_sums_sparse(G, dense, sparse, lab, start, k, S, check);
+  } else {
+    std::vector<const double*> cols(static_cast<size_t>(p));
+    for (Eigen::Index t = 0; t < p; ++t) cols[size_t(t)] = G.col(t).data();
+    std::vector<double> xi(static_cast<size_t>(p));
+    for (Eigen::Index i = 0; i + 1 < n; ++i) {
+      if (check && i % 64 == 0) check();
+      const int li = lab[size_t(i)];
+      for (Eigen::Index t = 0; t < p; ++t) xi[size_t(t)] = G(i, t);
+      double* to_i = S.col(li).data();  // S(j, li) for the rows j after i
+      for (int c = li; c < k; ++c) {
+        const Eigen::Index a = std::max(start[size_t(c)], i + 1), b = start[size_t(c) + 1];
+        if (b > a) S(i, c) += distance_sums(cols.data(), p, xi.data(), a, b, to_i);
+      }
     }
   }
   double total = 0;
@@ -125,7 +197,7 @@ double calinski_harabasz_score(const Eigen::Ref<const RowMatrix>& X, const std::
   const int used = used_labels(sizes);
   if (used < 2 || used > n - 1) return std::numeric_limits<double>::quiet_NaN();
   RowMatrix means = cluster_means(X, labels, sizes);
-  Eigen::RowVectorXd mean = X.colwise().mean();
+  Eigen::RowVectorXd mean = column_means(X);
   double extra = 0, intra = 0;
   for (int c = 0; c < k; ++c)
     if (sizes[size_t(c)] > 0) extra += sizes[size_t(c)] * (means.row(c) - mean).squaredNorm();

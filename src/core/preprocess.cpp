@@ -161,7 +161,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     // then the one-hot columns' part with no level active, then one component column per active
     // level. A row costs its numeric columns and its levels, not every encoded column.
     Vector base = Vector::Zero(q);
-    const bool sparse = pca && !Xfa.rows();
+    const bool sparse = pca;
     if (sparse)
       for (Eigen::Index c = 0; c < q; ++c) {
         double acc = 0;
@@ -191,30 +191,25 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
             if (active[size_t(a)] >= 0) acc += proj(c, active[size_t(a)]) / sv(active[size_t(a)]);
           out[c] = acc;
         }
-        for (uint64_t copy = 1; copy < take[e]; ++copy) Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+        if (Xfa.rows()) {  // "metric_space": "features": the row before PCA too
+          for (int j = 0; j < d; ++j) Xfa(at, j) = j < n_numeric ? z(j) : (0.0 - mv(j)) / sv(j);
+          for (int a = 0; a < nc; ++a)
+            if (active[size_t(a)] >= 0) Xfa(at, active[size_t(a)]) = (1.0 - mv(active[size_t(a)])) / sv(active[size_t(a)]);
+        }
+        for (uint64_t copy = 1; copy < take[e]; ++copy) {
+          Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
+          if (Xfa.rows()) Xfa.row(at + Eigen::Index(copy)) = Xfa.row(at);
+        }
         at += Eigen::Index(take[e]);
         continue;
       }
+      // Without PCA: the scaled encoded row itself.
       z.setZero();
       for (int j = 0; j < n_numeric; ++j) z(j) = std::isnan(row[j]) ? mean(j) : row[j];
       for (int c = n_numeric; c < w; ++c)
         if (row[c] >= 0) z(id_to_col[size_t(row[c])]) = 1.0;
-      for (int j = 0; j < d; ++j) z(j) = (z(j) - mv(j)) / sv(j);
-      if (!pca) {
-        for (int j = 0; j < d; ++j) out[j] = z(j);
-      } else {
-        if (Xfa.rows()) Xfa.row(at) = z.transpose();
-        for (int j = 0; j < d; ++j) z(j) -= pca_mean(j);
-        for (Eigen::Index c = 0; c < q; ++c) {
-          double acc = 0;
-          for (int j = 0; j < d; ++j) acc += z(j) * proj(c, j);
-          out[c] = acc;
-        }
-      }
-      for (uint64_t copy = 1; copy < take[e]; ++copy) {
-        Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
-        if (Xfa.rows()) Xfa.row(at + Eigen::Index(copy)) = Xfa.row(at);
-      }
+      for (int j = 0; j < d; ++j) out[j] = (z(j) - mv(j)) / sv(j);
+      for (uint64_t copy = 1; copy < take[e]; ++copy) Xa.row(at + Eigen::Index(copy)) = Xa.row(at);
       at += Eigen::Index(take[e]);
     }
     // Why: the raw rows are not needed again (a borrowed sample belongs to the caller).

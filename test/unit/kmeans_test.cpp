@@ -85,6 +85,40 @@ TEST(KMeans, DuplicateRowsDoNotLeaveEmptyClusters) {
   EXPECT_TRUE(r.centers.allFinite());
 }
 
+// Rows with many sparse (one-hot) columns take the sparse distance path: every label is the nearest
+// centre by the plain dense distance, the centres are the means of their rows, and the inertia is
+// the dense one.
+TEST(KMeans, OneHotRowsWithoutPcaMatchDenseDefinitions) {
+  const RowMatrix X = testing::one_hot_rows(4, 150, 2, {60, 7}, 3);
+  KMeansOptions opt;
+  opt.k = 4;
+  opt.seed = 5;
+  KMeansResult r = kmeans_fit(X, opt);
+  double inertia = 0;
+  for (Eigen::Index i = 0; i < X.rows(); ++i) {
+    int best = 0;
+    double bd = (X.row(i) - r.centers.row(0)).squaredNorm();
+    for (int c = 1; c < opt.k; ++c) {
+      const double d = (X.row(i) - r.centers.row(c)).squaredNorm();
+      if (d < bd) bd = d, best = c;
+    }
+    EXPECT_EQ(r.labels[size_t(i)], best) << "row " << i;
+    inertia += bd;
+  }
+  EXPECT_NEAR(r.inertia, inertia, 1e-9 * inertia);
+  for (int c = 0; c < opt.k; ++c) {
+    Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(X.cols());
+    int n = 0;
+    for (Eigen::Index i = 0; i < X.rows(); ++i)
+      if (r.labels[size_t(i)] == c) sum += X.row(i), ++n;
+    ASSERT_GT(n, 0);
+    EXPECT_LT((sum / n - r.centers.row(c)).cwiseAbs().maxCoeff(), 1e-12);
+  }
+  // The planted groups: numeric centres 3 apart and mostly their own levels.
+  std::set<int> seen(r.labels.begin(), r.labels.end());
+  EXPECT_EQ(seen.size(), 4u);
+}
+
 TEST(KMeans, TooFewRowsIsAnError) {
   RowMatrix X(2, 2);
   X << 0, 0, 1, 1;

@@ -46,6 +46,15 @@ TEST(Metrics, HandComputedValues) {
   EXPECT_NEAR(davies_bouldin_score(X, labels, 2), 0.1, 1e-15);
 }
 
+// One-hot rows without PCA take the silhouette's sparse pair path: the same value as the definition.
+TEST(Metrics, SilhouetteOfOneHotRowsEqualsTheDefinition) {
+  const RowMatrix X = testing::one_hot_rows(3, 80, 2, {40, 7}, 8);
+  std::vector<int> labels;
+  for (Eigen::Index i = 0; i < X.rows(); ++i) labels.push_back(int(i / 80 + (i % 11 == 0)) % 3);
+  const double s = silhouette_score(X, labels, 3), direct = direct_silhouette(X, labels, 3);
+  EXPECT_NEAR(s, direct, 1e-12 * std::abs(direct));
+}
+
 TEST(Metrics, SingletonClusterHasSilhouetteZero) {
   // scikit-learn: a point alone in its cluster scores 0.
   RowMatrix X(3, 1);

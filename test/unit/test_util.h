@@ -24,4 +24,27 @@ inline RowMatrix blobs(const std::vector<std::vector<double>>& centres, int n_pe
   return X;
 }
 
+// Rows as one-hot encoding without PCA leaves them: `numeric` dense columns around each group's
+// centre, then for each of the `levels` sizes a block of 0/1 columns with one active level per row
+// (drawn mostly from the group's share of the levels).
+inline RowMatrix one_hot_rows(int groups, int n_per, int numeric, const std::vector<int>& levels, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> noise(0.0, 1.0);
+  int width = numeric;
+  for (int l : levels) width += l;
+  RowMatrix X = RowMatrix::Zero(groups * n_per, width);
+  for (int g = 0, r = 0; g < groups; ++g)
+    for (int i = 0; i < n_per; ++i, ++r) {
+      for (int j = 0; j < numeric; ++j) X(r, j) = 3.0 * g * (j % 2 ? -1 : 1) + noise(gen);
+      int at = numeric;
+      for (int l : levels) {
+        const int own = l * g / groups, span = std::max(1, l / groups);
+        const int level = gen() % 5 == 0 ? int(gen() % uint64_t(l)) : own + int(gen() % uint64_t(span));
+        X(r, at + level) = 1.0;
+        at += l;
+      }
+    }
+  return X;
+}
+
 }  // namespace custseg::core::testing
