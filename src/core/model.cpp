@@ -15,6 +15,20 @@ namespace custseg::core {
 
 namespace {
 
+// The hash of a level's text in a model's level index (FNV-1a).
+inline uint64_t level_text_hash(const char* data, size_t len) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < len; ++i) {
+    h ^= uint8_t(data[i]);
+    h *= 1099511628211ULL;
+  }
+  return h ^ (h >> 29);
+}
+
+}  // namespace
+
+namespace {
+
 constexpr uint32_t kMagic = 0x4D475343;  // "CSGM" little-endian
 constexpr size_t kReserved = 8;          // varlena header + padding, owned by the glue
 constexpr int kInfoFields = 10;
@@ -662,6 +676,25 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
     s += level_count_[i];
     col += level_count_[i];
   }
+  // The level index: a category costs one hash and, on a hit, one comparison.
+  slot_first_.resize(n_cat);
+  slot_mask_.resize(n_cat);
+  size_t slots = 0;
+  for (size_t i = 0; i < n_cat; ++i) {
+    uint32_t size = 4;
+    while (size < 2 * level_count_[i]) size <<= 1;
+    slot_first_[i] = uint32_t(slots);
+    slot_mask_[i] = size - 1;
+    slots += size;
+  }
+  level_slots_.assign(slots, 0);
+  for (size_t i = 0; i < n_cat; ++i)
+    for (uint32_t l = 0; l < level_count_[i]; ++l) {
+      const uint32_t si = level_first_[i] + l;
+      uint32_t slot = uint32_t(level_text_hash(str_bytes_ + str_off_[si], str_off_[si + 1] - str_off_[si])) & slot_mask_[i];
+      while (level_slots_[slot_first_[i] + slot] != 0) slot = (slot + 1) & slot_mask_[i];
+      level_slots_[slot_first_[i] + slot] = l + 1;
+    }
   // The projection of the one-hot columns when no level is active, so that a row's projection
   // costs its numeric columns plus one component column per active level (see transform).
   proj_base_.assign(size_t(std::max(n_components_, 0)), 0.0);
@@ -708,22 +741,15 @@ void ModelView::transform(const double* numeric, const StrRef* categorical, doub
     int hit = -1;
     const StrRef& v = categorical[c];
     if (!v.is_null) {
-      // Levels are sorted: binary search by bytes.
-      uint32_t lo = 0, hi = count;
-      while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        uint32_t si = first + mid;
-        size_t ll = str_off_[si + 1] - str_off_[si];
-        int cmp = std::memcmp(str_bytes_ + str_off_[si], v.data, std::min(ll, v.len));
-        if (cmp == 0) cmp = ll < v.len ? -1 : (ll > v.len ? 1 : 0);
-        if (cmp == 0) {
-          hit = int(mid);
+      const uint32_t* slots = level_slots_.data() + slot_first_[size_t(c)];
+      const uint32_t mask = slot_mask_[size_t(c)];
+      for (uint32_t slot = uint32_t(level_text_hash(v.data, v.len)) & mask; slots[slot] != 0; slot = (slot + 1) & mask) {
+        const uint32_t si = first + slots[slot] - 1;
+        const size_t ll = str_off_[si + 1] - str_off_[si];
+        if (ll == v.len && (ll == 0 || std::memcmp(str_bytes_ + str_off_[si], v.data, ll) == 0)) {
+          hit = int(slots[slot] - 1);
           break;
         }
-        if (cmp < 0)
-          lo = mid + 1;
-        else
-          hi = mid;
       }
     }
     if (n_components_ > 0) {

@@ -210,6 +210,9 @@ class ModelView {
   std::vector<uint32_t> level_first_;  // first string index of each categorical feature's levels
   std::vector<uint32_t> dummy_first_;  // first encoded column of each categorical feature
   std::vector<double> proj_base_;      // per component: the one-hot columns' part with no level active
+  // Per categorical feature, an open-addressing index of its levels (level + 1 per slot, 0 empty):
+  // slots [slot_first_[c], slot_first_[c] + slot_mask_[c] + 1) of level_slots_.
+  std::vector<uint32_t> level_slots_, slot_first_, slot_mask_;
 };
 
 }  // namespace custseg::core
