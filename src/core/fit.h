@@ -184,6 +184,8 @@ void compact_state_into(const uint8_t* data, size_t len, uint8_t* out, size_t ou
 // The names and number of numeric features of an encoded state, read from its header alone (the
 // glue's per-call cache needs only these; decoding the whole state per row would cost its size).
 void state_features(const uint8_t* data, size_t len, std::vector<std::string>& names, int& n_numeric);
+// The number of features and of numeric features of an encoded state, from its header alone.
+void state_widths(const uint8_t* data, size_t len, int& n_features, int& n_numeric);
 // The options text of an encoded state, read from its header (for the transforms of its rows).
 std::string state_options(const uint8_t* data, size_t len);
 

@@ -297,6 +297,12 @@ void state_features(const uint8_t* b, size_t len, std::vector<std::string>& name
   n_numeric = int(h.n_numeric);
 }
 
+void state_widths(const uint8_t* b, size_t len, int& n_features, int& n_numeric) {
+  const StateHeader h = read_header(b, len);
+  n_features = int(h.n_features);
+  n_numeric = int(h.n_numeric);
+}
+
 std::string state_options(const uint8_t* b, size_t len) {
   StateHeader h = read_header(b, len);
   if (h.off_options > len || h.options_len > len - h.off_options) bad_state("section out of bounds");

@@ -6,6 +6,7 @@
 // a local scan. custseg_train builds this form for Citus tables. The state and the final step are
 // custseg_fit's, so the model equals custseg_fit(row) over a table with these columns.
 #include <cmath>
+#include <new>
 
 #include "rows.h"
 
@@ -102,11 +103,11 @@ struct Widths {
 };
 Widths state_widths(FunctionCallInfo fcinfo, const bytea* state) {
   if (auto* w = static_cast<Widths*>(fcinfo->flinfo->fn_extra)) return *w;
-  std::vector<std::string> names;
-  int n_numeric = 0;
-  core::state_features(reinterpret_cast<const uint8_t*>(state), VARSIZE(state), names, n_numeric);
+  // From the header alone: a caller with a fresh FmgrInfo per row (Citus) pays this on every row.
+  int n_features = 0, n_numeric = 0;
+  core::state_widths(reinterpret_cast<const uint8_t*>(state), VARSIZE(state), n_features, n_numeric);
   auto* w = static_cast<Widths*>(pg::alloc(fcinfo->flinfo->fn_mcxt, sizeof(Widths)));
-  *w = {n_numeric, int(names.size()) - n_numeric};
+  *w = {n_numeric, n_features - n_numeric};
   fcinfo->flinfo->fn_extra = w;
   return *w;
 }
@@ -152,10 +153,14 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
                           std::to_string(w.n_categorical),
                       "every row must give the same columns in the same order");
   // Plain arrays on the stack: at most kMaxFeatures of each (checked when the state was planned).
+  // Why raw storage for the categories: a default-constructed StrRef[kMaxFeatures] would write all
+  // 1000 entries (24 kB) on every row; only the state's width is set (NULL until read).
   double numeric[core::kMaxFeatures];
-  core::StrRef categorical[core::kMaxFeatures];
+  alignas(core::StrRef) unsigned char categorical_room[sizeof(core::StrRef) * core::kMaxFeatures];
   if (w.n_numeric > core::kMaxFeatures || w.n_categorical > core::kMaxFeatures)
     throw core::Error(core::ErrorCode::kInternal, "custseg state has too many features");
+  core::StrRef* categorical = reinterpret_cast<core::StrRef*>(categorical_room);
+  for (int i = 0; i < w.n_categorical; ++i) new (&categorical[i]) core::StrRef();
   for (int i = 0; i < w.n_numeric; ++i) numeric[i] = NAN;
   if (numbers) {
     const char* data = ARR_DATA_PTR(numbers);
