@@ -4,7 +4,9 @@
 For each size, a local table (one node: the coordinator's own PostgreSQL, parallel query on) and a
 hash-distributed copy (32 shards on 2 workers) of bench/make_table.sql's customers. Times, as medians:
   floor     SELECT count(*) FROM t c WHERE c IS NOT NULL  (reading every row as a whole)
-  train     what custseg_train runs: custseg_fit(t, opts) on one node, custseg_fit_columns(...) on Citus
+  train     custseg_fit(t, opts) on one node, custseg_fit_columns(...) on Citus; and "bounded", what
+            custseg_train runs on Citus: the row count for custseg_sample_threshold, then the
+            aggregate with that bound, so that each shard ships only its share of the sample
   score     SELECT sum(custseg_predict(c, 'name')) FROM t c  (by name, as users write it)
 and prints the ratios: each against its own floor, and distributed against one node. At the first
 size it also counts the rows whose segment differs between the distributed, the parallel and the
@@ -88,6 +90,18 @@ def bench_size(rows, runs, agreement):
     for key, sql in q.items():
         r[key] = median_of(runs, lambda: timed(cur, sql))
         print(f"  {key}: {r[key]:.3f} s", flush=True)
+
+    # What custseg_train runs on a Citus table: the row count for the sample bound
+    # (custseg_sample_threshold), then the aggregate with it, each shard shipping its share.
+    def bounded():
+        t = time.perf_counter()
+        cur.execute("SELECT custseg_sample_threshold(%s, %s)", (dist, OPTS))
+        bound = json.dumps(cur.fetchone()[0])
+        cur.execute(f"SELECT custseg_fit_columns({args}, %s) IS NOT NULL FROM {dist} t", (bound,))
+        cur.fetchall()
+        return time.perf_counter() - t
+    r["dist_train_bounded"] = median_of(runs, bounded)
+    print(f"  dist_train_bounded: {r['dist_train_bounded']:.3f} s", flush=True)
     if agreement:
         # The three models of the same rows: distributed, parallel and serial on one node.
         cur.execute("DROP TABLE IF EXISTS bench_models")
@@ -114,6 +128,7 @@ def bench_size(rows, runs, agreement):
 def ratios(r):
     return {
         "dist_train / dist_floor": r["dist_train"] / r["dist_floor"],
+        "dist_train_bounded / dist_floor": r["dist_train_bounded"] / r["dist_floor"],
         "dist_score / dist_floor": r["dist_score"] / r["dist_floor"],
         "one_train / one_floor": r["one_train"] / r["one_floor"],
         "one_score / one_floor": r["one_score"] / r["one_floor"],

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <tuple>
 
 #include "rng.h"
 
@@ -126,6 +127,10 @@ __attribute__((target_clones("avx2", "default"))) void take_min_p2(const double*
 }
 
 constexpr int kMaxTrials = 2 + 7;  // 2 + ln(1000), rounded down
+// Restarts run on a subsample of max(kRestartRows, n / 10) rows once n is at least twice that; the
+// kRefined best are refined on every row (kmeans_fit).
+constexpr Eigen::Index kRestartRows = 10000;
+constexpr size_t kRefined = 2;
 
 // Per-row work arrays, allocated once for all restarts.
 struct Workspace {
@@ -340,9 +345,15 @@ std::pair<double, int> lloyd(const Rows& X, RowMatrix& centers, Workspace& ws, i
   return {inertia, it};
 }
 
+// One restart's outcome, kept when restarts run on a subsample (kmeans_fit).
+struct Restart {
+  double inertia;
+  RowMatrix centers;
+};
+
 template <int P>
 KMeansResult fit(const Rows& X, const KMeansOptions& opt, double tol, InterruptCheck check,
-                 const KMeansProgress& progress) {
+                 const KMeansProgress& progress, std::vector<Restart>* all) {
   Rng rng(opt.seed);
   KMeansResult best;
   best.inertia = std::numeric_limits<double>::infinity();
@@ -353,6 +364,7 @@ KMeansResult fit(const Rows& X, const KMeansOptions& opt, double tol, InterruptC
     RowMatrix centers = kmeans_plusplus<P>(X, opt.k, rng, ws);
     auto [inertia, iters] = lloyd<P>(X, centers, ws, opt.max_iter, tol, check);
     if (progress) progress(init, inertia, iters);
+    if (all) all->push_back({inertia, centers});
     if (inertia < best.inertia) {
       best.inertia = inertia;
       best.centers = centers;
@@ -576,7 +588,7 @@ std::pair<double, int> lloyd_sparse(const Rows& X, const SparseRows& S, RowMatri
 }
 
 KMeansResult fit_sparse(const Rows& X, const SparseRows& S, const KMeansOptions& opt, double tol, InterruptCheck check,
-                        const KMeansProgress& progress) {
+                        const KMeansProgress& progress, std::vector<Restart>* all) {
   Rng rng(opt.seed);
   KMeansResult best;
   best.inertia = std::numeric_limits<double>::infinity();
@@ -586,6 +598,7 @@ KMeansResult fit_sparse(const Rows& X, const SparseRows& S, const KMeansOptions&
     RowMatrix centers = kmeans_plusplus_sparse(X, S, opt.k, rng, ws);
     auto [inertia, iters] = lloyd_sparse(X, S, centers, ws, opt.max_iter, tol, check);
     if (progress) progress(init, inertia, iters);
+    if (all) all->push_back({inertia, centers});
     if (inertia < best.inertia) {
       best.inertia = inertia;
       best.centers = centers;
@@ -631,6 +644,70 @@ RowMatrix kmeans_plusplus_centers(const Eigen::Ref<const RowMatrix>& X, int k, u
   }
 }
 
+namespace {
+
+// scikit-learn's tolerance: relative to the mean of the feature variances.
+double kmeans_tol(const Eigen::Ref<const RowMatrix>& X, double rel) {
+  const Eigen::Index n = X.rows();
+  if (n == 0 || X.cols() == 0) return 0;
+  // Row by row (X is row-major: a column-wise reduction would stride through every row per column).
+  const Eigen::RowVectorXd mu = column_means(X);
+  Eigen::RowVectorXd ss = Eigen::RowVectorXd::Zero(X.cols());
+  for (Eigen::Index i = 0; i < n; ++i) ss.array() += (X.row(i) - mu).array().square();
+  return (ss / double(n)).mean() * rel;
+}
+
+// Every restart on X (dense or sparse kernels).
+KMeansResult run_restarts(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt, InterruptCheck check,
+                          const KMeansProgress& progress, std::vector<Restart>* all) {
+  const double tol = kmeans_tol(X, opt.tol);
+  const Rows r = rows_of(X);
+  SparseRows sparse;
+  if (make_sparse_rows(r, sparse)) return fit_sparse(r, sparse, opt, tol, check, progress, all);
+  switch (X.cols()) {
+    case 1: return fit<1>(r, opt, tol, check, progress, all);
+    case 2: return fit<2>(r, opt, tol, check, progress, all);
+    case 3: return fit<3>(r, opt, tol, check, progress, all);
+    case 4: return fit<4>(r, opt, tol, check, progress, all);
+    default: return fit<0>(r, opt, tol, check, progress, all);
+  }
+}
+
+// Lloyd iterations on X from the given centres.
+template <int P>
+KMeansResult refine_dense(const Rows& r, RowMatrix centers, const KMeansOptions& opt, double tol, InterruptCheck check) {
+  Workspace ws(r.n);
+  KMeansResult out;
+  std::tie(out.inertia, out.n_iter) = lloyd<P>(r, centers, ws, opt.max_iter, tol, check);
+  out.centers = std::move(centers);
+  out.labels = ws.labels;
+  return out;
+}
+
+KMeansResult refine(const Eigen::Ref<const RowMatrix>& X, const RowMatrix& centers, const KMeansOptions& opt,
+                    InterruptCheck check) {
+  const double tol = kmeans_tol(X, opt.tol);
+  const Rows r = rows_of(X);
+  SparseRows sparse;
+  if (make_sparse_rows(r, sparse)) {
+    Workspace ws(r.n);
+    KMeansResult out;
+    out.centers = centers;
+    std::tie(out.inertia, out.n_iter) = lloyd_sparse(r, sparse, out.centers, ws, opt.max_iter, tol, check);
+    out.labels = ws.labels;
+    return out;
+  }
+  switch (X.cols()) {
+    case 1: return refine_dense<1>(r, centers, opt, tol, check);
+    case 2: return refine_dense<2>(r, centers, opt, tol, check);
+    case 3: return refine_dense<3>(r, centers, opt, tol, check);
+    case 4: return refine_dense<4>(r, centers, opt, tol, check);
+    default: return refine_dense<0>(r, centers, opt, tol, check);
+  }
+}
+
+}  // namespace
+
 KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt, InterruptCheck check,
                         const KMeansProgress& progress) {
   const Eigen::Index n = X.rows();
@@ -639,25 +716,28 @@ KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOption
     throw Error(ErrorCode::kDataException,
                 "k = " + std::to_string(opt.k) + " exceeds the " + std::to_string(n) + " rows to cluster",
                 "lower \"k\" or train on more rows");
-  // scikit-learn's tolerance: relative to the mean of the feature variances.
-  double tol = 0;
-  if (n > 0 && X.cols() > 0) {
-    // Row by row (X is row-major: a column-wise reduction would stride through every row per column).
-    const Eigen::RowVectorXd mu = column_means(X);
-    Eigen::RowVectorXd ss = Eigen::RowVectorXd::Zero(X.cols());
-    for (Eigen::Index i = 0; i < n; ++i) ss.array() += (X.row(i) - mu).array().square();
-    tol = (ss / double(n)).mean() * opt.tol;
+  const Eigen::Index m = std::max(kRestartRows, n / 10);
+  if (opt.n_init <= 1 || n < 2 * m || m < Eigen::Index(20) * opt.k) return run_restarts(X, opt, check, progress, nullptr);
+  // Many rows: the restarts run on an evenly spaced tenth of the rows (at least kRestartRows; X is
+  // in canonical order, so which rows does not depend on the plan), and the two best of them are
+  // refined by Lloyd iterations on every row; the lower inertia wins (the earlier restart on a tie).
+  RowMatrix sub(m, X.cols());
+  for (Eigen::Index i = 0; i < m; ++i) sub.row(i) = X.row(i * n / m);
+  std::vector<Restart> all;
+  run_restarts(sub, opt, check, progress, &all);
+  std::vector<int> order(all.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return all[size_t(a)].inertia < all[size_t(b)].inertia; });
+  KMeansResult best;
+  best.inertia = std::numeric_limits<double>::infinity();
+  for (size_t t = 0; t < std::min<size_t>(kRefined, order.size()); ++t) {
+    KMeansResult r = refine(X, all[size_t(order[t])].centers, opt, check);
+    if (r.inertia < best.inertia) {
+      best = std::move(r);
+      best.best_init = order[t];
+    }
   }
-  const Rows r = rows_of(X);
-  SparseRows sparse;
-  if (make_sparse_rows(r, sparse)) return fit_sparse(r, sparse, opt, tol, check, progress);
-  switch (X.cols()) {
-    case 1: return fit<1>(r, opt, tol, check, progress);
-    case 2: return fit<2>(r, opt, tol, check, progress);
-    case 3: return fit<3>(r, opt, tol, check, progress);
-    case 4: return fit<4>(r, opt, tol, check, progress);
-    default: return fit<0>(r, opt, tol, check, progress);
-  }
+  return best;
 }
 
 }  // namespace custseg::core
