@@ -208,6 +208,22 @@ void relocate_empty(const Rows& X, const std::vector<int>& labels, const std::ve
   }
 }
 
+// The end of a Lloyd iteration, after the E-step filled labels, dist, sums and weight: empty
+// clusters relocated, the centres moved to their means; true when the labels stopped changing or
+// the squared shift fell under tol (else the labels become the old ones).
+bool end_iteration(const Rows& X, std::vector<int>& labels, std::vector<int>& old, const std::vector<double>& dist,
+                   RowMatrix& sums, std::vector<double>& weight, RowMatrix& centers, double tol) {
+  relocate_empty(X, labels, dist, sums, weight);
+  RowMatrix next = centers;
+  for (int c = 0; c < int(centers.rows()); ++c)
+    if (weight[size_t(c)] > 0) next.row(c) = sums.row(c) / weight[size_t(c)];
+  const double shift = (next - centers).squaredNorm();
+  centers = next;
+  if (labels == old || shift <= tol) return true;
+  old.swap(labels);
+  return false;
+}
+
 // Greedy k-means++: each new centre is the best of `trials` candidates drawn with probability
 // proportional to the squared distance to the nearest chosen centre. The candidates of one step are
 // drawn first and scored together in one pass over the rows; the result is the same as scoring
@@ -324,21 +340,10 @@ std::pair<double, int> lloyd(const Rows& X, RowMatrix& centers, Workspace& ws, i
       }
       weight[size_t(best)] += 1;
     }
-    relocate_empty(X, labels, dist, sums, weight);
-    RowMatrix next = centers;
-    for (int c = 0; c < k; ++c)
-      if (weight[size_t(c)] > 0) next.row(c) = sums.row(c) / weight[size_t(c)];
-    double shift = (next - centers).squaredNorm();
-    centers = next;
-    if (labels == old) {
+    if (end_iteration(X, labels, old, dist, sums, weight, centers, tol)) {
       ++it;
       break;
     }
-    if (shift <= tol) {
-      ++it;
-      break;
-    }
-    old.swap(labels);
   }
   // The final E-step makes the labels match the returned centres (a no-op after strict convergence).
   double inertia = assign<P>(X, centers, labels);
@@ -571,17 +576,10 @@ std::pair<double, int> lloyd_sparse(const Rows& X, const SparseRows& S, RowMatri
       for (Eigen::Index q = S.ptr[size_t(i)]; q < S.ptr[size_t(i) + 1]; ++q) sb[S.col[size_t(q)]] += S.val[size_t(q)];
       weight[size_t(best)] += 1;
     }
-    relocate_empty(X, labels, ws.dist, sums, weight);
-    RowMatrix next = centers;
-    for (int c = 0; c < k; ++c)
-      if (weight[size_t(c)] > 0) next.row(c) = sums.row(c) / weight[size_t(c)];
-    double shift = (next - centers).squaredNorm();
-    centers = next;
-    if (labels == old || shift <= tol) {
+    if (end_iteration(X, labels, old, ws.dist, sums, weight, centers, tol)) {
       ++it;
       break;
     }
-    old.swap(labels);
   }
   double inertia = assign_sparse(S, centers, labels);
   return {inertia, it};
