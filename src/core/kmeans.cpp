@@ -300,24 +300,38 @@ double assign(const Rows& X, const RowMatrix& centers, std::vector<int>& labels)
   return inertia;
 }
 
-// One Lloyd run from the given centres; returns (inertia, iterations).
+// Lloyd iterations from the given centres, the E-step given: estep(labels, dist, sums, weight) sets
+// each row's nearest centre and squared distance and adds the row to its centre's sums and weight.
+// The final E-step (assign_all, returning the inertia) makes the labels match the returned centres
+// (a no-op after strict convergence). Returns (inertia, iterations).
+template <class EStep, class AssignAll>
+std::pair<double, int> lloyd_loop(const Rows& X, RowMatrix& centers, Workspace& ws, int max_iter, double tol,
+                                  InterruptCheck check, EStep&& estep, AssignAll&& assign_all) {
+  const int k = int(centers.rows());
+  std::fill(ws.old.begin(), ws.old.end(), -1);
+  RowMatrix sums(k, X.p);
+  std::vector<double> weight(static_cast<size_t>(k));
+  int it = 0;
+  for (; it < max_iter; ++it) {
+    if (check) check();
+    sums.setZero();
+    std::fill(weight.begin(), weight.end(), 0.0);
+    estep(ws.labels, ws.dist, sums, weight);
+    if (end_iteration(X, ws.labels, ws.old, ws.dist, sums, weight, centers, tol)) {
+      ++it;
+      break;
+    }
+  }
+  return {assign_all(ws.labels), it};
+}
+
+// One Lloyd run on dense rows.
 template <int P>
 std::pair<double, int> lloyd(const Rows& X, RowMatrix& centers, Workspace& ws, int max_iter, double tol,
                              InterruptCheck check) {
   const Eigen::Index n = X.n, p = X.p;
   const int k = int(centers.rows());
-  std::vector<int>& labels = ws.labels;
-  std::vector<int>& old = ws.old;
-  std::vector<double>& dist = ws.dist;
-  std::fill(old.begin(), old.end(), -1);
-  RowMatrix sums(k, p);
-  std::vector<double> weight(static_cast<size_t>(k));
-  int it = 0;
-  for (; it < max_iter; ++it) {
-    if (check) check();
-    // E-step and accumulation of the new centres.
-    sums.setZero();
-    std::fill(weight.begin(), weight.end(), 0.0);
+  auto estep = [&](std::vector<int>& labels, std::vector<double>& dist, RowMatrix& sums, std::vector<double>& weight) {
     double* s = sums.data();
     const bool fast = P == 2 && X.stride == 2;
     if (fast) nearest_p2(X.base, n, centers.data(), k, labels.data(), dist.data());
@@ -340,14 +354,9 @@ std::pair<double, int> lloyd(const Rows& X, RowMatrix& centers, Workspace& ws, i
       }
       weight[size_t(best)] += 1;
     }
-    if (end_iteration(X, labels, old, dist, sums, weight, centers, tol)) {
-      ++it;
-      break;
-    }
-  }
-  // The final E-step makes the labels match the returned centres (a no-op after strict convergence).
-  double inertia = assign<P>(X, centers, labels);
-  return {inertia, it};
+  };
+  return lloyd_loop(X, centers, ws, max_iter, tol, check, estep,
+                    [&](std::vector<int>& labels) { return assign<P>(X, centers, labels); });
 }
 
 // One restart's outcome, kept when restarts run on a subsample (kmeans_fit).
@@ -355,31 +364,6 @@ struct Restart {
   double inertia;
   RowMatrix centers;
 };
-
-template <int P>
-KMeansResult fit(const Rows& X, const KMeansOptions& opt, double tol, InterruptCheck check,
-                 const KMeansProgress& progress, std::vector<Restart>* all) {
-  Rng rng(opt.seed);
-  KMeansResult best;
-  best.inertia = std::numeric_limits<double>::infinity();
-  Workspace ws(X.n);
-  const std::vector<int>& labels = ws.labels;
-  for (int init = 0; init < opt.n_init; ++init) {
-    if (check) check();
-    RowMatrix centers = kmeans_plusplus<P>(X, opt.k, rng, ws);
-    auto [inertia, iters] = lloyd<P>(X, centers, ws, opt.max_iter, tol, check);
-    if (progress) progress(init, inertia, iters);
-    if (all) all->push_back({inertia, centers});
-    if (inertia < best.inertia) {
-      best.inertia = inertia;
-      best.centers = centers;
-      best.labels = labels;
-      best.n_iter = iters;
-      best.best_init = init;
-    }
-  }
-  return best;
-}
 
 // ---- rows with many sparse columns (one-hot columns clustered without PCA) ----
 //
@@ -552,23 +536,12 @@ double assign_sparse(const SparseRows& S, const RowMatrix& centers, std::vector<
   return inertia;
 }
 
-// lloyd<P> on sparse rows.
+// One Lloyd run on sparse rows.
 std::pair<double, int> lloyd_sparse(const Rows& X, const SparseRows& S, RowMatrix& centers, Workspace& ws,
                                     int max_iter, double tol, InterruptCheck check) {
-  const Eigen::Index n = X.n, p = X.p;
-  const int k = int(centers.rows());
-  std::vector<int>& labels = ws.labels;
-  std::vector<int>& old = ws.old;
-  std::fill(old.begin(), old.end(), -1);
-  RowMatrix sums(k, p);
-  std::vector<double> weight(static_cast<size_t>(k));
-  int it = 0;
-  for (; it < max_iter; ++it) {
-    if (check) check();
-    sums.setZero();
-    std::fill(weight.begin(), weight.end(), 0.0);
-    assign_sparse(S, centers, labels, &ws.dist);
-    for (Eigen::Index i = 0; i < n; ++i) {
+  auto estep = [&](std::vector<int>& labels, std::vector<double>& dist, RowMatrix& sums, std::vector<double>& weight) {
+    assign_sparse(S, centers, labels, &dist);
+    for (Eigen::Index i = 0; i < X.n; ++i) {
       const int best = labels[size_t(i)];
       double* sb = sums.row(best).data();
       const double* di = S.D.row(i).data();
@@ -576,25 +549,43 @@ std::pair<double, int> lloyd_sparse(const Rows& X, const SparseRows& S, RowMatri
       for (Eigen::Index q = S.ptr[size_t(i)]; q < S.ptr[size_t(i) + 1]; ++q) sb[S.col[size_t(q)]] += S.val[size_t(q)];
       weight[size_t(best)] += 1;
     }
-    if (end_iteration(X, labels, old, ws.dist, sums, weight, centers, tol)) {
-      ++it;
-      break;
-    }
-  }
-  double inertia = assign_sparse(S, centers, labels);
-  return {inertia, it};
+  };
+  return lloyd_loop(X, centers, ws, max_iter, tol, check, estep,
+                    [&](std::vector<int>& labels) { return assign_sparse(S, centers, labels); });
 }
 
-KMeansResult fit_sparse(const Rows& X, const SparseRows& S, const KMeansOptions& opt, double tol, InterruptCheck check,
-                        const KMeansProgress& progress, std::vector<Restart>* all) {
+// The seeding and the Lloyd run of one kind of rows: dense rows of width P (0: any), or sparse rows.
+template <int P>
+struct DenseKernel {
+  const Rows& X;
+  RowMatrix seed(int k, Rng& rng, Workspace& ws) const { return kmeans_plusplus<P>(X, k, rng, ws); }
+  std::pair<double, int> lloyd(RowMatrix& c, Workspace& ws, int max_iter, double tol, InterruptCheck check) const {
+    return core::lloyd<P>(X, c, ws, max_iter, tol, check);
+  }
+};
+
+struct SparseKernel {
+  const Rows& X;
+  const SparseRows& S;
+  RowMatrix seed(int k, Rng& rng, Workspace& ws) const { return kmeans_plusplus_sparse(X, S, k, rng, ws); }
+  std::pair<double, int> lloyd(RowMatrix& c, Workspace& ws, int max_iter, double tol, InterruptCheck check) const {
+    return lloyd_sparse(X, S, c, ws, max_iter, tol, check);
+  }
+};
+
+// n_init restarts (seeding, then Lloyd), keeping the lowest inertia (the earliest on a tie); with
+// `all`, every restart's outcome too.
+template <class Kernel>
+KMeansResult restarts(const Kernel& kern, Eigen::Index n, const KMeansOptions& opt, double tol, InterruptCheck check,
+                      const KMeansProgress& progress, std::vector<Restart>* all) {
   Rng rng(opt.seed);
   KMeansResult best;
   best.inertia = std::numeric_limits<double>::infinity();
-  Workspace ws(X.n);
+  Workspace ws(n);
   for (int init = 0; init < opt.n_init; ++init) {
     if (check) check();
-    RowMatrix centers = kmeans_plusplus_sparse(X, S, opt.k, rng, ws);
-    auto [inertia, iters] = lloyd_sparse(X, S, centers, ws, opt.max_iter, tol, check);
+    RowMatrix centers = kern.seed(opt.k, rng, ws);
+    auto [inertia, iters] = kern.lloyd(centers, ws, opt.max_iter, tol, check);
     if (progress) progress(init, inertia, iters);
     if (all) all->push_back({inertia, centers});
     if (inertia < best.inertia) {
@@ -606,6 +597,32 @@ KMeansResult fit_sparse(const Rows& X, const SparseRows& S, const KMeansOptions&
     }
   }
   return best;
+}
+
+// Lloyd iterations from the given centres.
+template <class Kernel>
+KMeansResult refine_with(const Kernel& kern, Eigen::Index n, RowMatrix centers, const KMeansOptions& opt, double tol,
+                         InterruptCheck check) {
+  Workspace ws(n);
+  KMeansResult out;
+  std::tie(out.inertia, out.n_iter) = kern.lloyd(centers, ws, opt.max_iter, tol, check);
+  out.centers = std::move(centers);
+  out.labels = ws.labels;
+  return out;
+}
+
+// f(kernel) with the kernel for X's rows: sparse when many columns are sparse, else dense of its width.
+template <class F>
+auto with_kernel(const Rows& r, F&& f) {
+  SparseRows sparse;
+  if (make_sparse_rows(r, sparse)) return f(SparseKernel{r, sparse});
+  switch (r.p) {
+    case 1: return f(DenseKernel<1>{r});
+    case 2: return f(DenseKernel<2>{r});
+    case 3: return f(DenseKernel<3>{r});
+    case 4: return f(DenseKernel<4>{r});
+    default: return f(DenseKernel<0>{r});
+  }
 }
 
 }  // namespace
@@ -655,53 +672,20 @@ double kmeans_tol(const Eigen::Ref<const RowMatrix>& X, double rel) {
   return (ss / double(n)).mean() * rel;
 }
 
-// Every restart on X (dense or sparse kernels).
+// Every restart on X.
 KMeansResult run_restarts(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt, InterruptCheck check,
                           const KMeansProgress& progress, std::vector<Restart>* all) {
   const double tol = kmeans_tol(X, opt.tol);
   const Rows r = rows_of(X);
-  SparseRows sparse;
-  if (make_sparse_rows(r, sparse)) return fit_sparse(r, sparse, opt, tol, check, progress, all);
-  switch (X.cols()) {
-    case 1: return fit<1>(r, opt, tol, check, progress, all);
-    case 2: return fit<2>(r, opt, tol, check, progress, all);
-    case 3: return fit<3>(r, opt, tol, check, progress, all);
-    case 4: return fit<4>(r, opt, tol, check, progress, all);
-    default: return fit<0>(r, opt, tol, check, progress, all);
-  }
+  return with_kernel(r, [&](const auto& kern) { return restarts(kern, r.n, opt, tol, check, progress, all); });
 }
 
 // Lloyd iterations on X from the given centres.
-template <int P>
-KMeansResult refine_dense(const Rows& r, RowMatrix centers, const KMeansOptions& opt, double tol, InterruptCheck check) {
-  Workspace ws(r.n);
-  KMeansResult out;
-  std::tie(out.inertia, out.n_iter) = lloyd<P>(r, centers, ws, opt.max_iter, tol, check);
-  out.centers = std::move(centers);
-  out.labels = ws.labels;
-  return out;
-}
-
 KMeansResult refine(const Eigen::Ref<const RowMatrix>& X, const RowMatrix& centers, const KMeansOptions& opt,
                     InterruptCheck check) {
   const double tol = kmeans_tol(X, opt.tol);
   const Rows r = rows_of(X);
-  SparseRows sparse;
-  if (make_sparse_rows(r, sparse)) {
-    Workspace ws(r.n);
-    KMeansResult out;
-    out.centers = centers;
-    std::tie(out.inertia, out.n_iter) = lloyd_sparse(r, sparse, out.centers, ws, opt.max_iter, tol, check);
-    out.labels = ws.labels;
-    return out;
-  }
-  switch (X.cols()) {
-    case 1: return refine_dense<1>(r, centers, opt, tol, check);
-    case 2: return refine_dense<2>(r, centers, opt, tol, check);
-    case 3: return refine_dense<3>(r, centers, opt, tol, check);
-    case 4: return refine_dense<4>(r, centers, opt, tol, check);
-    default: return refine_dense<0>(r, centers, opt, tol, check);
-  }
+  return with_kernel(r, [&](const auto& kern) { return refine_with(kern, r.n, centers, opt, tol, check); });
 }
 
 }  // namespace

@@ -25,10 +25,6 @@ inline uint64_t level_text_hash(const char* data, size_t len) {
   return h ^ (h >> 29);
 }
 
-}  // namespace
-
-namespace {
-
 constexpr uint32_t kMagic = 0x4D475343;  // "CSGM" little-endian
 constexpr size_t kReserved = 8;          // varlena header + padding, owned by the glue
 constexpr int kInfoFields = 10;

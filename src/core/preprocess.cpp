@@ -161,8 +161,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     // then the one-hot columns' part with no level active, then one component column per active
     // level. A row costs its numeric columns and its levels, not every encoded column.
     Vector base = Vector::Zero(q);
-    const bool sparse = pca;
-    if (sparse)
+    if (pca)
       for (Eigen::Index c = 0; c < q; ++c) {
         double acc = 0;
         for (int j = n_numeric; j < d; ++j) acc += proj(c, j) * (-mv(j) / sv(j) - pca_mean(j));
@@ -180,7 +179,7 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
       if (take[e] == 0) continue;
       const double* row = sample_data() + e * ew + kExtra;
       double* out = Xa.row(at).data();
-      if (sparse) {
+      if (pca) {
         for (int j = 0; j < n_numeric; ++j) z(j) = ((std::isnan(row[j]) ? mean(j) : row[j]) - mv(j)) / sv(j);
         for (int c = 0; c < nc; ++c) active[size_t(c)] = row[n_numeric + c] >= 0 ? id_to_col[size_t(row[n_numeric + c])] : -1;
         for (Eigen::Index c = 0; c < q; ++c) {

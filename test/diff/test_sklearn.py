@@ -114,6 +114,20 @@ def notebook_matrix(df, exclude, categorical, transform=None):
     return pd.get_dummies(X, prefix_sep="_")
 
 
+def check_stored_metrics(name, X, labels, centres, m):
+    """The model's stored inertia equals that of its labels and centroids on X, and its silhouette,
+    Calinski-Harabasz and Davies-Bouldin equal scikit-learn's on the same labels (1e-9)."""
+    recomputed = float(np.sum((X - centres[labels]) ** 2))
+    d = rel_diff(recomputed, m["training"]["inertia"])
+    check(d < 1e-9, f"{name}: stored inertia equals the inertia of custseg's labels and centroids (rel diff {d:.2e})")
+    for metric, fn in (("silhouette", silhouette_score), ("calinski_harabasz", calinski_harabasz_score),
+                       ("davies_bouldin", davies_bouldin_score)):
+        theirs = fn(X, labels)
+        d = rel_diff(theirs, m["training"][metric])
+        check(d < 1e-9, f"{name}: {metric} {m['training'][metric]:.10g} equals scikit-learn's on custseg's labels "
+                        f"{theirs:.10g} (rel diff {d:.2e})")
+
+
 def differential(cur, table, key, exclude, categorical, seed, transform=None):
     name = table + (" with transforms" if transform else "")
     df = fetch_frame(cur, table, key)
@@ -155,15 +169,7 @@ def differential(cur, table, key, exclude, categorical, seed, transform=None):
           f"{name}: custseg inertia {ours:.10g} <= scikit-learn's {km.inertia_:.10g} (1e-6)")
     labels = predictions(cur, table, key, model_text)
     centres = np.array(m["kmeans"]["centroids"]) * signs[None, :]  # into scikit-learn's PCA signs
-    recomputed = float(np.sum((Xp - centres[labels]) ** 2))
-    d = rel_diff(recomputed, ours)
-    check(d < 1e-9, f"{name}: stored inertia equals the inertia of custseg's labels and centroids (rel diff {d:.2e})")
-    for metric, fn in (("silhouette", silhouette_score), ("calinski_harabasz", calinski_harabasz_score),
-                       ("davies_bouldin", davies_bouldin_score)):
-        theirs = fn(Xp, labels)
-        d = rel_diff(theirs, m["training"][metric])
-        check(d < 1e-9, f"{name}: {metric} {m['training'][metric]:.10g} equals scikit-learn's on custseg's labels "
-                        f"{theirs:.10g} (rel diff {d:.2e})")
+    check_stored_metrics(name, Xp, labels, centres, m)
     # "metric_space": "features": the same segments, the metrics on the standardized features (before PCA).
     _, mf = fit(cur, table, dict(options, metric_space="features"))
     check(mf["kmeans"]["centroids"] == m["kmeans"]["centroids"], f"{name}: metric_space leaves the segments as they are")
@@ -302,15 +308,7 @@ def many_levels_without_pca(cur):
           f"{name}: custseg inertia {ours:.10g} <= scikit-learn's {km.inertia_:.10g} (1e-4)")
     labels = predictions(cur, "diff_levels", "id", model_text)
     centres = np.array(m["kmeans"]["centroids"])
-    recomputed = float(np.sum((Xv - centres[labels]) ** 2))
-    d = rel_diff(recomputed, ours)
-    check(d < 1e-9, f"{name}: stored inertia equals the inertia of custseg's labels and centroids (rel diff {d:.2e})")
-    for metric, fn in (("silhouette", silhouette_score), ("calinski_harabasz", calinski_harabasz_score),
-                       ("davies_bouldin", davies_bouldin_score)):
-        theirs = fn(Xv, labels)
-        d = rel_diff(theirs, m["training"][metric])
-        check(d < 1e-9, f"{name}: {metric} {m['training'][metric]:.10g} equals scikit-learn's on custseg's labels "
-                        f"{theirs:.10g} (rel diff {d:.2e})")
+    check_stored_metrics(name, Xv, labels, centres, m)
     km.cluster_centers_ = centres
     agree = int(np.sum(km.predict(Xv) == labels))
     check(agree == len(labels), f"{name}: custseg_predict equals KMeans.predict on every row ({agree}/{len(labels)})")

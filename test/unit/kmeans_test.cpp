@@ -13,6 +13,18 @@ namespace {
 
 using testing::blobs;
 
+// Every centre is the mean of the rows labelled with it (each of the k has rows), within tol.
+void expect_centres_are_means(const RowMatrix& X, const KMeansResult& r, int k, double tol) {
+  for (int c = 0; c < k; ++c) {
+    Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(X.cols());
+    int n = 0;
+    for (Eigen::Index i = 0; i < X.rows(); ++i)
+      if (r.labels[size_t(i)] == c) sum += X.row(i), ++n;
+    ASSERT_GT(n, 0) << "centre " << c;
+    EXPECT_LT((sum / n - r.centers.row(c)).cwiseAbs().maxCoeff(), tol) << "centre " << c;
+  }
+}
+
 TEST(KMeans, RecoversSeparatedBlobs) {
   const std::vector<std::vector<double>> centres = {{0, 0}, {10, 0}, {0, 10}, {10, 10}};
   std::vector<int> truth;
@@ -54,14 +66,7 @@ TEST(KMeans, RestartsOnASubsampleOfManyRows) {
   std::vector<int> labels;
   EXPECT_NEAR(kmeans_assign(X, r.centers, labels), r.inertia, 1e-9 * r.inertia);
   EXPECT_EQ(labels, r.labels);
-  for (int c = 0; c < o.k; ++c) {
-    Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(X.cols());
-    int n = 0;
-    for (Eigen::Index i = 0; i < X.rows(); ++i)
-      if (r.labels[size_t(i)] == c) sum += X.row(i), ++n;
-    ASSERT_GT(n, 0);
-    EXPECT_LT((sum / n - r.centers.row(c)).cwiseAbs().maxCoeff(), 1e-9);
-  }
+  expect_centres_are_means(X, r, o.k, 1e-9);
   std::map<int, std::set<int>> seen;
   for (size_t i = 0; i < truth.size(); ++i) seen[truth[i]].insert(r.labels[i]);
   int split = 0;
@@ -147,14 +152,7 @@ TEST(KMeans, OneHotRowsWithoutPcaMatchDenseDefinitions) {
     inertia += bd;
   }
   EXPECT_NEAR(r.inertia, inertia, 1e-9 * inertia);
-  for (int c = 0; c < opt.k; ++c) {
-    Eigen::RowVectorXd sum = Eigen::RowVectorXd::Zero(X.cols());
-    int n = 0;
-    for (Eigen::Index i = 0; i < X.rows(); ++i)
-      if (r.labels[size_t(i)] == c) sum += X.row(i), ++n;
-    ASSERT_GT(n, 0);
-    EXPECT_LT((sum / n - r.centers.row(c)).cwiseAbs().maxCoeff(), 1e-12);
-  }
+  expect_centres_are_means(X, r, opt.k, 1e-12);
   // The planted groups: numeric centres 3 apart and mostly their own levels.
   std::set<int> seen(r.labels.begin(), r.labels.end());
   EXPECT_EQ(seen.size(), 4u);
