@@ -84,6 +84,37 @@ SELECT custseg_score(c, 'nope') FROM shop c LIMIT 1;
 SELECT custseg_predict(r, 'shop') FROM (SELECT 'Male' AS gender, 30 AS age) r;
 SELECT custseg_create_views('shop', 'nope');
 
+-- A model and its column mapping are kept across queries (per backend). A change of the row type
+-- between queries is seen: column a dropped and added again moves to a new attribute number.
+CREATE TABLE keep_map (id int, a float8, b text, c float8);
+INSERT INTO keep_map SELECT i, i % 7, CASE WHEN i % 3 = 0 THEN 'x' ELSE 'y' END, i % 5 FROM generate_series(1, 60) i;
+SELECT version FROM custseg_train('keep_map', 'keep_map', k => 2, n_components => NULL, exclude => ARRAY['id'],
+                                  options => '{"seed": 1}');
+CREATE TABLE keep_map_before AS SELECT id, a, b, c, custseg_predict(t, 'keep_map') AS s FROM keep_map t;
+ALTER TABLE keep_map RENAME COLUMN a TO a_old;
+ALTER TABLE keep_map ADD COLUMN a float8;
+UPDATE keep_map SET a = a_old;
+ALTER TABLE keep_map DROP COLUMN a_old;
+SELECT count(*) AS rows, count(*) FILTER (WHERE k.s IS DISTINCT FROM custseg_predict(t, 'keep_map')) AS differ
+FROM keep_map t JOIN keep_map_before k USING (id);
+-- The column gone: an error naming it, also after it scored before.
+ALTER TABLE keep_map DROP COLUMN c;
+SELECT custseg_predict(t, 'keep_map') FROM keep_map t LIMIT 1;
+-- Invalidations in the middle of a query (each row creates a table) leave the query's model and
+-- mapping intact.
+CREATE FUNCTION keep_map_churn(i int) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE TEMP TABLE keep_map_churn_%s (x int)', i);
+    RETURN i;
+END $$;
+SELECT count(*) AS rows, count(*) FILTER (WHERE k.s IS DISTINCT FROM custseg_predict(k, 'keep_map')) AS differ,
+       sum(keep_map_churn(id)) > 0 AS churned
+FROM keep_map_before k;
+DROP FUNCTION keep_map_churn(int);
+DROP TABLE keep_map, keep_map_before;
+DELETE FROM custseg_segments WHERE model = 'keep_map';
+DELETE FROM custseg_models WHERE name = 'keep_map';
+
 DROP MATERIALIZED VIEW shop_segments_nightly;
 DROP VIEW shop_segments_offers, shop_segments;
 DELETE FROM custseg_offers;

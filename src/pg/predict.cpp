@@ -14,6 +14,7 @@ extern "C" {
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 }
 
@@ -25,15 +26,116 @@ const uint8_t* model_arg(FunctionCallInfo fcinfo, int n, size_t* len);
 
 namespace {
 
+// ---- models prepared for scoring, kept across queries ----
+//
+// Validating a model and building its view (its level index), and mapping a row type's columns to
+// its features, cost more than scoring one row: a one-row query would pay them every time. So the
+// backend keeps the last few models it scored with, by their bytes, each with its view and its
+// readers. A model's bytes say everything its view depends on, so a view never goes stale; a
+// reader depends on its row type, which DDL can change: any relcache invalidation retires every
+// entry (invalidations are rare next to queries; see registry.cpp). An entry in use by a query is
+// pinned: retiring it only unlists it, and the query's last unpin frees it.
+struct Prepared {
+  MemoryContext cxt;  // holds the bytes, readers and buffers
+  uint8_t* model;
+  size_t len;
+  core::ModelView* view;  // owned
+  static constexpr int kMaxReaders = 8;
+  pg::RowReader* readers[kMaxReaders];  // by row type; the oldest is replaced
+  int n_readers;
+  int next_reader;
+  pg::FeatureBuffers* vector_buffers;  // float8[] input (all features numeric)
+  pg::FeatureBuffers* json_buffers;    // jsonb input
+  int pins;
+  bool listed;
+  Prepared* next;
+};
+
+constexpr int kMaxPrepared = 8;
+constexpr size_t kMaxPreparedBytes = size_t(64) << 20;  // models larger than this are not kept
+Prepared* prepared_list = nullptr;
+int n_prepared = 0;
+bool prepared_callback_registered = false;
+
+void free_prepared(Prepared* p) {
+  delete p->view;
+  MemoryContextDelete(p->cxt);
+  std::free(p);
+}
+
+void unlist(Prepared* p) {
+  for (Prepared** q = &prepared_list; *q; q = &(*q)->next)
+    if (*q == p) {
+      *q = p->next;
+      --n_prepared;
+      break;
+    }
+  p->listed = false;
+  p->next = nullptr;
+  if (p->pins == 0) free_prepared(p);
+}
+
+void retire_all_prepared(Datum, Oid) {
+  while (prepared_list) unlist(prepared_list);
+}
+
+void unpin(Prepared* p) {
+  if (--p->pins == 0 && !p->listed) free_prepared(p);
+}
+
+// The prepared entry for a model's bytes, pinned: found, or made (validating the model).
+Prepared* pin_prepared(const uint8_t* bytes, size_t len) {
+  for (Prepared* p = prepared_list; p; p = p->next)
+    if (p->len == len && std::memcmp(p->model, bytes, len) == 0) {
+      ++p->pins;
+      return p;
+    }
+  if (!prepared_callback_registered) {
+    pg::guard([] { CacheRegisterRelcacheCallback(retire_all_prepared, (Datum)0); });
+    prepared_callback_registered = true;
+  }
+  auto* p = static_cast<Prepared*>(std::calloc(1, sizeof(Prepared)));
+  if (!p) throw std::bad_alloc();
+  pg::guard([&] {
+    p->cxt = AllocSetContextCreate(TopMemoryContext, "custseg prepared model", ALLOCSET_SMALL_SIZES);
+  });
+  if (!p->cxt) {
+    std::free(p);
+    throw std::bad_alloc();
+  }
+  try {
+    p->model = static_cast<uint8_t*>(pg::alloc(p->cxt, len));
+    std::memcpy(p->model, bytes, len);
+    p->len = len;
+    p->view = new core::ModelView(p->model, len);
+  } catch (...) {
+    free_prepared(p);
+    throw;
+  }
+  p->pins = 1;
+  if (len <= kMaxPreparedBytes) {
+    // The list keeps the newest first; the oldest entry makes room (freed when no query uses it).
+    if (n_prepared >= kMaxPrepared) {
+      Prepared* last = prepared_list;
+      while (last->next) last = last->next;
+      unlist(last);
+    }
+    p->listed = true;
+    p->next = prepared_list;
+    prepared_list = p;
+    ++n_prepared;
+  }
+  return p;
+}
+
 struct ScoreCache {
   MemoryContextCallback callback;
-  uint8_t* model;  // our copy of the model bytes, in fn_mcxt
-  size_t model_len;
+  Prepared* prepared;  // pinned while this cache holds it
   uint8_t* raw;  // the model argument as it last arrived (possibly compressed or a TOAST pointer)
   size_t raw_len;
-  core::ModelView* view;  // owned; deleted by the memory context callback
-  pg::RowReader* reader;        // record input
-  pg::FeatureBuffers* buffers;  // vector input
+  core::ModelView* view;        // the prepared entry's
+  pg::RowReader* reader;        // record input: the prepared entry's, for the last row type
+  pg::FeatureBuffers* buffers;  // vector or jsonb input: the prepared entry's
   double* scratch;
   double* point;
   // For models looked up in custseg_models: what the lookup was keyed by, and what it found.
@@ -43,9 +145,10 @@ struct ScoreCache {
   TupleDesc result_desc;  // custseg_score's result row
 };
 
-void delete_view(void* arg) {
+void release_cache(void* arg) {
   auto* cache = static_cast<ScoreCache*>(arg);
-  delete cache->view;
+  if (cache->prepared) unpin(cache->prepared);
+  cache->prepared = nullptr;
   cache->view = nullptr;
 }
 
@@ -55,7 +158,7 @@ ScoreCache* new_cache(FunctionCallInfo fcinfo) {
   if (!cache) {
     cache = static_cast<ScoreCache*>(pg::alloc(cxt, sizeof(ScoreCache)));
     std::memset(cache, 0, sizeof *cache);
-    cache->callback.func = delete_view;
+    cache->callback.func = release_cache;
     cache->callback.arg = cache;
     MemoryContextRegisterResetCallback(cxt, &cache->callback);
     fcinfo->flinfo->fn_extra = cache;
@@ -63,22 +166,21 @@ ScoreCache* new_cache(FunctionCallInfo fcinfo) {
   return cache;
 }
 
-// Makes `bytes` the cache's model unless it already is; validates it once.
+// Makes `bytes` the cache's model unless it already is; a model is validated once per backend
+// (while it stays prepared).
 void set_model(FunctionCallInfo fcinfo, ScoreCache* cache, const uint8_t* bytes, size_t len) {
-  if (cache->view && cache->model_len == len && std::memcmp(cache->model, bytes, len) == 0) return;
-  MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+  Prepared* old = cache->prepared;
+  if (old && old->len == len && std::memcmp(old->model, bytes, len) == 0) return;
   cache->raw_len = 0;  // no raw argument matches until score_cache records one
-  delete cache->view;
-  cache->view = nullptr;
+  Prepared* p = pin_prepared(bytes, len);
+  cache->prepared = p;
+  if (old) unpin(old);
+  MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+  cache->view = p->view;
   cache->reader = nullptr;
   cache->buffers = nullptr;
-  if (cache->model) pfree(cache->model);
-  cache->model = static_cast<uint8_t*>(pg::alloc(cxt, len));
-  std::memcpy(cache->model, bytes, len);
-  cache->model_len = len;
-  cache->view = new core::ModelView(cache->model, len);
-  cache->scratch = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->encoded_dim())));
-  cache->point = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(cache->view->output_dim())));
+  cache->scratch = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(p->view->encoded_dim())));
+  cache->point = static_cast<double*>(pg::alloc(cxt, sizeof(double) * size_t(p->view->output_dim())));
 }
 
 // The cache for a model argument, rebuilt when the model changes. The argument as it arrives
@@ -150,14 +252,27 @@ void read_row(FunctionCallInfo fcinfo, ScoreCache* cache, HeapTupleHeader row, d
   const Oid type_id = HeapTupleHeaderGetTypeId(row);
   const int32 typmod = HeapTupleHeaderGetTypMod(row);
   if (!cache->reader || cache->reader->type_id != type_id || cache->reader->typmod != typmod) {
-    std::vector<std::string> names;
-    std::vector<core::Kind> kinds;
-    for (int i = 0; i < cache->view->n_features(); ++i) {
-      names.push_back(cache->view->feature_name(i));
-      kinds.push_back(cache->view->feature_kind(i));
+    Prepared* p = cache->prepared;
+    cache->reader = nullptr;
+    for (int i = 0; i < p->n_readers; ++i)
+      if (p->readers[i]->type_id == type_id && p->readers[i]->typmod == typmod) cache->reader = p->readers[i];
+    if (!cache->reader) {
+      std::vector<std::string> names;
+      std::vector<core::Kind> kinds;
+      for (int i = 0; i < p->view->n_features(); ++i) {
+        names.push_back(p->view->feature_name(i));
+        kinds.push_back(p->view->feature_kind(i));
+      }
+      // A reader replaced in the entry stays allocated (in its context) for a query that holds it.
+      pg::RowReader* r = pg::build_reader(p->cxt, pg::row_desc(row, p->cxt), type_id, typmod, names, kinds);
+      if (p->n_readers < Prepared::kMaxReaders) {
+        p->readers[p->n_readers++] = r;
+      } else {
+        p->readers[p->next_reader] = r;
+        p->next_reader = (p->next_reader + 1) % Prepared::kMaxReaders;
+      }
+      cache->reader = r;
     }
-    MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
-    cache->reader = pg::build_reader(cxt, pg::row_desc(row, cxt), type_id, typmod, names, kinds);
   }
   pg::RowReader* reader = cache->reader;
   pg::guard([&] { pg::read_row(reader, row); });
@@ -176,13 +291,17 @@ void read_record(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** n
 // Reads a float8[] argument by position; the model's features must all be numeric.
 void read_vector(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
   if (!cache->buffers) {
-    if (cache->view->n_numeric() != cache->view->n_features())
+    Prepared* p = cache->prepared;
+    if (p->view->n_numeric() != p->view->n_features())
       throw core::Error(core::ErrorCode::kDatatypeMismatch,
                         "the model has categorical features, so it cannot read a float8[] vector",
                         "pass the row itself");
-    std::vector<std::string> names;
-    for (int i = 0; i < cache->view->n_features(); ++i) names.push_back(cache->view->feature_name(i));
-    cache->buffers = pg::build_buffers(fcinfo->flinfo->fn_mcxt, names, int(names.size()));
+    if (!p->vector_buffers) {
+      std::vector<std::string> names;
+      for (int i = 0; i < p->view->n_features(); ++i) names.push_back(p->view->feature_name(i));
+      p->vector_buffers = pg::build_buffers(p->cxt, names, int(names.size()));
+    }
+    cache->buffers = p->vector_buffers;
   }
   pg::FeatureBuffers* b = cache->buffers;
   Datum d = PG_GETARG_DATUM(arg);
@@ -194,9 +313,13 @@ void read_vector(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** n
 // Reads a jsonb argument by key with the model's feature names.
 void read_json(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
   if (!cache->buffers) {
-    std::vector<std::string> names;
-    for (int i = 0; i < cache->view->n_features(); ++i) names.push_back(cache->view->feature_name(i));
-    cache->buffers = pg::build_buffers(fcinfo->flinfo->fn_mcxt, names, cache->view->n_numeric());
+    Prepared* p = cache->prepared;
+    if (!p->json_buffers) {
+      std::vector<std::string> names;
+      for (int i = 0; i < p->view->n_features(); ++i) names.push_back(p->view->feature_name(i));
+      p->json_buffers = pg::build_buffers(p->cxt, names, p->view->n_numeric());
+    }
+    cache->buffers = p->json_buffers;
   }
   pg::FeatureBuffers* b = cache->buffers;
   Datum d = PG_GETARG_DATUM(arg);
