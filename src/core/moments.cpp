@@ -109,10 +109,14 @@ void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int 
       const double v = rows[size_t(r) * stride + size_t(j)];
       Y(r, j) = P(r, j) != 0 ? v - mu(j) : 0.0;
     }
-  const Eigen::MatrixXd Nn = P.transpose() * P;
-  const Eigen::MatrixXd S = Y.transpose() * P;  // S(i,j) = sum of y_i over rows where j is present
+  // A block without a missing number (the common case) needs only Y'Y: every pair is present in
+  // every row, so N = b and S(i, j) is the column sum of y_i.
+  const bool complete = (cnt.array() == double(b)).all();
   const Eigen::MatrixXd YtY = Y.transpose() * Y;
   const Vector Sy = Y.colwise().sum().transpose();  // sum of y_i over present rows
+  const Eigen::MatrixXd Nn = complete ? Eigen::MatrixXd::Constant(nn, nn, double(b)) : Eigen::MatrixXd(P.transpose() * P);
+  // S(i,j) = sum of y_i over rows where j is present
+  const Eigen::MatrixXd S = complete ? Eigen::MatrixXd(Sy.rowwise().replicate(nn)) : Eigen::MatrixXd(Y.transpose() * P);
   // One-hot columns: present in every row. Per row, only its active levels are touched: c_lm
   // (rows with both l and m; c_ll rows with l), and per numeric i present in the row, cp_il (rows
   // with l and i present) and sy_il (the sum of y_i over them).
@@ -132,8 +136,12 @@ void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int 
     for (int a = 0; a < na; ++a) {
       const int l = active[a];
       for (int a2 = 0; a2 < na; ++a2) clm(active[a2], l) += 1;
-      for (int i = 0; i < nn; ++i)
-        if (P(r, i) != 0) cp(i, l) += 1, sy(i, l) += Y(r, i);
+      if (complete) {
+        for (int i = 0; i < nn; ++i) cp(i, l) += 1, sy(i, l) += Y(r, i);
+      } else {
+        for (int i = 0; i < nn; ++i)
+          if (P(r, i) != 0) cp(i, l) += 1, sy(i, l) += Y(r, i);
+      }
     }
   }
   const double bb = double(b);
