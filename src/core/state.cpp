@@ -789,7 +789,10 @@ void FitParts::merge(FitParts& o) {
   std::vector<double>().swap(theirs);
   threshold = std::min(threshold, o.threshold);
   used += o.used;
-  compact();
+  // Compacted only when the union outgrows the sample room (or counts distinct rows): the final
+  // draw takes the bottom sample_size of whatever is kept, so merging many partial states (Citus
+  // shards, each with its share of the sample) sorts the sample about once instead of once each.
+  if (dedupe || sample_entries() > sample_room(sample_size)) compact();
   sample_cap = sample_entries();
   seen += o.seen;
   skipped += o.skipped;
