@@ -73,6 +73,21 @@ const uint8_t* aligned_bytes(struct varlena* v, size_t* len);
 // aggregate, else detoasted (and aligned). Read-only.
 const uint8_t* fit_state_bytes(Datum d, size_t* len);
 
+// The running state of a training transition: an expanded object (fit_agg.cpp) that the executor,
+// and Citus, keep between rows, so that a row neither copies nor validates the state.
+struct FitStateObject;
+// Argument 0 of a transition: nullptr when NULL, the object itself, or a flat state (an INITCOND,
+// one read back as bytea) validated and expanded once.
+FitStateObject* running_fit_state(FunctionCallInfo fcinfo, MemoryContext aggcxt);
+// A new running state holding a copy of a fresh flat state.
+FitStateObject* new_running_fit_state(MemoryContext aggcxt, const bytea* fresh);
+// The state's numeric and categorical feature counts (read from its header once).
+void running_fit_widths(FitStateObject* o, int* n_numeric, int* n_categorical);
+// Adds a row (growing or rebuilding the state when it needs room) or counts a skipped one; returns
+// the state as the transition's result.
+Datum running_fit_add_row(FitStateObject* o, const double* numeric, const core::StrRef* categorical);
+Datum running_fit_add_skipped(FitStateObject* o);
+
 }  // namespace custseg::pg
 
 // Defines a SQL-callable function `name` whose body runs inside the funnel.

@@ -29,6 +29,9 @@ struct FitCache {
   bool transforms_ready;
   int n_transforms;             // numeric features; 0 when the options transform nothing
   core::Transform* transforms;  // per numeric feature, from the state's options
+  bool widths_ready;            // custseg_fit_columns: the state's feature counts
+  int n_numeric;
+  int n_categorical;
 };
 
 
@@ -166,14 +169,20 @@ void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, cons
   transform_input(cache, cxt, state, len, b->names, *numeric);
 }
 
+}  // namespace
+
 // ---- the state as an expanded object ----
 
-struct FitStateObject {
+struct custseg::pg::FitStateObject {
   ExpandedObjectHeader hdr;
   uint8_t* data;  // the flat state (8-byte aligned, first 8 bytes reserved), in hdr.eoh_context
   size_t len;
   FitCache cache;  // in hdr.eoh_context too
 };
+
+namespace {
+
+using pg::FitStateObject;
 
 Size fit_state_flat_size(ExpandedObjectHeader* eoh);
 void fit_state_flatten(ExpandedObjectHeader* eoh, void* result, Size size);
@@ -226,6 +235,7 @@ FitStateObject* new_fit_state(MemoryContext aggcxt, const uint8_t* data, size_t 
   o->cache.transforms_ready = false;
   o->cache.n_transforms = 0;
   o->cache.transforms = nullptr;
+  o->cache.widths_ready = false;
   std::memcpy(o->data, data, len);
   return o;
 }
@@ -240,39 +250,28 @@ void replace_buffer(FitStateObject* o, size_t len, F&& fill) {
   o->len = len;
 }
 
-// The shared transition: (state, row, ...) -> state.
-Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
-  MemoryContext aggcxt;
-  if (!AggCheckCallContext(fcinfo, &aggcxt))
-    throw core::Error(core::ErrorCode::kInvalidArgument, "custseg transition function called in non-aggregate context");
-  FitStateObject* o = nullptr;
-  if (!PG_ARGISNULL(0)) {
-    o = as_fit_state(PG_GETARG_DATUM(0));
-    if (!o) {
-      // A flat state (an INITCOND, or one read back as bytea): expanded once, then updated in place.
-      struct varlena* v = nullptr;
-      Datum d = PG_GETARG_DATUM(0);
-      pg::guard([&] { v = PG_DETOAST_DATUM(d); });
-      size_t len;
-      const uint8_t* data = pg::aligned_bytes(v, &len);
-      core::FitStateView check(const_cast<uint8_t*>(data), len);  // validates before copying
-      o = new_fit_state(aggcxt, data, len);
-    }
-  }
-  if (PG_ARGISNULL(1)) {
-    // A NULL row has no feature: counted as skipped once a state exists.
-    if (!o) PG_RETURN_NULL();
-    core::FitStateView(o->data, o->len, /*validate=*/false).add_skipped();
-    return EOHPGetRWDatum(&o->hdr);
-  }
-  const Datum row = PG_GETARG_DATUM(1);
-  if (!o) {
-    bytea* fresh = new_state(fcinfo, stage, input, row);
-    o = new_fit_state(aggcxt, reinterpret_cast<uint8_t*>(fresh), VARSIZE(fresh));
-  }
-  double* numeric = nullptr;
-  core::StrRef* categorical = nullptr;
-  read_input(&o->cache, o->hdr.eoh_context, input, row, o->data, o->len, &numeric, &categorical);
+// Arg 0 of a transition as the running state (see custseg_pg.h).
+FitStateObject* running_state(FunctionCallInfo fcinfo, MemoryContext aggcxt) {
+  if (PG_ARGISNULL(0)) return nullptr;
+  FitStateObject* o = as_fit_state(PG_GETARG_DATUM(0));
+  if (o) return o;
+  // A flat state (an INITCOND, or one read back as bytea): expanded once, then updated in place.
+  struct varlena* v = nullptr;
+  Datum d = PG_GETARG_DATUM(0);
+  pg::guard([&] { v = PG_DETOAST_DATUM(d); });
+  size_t len;
+  const uint8_t* data = pg::aligned_bytes(v, &len);
+  core::FitStateView check(const_cast<uint8_t*>(data), len);  // validates before copying
+  return new_fit_state(aggcxt, data, len);
+}
+
+Datum add_skipped(FitStateObject* o) {
+  core::FitStateView(o->data, o->len, /*validate=*/false).add_skipped();
+  return EOHPGetRWDatum(&o->hdr);
+}
+
+// Adds a row to the running state: in place, or in a buffer grown or rebuilt in the object's context.
+Datum add_row(FitStateObject* o, const double* numeric, const core::StrRef* categorical) {
   // Why unvalidated: the object's buffer was encoded here or validated when it was expanded.
   core::FitStateView view(o->data, o->len, /*validate=*/false);
   // Fast path: the state is updated in place and returned as is.
@@ -306,6 +305,109 @@ Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
   return EOHPGetRWDatum(&o->hdr);
 }
 
+// The shared transition: (state, row, ...) -> state.
+Datum fit_transition(FunctionCallInfo fcinfo, core::Stage stage, Input input) {
+  MemoryContext aggcxt;
+  if (!AggCheckCallContext(fcinfo, &aggcxt))
+    throw core::Error(core::ErrorCode::kInvalidArgument, "custseg transition function called in non-aggregate context");
+  FitStateObject* o = running_state(fcinfo, aggcxt);
+  if (PG_ARGISNULL(1)) {
+    // A NULL row has no feature: counted as skipped once a state exists.
+    if (!o) PG_RETURN_NULL();
+    return add_skipped(o);
+  }
+  const Datum row = PG_GETARG_DATUM(1);
+  if (!o) {
+    bytea* fresh = new_state(fcinfo, stage, input, row);
+    o = new_fit_state(aggcxt, reinterpret_cast<uint8_t*>(fresh), VARSIZE(fresh));
+  }
+  double* numeric = nullptr;
+  core::StrRef* categorical = nullptr;
+  read_input(&o->cache, o->hdr.eoh_context, input, row, o->data, o->len, &numeric, &categorical);
+  return add_row(o, numeric, categorical);
+}
+
+// ---- the combine's running state: decoded parts, merged in place ----
+//
+// Combining decodes the running state and encodes the result at every step otherwise, so merging
+// the partial states of many shards would copy the growing state once per shard. The running state
+// of a combine is instead a second kind of expanded object that holds the decoded parts; each step
+// merges the next partial state into them, and the state is encoded once, when it is read flat
+// (by the final function, or when it is shipped).
+struct FitMergeObject {
+  ExpandedObjectHeader hdr;
+  MemoryContextCallback callback;  // deletes parts with the object's context
+  core::FitParts* parts;           // owned
+  bytea* flat;                     // the encoded parts, made when first read flat (in hdr.eoh_context)
+};
+
+Size fit_merge_flat_size(ExpandedObjectHeader* eoh);
+void fit_merge_flatten(ExpandedObjectHeader* eoh, void* result, Size size);
+const ExpandedObjectMethods kFitMergeMethods = {fit_merge_flat_size, fit_merge_flatten};
+
+FitMergeObject* as_merge_state(Datum d) {
+  if (!VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d))) return nullptr;
+  ExpandedObjectHeader* eoh = DatumGetEOHP(d);
+  return eoh->eoh_methods == &kFitMergeMethods ? reinterpret_cast<FitMergeObject*>(eoh) : nullptr;
+}
+
+void delete_merge_parts(void* arg) {
+  auto* o = static_cast<FitMergeObject*>(arg);
+  delete o->parts;
+  o->parts = nullptr;
+}
+
+// The object's parts encoded (once, until they change), in the object's context.
+bytea* merge_flat(FitMergeObject* o) {
+  if (!o->flat) {
+    MemoryContext old = MemoryContextSwitchTo(o->hdr.eoh_context);
+    try {
+      o->flat = pg::encode_state_varlena(*o->parts);
+    } catch (...) {
+      MemoryContextSwitchTo(old);
+      throw;
+    }
+    MemoryContextSwitchTo(old);
+  }
+  return o->flat;
+}
+
+// Called by PostgreSQL (plain C callers): no exception may leave.
+Size fit_merge_flat_size(ExpandedObjectHeader* eoh) {
+  auto* o = reinterpret_cast<FitMergeObject*>(eoh);
+  Size n = 0;
+  bool failed = false;
+  try {
+    n = VARSIZE(merge_flat(o));
+  } catch (...) {
+    failed = true;
+  }
+  if (failed) elog(ERROR, "custseg: could not encode a combined custseg_fit state");
+  return n;
+}
+
+void fit_merge_flatten(ExpandedObjectHeader* eoh, void* result, Size size) {
+  auto* o = reinterpret_cast<FitMergeObject*>(eoh);
+  // flat_size ran first and made the encoding.
+  if (!o->flat || VARSIZE(o->flat) != size) elog(ERROR, "custseg: combined custseg_fit state changed while flattened");
+  std::memcpy(result, o->flat, size);
+}
+
+// A new merge object under the aggregate context (so the executor keeps it as is), owning `parts`.
+FitMergeObject* new_merge_state(MemoryContext aggcxt, core::FitParts&& parts) {
+  MemoryContext cxt = nullptr;
+  pg::guard([&] { cxt = AllocSetContextCreate(aggcxt, "custseg_fit combined state", ALLOCSET_DEFAULT_SIZES); });
+  auto* o = static_cast<FitMergeObject*>(pg::alloc(cxt, sizeof(FitMergeObject)));
+  pg::guard([&] { EOH_init_header(&o->hdr, &kFitMergeMethods, cxt); });
+  o->flat = nullptr;
+  o->parts = nullptr;
+  o->callback.func = delete_merge_parts;
+  o->callback.arg = o;
+  MemoryContextRegisterResetCallback(cxt, &o->callback);
+  o->parts = new core::FitParts(std::move(parts));
+  return o;
+}
+
 }  // namespace
 
 const uint8_t* pg::fit_state_bytes(Datum d, size_t* len) {
@@ -314,10 +416,41 @@ const uint8_t* pg::fit_state_bytes(Datum d, size_t* len) {
     *len = o->len;
     return o->data;
   }
+  if (FitMergeObject* o = as_merge_state(d)) {
+    bytea* flat = merge_flat(o);
+    *len = VARSIZE(flat);
+    return reinterpret_cast<const uint8_t*>(flat);
+  }
   struct varlena* v = nullptr;
   pg::guard([&] { v = PG_DETOAST_DATUM(d); });
   return pg::aligned_bytes(v, len);
 }
+
+pg::FitStateObject* pg::running_fit_state(FunctionCallInfo fcinfo, MemoryContext aggcxt) {
+  return running_state(fcinfo, aggcxt);
+}
+
+pg::FitStateObject* pg::new_running_fit_state(MemoryContext aggcxt, const bytea* fresh) {
+  return new_fit_state(aggcxt, reinterpret_cast<const uint8_t*>(fresh), VARSIZE(fresh));
+}
+
+void pg::running_fit_widths(FitStateObject* o, int* n_numeric, int* n_categorical) {
+  if (!o->cache.widths_ready) {
+    int n_features = 0, nn = 0;
+    core::state_widths(o->data, o->len, n_features, nn);
+    o->cache.n_numeric = nn;
+    o->cache.n_categorical = n_features - nn;
+    o->cache.widths_ready = true;
+  }
+  *n_numeric = o->cache.n_numeric;
+  *n_categorical = o->cache.n_categorical;
+}
+
+Datum pg::running_fit_add_row(FitStateObject* o, const double* numeric, const core::StrRef* categorical) {
+  return add_row(o, numeric, categorical);
+}
+
+Datum pg::running_fit_add_skipped(FitStateObject* o) { return add_skipped(o); }
 
 // custseg_fit_transfn(state, row record [, options jsonb])
 CUSTSEG_FUNCTION(custseg_fit_transfn) { return fit_transition(fcinfo, core::Stage::kFit, Input::kRecord); }
@@ -339,24 +472,25 @@ CUSTSEG_FUNCTION(custseg_fit_combinefn) {
   MemoryContext aggcxt;
   if (!AggCheckCallContext(fcinfo, &aggcxt))
     throw core::Error(core::ErrorCode::kInvalidArgument, "custseg_fit_combinefn called in non-aggregate context");
-  size_t la, lb;
-  struct varlena* va = nullptr;
-  struct varlena* vb = nullptr;
-  Datum da = PG_GETARG_DATUM(0), db = PG_GETARG_DATUM(1);
-  pg::guard([&] {
-    va = PG_DETOAST_DATUM(da);
-    vb = PG_DETOAST_DATUM(db);
-  });
-  const uint8_t* a = pg::aligned_bytes(va, &la);
-  const uint8_t* b = pg::aligned_bytes(vb, &lb);
-  bytea* merged;
-  {
-    core::FitParts pa = core::decode_state(a, la);
-    core::FitParts pb = core::decode_state(b, lb);
-    pa.merge(pb);
-    merged = pg::encode_state_varlena(pa);
+  // The running state: ours to merge into when it is already a merge object we may write;
+  // otherwise (the first step: a flat partial state, or one we may only read) decoded into one.
+  const Datum da = PG_GETARG_DATUM(0), db = PG_GETARG_DATUM(1);
+  FitMergeObject* m = as_merge_state(da);
+  if (m && !VARATT_IS_EXTERNAL_EXPANDED_RW(DatumGetPointer(da))) m = nullptr;
+  size_t lb;
+  const uint8_t* b = pg::fit_state_bytes(db, &lb);
+  core::FitParts pb = core::decode_state(b, lb);
+  if (!m) {
+    size_t la;
+    const uint8_t* a = pg::fit_state_bytes(da, &la);
+    m = new_merge_state(aggcxt, core::decode_state(a, la));
   }
-  PG_RETURN_BYTEA_P(merged);
+  if (m->flat) {  // the parts change: an encoding made meanwhile is stale
+    pfree(m->flat);
+    m->flat = nullptr;
+  }
+  m->parts->merge(pb);
+  return EOHPGetRWDatum(&m->hdr);
 }
 
 // custseg_fit_finalfn(state bytea) -> custseg_model: scaler, PCA, k-means and metrics.

@@ -20,8 +20,6 @@ using namespace custseg;
 
 namespace {
 
-uint8_t* bytes_of(bytea* state) { return reinterpret_cast<uint8_t*>(state); }
-
 // The elements of a one-dimensional text[] (NULL elements as null), copied as C strings in the
 // current context. Plain C, may ereport.
 void text_elements(ArrayType* a, const char* what, int* n, Datum** elems, bool** nulls) {
@@ -95,23 +93,6 @@ bytea* new_state(FunctionCallInfo fcinfo, ArrayType* names_arr, int n_numbers, i
 }
 
 
-// The state's numeric and categorical widths: kept in fn_extra where the executor keeps it, read
-// from the state's header (names only, never the rows) where it does not (Citus).
-struct Widths {
-  int n_numeric;
-  int n_categorical;
-};
-Widths state_widths(FunctionCallInfo fcinfo, const bytea* state) {
-  if (auto* w = static_cast<Widths*>(fcinfo->flinfo->fn_extra)) return *w;
-  // From the header alone: a caller with a fresh FmgrInfo per row (Citus) pays this on every row.
-  int n_features = 0, n_numeric = 0;
-  core::state_widths(reinterpret_cast<const uint8_t*>(state), VARSIZE(state), n_features, n_numeric);
-  auto* w = static_cast<Widths*>(pg::alloc(fcinfo->flinfo->fn_mcxt, sizeof(Widths)));
-  *w = {n_numeric, n_features - n_numeric};
-  fcinfo->flinfo->fn_extra = w;
-  return *w;
-}
-
 }  // namespace
 
 // custseg_fit_columns_transfn(state, names text[], numbers float8[], categories text[] [, options jsonb])
@@ -119,13 +100,14 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
   MemoryContext aggcxt;
   if (!AggCheckCallContext(fcinfo, &aggcxt))
     throw core::Error(core::ErrorCode::kInvalidArgument, "custseg transition function called in non-aggregate context");
-  bytea* state = PG_ARGISNULL(0) ? nullptr : PG_GETARG_BYTEA_P(0);
+  // The running state is custseg_fit's expanded object: kept by the executor (and by Citus, which
+  // calls this with a fresh FmgrInfo for every row) between rows, neither copied nor validated per row.
+  pg::FitStateObject* state = pg::running_fit_state(fcinfo, aggcxt);
   if (PG_ARGISNULL(1)) throw core::Error(core::ErrorCode::kInvalidArgument, "names must not be NULL");
   if (PG_ARGISNULL(2) && PG_ARGISNULL(3)) {
     // A row with neither array has no feature: counted as skipped once a state exists.
     if (!state) PG_RETURN_NULL();
-    core::FitStateView(bytes_of(state), VARSIZE(state)).add_skipped();
-    PG_RETURN_BYTEA_P(state);
+    return pg::running_fit_add_skipped(state);
   }
   ArrayType* numbers = nullptr;
   ArrayType* categories = nullptr;
@@ -144,8 +126,11 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
     throw core::Error(core::ErrorCode::kDatatypeMismatch, "categories must be a text[]");
   const int n_num = numbers ? array_length(numbers, "numbers") : 0;
   const int n_cat = categories ? array_length(categories, "categories") : 0;
-  if (!state) state = new_state(fcinfo, names, n_num, n_cat);
-  const Widths w = state_widths(fcinfo, state);
+  if (!state) state = pg::new_running_fit_state(aggcxt, new_state(fcinfo, names, n_num, n_cat));
+  struct {
+    int n_numeric, n_categorical;
+  } w;
+  pg::running_fit_widths(state, &w.n_numeric, &w.n_categorical);
   if ((numbers && n_num != w.n_numeric) || (categories && n_cat != w.n_categorical))
     throw core::Error(core::ErrorCode::kDataException,
                       "a row has " + std::to_string(n_num) + " numbers and " + std::to_string(n_cat) +
@@ -191,27 +176,5 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
       p = reinterpret_cast<const char*>(att_align_nominal(p, TYPALIGN_INT));
     }
   }
-  core::FitStateView view(bytes_of(state), VARSIZE(state));
-  // Fast path: the state in the aggregate context is updated in place and returned as is.
-  if (!view.add_row(numeric, categorical)) {
-    // A new category or a full sample room: rebuild the state larger (as custseg_fit's transition).
-    if (const size_t grown = view.grown_length(categorical)) {
-      auto* v = static_cast<uint8_t*>(pg::alloc(CurrentMemoryContext, grown));
-      view.grow_into(v, grown);
-      SET_VARSIZE(v, grown);
-      state = reinterpret_cast<bytea*>(v);
-    } else {
-      core::FitParts parts = core::decode_state(bytes_of(state), VARSIZE(state));
-      parts.prepare(categorical);
-      state = pg::encode_state_varlena(parts);
-    }
-    view = core::FitStateView(bytes_of(state), VARSIZE(state));
-    if (!view.add_row(numeric, categorical))
-      throw core::Error(core::ErrorCode::kInternal, "custseg state did not accept a prepared row");
-  }
-  if (view.verbose() && view.seen() % 1000000 == 0) {
-    const uint64 seen = view.seen();
-    pg::guard([&] { ereport(NOTICE, (errmsg("custseg: " UINT64_FORMAT " rows scanned", seen))); });
-  }
-  PG_RETURN_BYTEA_P(state);
+  return pg::running_fit_add_row(state, numeric, categorical);
 }
