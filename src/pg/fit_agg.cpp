@@ -188,30 +188,32 @@ Size fit_state_flat_size(ExpandedObjectHeader* eoh);
 void fit_state_flatten(ExpandedObjectHeader* eoh, void* result, Size size);
 const ExpandedObjectMethods kFitStateMethods = {fit_state_flat_size, fit_state_flatten};
 
-// Called by PostgreSQL (plain C callers): no exception may leave, so errors are reported after the
-// catch scope. Our own states are valid, so these errors would be internal ones.
-Size fit_state_flat_size(ExpandedObjectHeader* eoh) {
-  auto* o = reinterpret_cast<FitStateObject*>(eoh);
-  size_t n = 0;
+// For the expanded objects' methods, which PostgreSQL calls (plain C callers): runs f so that no
+// exception leaves, reporting a failure after the catch scope. Our own states are valid, so such
+// errors would be internal ones.
+template <typename F>
+void without_exceptions(F&& f, const char* error) {
   bool failed = false;
   try {
-    n = core::compact_state_length(o->data, o->len);
+    f();
   } catch (...) {
     failed = true;
   }
-  if (failed) elog(ERROR, "custseg: invalid expanded custseg_fit state");
+  if (failed) elog(ERROR, "%s", error);
+}
+
+Size fit_state_flat_size(ExpandedObjectHeader* eoh) {
+  auto* o = reinterpret_cast<FitStateObject*>(eoh);
+  size_t n = 0;
+  without_exceptions([&] { n = core::compact_state_length(o->data, o->len); },
+                     "custseg: invalid expanded custseg_fit state");
   return n;
 }
 
 void fit_state_flatten(ExpandedObjectHeader* eoh, void* result, Size size) {
   auto* o = reinterpret_cast<FitStateObject*>(eoh);
-  bool failed = false;
-  try {
-    core::compact_state_into(o->data, o->len, static_cast<uint8_t*>(result), size);
-  } catch (...) {
-    failed = true;
-  }
-  if (failed) elog(ERROR, "custseg: invalid expanded custseg_fit state");
+  without_exceptions([&] { core::compact_state_into(o->data, o->len, static_cast<uint8_t*>(result), size); },
+                     "custseg: invalid expanded custseg_fit state");
   SET_VARSIZE(result, size);
 }
 
@@ -360,29 +362,23 @@ void delete_merge_parts(void* arg) {
 // The object's parts encoded (once, until they change), in the object's context.
 bytea* merge_flat(FitMergeObject* o) {
   if (!o->flat) {
-    MemoryContext old = MemoryContextSwitchTo(o->hdr.eoh_context);
-    try {
-      o->flat = pg::encode_state_varlena(*o->parts);
-    } catch (...) {
-      MemoryContextSwitchTo(old);
-      throw;
-    }
-    MemoryContextSwitchTo(old);
+    uint8_t* out = nullptr;
+    size_t size = 0;
+    core::encode_state(*o->parts, [&](size_t len) {
+      out = static_cast<uint8_t*>(pg::alloc(o->hdr.eoh_context, len));
+      size = len;
+      return out;
+    });
+    SET_VARSIZE(out, size);
+    o->flat = reinterpret_cast<bytea*>(out);
   }
   return o->flat;
 }
 
-// Called by PostgreSQL (plain C callers): no exception may leave.
 Size fit_merge_flat_size(ExpandedObjectHeader* eoh) {
   auto* o = reinterpret_cast<FitMergeObject*>(eoh);
   Size n = 0;
-  bool failed = false;
-  try {
-    n = VARSIZE(merge_flat(o));
-  } catch (...) {
-    failed = true;
-  }
-  if (failed) elog(ERROR, "custseg: could not encode a combined custseg_fit state");
+  without_exceptions([&] { n = VARSIZE(merge_flat(o)); }, "custseg: could not encode a combined custseg_fit state");
   return n;
 }
 

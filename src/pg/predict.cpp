@@ -128,6 +128,13 @@ Prepared* pin_prepared(const uint8_t* bytes, size_t len) {
   return p;
 }
 
+// The model's feature names, in order (numeric first), for the readers.
+std::vector<std::string> feature_names(const core::ModelView& view) {
+  std::vector<std::string> names;
+  for (int i = 0; i < view.n_features(); ++i) names.push_back(view.feature_name(i));
+  return names;
+}
+
 struct ScoreCache {
   MemoryContextCallback callback;
   Prepared* prepared;  // pinned while this cache holds it
@@ -257,12 +264,9 @@ void read_row(FunctionCallInfo fcinfo, ScoreCache* cache, HeapTupleHeader row, d
     for (int i = 0; i < p->n_readers; ++i)
       if (p->readers[i]->type_id == type_id && p->readers[i]->typmod == typmod) cache->reader = p->readers[i];
     if (!cache->reader) {
-      std::vector<std::string> names;
+      const std::vector<std::string> names = feature_names(*p->view);
       std::vector<core::Kind> kinds;
-      for (int i = 0; i < p->view->n_features(); ++i) {
-        names.push_back(p->view->feature_name(i));
-        kinds.push_back(p->view->feature_kind(i));
-      }
+      for (int i = 0; i < p->view->n_features(); ++i) kinds.push_back(p->view->feature_kind(i));
       // A reader replaced in the entry stays allocated (in its context) for a query that holds it.
       pg::RowReader* r = pg::build_reader(p->cxt, pg::row_desc(row, p->cxt), type_id, typmod, names, kinds);
       if (p->n_readers < Prepared::kMaxReaders) {
@@ -296,11 +300,7 @@ void read_vector(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** n
       throw core::Error(core::ErrorCode::kDatatypeMismatch,
                         "the model has categorical features, so it cannot read a float8[] vector",
                         "pass the row itself");
-    if (!p->vector_buffers) {
-      std::vector<std::string> names;
-      for (int i = 0; i < p->view->n_features(); ++i) names.push_back(p->view->feature_name(i));
-      p->vector_buffers = pg::build_buffers(p->cxt, names, int(names.size()));
-    }
+    if (!p->vector_buffers) p->vector_buffers = pg::build_buffers(p->cxt, feature_names(*p->view), p->view->n_features());
     cache->buffers = p->vector_buffers;
   }
   pg::FeatureBuffers* b = cache->buffers;
@@ -314,11 +314,7 @@ void read_vector(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** n
 void read_json(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
   if (!cache->buffers) {
     Prepared* p = cache->prepared;
-    if (!p->json_buffers) {
-      std::vector<std::string> names;
-      for (int i = 0; i < p->view->n_features(); ++i) names.push_back(p->view->feature_name(i));
-      p->json_buffers = pg::build_buffers(p->cxt, names, p->view->n_numeric());
-    }
+    if (!p->json_buffers) p->json_buffers = pg::build_buffers(p->cxt, feature_names(*p->view), p->view->n_numeric());
     cache->buffers = p->json_buffers;
   }
   pg::FeatureBuffers* b = cache->buffers;
