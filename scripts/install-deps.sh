@@ -7,7 +7,7 @@
 #   test    everything the test command uses besides: CMake and GoogleTest, Debian's Python with
 #           scikit-learn and pandas, pg_cron, clang's libFuzzer, pytest and Chromium for the page test,
 #           SQLsmith for the random-SQL test, what building Citus needs, debootstrap and zstd for
-#           the Debian roots of PostgreSQL 17 and 18 (scripts/pgroot.sh)
+#           the Debian roots of PostgreSQL 17 and 18 (scripts/pgroot.sh), ccache for the test builds
 #   all     every part (the default, and what test/run.sh uses)
 #   bash scripts/install-deps.sh [--list] [build|api|test|all]...   (--list: print the packages, install nothing)
 # Idempotent and quick when everything is already there.
@@ -17,7 +17,7 @@ build=(build-essential g++ make pkg-config postgresql-15 postgresql-client-15 po
 api=(python3 python3-fastapi python3-uvicorn python3-uvloop python3-httptools python3-psycopg python3-psycopg-pool curl)
 test=(cmake libgtest-dev googletest postgresql-contrib postgresql-15-cron
       python3-sklearn python3-pandas python3-numpy python3-psycopg2 python3-pytest
-      chromium fonts-liberation clang-14 libclang-rt-14-dev bzip2 sqlsmith debootstrap zstd
+      chromium fonts-liberation clang-14 libclang-rt-14-dev bzip2 sqlsmith debootstrap zstd ccache
       # building Citus 13.2.2 from ../shared/vendor/citus for the Citus tests (scripts/citus-build.sh)
       libssl-dev liblz4-dev libzstd-dev libkrb5-dev libselinux1-dev libxslt1-dev libpam0g-dev libreadline-dev flex bison)
 

@@ -28,16 +28,22 @@ mkdir -p "$out"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
   -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror -Isrc/core -I/usr/include/eigen3)
 core_objs=()
+max_jobs=$(nproc)
 for src in src/core/*.cpp; do
   obj=$out/core-$(basename "${src%.cpp}").o
   if [[ ! -f $obj || $src -nt $obj || -n $(find src/core -name '*.h' -newer "$obj") ]]; then
     # The core is written for g++ (the extension's compiler): clang does not know some of its warning
-    # pragmas and flags a field kept for debugging.
+    # pragmas and flags a field kept for debugging. One compiler per core at a time.
+    while (($(jobs -rp | wc -l) >= max_jobs)); do wait -n || true; done
+    rm -f "$obj"
     clang++-14 "${flags[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" -Wno-unknown-warning-option \
-      -Wno-unused-private-field -c "$src" -o "$obj"
+      -Wno-unused-private-field -c "$src" -o "$obj" &
   fi
   core_objs+=("$obj")
 done
+wait
+# A failed compile leaves no object (each was removed before its compile).
+for obj in "${core_objs[@]}"; do [[ -f $obj ]] || { echo "fuzz: compiling $obj failed" >&2; exit 1; }; done
 
 status=0
 for t in "${targets[@]}"; do
