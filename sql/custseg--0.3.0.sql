@@ -467,7 +467,12 @@ BEGIN
             EXECUTE q INTO m USING opts;
         END;
     ELSE
-        EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s AS t', source) INTO m USING opts;
+        -- On one node as well the column arrays are read faster than whole rows (no row value is
+        -- formed and read back), wherever they read every value as the record form does: the model
+        -- is then the record form's, byte for byte.
+        EXECUTE format('SELECT %s FROM %s AS t',
+                       coalesce('custseg_fit_columns(' || custseg_fit_columns_args(source, opts, true) || ', $1)',
+                                'custseg_fit(t.*, $1)'), source) INTO m USING opts;
     END IF;
     IF m IS NULL THEN
         RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
@@ -1068,7 +1073,9 @@ SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 BEGIN
     RETURN format('SELECT %s FROM %s AS t',
-                  CASE WHEN NOT custseg_citus_table(source) THEN 'custseg_fit_state(t.*, $1)'
+                  CASE WHEN NOT custseg_citus_table(source)
+                       THEN coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, options, true) || ', $1)',
+                                     'custseg_fit_state(t.*, $1)')
                        ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, options) || ', $1)',
                                      'custseg_fit_state(to_jsonb(t.*), $1)') END, source);
 END
@@ -1918,7 +1925,8 @@ COMMENT ON AGGREGATE custseg_fit_columns_state(text[], float8[], text[], jsonb) 
 -- The arguments of custseg_fit_columns that read a table's rows (alias t) as custseg_fit(t, options)
 -- would: number-typed and boolean columns as numbers, text-like ones as categories, each as the
 -- options force it, excluded ones only named. NULL when a column of another type would be a feature.
-CREATE FUNCTION custseg_fit_columns_args(source regclass, options jsonb) RETURNS text
+CREATE FUNCTION custseg_fit_columns_args(source regclass, options jsonb, same_as_record boolean DEFAULT false)
+RETURNS text
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -1941,16 +1949,32 @@ BEGIN
         IF coalesce(opts -> 'exclude', '[]') ? c.name THEN
             named := named || c.name;
         ELSIF coalesce(opts -> 'categorical', '[]') ? c.name THEN
+            -- The record form writes a forced category with the type's output function, which
+            -- ::text equals except for booleans (t/f) and character(n) (padding).
+            IF same_as_record AND c.typname NOT IN ('text', 'varchar', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric')
+               AND c.typtype <> 'e' THEN
+                RETURN NULL;
+            END IF;
             cats := cats || format('t.%I::text', c.name);
             cat_names := cat_names || c.name;
-        ELSIF coalesce(opts -> 'numeric', '[]') ? c.name
-              OR c.typname IN ('int2', 'int4', 'int8', 'float4', 'float8', 'numeric') THEN
+        ELSIF c.typname IN ('int2', 'int4', 'int8', 'float4', 'float8', 'numeric') THEN
             nums := nums || format('t.%I::float8', c.name);
             num_names := num_names || c.name;
         ELSIF c.typname = 'bool' THEN
             nums := nums || format('t.%I::integer::float8', c.name);
             num_names := num_names || c.name;
-        ELSIF c.typname IN ('text', 'varchar', 'bpchar', 'name') OR c.typtype = 'e' THEN
+        ELSIF coalesce(opts -> 'numeric', '[]') ? c.name THEN
+            -- A text column forced numeric: the record form parses it with its own messages.
+            IF same_as_record THEN
+                RETURN NULL;
+            END IF;
+            nums := nums || format('t.%I::float8', c.name);
+            num_names := num_names || c.name;
+        ELSIF c.typname IN ('text', 'varchar') OR c.typtype = 'e' THEN
+            cats := cats || format('t.%I::text', c.name);
+            cat_names := cat_names || c.name;
+        ELSIF c.typname IN ('bpchar', 'name') AND NOT same_as_record THEN
+            -- The record form keeps character(n)'s padding (::text drops it) and refuses name.
             cats := cats || format('t.%I::text', c.name);
             cat_names := cat_names || c.name;
         ELSE
@@ -1962,8 +1986,8 @@ BEGIN
                   CASE WHEN cardinality(cats) = 0 THEN '''{}''::text[]' ELSE 'ARRAY[' || array_to_string(cats, ', ') || ']' END);
 END
 $fn$;
-COMMENT ON FUNCTION custseg_fit_columns_args(regclass, jsonb) IS
-    'the custseg_fit_columns arguments that read a table''s rows (alias t) as custseg_fit(t, options) does, or NULL';
+COMMENT ON FUNCTION custseg_fit_columns_args(regclass, jsonb, boolean) IS
+    'the custseg_fit_columns arguments that read a table''s rows (alias t) as custseg_fit(t, options) does, or NULL; with same_as_record, NULL unless every value is read exactly as the record form reads it';
 
 -- custseg_evaluate_k over jsonb objects: the form Citus runs in its workers.
 CREATE AGGREGATE custseg_fit_state(jsonb, jsonb) (

@@ -56,4 +56,47 @@ INSERT INTO "Odd ""Name"" Table" SELECT i, (i % 3) * 10 + i % 2, (ARRAY['a', 'b'
 SELECT name, version, source, options->'exclude' AS exclude
 FROM custseg_train('odd', '"Odd ""Name"" Table"', k => 3, n_components => NULL);
 
+-- custseg_train reads a table as arrays of its feature columns (custseg_fit_columns) wherever they
+-- read every value as the record form does: its model is then custseg_fit(t)'s, byte for byte.
+-- Where they would not (a bool or character(n) category, a text column forced numeric), it reads
+-- whole rows. (Each model is a first version: a later one renumbers its segments.)
+CREATE TYPE train_tier AS ENUM ('bronze', 'silver', 'gold');
+CREATE DOMAIN train_count AS int CHECK (VALUE >= 0);
+CREATE TABLE train_kinds (id int PRIMARY KEY, a int2, b int8, c float4, d numeric, e bool, f train_tier,
+                          g varchar(10), h train_count, i text, j int, dropped int, "T" float8);
+ALTER TABLE train_kinds DROP COLUMN dropped;
+INSERT INTO train_kinds
+SELECT n, n % 7, n * 1000, n / 3.0, n % 11 + 0.25, n % 2 = 0, (ARRAY['bronze', 'silver', 'gold'])[1 + n % 3]::train_tier,
+       'v' || n % 4, n % 5, CASE WHEN n % 9 = 0 THEN NULL ELSE 'x' || n % 3 END, CASE WHEN n % 13 = 0 THEN NULL ELSE n % 6 END,
+       CASE WHEN n % 17 = 0 THEN NULL ELSE sqrt(n) END
+FROM generate_series(1, 300) n;
+CREATE FUNCTION train_same(name text, src regclass, opts jsonb) RETURNS TABLE (column_arrays boolean, same_model boolean)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    m custseg_models;
+    ref custseg_model;
+BEGIN
+    SELECT * INTO m FROM custseg_train(name, src, options => opts);
+    EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s t', src) INTO ref USING m.options - 'stage';
+    RETURN QUERY SELECT custseg_fit_columns_args(src, m.options, true) IS NOT NULL, m.model::text = ref::text;
+END
+$fn$;
+SELECT * FROM train_same('kinds', 'train_kinds', '{"seed": 1}');
+SELECT * FROM train_same('kinds2', 'train_kinds', '{"seed": 1, "n_components": null, "categorical": ["j", "a"],
+                                                   "transform": {"c": "log1p", "T": {"clip": [1, 15]}}}');
+SELECT * FROM train_same('kinds3', 'train_kinds', '{"seed": 1, "categorical": ["e"]}');
+CREATE TABLE train_padded (id int PRIMARY KEY, x float8, code char(4), score text);
+INSERT INTO train_padded SELECT n, n % 10, (ARRAY['ab', 'abc', 'a'])[1 + n % 3], (n % 8)::text FROM generate_series(1, 60) n;
+SELECT * FROM train_same('padded', 'train_padded', '{"seed": 1}');
+SELECT * FROM train_same('padded2', 'train_padded', '{"seed": 1, "numeric": ["score"], "exclude": ["code"]}');
+SELECT custseg_fit_state_query('train_kinds', '{"exclude": ["id"]}') LIKE 'SELECT custseg_fit_columns_state(%' AS evaluate_k_column_arrays;
+SELECT e.k, e.chosen FROM custseg_evaluate_k('train_kinds', 2, 3, options => '{"seed": 1}') e ORDER BY e.k;
+-- Errors read the same through either form: a non-finite number and a value log1p cannot take
+-- name their column.
+UPDATE train_kinds SET "T" = 'Infinity' WHERE id = 250;
+SELECT custseg_train('kinds', 'train_kinds', options => '{"seed": 1}');
+UPDATE train_kinds SET "T" = -3 WHERE id = 250;
+SELECT custseg_train('kinds', 'train_kinds', options => '{"seed": 1, "transform": {"T": "log1p"}}');
+SELECT max(version) AS kinds_versions FROM custseg_models WHERE name = 'kinds';
+
 DELETE FROM custseg_models;

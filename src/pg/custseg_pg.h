@@ -83,9 +83,12 @@ FitStateObject* running_fit_state(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 FitStateObject* new_running_fit_state(MemoryContext aggcxt, const bytea* fresh);
 // The state's numeric and categorical feature counts (read from its header once).
 void running_fit_widths(FitStateObject* o, int* n_numeric, int* n_categorical);
-// Adds a row (growing or rebuilding the state when it needs room) or counts a skipped one; returns
-// the state as the transition's result.
-Datum running_fit_add_row(FitStateObject* o, const double* numeric, const core::StrRef* categorical);
+// The name of the state's feature i (numeric features first, i below their count), for messages.
+std::string running_fit_feature_name(FitStateObject* o, int i);
+// Applies the options' transforms to the row's numbers in place, then adds the row (growing or
+// rebuilding the state when it needs room); returns the state as the transition's result.
+Datum running_fit_add_row(FitStateObject* o, double* numeric, const core::StrRef* categorical);
+// Counts a skipped row; returns the state as the transition's result.
 Datum running_fit_add_skipped(FitStateObject* o);
 
 }  // namespace custseg::pg

@@ -32,6 +32,7 @@ struct FitCache {
   bool widths_ready;            // custseg_fit_columns: the state's feature counts
   int n_numeric;
   int n_categorical;
+  char** column_names;          // custseg_fit_columns: the state's feature names, for transforms and messages
 };
 
 
@@ -238,6 +239,7 @@ FitStateObject* new_fit_state(MemoryContext aggcxt, const uint8_t* data, size_t 
   o->cache.n_transforms = 0;
   o->cache.transforms = nullptr;
   o->cache.widths_ready = false;
+  o->cache.column_names = nullptr;
   std::memcpy(o->data, data, len);
   return o;
 }
@@ -442,7 +444,34 @@ void pg::running_fit_widths(FitStateObject* o, int* n_numeric, int* n_categorica
   *n_categorical = o->cache.n_categorical;
 }
 
-Datum pg::running_fit_add_row(FitStateObject* o, const double* numeric, const core::StrRef* categorical) {
+namespace {
+
+// The state's feature names as C strings in its context, read from the header once.
+char** column_names(FitStateObject* o) {
+  if (!o->cache.column_names) {
+    std::vector<std::string> names;
+    int n_numeric = 0;
+    core::state_features(o->data, o->len, names, n_numeric);
+    auto** a = static_cast<char**>(pg::alloc(o->hdr.eoh_context, sizeof(char*) * (names.size() + 1)));
+    for (size_t i = 0; i < names.size(); ++i) {
+      a[i] = static_cast<char*>(pg::alloc(o->hdr.eoh_context, names[i].size() + 1));
+      std::memcpy(a[i], names[i].c_str(), names[i].size() + 1);
+    }
+    a[names.size()] = nullptr;
+    o->cache.column_names = a;
+  }
+  return o->cache.column_names;
+}
+
+}  // namespace
+
+std::string pg::running_fit_feature_name(FitStateObject* o, int i) {
+  return column_names(o)[i];
+}
+
+Datum pg::running_fit_add_row(FitStateObject* o, double* numeric, const core::StrRef* categorical) {
+  // The options' transforms, applied where the record form applies them (as the row is read).
+  transform_input(&o->cache, o->hdr.eoh_context, o->data, o->len, column_names(o), numeric);
   return add_row(o, numeric, categorical);
 }
 

@@ -155,10 +155,12 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
       double x;
       memcpy(&x, data, sizeof x);  // why memcpy: no alignment assumption on the array data
       data += sizeof(double);
+      // The record form's error (custseg_train reads a table through either form).
       if (!std::isfinite(x))
-        throw core::Error(core::ErrorCode::kInvalidArgument,
-                          "numbers[" + std::to_string(i + 1) + "] is not finite",
-                          "replace infinities and NaN by NULL (imputed with the mean) or by a finite value");
+        throw core::Error(core::ErrorCode::kOutOfRange,
+                          "column \"" + pg::running_fit_feature_name(state, i) + "\" has a non-finite value (" +
+                              (std::isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity")) + ")",
+                          "store NULL for an unknown value; custseg imputes the training mean");
       numeric[i] = x;
     }
   }

@@ -114,6 +114,10 @@ same_model "m.name = 'm' AND m.version = 1"
 expect "1" "SELECT version FROM custseg_train('small_sample', 'cust', k => 3, options => '{\"sample_size\": 5000}', activate => false)"
 expect "t" "SELECT (metrics ->> 'rows_clustered')::int < $rows FROM custseg_models WHERE name = 'small_sample'"
 same_model "m.name = 'small_sample'"
+# Transforms apply in the workers' column-array transitions as in the record form's reader.
+expect "1" "SELECT version FROM custseg_train('tf', 'cust', k => 3, activate => false,
+              options => '{\"transform\": {\"annual_income\": \"log1p\", \"age\": {\"clip\": [20, 60]}}}')"
+same_model "m.name = 'tf'"
 # The sample threshold (each shard ships its share of the sample) is exact or retried: on a table
 # of 20,000 rows but only 280 distinct ones, the threshold keeps too few (CS001 from the fit itself)
 # and custseg_train runs again without it, giving the local model.
