@@ -1922,9 +1922,18 @@ COMMENT ON AGGREGATE custseg_fit_columns(text[], float8[], text[]) IS
 COMMENT ON AGGREGATE custseg_fit_columns_state(text[], float8[], text[], jsonb) IS
     'the training state of custseg_fit_columns, for custseg_evaluate_state';
 
+-- A numeric as training reads it (numeric_float8_no_overflow): a magnitude beyond a double's range
+-- becomes an infinity (which training then reports, naming the column) or 0, not an error of the
+-- cast. custseg_fit_columns_args writes it for numeric columns.
+CREATE FUNCTION custseg_float8(numeric) RETURNS float8
+    AS 'MODULE_PATHNAME', 'custseg_numeric_float8' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_float8(numeric) IS
+    'a numeric as a float8 the way training reads it: out-of-range magnitudes become infinities or 0 instead of an error';
+
 -- The arguments of custseg_fit_columns that read a table's rows (alias t) as custseg_fit(t, options)
 -- would: number-typed and boolean columns as numbers, text-like ones as categories, each as the
--- options force it, excluded ones only named. NULL when a column of another type would be a feature.
+-- options force it, excluded ones only named. NULL when a column of another type would be a feature;
+-- with same_as_record, also where a value would be read otherwise than the record form reads it.
 CREATE FUNCTION custseg_fit_columns_args(source regclass, options jsonb, same_as_record boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY INVOKER
@@ -1932,35 +1941,45 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     c record;
+    base oid;
+    is_enum boolean;
     nums text[] := '{}';
     num_names text[] := '{}';
     cats text[] := '{}';
     cat_names text[] := '{}';
     named text[] := '{}';
     opts jsonb := coalesce(options, '{}');
+    numbers constant regtype[] := ARRAY['int2', 'int4', 'int8', 'float4', 'float8', 'numeric']::regtype[];
 BEGIN
     FOR c IN
-        SELECT a.attname::text AS name, b.typname::text AS typname, b.typtype
-        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-        -- A domain counts as its base type, as in training.
-        JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+        SELECT a.attname::text AS name, a.atttypid AS typid
+        FROM pg_attribute a
         WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
     LOOP
+        -- A domain counts as its base type (through domains over domains), as in training; types
+        -- are compared by OID, so that a user's type named like a built-in one is not taken for it.
+        base := c.typid;
+        WHILE (SELECT y.typtype FROM pg_type y WHERE y.oid = base) = 'd' LOOP
+            SELECT y.typbasetype INTO base FROM pg_type y WHERE y.oid = base;
+        END LOOP;
+        is_enum := (SELECT y.typtype FROM pg_type y WHERE y.oid = base) = 'e';
         IF coalesce(opts -> 'exclude', '[]') ? c.name THEN
             named := named || c.name;
         ELSIF coalesce(opts -> 'categorical', '[]') ? c.name THEN
             -- The record form writes a forced category with the type's output function, which
             -- ::text equals except for booleans (t/f) and character(n) (padding).
-            IF same_as_record AND c.typname NOT IN ('text', 'varchar', 'int2', 'int4', 'int8', 'float4', 'float8', 'numeric')
-               AND c.typtype <> 'e' THEN
+            IF same_as_record AND NOT (base = ANY (numbers || ARRAY['text', 'varchar']::regtype[]) OR is_enum) THEN
                 RETURN NULL;
             END IF;
             cats := cats || format('t.%I::text', c.name);
             cat_names := cat_names || c.name;
-        ELSIF c.typname IN ('int2', 'int4', 'int8', 'float4', 'float8', 'numeric') THEN
+        ELSIF base = 'numeric'::regtype THEN
+            nums := nums || format('%I.custseg_float8(t.%I)', '@extschema@', c.name);
+            num_names := num_names || c.name;
+        ELSIF base = ANY (numbers) THEN
             nums := nums || format('t.%I::float8', c.name);
             num_names := num_names || c.name;
-        ELSIF c.typname = 'bool' THEN
+        ELSIF base = 'bool'::regtype THEN
             nums := nums || format('t.%I::integer::float8', c.name);
             num_names := num_names || c.name;
         ELSIF coalesce(opts -> 'numeric', '[]') ? c.name THEN
@@ -1970,10 +1989,10 @@ BEGIN
             END IF;
             nums := nums || format('t.%I::float8', c.name);
             num_names := num_names || c.name;
-        ELSIF c.typname IN ('text', 'varchar') OR c.typtype = 'e' THEN
+        ELSIF base IN ('text'::regtype, 'varchar'::regtype) OR is_enum THEN
             cats := cats || format('t.%I::text', c.name);
             cat_names := cat_names || c.name;
-        ELSIF c.typname IN ('bpchar', 'name') AND NOT same_as_record THEN
+        ELSIF base IN ('bpchar'::regtype, 'name'::regtype) AND NOT same_as_record THEN
             -- The record form keeps character(n)'s padding (::text drops it) and refuses name.
             cats := cats || format('t.%I::text', c.name);
             cat_names := cat_names || c.name;

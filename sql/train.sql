@@ -89,6 +89,19 @@ CREATE TABLE train_padded (id int PRIMARY KEY, x float8, code char(4), score tex
 INSERT INTO train_padded SELECT n, n % 10, (ARRAY['ab', 'abc', 'a'])[1 + n % 3], (n % 8)::text FROM generate_series(1, 60) n;
 SELECT * FROM train_same('padded', 'train_padded', '{"seed": 1}');
 SELECT * FROM train_same('padded2', 'train_padded', '{"seed": 1, "numeric": ["score"], "exclude": ["code"]}');
+-- A numeric reads as the record form reads it (custseg_float8, below); a type is known by its OID
+-- (an enum named int4 is a category), a domain over a domain by its base.
+CREATE TYPE int4 AS ENUM ('lo', 'hi');
+CREATE DOMAIN train_count2 AS train_count CHECK (VALUE < 1000);
+CREATE TABLE train_more (id int PRIMARY KEY, tiny numeric, lvl public.int4, cnt train_count2, x float8);
+INSERT INTO train_more SELECT n, CASE WHEN n % 5 = 0 THEN 1e-300 ELSE n / 7.0 END, (ARRAY['lo', 'hi'])[1 + n % 2]::public.int4,
+       n % 9, n % 4 FROM generate_series(1, 90) n;
+SELECT * FROM train_same('more', 'train_more', '{"seed": 1}');
+DROP TABLE train_more;
+DROP DOMAIN train_count2;
+DROP TYPE public.int4;
+-- 1e-400 is 0 and 1e400 an infinity, not an error of the cast.
+SELECT custseg_float8(1e-400) AS underflow, custseg_float8(-1e400) AS overflow, custseg_float8('NaN') AS nan;
 SELECT custseg_fit_state_query('train_kinds', '{"exclude": ["id"]}') LIKE 'SELECT custseg_fit_columns_state(%' AS evaluate_k_column_arrays;
 SELECT e.k, e.chosen FROM custseg_evaluate_k('train_kinds', 2, 3, options => '{"seed": 1}') e ORDER BY e.k;
 -- Errors read the same through either form: a non-finite number and a value log1p cannot take
@@ -97,6 +110,10 @@ UPDATE train_kinds SET "T" = 'Infinity' WHERE id = 250;
 SELECT custseg_train('kinds', 'train_kinds', options => '{"seed": 1}');
 UPDATE train_kinds SET "T" = -3 WHERE id = 250;
 SELECT custseg_train('kinds', 'train_kinds', options => '{"seed": 1, "transform": {"T": "log1p"}}');
+UPDATE train_kinds SET d = 1e400 WHERE id = 1;
+SELECT custseg_train('kinds', 'train_kinds', options => '{"seed": 1}');
+-- A bad transform is reported before any value, as in the record form.
+SELECT custseg_train('kinds', 'train_kinds', options => '{"seed": 1, "transform": {"g": "log1p"}}');
 SELECT max(version) AS kinds_versions FROM custseg_models WHERE name = 'kinds';
 
 DELETE FROM custseg_models;

@@ -14,6 +14,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/numeric.h"
 }
 
 using namespace custseg;
@@ -88,6 +89,7 @@ bytea* new_state(FunctionCallInfo fcinfo, ArrayType* names_arr, int n_numbers, i
     if (plan.names[size_t(i)] != columns[size_t(i)].name)
       throw core::Error(core::ErrorCode::kInvalidArgument, "names must not repeat a column",
                         "column \"" + columns[size_t(i)].name + "\" is named twice");
+  core::resolve_transforms(o.transforms, plan.names, plan.n_numeric);  // as the record form: before any value
   std::vector<uint8_t> bytes = core::encode_state(core::FitParts(plan.names, plan.n_numeric, opts));
   return reinterpret_cast<bytea*>(pg::make_varlena(CurrentMemoryContext, bytes.data(), bytes.size()));
 }
@@ -179,4 +181,14 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
     }
   }
   return pg::running_fit_add_row(state, numeric, categorical);
+}
+
+// custseg_float8(numeric): a numeric as the record form reads it (numeric_float8_no_overflow), for
+// the column arrays custseg_fit_columns_args writes. Why plain C and not CUSTSEG_FUNCTION: it is
+// called once per numeric column and row, holds no C++ object, and may only ereport.
+extern "C" {
+PG_FUNCTION_INFO_V1(custseg_numeric_float8);
+Datum custseg_numeric_float8(PG_FUNCTION_ARGS) {
+  return DirectFunctionCall1(numeric_float8_no_overflow, PG_GETARG_DATUM(0));
+}
 }
