@@ -158,11 +158,10 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
       memcpy(&x, data, sizeof x);  // why memcpy: no alignment assumption on the array data
       data += sizeof(double);
       // The record form's error (custseg_train reads a table through either form).
-      if (!std::isfinite(x))
-        throw core::Error(core::ErrorCode::kOutOfRange,
-                          "column \"" + pg::running_fit_feature_name(state, i) + "\" has a non-finite value (" +
-                              (std::isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity")) + ")",
-                          "store NULL for an unknown value; custseg imputes the training mean");
+      if (!std::isfinite(x)) {
+        const std::string name = pg::running_fit_feature_name(state, i);
+        pg::guard([&] { pg::check_finite(x, name.c_str()); });
+      }
       numeric[i] = x;
     }
   }

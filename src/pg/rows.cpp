@@ -156,6 +156,14 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
   return r;
 }
 
+void check_finite(double x, const char* column) {
+  if (!std::isfinite(x))
+    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                    errmsg("column \"%s\" has a non-finite value (%s)", column,
+                           std::isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity")),
+                    errhint("store NULL for an unknown value; custseg imputes the training mean")));
+}
+
 void read_row(RowReader* r, HeapTupleHeader row) {
   HeapTupleData tuple;
   tuple.t_len = HeapTupleHeaderGetDatumLength(row);
@@ -193,11 +201,7 @@ void read_row(RowReader* r, HeapTupleHeader row) {
             break;
           }
         }
-        if (!std::isfinite(x))
-          ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                          errmsg("column \"%s\" has a non-finite value (%s)", r->names[f],
-                                 std::isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity")),
-                          errhint("store NULL for an unknown value; custseg imputes the training mean")));
+        check_finite(x, r->names[f]);
       }
       r->numeric[ni++] = x;
     } else {
@@ -303,14 +307,6 @@ double parse_number(const char* s, int len, const char* column) {
                     errmsg("column \"%s\" is a numeric feature, but has the value \"%s\"", column, text),
                     errhint("list the column in \"categorical\", or clean the value")));
   return x;
-}
-
-void check_finite(double x, const char* column) {
-  if (!std::isfinite(x))
-    ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-                    errmsg("column \"%s\" has a non-finite value (%s)", column,
-                           std::isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity")),
-                    errhint("store NULL for an unknown value; custseg imputes the training mean")));
 }
 
 }  // namespace

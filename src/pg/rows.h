@@ -56,6 +56,10 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
 // number, non-finite value): call it through guard().
 void read_row(RowReader* reader, HeapTupleHeader row);
 
+// The error for a numeric feature's non-finite value (22003, naming the column), shared by every
+// input form. Plain C, may ereport.
+void check_finite(double x, const char* column);
+
 }  // namespace custseg::pg
 
 extern "C" {
