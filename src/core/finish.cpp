@@ -31,8 +31,11 @@ void require_distinct(const RowMatrix& X, int k) {
                 "lower \"k\" or train on more varied rows");
 }
 
-// Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize, else on a uniform sample
-// drawn with the seed. Sets info.silhouette and info.silhouette_rows.
+// Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize; above that, estimated on a
+// uniform sample drawn with the seed, in stages of kSilhouetteFirstRows, twice that, ... up to
+// kSilhouetteSampleSize rows, stopping once the estimate's standard error is at most
+// kSilhouetteTolerance (a stage extends the one before, so the stages cost no more than the last
+// one alone). Sets info.silhouette and info.silhouette_rows.
 void silhouette_of(const RowMatrix& X, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
                    TrainInfo& info) {
   const Eigen::Index rows = X.rows();
@@ -52,8 +55,9 @@ void silhouette_of(const RowMatrix& X, const std::vector<int>& labels, int k, ui
     S.row(i) = X.row(idx[size_t(i)]);
     sl[size_t(i)] = labels[size_t(idx[size_t(i)])];
   }
-  info.silhouette = silhouette_score(S, sl, k, check);
-  info.silhouette_rows = double(kSilhouetteSampleSize);
+  const SilhouetteEstimate e = silhouette_growing(S, sl, k, kSilhouetteFirstRows, kSilhouetteTolerance, check);
+  info.silhouette = e.score;
+  info.silhouette_rows = double(e.rows);
 }
 
 // The metrics of a clustering on the rows it labelled (label >= 0; noise is left out), in the

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 namespace custseg::core {
 
@@ -66,129 +67,176 @@ __attribute__((target_clones("avx2", "default"))) double distance_sums(const dou
   return acc;
 }
 
-// The silhouette's pair sums when many columns are sparse (one-hot columns clustered without PCA):
-// the dense columns are read as distance_sums does, the sparse ones as per-row lists of nonzero
-// entries in column order, merged per pair, so a pair costs its dense columns and its two rows'
-// nonzero entries instead of every column. The same distances as the dense loop up to the order of
-// summation (dense columns first; an absent entry adds nothing).
-void silhouette_pair_sums_sparse(const Eigen::MatrixXd& G, const std::vector<Eigen::Index>& dense,
-                                 const std::vector<Eigen::Index>& sparse, const std::vector<int>& lab,
-                                 const std::vector<Eigen::Index>& start, int k, Eigen::MatrixXd& S,
-                                 const InterruptCheck& check) {
-  const Eigen::Index n = G.rows();
-  std::vector<Eigen::Index> ptr(size_t(n) + 1, 0);
-  std::vector<int> col;
-  std::vector<double> val;
-  for (Eigen::Index r = 0; r < n; ++r) {
-    for (size_t t = 0; t < sparse.size(); ++t) {
-      const double v = G(r, sparse[t]);
-      if (v != 0) col.push_back(int(t)), val.push_back(v);
+// The silhouette's pair sums over rows stored by column in G (one contiguous array per feature):
+// each pair's distance is computed once and added to both rows' sums in S (S(i, c): the sum of the
+// distances from row i to the rows of cluster c).
+class PairSums {
+ public:
+  PairSums(const Eigen::MatrixXd& G, Eigen::MatrixXd& S) : G_(G), S_(S) {
+    // Columns zero in at least 3/4 of the rows are sparse; with 8 or more of them, pairs merge lists
+    // of each row's nonzero entries in column order (one-hot columns clustered without PCA), so a
+    // pair costs its dense columns and its two rows' nonzero entries instead of every column. The
+    // same distances as the dense loop up to the order of summation (dense columns first; an absent
+    // entry adds nothing).
+    const Eigen::Index n = G.rows(), p = G.cols();
+    std::vector<Eigen::Index> sparse;
+    for (Eigen::Index t = 0; t < p; ++t) (4 * (G.col(t).array() != 0).count() <= n ? sparse : dense_).push_back(t);
+    if (sparse.size() < 8) {
+      dense_.resize(size_t(p));
+      std::iota(dense_.begin(), dense_.end(), Eigen::Index(0));
+      sparse.clear();
     }
-    ptr[size_t(r) + 1] = Eigen::Index(col.size());
-  }
-  std::vector<const double*> cols(dense.size());
-  for (size_t t = 0; t < dense.size(); ++t) cols[t] = G.col(dense[t]).data();
-  std::vector<double> xi(dense.size());
-  const size_t nd = dense.size();
-  for (Eigen::Index i = 0; i + 1 < n; ++i) {
-    if (check && i % 64 == 0) check();
-    const int li = lab[size_t(i)];
-    for (size_t t = 0; t < nd; ++t) xi[t] = G(i, dense[t]);
-    const Eigen::Index bi = ptr[size_t(i)], ei = ptr[size_t(i) + 1];
-    double* to_i = S.col(li).data();
-    for (int c = li; c < k; ++c) {
-      const Eigen::Index a = std::max(start[size_t(c)], i + 1), b = start[size_t(c) + 1];
-      double acc = 0;
-      for (Eigen::Index j = a; j < b; ++j) {
-        double s = 0;
-        for (size_t t = 0; t < nd; ++t) {
-          const double u = cols[t][j] - xi[t];
-          s += u * u;
-        }
-        Eigen::Index pi = bi, pj = ptr[size_t(j)];
-        const Eigen::Index ej = ptr[size_t(j) + 1];
-        while (pi < ei && pj < ej) {
-          if (col[size_t(pi)] == col[size_t(pj)]) {
-            const double u = val[size_t(pi)] - val[size_t(pj)];
-            s += u * u;
-            ++pi, ++pj;
-          } else if (col[size_t(pi)] < col[size_t(pj)]) {
-            s += val[size_t(pi)] * val[size_t(pi)];
-            ++pi;
-          } else {
-            s += val[size_t(pj)] * val[size_t(pj)];
-            ++pj;
-          }
-        }
-        for (; pi < ei; ++pi) s += val[size_t(pi)] * val[size_t(pi)];
-        for (; pj < ej; ++pj) s += val[size_t(pj)] * val[size_t(pj)];
-        const double d = std::sqrt(s);
-        to_i[j] += d;
-        acc += d;
+    for (Eigen::Index t : dense_) cols_.push_back(G.col(t).data());
+    xi_.resize(dense_.size());
+    sparse_ = !sparse.empty();
+    if (!sparse_) return;
+    ptr_.assign(size_t(n) + 1, 0);
+    for (Eigen::Index r = 0; r < n; ++r) {
+      for (size_t t = 0; t < sparse.size(); ++t) {
+        const double v = G(r, sparse[t]);
+        if (v != 0) col_.push_back(int(t)), val_.push_back(v);
       }
-      S(i, c) += acc;
+      ptr_[size_t(r) + 1] = Eigen::Index(col_.size());
     }
   }
-}
+
+  // Row i (labelled li) against the rows [a, b), all of cluster c.
+  void add(Eigen::Index i, int li, int c, Eigen::Index a, Eigen::Index b) {
+    if (b <= a) return;
+    if (at_ != i) {
+      for (size_t t = 0; t < dense_.size(); ++t) xi_[t] = G_(i, dense_[t]);
+      at_ = i;
+    }
+    double* to_i = S_.col(li).data();  // S(j, li) for the rows j of the range
+    if (!sparse_) {
+      S_(i, c) += distance_sums(cols_.data(), Eigen::Index(cols_.size()), xi_.data(), a, b, to_i);
+      return;
+    }
+    const size_t nd = dense_.size();
+    const Eigen::Index bi = ptr_[size_t(i)], ei = ptr_[size_t(i) + 1];
+    double acc = 0;
+    for (Eigen::Index j = a; j < b; ++j) {
+      double s = 0;
+      for (size_t t = 0; t < nd; ++t) {
+        const double u = cols_[t][j] - xi_[t];
+        s += u * u;
+      }
+      Eigen::Index pi = bi, pj = ptr_[size_t(j)];
+      const Eigen::Index ej = ptr_[size_t(j) + 1];
+      while (pi < ei && pj < ej) {
+        if (col_[size_t(pi)] == col_[size_t(pj)]) {
+          const double u = val_[size_t(pi)] - val_[size_t(pj)];
+          s += u * u;
+          ++pi, ++pj;
+        } else if (col_[size_t(pi)] < col_[size_t(pj)]) {
+          s += val_[size_t(pi)] * val_[size_t(pi)];
+          ++pi;
+        } else {
+          s += val_[size_t(pj)] * val_[size_t(pj)];
+          ++pj;
+        }
+      }
+      for (; pi < ei; ++pi) s += val_[size_t(pi)] * val_[size_t(pi)];
+      for (; pj < ej; ++pj) s += val_[size_t(pj)] * val_[size_t(pj)];
+      const double d = std::sqrt(s);
+      to_i[j] += d;
+      acc += d;
+    }
+    S_(i, c) += acc;
+  }
+
+ private:
+  const Eigen::MatrixXd& G_;
+  Eigen::MatrixXd& S_;
+  std::vector<Eigen::Index> dense_;
+  std::vector<const double*> cols_;
+  std::vector<double> xi_;
+  bool sparse_ = false;
+  std::vector<Eigen::Index> ptr_;
+  std::vector<int> col_;
+  std::vector<double> val_;
+  Eigen::Index at_ = -1;
+};
 
 }  // namespace
 
-double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
-                        InterruptCheck check) {
+SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
+                                      Eigen::Index first, double tolerance, InterruptCheck check) {
   const Eigen::Index n = X.rows(), p = X.cols();
-  std::vector<double> sizes = cluster_sizes(labels, k);
-  const int used = used_labels(sizes);
-  if (used < 2 || used > n - 1) return std::numeric_limits<double>::quiet_NaN();
-  // Rows grouped by cluster, stored by column: cluster c holds positions [start[c], start[c+1]).
-  std::vector<Eigen::Index> start(size_t(k) + 1, 0);
-  for (int l : labels) ++start[size_t(l) + 1];
-  for (int c = 0; c < k; ++c) start[size_t(c) + 1] += start[size_t(c)];
-  Eigen::MatrixXd G(n, p);  // column-major: one contiguous array per feature
+  const std::vector<double> all_sizes = cluster_sizes(labels, k);
+  SilhouetteEstimate out;
+  out.rows = n;
+  const int used_all = used_labels(all_sizes);
+  if (used_all < 2 || used_all > n - 1) return out;
+  // The stages' ends: first, 2 first, 4 first, ..., n.
+  std::vector<Eigen::Index> ends;
+  for (Eigen::Index e = std::max<Eigen::Index>(1, std::min(first, n));; e = std::min(n, 2 * e)) {
+    ends.push_back(e);
+    if (e == n) break;
+  }
+  // Each stage's rows grouped by cluster, stored by column: stage q holds positions [ends[q-1],
+  // ends[q]), its cluster c the positions [start[q][c], start[q][c+1]).
+  std::vector<std::vector<Eigen::Index>> start(ends.size(), std::vector<Eigen::Index>(size_t(k) + 1, 0));
+  Eigen::MatrixXd G(n, p);
   std::vector<int> lab(static_cast<size_t>(n));
-  {
-    std::vector<Eigen::Index> next(start.begin(), start.end() - 1);
-    for (Eigen::Index i = 0; i < n; ++i) {
+  for (size_t q = 0; q < ends.size(); ++q) {
+    const Eigen::Index lo = q ? ends[q - 1] : 0, hi = ends[q];
+    std::vector<Eigen::Index>& st = start[q];
+    for (Eigen::Index i = lo; i < hi; ++i) ++st[size_t(labels[size_t(i)]) + 1];
+    st[0] = lo;
+    for (int c = 0; c < k; ++c) st[size_t(c) + 1] += st[size_t(c)];
+    std::vector<Eigen::Index> next(st.begin(), st.end() - 1);
+    for (Eigen::Index i = lo; i < hi; ++i) {
       const int l = labels[size_t(i)];
       const Eigen::Index at = next[size_t(l)]++;
       G.row(at) = X.row(i);
       lab[size_t(at)] = l;
     }
   }
-  // S(i, c): the sum of the distances from row i to the rows of cluster c. Each pair's distance is
-  // computed once and added to both rows' sums.
   Eigen::MatrixXd S = Eigen::MatrixXd::Zero(n, k);
-  // Columns zero in at least 3/4 of the rows are sparse; with 8 or more of them, pairs merge lists.
-  std::vector<Eigen::Index> dense, sparse;
-  for (Eigen::Index t = 0; t < p; ++t) (4 * (G.col(t).array() != 0).count() <= n ? sparse : dense).push_back(t);
-  if (sparse.size() >= 8) {
-    silhouette_pair_sums_sparse(G, dense, sparse, lab, start, k, S, check);
-  } else {
-    std::vector<const double*> cols(static_cast<size_t>(p));
-    for (Eigen::Index t = 0; t < p; ++t) cols[size_t(t)] = G.col(t).data();
-    std::vector<double> xi(static_cast<size_t>(p));
-    for (Eigen::Index i = 0; i + 1 < n; ++i) {
+  PairSums pairs(G, S);
+  std::vector<double> sizes(size_t(k), 0.0);
+  for (size_t q = 0; q < ends.size(); ++q) {
+    const Eigen::Index lo = q ? ends[q - 1] : 0, hi = ends[q];
+    const std::vector<Eigen::Index>& st = start[q];
+    for (Eigen::Index i = lo; i < hi; ++i) {
       if (check && i % 64 == 0) check();
       const int li = lab[size_t(i)];
-      for (Eigen::Index t = 0; t < p; ++t) xi[size_t(t)] = G(i, t);
-      double* to_i = S.col(li).data();  // S(j, li) for the rows j after i
-      for (int c = li; c < k; ++c) {
-        const Eigen::Index a = std::max(start[size_t(c)], i + 1), b = start[size_t(c) + 1];
-        if (b > a) S(i, c) += distance_sums(cols.data(), p, xi.data(), a, b, to_i);
+      // The rows after i in its own stage, then every row of the earlier stages.
+      for (int c = li; c < k; ++c) pairs.add(i, li, c, std::max(st[size_t(c)], i + 1), st[size_t(c) + 1]);
+      for (size_t r = 0; r < q; ++r)
+        for (int c = 0; c < k; ++c) pairs.add(i, li, c, start[r][size_t(c)], start[r][size_t(c) + 1]);
+    }
+    for (Eigen::Index i = lo; i < hi; ++i) sizes[size_t(lab[size_t(i)])] += 1;
+    out.rows = hi;
+    const int used = used_labels(sizes);
+    if (used < 2 || used > hi - 1) continue;  // a later stage holds a second cluster
+    double total = 0, squares = 0;
+    for (Eigen::Index i = 0; i < hi; ++i) {
+      const int own = lab[size_t(i)];
+      if (sizes[size_t(own)] <= 1) continue;  // a singleton's silhouette is 0
+      double a = S(i, own) / (sizes[size_t(own)] - 1);
+      double b = std::numeric_limits<double>::infinity();
+      for (int c = 0; c < k; ++c)
+        if (c != own && sizes[size_t(c)] > 0) b = std::min(b, S(i, c) / sizes[size_t(c)]);
+      double mx = std::max(a, b);
+      if (mx > 0) {
+        const double s = (b - a) / mx;
+        total += s;
+        squares += s * s;
       }
     }
+    const double m = double(hi);
+    out.score = total / m;
+    out.standard_error = std::sqrt(std::max(0.0, squares - m * out.score * out.score) / (m * (m - 1)));
+    if (out.standard_error <= tolerance) break;
   }
-  double total = 0;
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const int own = lab[size_t(i)];
-    if (sizes[size_t(own)] <= 1) continue;  // a singleton's silhouette is 0
-    double a = S(i, own) / (sizes[size_t(own)] - 1);
-    double b = std::numeric_limits<double>::infinity();
-    for (int c = 0; c < k; ++c)
-      if (c != own && sizes[size_t(c)] > 0) b = std::min(b, S(i, c) / sizes[size_t(c)]);
-    double mx = std::max(a, b);
-    if (mx > 0) total += (b - a) / mx;
-  }
-  return total / double(n);
+  return out;
+}
+
+double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
+                        InterruptCheck check) {
+  return silhouette_growing(X, labels, k, X.rows(), -1, check).score;
 }
 
 double calinski_harabasz_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {

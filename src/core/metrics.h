@@ -1,6 +1,7 @@
 // Clustering quality metrics, computed as scikit-learn defines them.
 #pragma once
 
+#include <limits>
 #include <vector>
 
 #include "errors.h"
@@ -12,6 +13,20 @@ namespace custseg::core {
 // blocks. NaN when fewer than 2 or more than n-1 labels are used.
 double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
                         InterruptCheck check = nullptr);
+// The silhouette of rows given in a random order, on a prefix that grows only as needed: on the
+// first `first` rows, then 2 first, 4 first, ... up to every row, stopping at the first stage
+// whose mean has a standard error (the spread of its rows' silhouettes over the square root of
+// their number) of at most `tolerance`. A stage extends the one before: each pair's distance is
+// computed once, so stopping at m rows costs what the exact score on m rows costs, and running
+// to the end costs what the exact score on every row costs. With first >= the rows it is the
+// exact score. `rows` is the prefix the score was computed on; NaN as silhouette_score.
+struct SilhouetteEstimate {
+  double score = std::numeric_limits<double>::quiet_NaN();
+  double standard_error = std::numeric_limits<double>::quiet_NaN();
+  Eigen::Index rows = 0;
+};
+SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
+                                      Eigen::Index first, double tolerance, InterruptCheck check = nullptr);
 double calinski_harabasz_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k);
 double davies_bouldin_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k);
 

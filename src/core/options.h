@@ -25,6 +25,11 @@ constexpr int64_t kDefaultSampleSize = 100000;
 constexpr int64_t kDefaultDedupeRows = 1000000;
 constexpr int64_t kMaxSampleSize = 10000000;
 constexpr int64_t kSilhouetteSampleSize = 10000;
+// Above kSilhouetteSampleSize rows the silhouette is estimated on a sample that starts at
+// kSilhouetteFirstRows and doubles up to kSilhouetteSampleSize until its standard error is at most
+// kSilhouetteTolerance.
+constexpr int64_t kSilhouetteFirstRows = 2500;
+constexpr double kSilhouetteTolerance = 0.002;
 // hierarchical and dbscan take O(n^2) time over the rows they cluster: their default sample, and
 // the most rows they accept.
 constexpr int64_t kDefaultPairwiseRows = 10000;

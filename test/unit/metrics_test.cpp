@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "errors.h"
@@ -83,6 +84,102 @@ TEST(Metrics, SilhouetteOfThreeColumnsEqualsDirect) {
   std::vector<int> labels;
   RowMatrix X = testing::blobs({{0, 0, 0}, {3, 1, 2}, {1, 4, -1}}, 300, 1.1, 6, &labels);
   EXPECT_NEAR(silhouette_score(X, labels, 4), direct_silhouette(X, labels, 4), 1e-12);
+}
+
+// The rows and labels of X in a shuffled order (blobs come grouped by cluster).
+void shuffle_rows(RowMatrix& X, std::vector<int>& labels, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  for (Eigen::Index i = X.rows() - 1; i > 0; --i) {
+    const Eigen::Index j = Eigen::Index(gen() % uint64_t(i + 1));
+    X.row(i).swap(X.row(j));
+    std::swap(labels[size_t(i)], labels[size_t(j)]);
+  }
+}
+
+// The standard error of the mean silhouette of the first m rows, from the definition.
+double direct_standard_error(const RowMatrix& X, const std::vector<int>& labels, int k, int m) {
+  std::vector<double> s;
+  for (int i = 0; i < m; ++i) {
+    std::vector<double> sum(size_t(k), 0);
+    std::vector<int> cnt(size_t(k), 0);
+    for (int j = 0; j < m; ++j) {
+      sum[size_t(labels[size_t(j)])] += (X.row(i) - X.row(j)).norm();
+      cnt[size_t(labels[size_t(j)])]++;
+    }
+    const int own = labels[size_t(i)];
+    const double a = sum[size_t(own)] / (cnt[size_t(own)] - 1);
+    double b = INFINITY;
+    for (int c = 0; c < k; ++c)
+      if (c != own && cnt[size_t(c)] > 0) b = std::min(b, sum[size_t(c)] / cnt[size_t(c)]);
+    s.push_back((b - a) / std::max(a, b));
+  }
+  double mean = 0, var = 0;
+  for (double v : s) mean += v / m;
+  for (double v : s) var += (v - mean) * (v - mean) / (m - 1);
+  return std::sqrt(var / m);
+}
+
+// A growing silhouette that never stops early is the exact score on every row: the stages' pairs
+// (within a stage, and against every earlier stage) are each pair exactly once.
+TEST(Metrics, GrowingSilhouetteRunToTheEndIsExact) {
+  std::vector<int> labels;
+  RowMatrix X = testing::blobs({{0, 0}, {3, 1}, {1, 4}}, 300, 1.3, 5, &labels);
+  shuffle_rows(X, labels, 7);
+  const SilhouetteEstimate e = silhouette_growing(X, labels, 3, 100, -1);
+  EXPECT_EQ(e.rows, X.rows());
+  EXPECT_NEAR(e.score, direct_silhouette(X, labels, 3), 1e-12);
+  EXPECT_NEAR(e.standard_error, direct_standard_error(X, labels, 3, int(X.rows())), 1e-12);
+  // Three columns take the generic kernel.
+  std::vector<int> l3;
+  RowMatrix Y = testing::blobs({{0, 0, 0}, {3, 1, 2}, {1, 4, -1}}, 150, 1.1, 6, &l3);
+  shuffle_rows(Y, l3, 8);
+  EXPECT_NEAR(silhouette_growing(Y, l3, 3, 64, -1).score, direct_silhouette(Y, l3, 3), 1e-12);
+}
+
+// It stops at the first stage whose standard error is within the tolerance, with that stage's
+// exact score.
+TEST(Metrics, GrowingSilhouetteStopsAtTheFirstPreciseStage) {
+  std::vector<int> labels;
+  RowMatrix X = testing::blobs({{0, 0}, {2, 1}, {1, 2.5}}, 400, 1.0, 9, &labels);
+  shuffle_rows(X, labels, 10);
+  const double se100 = direct_standard_error(X, labels, 3, 100), se200 = direct_standard_error(X, labels, 3, 200),
+               se400 = direct_standard_error(X, labels, 3, 400);
+  ASSERT_GT(se100, se200);
+  ASSERT_GT(se200, se400);
+  const auto prefix = [&](int m) {
+    return direct_silhouette(X.topRows(m), std::vector<int>(labels.begin(), labels.begin() + m), 3);
+  };
+  SilhouetteEstimate e = silhouette_growing(X, labels, 3, 100, 1.0);
+  EXPECT_EQ(e.rows, 100);
+  EXPECT_NEAR(e.score, prefix(100), 1e-12);
+  e = silhouette_growing(X, labels, 3, 100, (se200 + se400) / 2);
+  EXPECT_EQ(e.rows, 400);
+  EXPECT_NEAR(e.score, prefix(400), 1e-12);
+  EXPECT_NEAR(e.standard_error, se400, 1e-12);
+  e = silhouette_growing(X, labels, 3, 100, (se100 + se200) / 2);
+  EXPECT_EQ(e.rows, 200);
+  EXPECT_NEAR(e.score, prefix(200), 1e-12);
+}
+
+// One-hot rows take the sparse pair path in stages too.
+TEST(Metrics, GrowingSilhouetteOfOneHotRowsIsExact) {
+  RowMatrix X = testing::one_hot_rows(3, 80, 2, {40, 7}, 8);
+  std::vector<int> labels;
+  for (Eigen::Index i = 0; i < X.rows(); ++i) labels.push_back(int(i / 80 + (i % 11 == 0)) % 3);
+  shuffle_rows(X, labels, 12);
+  const double direct = direct_silhouette(X, labels, 3);
+  EXPECT_NEAR(silhouette_growing(X, labels, 3, 30, -1).score, direct, 1e-12 * std::abs(direct));
+}
+
+// A stage that holds a single cluster has no silhouette: the next stage is taken.
+TEST(Metrics, GrowingSilhouetteSkipsAStageOfOneCluster) {
+  RowMatrix X(8, 1);
+  X << 0, 1, 2, 3, 10, 11, 12, 0.5;
+  std::vector<int> labels = {0, 0, 0, 0, 1, 1, 1, 0};
+  const SilhouetteEstimate e = silhouette_growing(X, labels, 2, 4, 1.0);
+  EXPECT_EQ(e.rows, 8);
+  EXPECT_NEAR(e.score, direct_silhouette(X, labels, 2), 1e-12);
+  EXPECT_TRUE(std::isnan(silhouette_growing(X, std::vector<int>(8, 1), 2, 4, 1.0).score));
 }
 
 TEST(Metrics, LabelOutOfRangeIsAnError) {
