@@ -53,6 +53,8 @@ namespace custseg::core {
 void set_outlier_thresholds(const RowMatrix& X, const ClusterOutcome& outcome, double quantile, Model& m);
 // numpy.quantile's default (linear) interpolation of sorted values; NaN for none.
 double quantile_of_sorted(const std::vector<double>& sorted, double q);
+// The same of unsorted values, by selection (O(n); reorders v).
+double quantile_of(std::vector<double>& v, double q);
 // Per segment, the mean of its rows (k x P); a segment without rows keeps NaN.
 RowMatrix segment_means(const RowMatrix& X, const std::vector<int>& labels, int k);
 // Sum of squared distances of the rows to their segment's centre (noise rows left out).

@@ -110,8 +110,7 @@ ClusterOutcome fit_hierarchical(const MethodContext& ctx, int k, Model& m) {
   for (int node = 0; node < nodes; ++node) {
     auto& v = dist[size_t(node)];
     if (v.empty()) continue;
-    std::sort(v.begin(), v.end());
-    m.tree_threshold[size_t(node)] = quantile_of_sorted(v, ctx.opt.outlier_quantile);
+    m.tree_threshold[size_t(node)] = quantile_of(v, ctx.opt.outlier_quantile);
     std::vector<double>().swap(v);
   }
   // The segments at k: the stored tree cut at k (Model::cut validates the whole model, so it

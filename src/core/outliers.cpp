@@ -17,6 +17,16 @@ double quantile_of_sorted(const std::vector<double>& v, double q) {
   return v[lo] + (v[hi] - v[lo]) * frac;
 }
 
+double quantile_of(std::vector<double>& v, double q) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double pos = q * double(v.size() - 1);
+  const size_t lo = size_t(std::floor(pos));
+  std::nth_element(v.begin(), v.begin() + std::ptrdiff_t(lo), v.end());
+  const double at_lo = v[lo];
+  const double at_hi = lo + 1 < v.size() ? *std::min_element(v.begin() + std::ptrdiff_t(lo) + 1, v.end()) : at_lo;
+  return at_lo + (at_hi - at_lo) * (pos - double(lo));
+}
+
 RowMatrix segment_means(const RowMatrix& X, const std::vector<int>& labels, int k) {
   RowMatrix c = RowMatrix::Zero(k, X.cols());
   std::vector<double> n(size_t(k), 0);
@@ -65,9 +75,8 @@ void set_outlier_thresholds(const RowMatrix& X, const ClusterOutcome& out, doubl
     }
   }
   for (auto& v : per) {
-    std::sort(v.begin(), v.end());
     // gmm: a row is an outlier below the (1 - q) quantile of its segment's log-likelihoods.
-    m.outlier_threshold.push_back(quantile_of_sorted(v, m.method == Method::kGmm ? 1 - q : q));
+    m.outlier_threshold.push_back(quantile_of(v, m.method == Method::kGmm ? 1 - q : q));
   }
   m.outlier_quantile = q;
 }

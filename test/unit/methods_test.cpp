@@ -3,12 +3,15 @@
 // them, and a corrupted method section is refused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "fit.h"
+#include "method.h"
 #include "model.h"
 #include "test_util.h"
 
@@ -126,6 +129,24 @@ TEST(Methods, DbscanNoiseHasNoSegment) {
   EXPECT_EQ(s.index, -1);
   EXPECT_EQ(s.segment, -1);
   EXPECT_FALSE(v.has_distances());
+}
+
+// The outlier thresholds' quantile by selection equals numpy's linear interpolation of the sorted
+// values, at the ends, between values, with repeats and for one value.
+TEST(Methods, QuantileBySelectionEqualsSorted) {
+  std::mt19937_64 gen(5);
+  for (size_t n : {1, 2, 3, 10, 101, 1000}) {
+    std::vector<double> v(n);
+    for (double& x : v) x = double(gen() % 50) / 7.0;  // repeats
+    std::vector<double> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    for (double q : {0.0, 0.01, 0.25, 0.5, 0.95, 0.99, 1.0}) {
+      std::vector<double> w = v;
+      EXPECT_EQ(quantile_of(w, q), quantile_of_sorted(sorted, q)) << "n = " << n << ", q = " << q;
+    }
+  }
+  std::vector<double> none;
+  EXPECT_TRUE(std::isnan(quantile_of(none, 0.5)));
 }
 
 TEST(Methods, CorruptMethodSectionIsRefused) {
