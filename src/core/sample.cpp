@@ -4,6 +4,7 @@
 #include "state_internal.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 #include <unordered_set>
 
@@ -38,27 +39,47 @@ int compare_entries(const double* a, const double* b, int w, int nn, const Level
   return 0;
 }
 
-// Sorts (hash, entry) pairs by hash, then entry: a stable LSD radix sort on the hash, 8 bits per
-// pass (256 buckets stay in cache; entries arrive in increasing order, so ties stay ordered by
-// entry); passes where every key has the same digit are skipped.
+// Sorts (hash, entry) pairs by hash, then entry. The hashes are seeded content hashes, uniform
+// over [0, largest]: one counting pass distributes the pairs by their leading bits into about n / 4
+// buckets (entries arrive in increasing order and the pass is stable, so ties stay ordered by
+// entry), then each bucket, a few pairs on average, is sorted by insertion. A bucket of more than
+// 32 pairs (repeated rows share a hash) is sorted whole. Two passes over the pairs instead of a
+// radix sort's eight.
 void sort_by_hash(std::vector<std::pair<uint64_t, uint64_t>>& keys) {
   const size_t n = keys.size();
   if (n < 2) return;
-  if (n < 512) {
+  if (n < 512 || n > UINT32_MAX) {
     std::sort(keys.begin(), keys.end());
     return;
   }
-  std::vector<std::pair<uint64_t, uint64_t>> tmp(n);
-  size_t count[8][257] = {};
-  for (size_t i = 0; i < n; ++i)
-    for (int d = 0; d < 8; ++d) ++count[d][((keys[i].first >> (8 * d)) & 0xFF) + 1];
-  for (int d = 0; d < 8; ++d) {
-    size_t* c = count[d];
-    if (c[((keys[0].first >> (8 * d)) & 0xFF) + 1] == n) continue;
-    for (int b = 1; b < 257; ++b) c[b] += c[b - 1];
-    for (size_t i = 0; i < n; ++i) tmp[c[(keys[i].first >> (8 * d)) & 0xFF]++] = keys[i];
-    keys.swap(tmp);
+  uint64_t largest = 0;
+  for (const auto& k : keys) largest = std::max(largest, k.first);
+  int bits = 1;
+  while ((size_t(1) << bits) < n / 4) ++bits;
+  const int width = 64 - __builtin_clzll(largest | 1);
+  const int shift = std::max(0, width - bits);
+  const size_t buckets = size_t(largest >> shift) + 1;
+  std::vector<uint32_t> start(buckets + 1, 0);
+  for (const auto& k : keys) ++start[size_t(k.first >> shift) + 1];
+  for (size_t b = 1; b <= buckets; ++b) start[b] += start[b - 1];
+  std::vector<std::pair<uint64_t, uint64_t>> out(n);
+  std::vector<uint32_t> next(start.begin(), start.end() - 1);
+  for (const auto& k : keys) out[next[size_t(k.first >> shift)]++] = k;
+  for (size_t b = 0; b < buckets; ++b) {
+    auto* lo = out.data() + start[b];
+    auto* hi = out.data() + start[b + 1];
+    if (hi - lo > 32) {
+      std::sort(lo, hi);
+      continue;
+    }
+    for (auto* at = lo + 1; at < hi; ++at) {
+      const auto v = *at;
+      auto* q = at;
+      for (; q > lo && v < q[-1]; --q) *q = q[-1];
+      *q = v;
+    }
   }
+  keys.swap(out);
 }
 
 }  // namespace

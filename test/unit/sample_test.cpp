@@ -1,0 +1,73 @@
+// The bottom-k sample's compaction: distinct_entries puts entries in canonical order (hash, then
+// content) with repeated contents merged, whatever the order the entries arrived in.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "state_internal.h"
+
+namespace custseg::core {
+namespace {
+
+// n entries of one numeric column: hashes drawn below `top` (so a few collide), every tenth entry
+// a repeat of an earlier one (same hash, same value), counts 1..3.
+std::vector<double> entries(size_t n, uint64_t top, uint64_t seed) {
+  const size_t ew = size_t(1 + kExtra);
+  std::vector<double> data(n * ew);
+  std::mt19937_64 gen(seed);
+  for (size_t i = 0; i < n; ++i) {
+    double* e = data.data() + i * ew;
+    if (i % 10 == 9) {
+      std::copy_n(data.data() + size_t(gen() % i) * ew, ew, e);
+    } else {
+      set_entry_word(e, 0, gen() % top);
+      e[kExtra] = double(gen() % 1000);
+    }
+    set_entry_word(e, 1, 1 + gen() % 3);
+  }
+  return data;
+}
+
+// Sizes on both sides of the small-input path; uniform hashes, hashes crowded into few buckets, and
+// four hashes only (buckets of thousands of pairs).
+TEST(Sample, DistinctEntriesAreInCanonicalOrderWithRepeatsMerged) {
+  for (size_t n : {100, 5000, 40000}) {
+    for (uint64_t top : {~uint64_t(0), uint64_t(1) << 40, uint64_t(n / 3), uint64_t(4)}) {
+      const std::vector<double> data = entries(n, top, n + top);
+      const size_t ew = size_t(1 + kExtra);
+      // The reference: (hash, value, index) sorted, equal (hash, value) merged into the first.
+      std::vector<std::tuple<uint64_t, double, uint64_t>> ref;
+      for (uint64_t i = 0; i < n; ++i) ref.emplace_back(entry_word(data.data() + i * ew, 0), data[i * ew + kExtra], i);
+      std::sort(ref.begin(), ref.end());
+      std::vector<uint64_t> first, count;
+      for (size_t r = 0; r < ref.size(); ++r) {
+        const uint64_t c = entry_word(data.data() + std::get<2>(ref[r]) * ew, 1);
+        if (r > 0 && std::get<0>(ref[r]) == std::get<0>(ref[r - 1]) && std::get<1>(ref[r]) == std::get<1>(ref[r - 1])) {
+          count.back() += c;
+          continue;
+        }
+        first.push_back(std::get<2>(ref[r]));
+        count.push_back(c);
+      }
+      LevelText lt;
+      bool cut = true;
+      uint64_t cut_hash = 0;
+      const Distinct d = distinct_entries(data.data(), n, 1, 1, lt, ~uint64_t(0), ~uint64_t(0), &cut, &cut_hash);
+      EXPECT_FALSE(cut);
+      EXPECT_EQ(d.first, first) << "n = " << n << ", top = " << top;
+      EXPECT_EQ(d.count, count) << "n = " << n << ", top = " << top;
+      // Keeping the smallest half cuts at the hash of the last one kept.
+      const uint64_t half = first.size() / 2;
+      const Distinct h = distinct_entries(data.data(), n, 1, 1, lt, ~uint64_t(0), half, &cut, &cut_hash);
+      EXPECT_TRUE(cut);
+      EXPECT_EQ(h.first, std::vector<uint64_t>(first.begin(), first.begin() + long(half)));
+      EXPECT_EQ(cut_hash, entry_word(data.data() + first[half - 1] * ew, 0));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace custseg::core
