@@ -199,10 +199,11 @@ def bench_size(rows, args):
     cur.execute(f"DELETE FROM bench_model WHERE name = %s", (name,))
     cur.execute(f"INSERT INTO bench_model SELECT %s, custseg_fit(c, '{FIT_OPTIONS}') FROM {name} c", (name,))
     r["fit_serial"] = median_of(runs, lambda: timed(cur, fit))
-    # The scan custseg_train runs on this table: the same training read as arrays of the feature
-    # columns (custseg_fit_columns), which forms no whole-row value; the same model bytes.
-    cur.execute("SELECT custseg_fit_columns_args(%s, %s, true)", (name, FIT_OPTIONS))
-    train_scan = f"SELECT custseg_fit_columns({cur.fetchone()[0]}, '{FIT_OPTIONS}') IS NOT NULL FROM {name} t"
+    # The scan custseg_train runs on this table: the same training read as the feature columns'
+    # values (custseg_fit_values), which forms no whole-row value and builds no array; the same
+    # model bytes.
+    cur.execute("SELECT custseg_fit_columns_args(%s, %s, true, true)", (name, FIT_OPTIONS))
+    train_scan = f"SELECT custseg_fit_values('{FIT_OPTIONS}', {cur.fetchone()[0]}) IS NOT NULL FROM {name} t"
     r["train_scan_serial"] = median_of(runs, lambda: timed(cur, train_scan))
     r["score_serial"] = median_of(runs, lambda: timed(cur, score))
 

@@ -470,8 +470,10 @@ BEGIN
         -- On one node as well the column arrays are read faster than whole rows (no row value is
         -- formed and read back), wherever they read every value as the record form does: the model
         -- is then the record form's, byte for byte.
+        -- Separate values are read faster still (no array is built per row).
         EXECUTE format('SELECT %s FROM %s AS t',
-                       coalesce('custseg_fit_columns(' || custseg_fit_columns_args(source, opts, true) || ', $1)',
+                       coalesce('custseg_fit_values($1, ' || custseg_fit_columns_args(source, opts, true, true) || ')',
+                                'custseg_fit_columns(' || custseg_fit_columns_args(source, opts, true) || ', $1)',
                                 'custseg_fit(t.*, $1)'), source) INTO m USING opts;
     END IF;
     IF m IS NULL THEN
@@ -1074,7 +1076,8 @@ AS $fn$
 BEGIN
     RETURN format('SELECT %s FROM %s AS t',
                   CASE WHEN NOT custseg_citus_table(source)
-                       THEN coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, options, true) || ', $1)',
+                       THEN coalesce('custseg_fit_values_state($1, ' || custseg_fit_columns_args(source, options, true, true) || ')',
+                                     'custseg_fit_columns_state(' || custseg_fit_columns_args(source, options, true) || ', $1)',
                                      'custseg_fit_state(t.*, $1)')
                        ELSE coalesce('custseg_fit_columns_state(' || custseg_fit_columns_args(source, options) || ', $1)',
                                      'custseg_fit_state(to_jsonb(t.*), $1)') END, source);
@@ -1922,6 +1925,24 @@ COMMENT ON AGGREGATE custseg_fit_columns(text[], float8[], text[]) IS
 COMMENT ON AGGREGATE custseg_fit_columns_state(text[], float8[], text[], jsonb) IS
     'the training state of custseg_fit_columns, for custseg_evaluate_state';
 
+-- custseg_fit over rows given as separate values: float8 numbers, then text categories, in the
+-- order of names (names beyond them are only named, for the "exclude" option). Nothing is built
+-- per row; the transition reads the values' types from the call, so Citus (which calls it without
+-- one) runs custseg_fit_columns instead. custseg_train uses it on one node
+-- (custseg_fit_columns_args(source, options, true, true) writes names and values).
+CREATE FUNCTION custseg_fit_values_transfn(bytea, jsonb, text[], VARIADIC "any") RETURNS bytea
+    AS 'MODULE_PATHNAME', 'custseg_fit_values_transfn' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_fit_values_transfn(bytea, jsonb, text[], "any") IS 'custseg_fit_values transition';
+CREATE AGGREGATE custseg_fit_values(options jsonb, names text[], VARIADIC feature_values "any") (
+    SFUNC = custseg_fit_values_transfn, STYPE = bytea, FINALFUNC = custseg_fit_finalfn,
+    COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+CREATE AGGREGATE custseg_fit_values_state(options jsonb, names text[], VARIADIC feature_values "any") (
+    SFUNC = custseg_fit_values_transfn, STYPE = bytea, COMBINEFUNC = custseg_fit_combinefn, PARALLEL = SAFE);
+COMMENT ON AGGREGATE custseg_fit_values(jsonb, text[], "any") IS
+    'custseg_fit over rows given as separate values: float8 numbers, then text categories, in the order of names';
+COMMENT ON AGGREGATE custseg_fit_values_state(jsonb, text[], "any") IS
+    'the training state of custseg_fit_values, for custseg_evaluate_state';
+
 -- A numeric as training reads it (numeric_float8_no_overflow): a magnitude beyond a double's range
 -- becomes an infinity (which training then reports, naming the column) or 0, not an error of the
 -- cast. custseg_fit_columns_args writes it for numeric columns.
@@ -1934,7 +1955,8 @@ COMMENT ON FUNCTION custseg_float8(numeric) IS
 -- would: number-typed and boolean columns as numbers, text-like ones as categories, each as the
 -- options force it, excluded ones only named. NULL when a column of another type would be a feature;
 -- with same_as_record, also where a value would be read otherwise than the record form reads it.
-CREATE FUNCTION custseg_fit_columns_args(source regclass, options jsonb, same_as_record boolean DEFAULT false)
+CREATE FUNCTION custseg_fit_columns_args(source regclass, options jsonb, same_as_record boolean DEFAULT false,
+                                         separate boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
@@ -2000,13 +2022,21 @@ BEGIN
             RETURN NULL;
         END IF;
     END LOOP;
+    IF separate THEN
+        -- custseg_fit_values' names and values: at least one value, and room in a call's 100
+        -- arguments beside the state, the options and the names.
+        IF cardinality(nums || cats) NOT BETWEEN 1 AND 97 THEN
+            RETURN NULL;
+        END IF;
+        RETURN format('%L::text[], %s', (num_names || cat_names || named)::text, array_to_string(nums || cats, ', '));
+    END IF;
     RETURN format('%L::text[], %s, %s', (num_names || cat_names || named)::text,
                   CASE WHEN cardinality(nums) = 0 THEN '''{}''::float8[]' ELSE 'ARRAY[' || array_to_string(nums, ', ') || ']' END,
                   CASE WHEN cardinality(cats) = 0 THEN '''{}''::text[]' ELSE 'ARRAY[' || array_to_string(cats, ', ') || ']' END);
 END
 $fn$;
-COMMENT ON FUNCTION custseg_fit_columns_args(regclass, jsonb, boolean) IS
-    'the custseg_fit_columns arguments that read a table''s rows (alias t) as custseg_fit(t, options) does, or NULL; with same_as_record, NULL unless every value is read exactly as the record form reads it';
+COMMENT ON FUNCTION custseg_fit_columns_args(regclass, jsonb, boolean, boolean) IS
+    'the custseg_fit_columns arguments that read a table''s rows (alias t) as custseg_fit(t, options) does, or NULL; with same_as_record, NULL unless every value is read exactly as the record form reads it; with separate, custseg_fit_values'' arguments after the options (NULL beyond 97 values)';
 
 -- custseg_evaluate_k over jsonb objects: the form Citus runs in its workers.
 CREATE AGGREGATE custseg_fit_state(jsonb, jsonb) (

@@ -56,10 +56,11 @@ INSERT INTO "Odd ""Name"" Table" SELECT i, (i % 3) * 10 + i % 2, (ARRAY['a', 'b'
 SELECT name, version, source, options->'exclude' AS exclude
 FROM custseg_train('odd', '"Odd ""Name"" Table"', k => 3, n_components => NULL);
 
--- custseg_train reads a table as arrays of its feature columns (custseg_fit_columns) wherever they
--- read every value as the record form does: its model is then custseg_fit(t)'s, byte for byte.
--- Where they would not (a bool or character(n) category, a text column forced numeric), it reads
--- whole rows. (Each model is a first version: a later one renumbers its segments.)
+-- custseg_train reads a table as its feature columns' values (custseg_fit_values; arrays of them,
+-- custseg_fit_columns, beyond 97 features) wherever they read every value as the record form does:
+-- its model is then custseg_fit(t)'s, byte for byte, and so is the arrays form's. Where they would
+-- not (a bool or character(n) category, a text column forced numeric), it reads whole rows. (Each
+-- model is a first version: a later one renumbers its segments.)
 CREATE TYPE train_tier AS ENUM ('bronze', 'silver', 'gold');
 CREATE DOMAIN train_count AS int CHECK (VALUE >= 0);
 CREATE TABLE train_kinds (id int PRIMARY KEY, a int2, b int8, c float4, d numeric, e bool, f train_tier,
@@ -70,15 +71,23 @@ SELECT n, n % 7, n * 1000, n / 3.0, n % 11 + 0.25, n % 2 = 0, (ARRAY['bronze', '
        'v' || n % 4, n % 5, CASE WHEN n % 9 = 0 THEN NULL ELSE 'x' || n % 3 END, CASE WHEN n % 13 = 0 THEN NULL ELSE n % 6 END,
        CASE WHEN n % 17 = 0 THEN NULL ELSE sqrt(n) END
 FROM generate_series(1, 300) n;
-CREATE FUNCTION train_same(name text, src regclass, opts jsonb) RETURNS TABLE (column_arrays boolean, same_model boolean)
+CREATE FUNCTION train_same(name text, src regclass, opts jsonb)
+RETURNS TABLE (column_arrays boolean, separate_values boolean, same_model boolean)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     m custseg_models;
     ref custseg_model;
+    arrays custseg_model;
+    arrays_args text;
 BEGIN
     SELECT * INTO m FROM custseg_train(name, src, options => opts);
+    arrays_args := custseg_fit_columns_args(src, m.options, true);
     EXECUTE format('SELECT custseg_fit(t.*, $1) FROM %s t', src) INTO ref USING m.options - 'stage';
-    RETURN QUERY SELECT custseg_fit_columns_args(src, m.options, true) IS NOT NULL, m.model::text = ref::text;
+    IF arrays_args IS NOT NULL THEN
+        EXECUTE format('SELECT custseg_fit_columns(%s, $1) FROM %s t', arrays_args, src) INTO arrays USING m.options - 'stage';
+    END IF;
+    RETURN QUERY SELECT arrays_args IS NOT NULL, custseg_fit_columns_args(src, m.options, true, true) IS NOT NULL,
+                        m.model::text = ref::text AND coalesce(arrays::text = ref::text, true);
 END
 $fn$;
 SELECT * FROM train_same('kinds', 'train_kinds', '{"seed": 1}');
@@ -98,11 +107,38 @@ INSERT INTO train_more SELECT n, CASE WHEN n % 5 = 0 THEN 1e-300 ELSE n / 7.0 EN
        n % 9, n % 4 FROM generate_series(1, 90) n;
 SELECT * FROM train_same('more', 'train_more', '{"seed": 1}');
 DROP TABLE train_more;
+-- Long categories arrive compressed, or out of line (storage external), and are read as in the
+-- record form.
+CREATE TABLE train_long (id int PRIMARY KEY, x float8, squeezed text, outside text);
+ALTER TABLE train_long ALTER COLUMN outside SET STORAGE EXTERNAL;
+INSERT INTO train_long SELECT n, n % 6, repeat(chr(65 + n % 3), 3000), repeat(chr(97 + n % 2), 3000) || n % 4
+FROM generate_series(1, 60) n;
+SELECT pg_column_compression(squeezed) AS squeezed, pg_column_size(outside) > 3000 AS outside_whole
+FROM train_long WHERE id = 1;
+SELECT * FROM train_same('long', 'train_long', '{"seed": 1}');
+DROP TABLE train_long;
+-- Beyond 97 features a call has no room for every value: arrays.
+DO $$
+BEGIN
+    EXECUTE 'CREATE TABLE train_wide (id int PRIMARY KEY, '
+            || (SELECT string_agg(format('x%s float8', i), ', ') FROM generate_series(1, 98) i) || ')';
+    EXECUTE 'INSERT INTO train_wide SELECT n, '
+            || (SELECT string_agg(format('(n * %s) %% 7', i), ', ') FROM generate_series(1, 98) i)
+            || ' FROM generate_series(1, 40) n';
+END
+$$;
+SELECT * FROM train_same('wide', 'train_wide', '{"seed": 1, "k": 2}');
+DROP TABLE train_wide;
+-- custseg_fit_values takes float8 numbers, then text categories.
+SELECT custseg_fit_values('{}', '{a,b}', x::int, 'q'::text) FROM (VALUES (1.5::float8)) v(x);
+SELECT custseg_fit_values('{}', '{a,b}', 'q'::text, x) FROM (VALUES (1.5::float8)) v(x);
+SELECT custseg_fit_values('{}', '{a}', x, 'q'::text) FROM (VALUES (1.5::float8)) v(x);
+SELECT custseg_fit_values('{}', NULL, x) FROM (VALUES (1.5::float8)) v(x);
 DROP DOMAIN train_count2;
 DROP TYPE public.int4;
 -- 1e-400 is 0 and 1e400 an infinity, not an error of the cast.
 SELECT custseg_float8(1e-400) AS underflow, custseg_float8(-1e400) AS overflow, custseg_float8('NaN') AS nan;
-SELECT custseg_fit_state_query('train_kinds', '{"exclude": ["id"]}') LIKE 'SELECT custseg_fit_columns_state(%' AS evaluate_k_column_arrays;
+SELECT custseg_fit_state_query('train_kinds', '{"exclude": ["id"]}') LIKE 'SELECT custseg_fit_values_state(%' AS evaluate_k_separate_values;
 SELECT e.k, e.chosen FROM custseg_evaluate_k('train_kinds', 2, 3, options => '{"seed": 1}') e ORDER BY e.k;
 -- Errors read the same through either form: a non-finite number and a value log1p cannot take
 -- name their column.

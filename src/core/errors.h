@@ -20,6 +20,7 @@ enum class ErrorCode {
   kOutOfRange,         // 22003 numeric_value_out_of_range
   kDataException,      // 22000 data_exception (no usable rows, all-NULL column, too few distinct rows)
   kInternal,           // XX000 internal_error
+  kNotSupported,       // 0A000 feature_not_supported
   kSampleRetry,        // CS001 (custseg's own): an imposed sample threshold was too low; run again without it
 };
 

@@ -5,6 +5,10 @@
 // which calls it with a fresh FmgrInfo for every row, aggregates it in its workers at the speed of
 // a local scan. custseg_train builds this form for Citus tables. The state and the final step are
 // custseg_fit's, so the model equals custseg_fit(row) over a table with these columns.
+//
+// custseg_fit_values(options, names, VARIADIC "any") takes the same values as separate arguments
+// (float8 numbers, then text categories): nothing is built per row. custseg_train uses it on one
+// node, where the executor gives the transition its argument types.
 #include <cmath>
 #include <new>
 
@@ -15,6 +19,7 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
+#include "fmgr.h"
 }
 
 using namespace custseg;
@@ -37,10 +42,11 @@ int array_length(ArrayType* a, const char* what) {
 }
 
 // A fresh state for the first row: plans the features from the names and which array each is in.
-bytea* new_state(FunctionCallInfo fcinfo, ArrayType* names_arr, int n_numbers, int n_categories) {
+// The options are argument options_arg (none when it is beyond the call's arguments or NULL).
+bytea* new_state(FunctionCallInfo fcinfo, int options_arg, ArrayType* names_arr, int n_numbers, int n_categories) {
   std::string opts_json;
-  if (PG_NARGS() > 4 && !PG_ARGISNULL(4)) {
-    Datum d = PG_GETARG_DATUM(4);
+  if (PG_NARGS() > options_arg && !PG_ARGISNULL(options_arg)) {
+    Datum d = PG_GETARG_DATUM(options_arg);
     char* text = nullptr;
     pg::guard([&] {
       Jsonb* jb = DatumGetJsonbP(d);
@@ -128,7 +134,7 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
     throw core::Error(core::ErrorCode::kDatatypeMismatch, "categories must be a text[]");
   const int n_num = numbers ? array_length(numbers, "numbers") : 0;
   const int n_cat = categories ? array_length(categories, "categories") : 0;
-  if (!state) state = pg::new_running_fit_state(aggcxt, new_state(fcinfo, names, n_num, n_cat));
+  if (!state) state = pg::new_running_fit_state(aggcxt, new_state(fcinfo, 4, names, n_num, n_cat));
   struct {
     int n_numeric, n_categorical;
   } w;
@@ -178,6 +184,87 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
       p = att_addlength_pointer(p, -1, p);
       p = reinterpret_cast<const char*>(att_align_nominal(p, TYPALIGN_INT));
     }
+  }
+  return pg::running_fit_add_row(state, numeric, categorical);
+}
+
+// custseg_fit_values_transfn(state, options jsonb, names text[], VARIADIC "any"): the same rows as
+// separate arguments, float8 numbers then text categories in the order of `names`, so that no array
+// is built and taken apart per row (custseg_train's form on one node). The argument types are read
+// from the call's expression on the first row; Citus, which calls transitions without one, runs
+// custseg_fit_columns instead.
+CUSTSEG_FUNCTION(custseg_fit_values_transfn) {
+  constexpr int kFirst = 3;  // the first value's argument
+  MemoryContext aggcxt;
+  if (!AggCheckCallContext(fcinfo, &aggcxt))
+    throw core::Error(core::ErrorCode::kInvalidArgument, "custseg transition function called in non-aggregate context");
+  pg::FitStateObject* state = pg::running_fit_state(fcinfo, aggcxt);
+  const int n_values = PG_NARGS() - kFirst;
+  if (!state) {
+    if (PG_ARGISNULL(2)) throw core::Error(core::ErrorCode::kInvalidArgument, "names must not be NULL");
+    // Numbers (float8) first, then categories (text): each value's type from the call.
+    int n_num = 0, n_cat = 0;
+    for (int i = 0; i < n_values; ++i) {
+      const Oid t = get_fn_expr_argtype(fcinfo->flinfo, kFirst + i);
+      if (t == InvalidOid)
+        throw core::Error(core::ErrorCode::kNotSupported,
+                          "custseg_fit_values cannot tell its arguments' types in this call",
+                          "call custseg_fit_columns(names, numbers, categories, options) instead");
+      if (t == FLOAT8OID && n_cat == 0) {
+        ++n_num;
+      } else if (t == TEXTOID) {
+        ++n_cat;
+      } else {
+        throw core::Error(core::ErrorCode::kDatatypeMismatch,
+                          "value " + std::to_string(i + 1) + " of custseg_fit_values is neither a number before "
+                              "the categories nor a category",
+                          "pass float8 numbers first, then text categories, in the order of names (cast: t.x::float8, "
+                              "t.c::text)");
+      }
+    }
+    ArrayType* names = nullptr;
+    Datum dnames = PG_GETARG_DATUM(2);
+    pg::guard([&] { names = DatumGetArrayTypeP(dnames); });
+    state = pg::new_running_fit_state(aggcxt, new_state(fcinfo, 1, names, n_num, n_cat));
+  }
+  int n_numeric = 0, n_categorical = 0;
+  pg::running_fit_widths(state, &n_numeric, &n_categorical);
+  if (n_values != n_numeric + n_categorical)
+    throw core::Error(core::ErrorCode::kDataException,
+                      "a row has " + std::to_string(n_values) + " values, expected " +
+                          std::to_string(n_numeric + n_categorical),
+                      "every row must give the same columns in the same order");
+  double numeric[core::kMaxFeatures];
+  alignas(core::StrRef) unsigned char categorical_room[sizeof(core::StrRef) * core::kMaxFeatures];
+  if (n_numeric > core::kMaxFeatures || n_categorical > core::kMaxFeatures)
+    throw core::Error(core::ErrorCode::kInternal, "custseg state has too many features");
+  core::StrRef* categorical = reinterpret_cast<core::StrRef*>(categorical_room);
+  for (int i = 0; i < n_numeric; ++i) {
+    if (PG_ARGISNULL(kFirst + i)) {
+      numeric[i] = NAN;
+      continue;
+    }
+    const double x = DatumGetFloat8(PG_GETARG_DATUM(kFirst + i));
+    if (!std::isfinite(x)) {
+      const std::string name = pg::running_fit_feature_name(state, i);
+      pg::guard([&] { pg::check_finite(x, name.c_str()); });
+    }
+    numeric[i] = x;
+  }
+  for (int i = 0; i < n_categorical; ++i) {
+    new (&categorical[i]) core::StrRef();
+    const int arg = kFirst + n_numeric + i;
+    if (PG_ARGISNULL(arg)) continue;
+    // A column's text may arrive compressed or out of line; in the per-row context, detoasted
+    // only then (a plain or short value is read in place).
+    const struct varlena* v = reinterpret_cast<const struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(arg)));
+    if (VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v)) {
+      const Datum d = PG_GETARG_DATUM(arg);
+      pg::guard([&] { v = PG_DETOAST_DATUM_PACKED(d); });
+    }
+    categorical[i].data = VARDATA_ANY(v);
+    categorical[i].len = VARSIZE_ANY_EXHDR(v);
+    categorical[i].is_null = false;
   }
   return pg::running_fit_add_row(state, numeric, categorical);
 }

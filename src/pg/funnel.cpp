@@ -28,6 +28,7 @@ int sqlstate_of(core::ErrorCode code) {
     case core::ErrorCode::kOutOfRange: return ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
     case core::ErrorCode::kDataException: return ERRCODE_DATA_EXCEPTION;
     case core::ErrorCode::kInternal: return ERRCODE_INTERNAL_ERROR;
+    case core::ErrorCode::kNotSupported: return ERRCODE_FEATURE_NOT_SUPPORTED;
     case core::ErrorCode::kSampleRetry: return MAKE_SQLSTATE('C', 'S', '0', '0', '1');
   }
   return ERRCODE_INTERNAL_ERROR;
