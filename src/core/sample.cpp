@@ -4,7 +4,9 @@
 #include "state_internal.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <unordered_set>
 
@@ -213,8 +215,11 @@ SampleDraw draw_sample(const FitParts& p, uint64_t seed) {
   return out;
 }
 
-// Sorting: a stable radix sort on the first column does most of the work; runs that tie on it are
-// then sorted by the remaining columns.
+// Sorting: the rows are distributed by their first column's value among about n / 4 buckets of
+// equal width between its least and greatest value (a monotone map, so a bucket's rows all precede
+// the next bucket's), then each bucket, a few rows on average, is sorted by insertion (more than 32
+// rows: sorted whole) on the first column, then the others, then the index: one total order,
+// whatever the buckets.
 std::vector<size_t> canonical_order(const RowMatrix& X) {
   const size_t n = size_t(X.rows());
   const Eigen::Index p = X.cols();
@@ -222,42 +227,55 @@ std::vector<size_t> canonical_order(const RowMatrix& X) {
   std::iota(order.begin(), order.end(), size_t(0));
   if (n < 2 || p == 0) return order;
   // Order-preserving unsigned keys of the first column (-0 and +0 are equal, as under <).
-  std::vector<uint64_t> key(n), key2(n);
-  std::vector<size_t> order2(n);
+  std::vector<uint64_t> key(n);
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  bool finite = true;
   for (size_t i = 0; i < n; ++i) {
     double v = X(Eigen::Index(i), 0) + 0.0;
     uint64_t b;
     std::memcpy(&b, &v, sizeof b);
     key[i] = (b >> 63) ? ~b : (b | (uint64_t(1) << 63));
+    finite = finite && std::isfinite(v);
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
   }
-  // LSD radix sort, 16 bits per pass, stable; passes where every key has the same digit are skipped.
-  std::vector<size_t> count(65537);
-  for (int shift = 0; shift < 64; shift += 16) {
-    std::fill(count.begin(), count.end(), 0);
-    for (size_t i = 0; i < n; ++i) ++count[((key[i] >> shift) & 0xFFFF) + 1];
-    if (count[((key[0] >> shift) & 0xFFFF) + 1] == n) continue;
-    for (size_t d = 1; d < count.size(); ++d) count[d] += count[d - 1];
-    for (size_t i = 0; i < n; ++i) {
-      const size_t at = count[(key[i] >> shift) & 0xFFFF]++;
-      key2[at] = key[i];
-      order2[at] = order[i];
+  const auto less = [&](size_t a, size_t b) {
+    if (key[a] != key[b]) return key[a] < key[b];
+    const double* ra = X.row(Eigen::Index(a)).data();
+    const double* rb = X.row(Eigen::Index(b)).data();
+    for (Eigen::Index j = 1; j < p; ++j)
+      if (ra[j] != rb[j]) return ra[j] < rb[j];
+    return a < b;
+  };
+  const double span = hi - lo;
+  if (n < 64 || !finite || !(span > 0) || !std::isfinite(span)) {
+    std::sort(order.begin(), order.end(), less);
+    return order;
+  }
+  const size_t buckets = std::max<size_t>(1, n / 4);
+  const double per = double(buckets - 1) / span;
+  std::vector<uint32_t> bucket(n);
+  std::vector<size_t> start(buckets + 1, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const double v = X(Eigen::Index(i), 0) + 0.0;
+    bucket[i] = uint32_t(std::min(double(buckets - 1), (v - lo) * per));
+    ++start[size_t(bucket[i]) + 1];
+  }
+  for (size_t b = 1; b <= buckets; ++b) start[b] += start[b - 1];
+  std::vector<size_t> next(start.begin(), start.end() - 1);
+  for (size_t i = 0; i < n; ++i) order[next[bucket[i]]++] = i;
+  for (size_t b = 0; b < buckets; ++b) {
+    size_t* first = order.data() + start[b];
+    size_t* last = order.data() + start[b + 1];
+    if (last - first > 32) {
+      std::sort(first, last, less);
+      continue;
     }
-    key.swap(key2);
-    order.swap(order2);
-  }
-  if (p > 1) {
-    auto rest_less = [&](size_t a, size_t b) {
-      const double* ra = X.row(Eigen::Index(a)).data();
-      const double* rb = X.row(Eigen::Index(b)).data();
-      for (Eigen::Index j = 1; j < p; ++j)
-        if (ra[j] != rb[j]) return ra[j] < rb[j];
-      return a < b;
-    };
-    for (size_t i = 0; i < n;) {
-      size_t j = i + 1;
-      while (j < n && key[j] == key[i]) ++j;
-      if (j - i > 1) std::sort(order.begin() + long(i), order.begin() + long(j), rest_less);
-      i = j;
+    for (size_t* at = first + 1; at < last; ++at) {
+      const size_t v = *at;
+      size_t* q = at;
+      for (; q > first && less(v, q[-1]); --q) *q = q[-1];
+      *q = v;
     }
   }
   return order;

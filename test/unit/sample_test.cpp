@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -65,6 +67,36 @@ TEST(Sample, DistinctEntriesAreInCanonicalOrderWithRepeatsMerged) {
       EXPECT_TRUE(cut);
       EXPECT_EQ(h.first, std::vector<uint64_t>(first.begin(), first.begin() + long(half)));
       EXPECT_EQ(cut_hash, entry_word(data.data() + first[half - 1] * ew, 0));
+    }
+  }
+}
+
+// The canonical order of rows is lexicographic on the values (-0 equal to +0), ties by index:
+// with repeated first values, negative and positive zeros, a skewed column (buckets of very
+// different sizes) and a constant one.
+TEST(Sample, CanonicalOrderIsLexicographic) {
+  std::mt19937_64 gen(3);
+  for (int shape = 0; shape < 4; ++shape) {
+    for (Eigen::Index n : {10, 100, 5000}) {
+      RowMatrix X(n, 3);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const double u = double(gen() % 1000) / 10.0 - 50;
+        const double r = std::round(u / 10);
+        X(i, 0) = shape == 0   ? u
+                  : shape == 1 ? (r == 0 ? (gen() % 2 ? 0.0 : -0.0) : r)
+                  : shape == 2 ? std::exp(u / 4)
+                               : 7.0;
+        X(i, 1) = double(gen() % 3);
+        X(i, 2) = double(gen() % 5) - 2;
+      }
+      std::vector<size_t> want(static_cast<size_t>(n));
+      std::iota(want.begin(), want.end(), size_t(0));
+      std::sort(want.begin(), want.end(), [&](size_t a, size_t b) {
+        for (Eigen::Index j = 0; j < 3; ++j)
+          if (X(Eigen::Index(a), j) != X(Eigen::Index(b), j)) return X(Eigen::Index(a), j) < X(Eigen::Index(b), j);
+        return a < b;
+      });
+      EXPECT_EQ(canonical_order(X), want) << "shape " << shape << ", n = " << n;
     }
   }
 }
