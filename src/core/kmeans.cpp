@@ -681,11 +681,17 @@ KMeansResult run_restarts(const Eigen::Ref<const RowMatrix>& X, const KMeansOpti
 }
 
 // Lloyd iterations on X from the given centres.
-KMeansResult refine(const Eigen::Ref<const RowMatrix>& X, const RowMatrix& centers, const KMeansOptions& opt,
-                    InterruptCheck check) {
+// Each start refined by Lloyd iterations on every row of X, with one tolerance and one kernel (the
+// sparse rows of a wide X are built once for all of them).
+std::vector<KMeansResult> refine(const Eigen::Ref<const RowMatrix>& X, const std::vector<const RowMatrix*>& starts,
+                                 const KMeansOptions& opt, InterruptCheck check) {
   const double tol = kmeans_tol(X, opt.tol);
   const Rows r = rows_of(X);
-  return with_kernel(r, [&](const auto& kern) { return refine_with(kern, r.n, centers, opt, tol, check); });
+  return with_kernel(r, [&](const auto& kern) {
+    std::vector<KMeansResult> out;
+    for (const RowMatrix* c : starts) out.push_back(refine_with(kern, r.n, *c, opt, tol, check));
+    return out;
+  });
 }
 
 }  // namespace
@@ -712,8 +718,11 @@ KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOption
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return all[size_t(a)].inertia < all[size_t(b)].inertia; });
   KMeansResult best;
   best.inertia = std::numeric_limits<double>::infinity();
-  for (size_t t = 0; t < std::min<size_t>(kRefined, order.size()); ++t) {
-    KMeansResult r = refine(X, all[size_t(order[t])].centers, opt, check);
+  std::vector<const RowMatrix*> starts;
+  for (size_t t = 0; t < std::min<size_t>(kRefined, order.size()); ++t) starts.push_back(&all[size_t(order[t])].centers);
+  std::vector<KMeansResult> refined = refine(X, starts, opt, check);
+  for (size_t t = 0; t < refined.size(); ++t) {
+    KMeansResult& r = refined[t];
     if (r.inertia < best.inertia) {
       best = std::move(r);
       best.best_init = order[t];

@@ -19,6 +19,29 @@ bool bytes_less(const std::string& a, const std::string& b) {
   return c < 0 || (c == 0 && a.size() < b.size());
 }
 
+// Puts row order[r] of X at row r, in place, cycle by cycle through one spare row: the same rows
+// as a permuted copy without a second matrix (a wide sample without PCA is hundreds of MB).
+void permute_rows(RowMatrix& X, const std::vector<size_t>& order) {
+  const size_t n = size_t(X.rows());
+  std::vector<char> done(n, 0);
+  Eigen::RowVectorXd spare(X.cols());
+  for (size_t s = 0; s < n; ++s) {
+    if (done[s] || order[s] == s) continue;
+    spare = X.row(Eigen::Index(s));
+    size_t at = s;
+    for (;;) {
+      done[at] = 1;
+      const size_t from = order[at];
+      if (from == s) {
+        X.row(Eigen::Index(at)) = spare;
+        break;
+      }
+      X.row(Eigen::Index(at)) = X.row(Eigen::Index(from));
+      at = from;
+    }
+  }
+}
+
 }  // namespace
 
 FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say) {
@@ -216,13 +239,11 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     // Canonical row order, so that k-means depends on the set of rows and not on the order a plan
     // delivered them in: serial, parallel and shuffled scans give the same centroids.
     const std::vector<size_t> order = canonical_order(Xa);
-    RowMatrix X(Xa.rows(), Xa.cols());
-    for (Eigen::Index r = 0; r < rows; ++r) X.row(r) = Xa.row(Eigen::Index(order[size_t(r)]));
-    Xa.resize(0, 0);
-    out.X = std::move(X);
+    permute_rows(Xa, order);
+    out.X = std::move(Xa);
     if (Xfa.rows()) {
-      out.Xf.resize(Xfa.rows(), Xfa.cols());
-      for (Eigen::Index r = 0; r < rows; ++r) out.Xf.row(r) = Xfa.row(Eigen::Index(order[size_t(r)]));
+      permute_rows(Xfa, order);
+      out.Xf = std::move(Xfa);
     }
   }
   out.model = std::move(m);
