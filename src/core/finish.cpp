@@ -68,8 +68,9 @@ void score_segments(const RowMatrix& M, const std::vector<int>& labels, int k, u
   for (int l : labels) kept += l >= 0;
   if (kept == M.rows()) {
     silhouette_of(M, labels, k, seed, check, info);
-    info.calinski_harabasz = calinski_harabasz_score(M, labels, k);
-    info.davies_bouldin = davies_bouldin_score(M, labels, k);
+    const ClusterScores cs = cluster_scores(M, labels, k);
+    info.calinski_harabasz = cs.calinski_harabasz;
+    info.davies_bouldin = cs.davies_bouldin;
     return;
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -87,8 +88,9 @@ void score_segments(const RowMatrix& M, const std::vector<int>& labels, int k, u
     sl.push_back(labels[size_t(r)]);
   }
   silhouette_of(S, sl, k, seed, check, info);
-  info.calinski_harabasz = calinski_harabasz_score(S, sl, k);
-  info.davies_bouldin = davies_bouldin_score(S, sl, k);
+  const ClusterScores cs = cluster_scores(S, sl, k);
+  info.calinski_harabasz = cs.calinski_harabasz;
+  info.davies_bouldin = cs.davies_bouldin;
 }
 
 // The method's name in progress lines.

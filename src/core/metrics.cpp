@@ -239,33 +239,33 @@ double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<
   return silhouette_growing(X, labels, k, X.rows(), -1, check).score;
 }
 
-double calinski_harabasz_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {
+ClusterScores cluster_scores(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {
   const Eigen::Index n = X.rows();
   std::vector<double> sizes = cluster_sizes(labels, k);
   const int used = used_labels(sizes);
-  if (used < 2 || used > n - 1) return std::numeric_limits<double>::quiet_NaN();
+  ClusterScores out;
+  if (used < 2 || used > n - 1) return out;
+  // One pass over the rows for both: a row's squared distance to its cluster's mean is
+  // Calinski-Harabasz's within-cluster sum, its root Davies-Bouldin's scatter.
   RowMatrix means = cluster_means(X, labels, sizes);
   Eigen::RowVectorXd mean = column_means(X);
-  double extra = 0, intra = 0;
+  double intra_ch = 0;
+  std::vector<double> intra(size_t(k), 0.0);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const int l = labels[size_t(i)];
+    const double d2 = (X.row(i) - means.row(l)).squaredNorm();
+    intra_ch += d2;
+    intra[size_t(l)] += std::sqrt(d2);
+  }
+  // Calinski-Harabasz.
+  double extra = 0;
   for (int c = 0; c < k; ++c)
     if (sizes[size_t(c)] > 0) extra += sizes[size_t(c)] * (means.row(c) - mean).squaredNorm();
-  for (Eigen::Index i = 0; i < n; ++i) intra += (X.row(i) - means.row(labels[size_t(i)])).squaredNorm();
-  if (intra == 0) return 1.0;
-  return extra * double(n - used) / (intra * double(used - 1));
-}
-
-double davies_bouldin_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {
-  const Eigen::Index n = X.rows();
-  std::vector<double> sizes = cluster_sizes(labels, k);
-  const int used = used_labels(sizes);
-  if (used < 2 || used > n - 1) return std::numeric_limits<double>::quiet_NaN();
-  RowMatrix means = cluster_means(X, labels, sizes);
+  out.calinski_harabasz = intra_ch == 0 ? 1.0 : extra * double(n - used) / (intra_ch * double(used - 1));
+  // Davies-Bouldin.
   std::vector<int> ids;
   for (int c = 0; c < k; ++c)
     if (sizes[size_t(c)] > 0) ids.push_back(c);
-  std::vector<double> intra(size_t(k), 0.0);
-  for (Eigen::Index i = 0; i < n; ++i)
-    intra[size_t(labels[size_t(i)])] += (X.row(i) - means.row(labels[size_t(i)])).norm();
   bool intra_zero = true, centres_zero = true;
   for (int c : ids) {
     intra[size_t(c)] /= sizes[size_t(c)];
@@ -278,7 +278,10 @@ double davies_bouldin_score(const Eigen::Ref<const RowMatrix>& X, const std::vec
       cd[a * u + b] = (means.row(ids[a]) - means.row(ids[b])).norm();
       centres_zero = centres_zero && cd[a * u + b] <= 1e-8;
     }
-  if (intra_zero || centres_zero) return 0.0;
+  if (intra_zero || centres_zero) {
+    out.davies_bouldin = 0.0;
+    return out;
+  }
   double total = 0;
   for (size_t a = 0; a < u; ++a) {
     double worst = 0;
@@ -289,7 +292,16 @@ double davies_bouldin_score(const Eigen::Ref<const RowMatrix>& X, const std::vec
     }
     total += worst;
   }
-  return total / double(u);
+  out.davies_bouldin = total / double(u);
+  return out;
+}
+
+double calinski_harabasz_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {
+  return cluster_scores(X, labels, k).calinski_harabasz;
+}
+
+double davies_bouldin_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {
+  return cluster_scores(X, labels, k).davies_bouldin;
 }
 
 }  // namespace custseg::core

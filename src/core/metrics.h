@@ -27,6 +27,13 @@ struct SilhouetteEstimate {
 };
 SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
                                       Eigen::Index first, double tolerance, InterruptCheck check = nullptr);
+// Calinski-Harabasz and Davies-Bouldin together, in one pass over the rows beside the means (each
+// NaN when fewer than 2 or more than n-1 labels are used); the two functions below are its parts.
+struct ClusterScores {
+  double calinski_harabasz = std::numeric_limits<double>::quiet_NaN();
+  double davies_bouldin = std::numeric_limits<double>::quiet_NaN();
+};
+ClusterScores cluster_scores(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k);
 double calinski_harabasz_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k);
 double davies_bouldin_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k);
 
