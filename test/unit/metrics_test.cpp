@@ -12,14 +12,14 @@
 namespace custseg::core {
 namespace {
 
-// The silhouette straight from its definition: every pair, no blocks (unused labels allowed).
-double direct_silhouette(const RowMatrix& X, const std::vector<int>& labels, int k) {
-  const int n = int(X.rows());
-  double total = 0;
-  for (int i = 0; i < n; ++i) {
+// The silhouettes of the first m rows, each against the first m rows, straight from the
+// definition: every pair, no blocks (unused labels allowed).
+std::vector<double> direct_silhouettes(const RowMatrix& X, const std::vector<int>& labels, int k, int m) {
+  std::vector<double> s;
+  for (int i = 0; i < m; ++i) {
     std::vector<double> sum(size_t(k), 0);
     std::vector<int> cnt(size_t(k), 0);
-    for (int j = 0; j < n; ++j) {
+    for (int j = 0; j < m; ++j) {
       sum[size_t(labels[size_t(j)])] += (X.row(i) - X.row(j)).norm();
       cnt[size_t(labels[size_t(j)])]++;
     }
@@ -28,9 +28,16 @@ double direct_silhouette(const RowMatrix& X, const std::vector<int>& labels, int
     double b = INFINITY;
     for (int c = 0; c < k; ++c)
       if (c != own && cnt[size_t(c)] > 0) b = std::min(b, sum[size_t(c)] / cnt[size_t(c)]);
-    total += (b - a) / std::max(a, b);
+    s.push_back((b - a) / std::max(a, b));
   }
-  return total / n;
+  return s;
+}
+
+// The mean silhouette of every row, from the definition.
+double direct_silhouette(const RowMatrix& X, const std::vector<int>& labels, int k) {
+  double total = 0;
+  for (double v : direct_silhouettes(X, labels, k, int(X.rows()))) total += v;
+  return total / double(X.rows());
 }
 
 // Four points on a line, two tight pairs: every metric by hand.
@@ -98,21 +105,7 @@ void shuffle_rows(RowMatrix& X, std::vector<int>& labels, uint64_t seed) {
 
 // The standard error of the mean silhouette of the first m rows, from the definition.
 double direct_standard_error(const RowMatrix& X, const std::vector<int>& labels, int k, int m) {
-  std::vector<double> s;
-  for (int i = 0; i < m; ++i) {
-    std::vector<double> sum(size_t(k), 0);
-    std::vector<int> cnt(size_t(k), 0);
-    for (int j = 0; j < m; ++j) {
-      sum[size_t(labels[size_t(j)])] += (X.row(i) - X.row(j)).norm();
-      cnt[size_t(labels[size_t(j)])]++;
-    }
-    const int own = labels[size_t(i)];
-    const double a = sum[size_t(own)] / (cnt[size_t(own)] - 1);
-    double b = INFINITY;
-    for (int c = 0; c < k; ++c)
-      if (c != own && cnt[size_t(c)] > 0) b = std::min(b, sum[size_t(c)] / cnt[size_t(c)]);
-    s.push_back((b - a) / std::max(a, b));
-  }
+  const std::vector<double> s = direct_silhouettes(X, labels, k, m);
   double mean = 0, var = 0;
   for (double v : s) mean += v / m;
   for (double v : s) var += (v - mean) * (v - mean) / (m - 1);
