@@ -315,6 +315,47 @@ def many_levels_without_pca(cur):
     cur.execute('DROP TABLE "diff_levels"')
 
 
+def many_levels_with_pca(cur):
+    """PCA of a table encoding to 109 columns (a 100-level and a 7-level column), where custseg
+    computes only the kept components' eigenvectors (the tridiagonal path, from 64 columns): the
+    explained variance and components of scikit-learn's full SVD, and KMeans.predict with custseg's
+    centroids on every row."""
+    name = "100-level column with PCA"
+    cur.execute('DROP TABLE IF EXISTS "diff_levels_pca"')
+    cur.execute("""
+        CREATE TABLE diff_levels_pca AS
+        SELECT i AS id, (i % 4) * 3 + sin(i * 0.37) AS x, (i % 4) * -2 + cos(i * 0.73) * 2 AS y,
+               'city ' || lpad(((i * 7919) % 100)::text, 3, '0') AS city,
+               (ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g'])[1 + ((i / 3) % 7)] AS channel
+        FROM generate_series(1, 4000) i""")
+    df = fetch_frame(cur, "diff_levels_pca", "id")
+    options = {"k": 4, "n_components": 3, "exclude": ["id"], "seed": 7, "n_init": 10}
+    model_text, m = fit(cur, "diff_levels_pca", options)
+    X = pd.get_dummies(df.drop(columns=["id"]), prefix_sep="_")
+    check(list(X.columns) == m["columns"], f"{name}: encoded columns match get_dummies ({len(X.columns)})")
+    Xv = X.to_numpy(dtype=float)
+    Xv[:, :2] = StandardScaler().fit_transform(Xv[:, :2])  # one-hot columns stay 0/1, as custseg's default
+    pca = PCA(n_components=3, svd_solver="full").fit(Xv)
+    d = rel_diff(pca.explained_variance_, m["pca"]["explained_variance"])
+    check(d < 1e-9, f"{name}: PCA explained variance within 1e-9 (max rel diff {d:.2e})")
+    d = rel_diff(pca.explained_variance_ratio_, m["pca"]["explained_variance_ratio"])
+    check(d < 1e-9, f"{name}: PCA explained variance ratio within 1e-9 (max rel diff {d:.2e})")
+    comps = np.array(m["pca"]["components"])
+    signs = np.sign(np.sum(comps * pca.components_, axis=1))
+    d = float(np.max(np.abs(comps * signs[:, None] - pca.components_)))
+    check(d < 1e-9, f"{name}: PCA components equal up to sign (max abs diff {d:.2e})")
+    Xp = pca.transform(Xv)
+    km = KMeans(n_clusters=4, n_init=10, random_state=0).fit(Xp)
+    ours = m["training"]["inertia"]
+    check(ours <= km.inertia_ * (1 + 1e-6),
+          f"{name}: custseg inertia {ours:.10g} <= scikit-learn's {km.inertia_:.10g} (1e-6)")
+    labels = predictions(cur, "diff_levels_pca", "id", model_text)
+    km.cluster_centers_ = np.array(m["kmeans"]["centroids"]) * signs[None, :]
+    agree = int(np.sum(km.predict(Xp) == labels))
+    check(agree == len(labels), f"{name}: custseg_predict equals KMeans.predict on every row ({agree}/{len(labels)})")
+    cur.execute('DROP TABLE "diff_levels_pca"')
+
+
 def sampled_silhouette(cur):
     """Above 10,000 clustered rows the silhouette is estimated on a uniform sample that grows from
     2,500 rows until its standard error is at most 0.002: on 20,000 generated customers, custseg's
@@ -369,6 +410,7 @@ def main():
     evaluate_k_vs_sklearn(cur, "diff_planted", "customer_id", ["customer_id", "segment"], 5)
     iris_identifier(cur)
     many_levels_without_pca(cur)
+    many_levels_with_pca(cur)
     sampled_silhouette(cur)
     for t in ("diff_mall", "diff_wholesale", "diff_retail", "diff_planted", "diff_iris"):
         cur.execute(f'DROP TABLE "{t}"')

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <random>
 
 #include "errors.h"
@@ -54,6 +56,98 @@ TEST(Pca, VarianceFractionKeepsFewestComponentsAbove) {
   EXPECT_EQ(pca_from_covariance(cov, 0, 0.7).components.rows(), 2);
   EXPECT_EQ(pca_from_covariance(cov, 0, 0.9).components.rows(), 3);
   EXPECT_EQ(pca_from_covariance(cov, 0, 0.99).components.rows(), 4);
+}
+
+// A symmetric d x d matrix with the given eigenvalues in a random orthonormal basis.
+Eigen::MatrixXd with_eigenvalues(const Vector& values, uint64_t seed) {
+  const Eigen::Index d = values.size();
+  std::mt19937_64 gen(seed);
+  std::normal_distribution<double> z(0, 1);
+  Eigen::MatrixXd g(d, d);
+  for (Eigen::Index i = 0; i < g.size(); ++i) g.data()[i] = z(gen);
+  const Eigen::MatrixXd q = Eigen::HouseholderQR<Eigen::MatrixXd>(g).householderQ();
+  return q * values.asDiagonal() * q.transpose();
+}
+
+// Both paths' components and variances agree; each vector is an eigenvector of cov.
+void expect_same_components(const Eigen::MatrixXd& cov, int n_components, double fraction, double tol) {
+  PcaResult few;
+  ASSERT_TRUE(pca_few_vectors(cov, n_components, fraction, few));
+  const PcaResult full = pca_full_solver(cov, n_components, fraction);
+  ASSERT_EQ(few.components.rows(), full.components.rows());
+  EXPECT_LT((few.explained_variance - full.explained_variance).cwiseAbs().maxCoeff(), 1e-12 * cov.norm());
+  EXPECT_LT((few.explained_variance_ratio - full.explained_variance_ratio).cwiseAbs().maxCoeff(), 1e-12);
+  EXPECT_LT((few.components - full.components).cwiseAbs().maxCoeff(), tol);
+}
+
+TEST(Pca, FewVectorsOfAWideMatrixAreTheFullSolvers) {
+  Vector values(120);
+  for (int i = 0; i < 120; ++i) values(i) = 100.0 / (1 + i) + (i % 7) * 1e-3;
+  const Eigen::MatrixXd cov = with_eigenvalues(values, 3);
+  expect_same_components(cov, 2, 0, 1e-10);
+  expect_same_components(cov, 30, 0, 1e-10);
+  expect_same_components(cov, 0, 0.5, 1e-10);  // the fraction picks the same count
+}
+
+TEST(Pca, FewVectorsOfOneHotColumns) {
+  // Two numeric columns and a 200-level category (one-hot, so the covariance is singular), as the
+  // training's covariance of a table with a city column.
+  std::mt19937_64 gen(11);
+  std::normal_distribution<double> z(0, 1);
+  std::uniform_int_distribution<int> level(0, 199);
+  const int n = 5000, d = 202;
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(n, d);
+  for (int i = 0; i < n; ++i) {
+    const int l = level(gen);
+    x(i, 0) = z(gen) + 0.02 * l;
+    x(i, 1) = z(gen) - 0.5 * x(i, 0);
+    x(i, 2 + l) = 1;
+  }
+  const Eigen::MatrixXd centred = x.rowwise() - x.colwise().mean();
+  const Eigen::MatrixXd cov = centred.transpose() * centred / (n - 1);
+  expect_same_components(cov, 2, 0, 1e-9);
+  // Past the numeric directions the levels' eigenvalues crowd together (each level's variance is
+  // about 1/200): single vectors there are not determined, so 20 are checked as eigenvectors.
+  PcaResult few;
+  ASSERT_TRUE(pca_few_vectors(cov, 20, 0, few));
+  const PcaResult full = pca_full_solver(cov, 20, 0);
+  const Eigen::MatrixXd v = few.components.transpose();
+  EXPECT_LT((cov * v - v * few.explained_variance.asDiagonal()).cwiseAbs().maxCoeff(), 1e-12);
+  EXPECT_LT((v.transpose() * v - Eigen::MatrixXd::Identity(20, 20)).cwiseAbs().maxCoeff(), 1e-10);
+  EXPECT_LT((few.explained_variance - full.explained_variance).cwiseAbs().maxCoeff(), 1e-12);
+}
+
+TEST(Pca, FewVectorsOfARepeatedEigenvalueSpanItsSpace) {
+  // The three leading eigenvalues are equal: any orthonormal basis of their space is right, so the
+  // vectors are checked as eigenvectors, orthonormal, and spanning the full solver's space.
+  Vector values = Vector::LinSpaced(100, 1, 0.01);
+  values.head(3).setConstant(10);
+  values(3) = 5;
+  const Eigen::MatrixXd cov = with_eigenvalues(values, 5);
+  PcaResult few;
+  ASSERT_TRUE(pca_few_vectors(cov, 4, 0, few));
+  const Eigen::MatrixXd v = few.components.transpose();
+  EXPECT_LT((cov * v - v * few.explained_variance.asDiagonal()).cwiseAbs().maxCoeff(), 1e-10);
+  EXPECT_LT((v.transpose() * v - Eigen::MatrixXd::Identity(4, 4)).cwiseAbs().maxCoeff(), 1e-10);
+  const PcaResult full = pca_full_solver(cov, 4, 0);
+  const Eigen::MatrixXd f = full.components.topRows(3).transpose();
+  EXPECT_LT((v.leftCols(3) * v.leftCols(3).transpose() - f * f.transpose()).cwiseAbs().maxCoeff(), 1e-10);
+  EXPECT_LT((few.components.row(3) - full.components.row(3)).cwiseAbs().maxCoeff(), 1e-10);
+}
+
+TEST(Pca, FewVectorsOnlyWhereTheyPay) {
+  PcaResult r;
+  const Eigen::MatrixXd narrow = with_eigenvalues(Vector::LinSpaced(63, 10, 1), 7);
+  EXPECT_FALSE(pca_few_vectors(narrow, 2, 0, r));  // under 64 columns
+  const Eigen::MatrixXd wide = with_eigenvalues(Vector::LinSpaced(100, 10, 1), 7);
+  EXPECT_FALSE(pca_few_vectors(wide, 26, 0, r));  // more than a quarter of the columns
+  EXPECT_TRUE(pca_few_vectors(wide, 25, 0, r));
+  EXPECT_FALSE(pca_few_vectors(Eigen::MatrixXd::Zero(100, 100), 2, 0, r));
+  Eigen::MatrixXd bad = wide;
+  bad(3, 4) = bad(4, 3) = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_FALSE(pca_few_vectors(bad, 2, 0, r));
+  EXPECT_THROW(pca_from_covariance(bad, 2, 0), Error);  // the full solver's error, as before
+  EXPECT_THROW(pca_few_vectors(wide, 101, 0, r), Error);
 }
 
 TEST(Pca, TooManyComponentsIsAnError) {
