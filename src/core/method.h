@@ -51,9 +51,8 @@ namespace custseg::core {
 // quantile (outliers.cpp): of the rows' distance to their centroid (k-means, hierarchical), of
 // their log-likelihood from below (gmm); dbscan's outliers are its noise and store none.
 void set_outlier_thresholds(const RowMatrix& X, const ClusterOutcome& outcome, double quantile, Model& m);
-// numpy.quantile's default (linear) interpolation of sorted values; NaN for none.
-double quantile_of_sorted(const std::vector<double>& sorted, double q);
-// The same of unsorted values, by selection (O(n); reorders v).
+// numpy.quantile's default (linear) interpolation of the values, by selection (O(n); reorders v);
+// NaN for none.
 double quantile_of(std::vector<double>& v, double q);
 // Per segment, the mean of its rows (k x P); a segment without rows keeps NaN.
 RowMatrix segment_means(const RowMatrix& X, const std::vector<int>& labels, int k);

@@ -8,15 +8,6 @@
 
 namespace custseg::core {
 
-double quantile_of_sorted(const std::vector<double>& v, double q) {
-  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-  const double pos = q * double(v.size() - 1);
-  const size_t lo = size_t(std::floor(pos));
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  const double frac = pos - double(lo);
-  return v[lo] + (v[hi] - v[lo]) * frac;
-}
-
 double quantile_of(std::vector<double>& v, double q) {
   if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
   const double pos = q * double(v.size() - 1);

@@ -26,6 +26,35 @@ using namespace custseg;
 
 namespace {
 
+// One row's values on their way to the running state, in plain arrays on the stack: at most
+// kMaxFeatures of each (checked when the state was planned), numbers NaN (missing) and categories
+// NULL until set. Why raw storage for the categories: a default-constructed StrRef[kMaxFeatures]
+// would write all 1000 entries (24 kB) on every row; only the state's width is constructed.
+struct RowValues {
+  double numeric[core::kMaxFeatures];
+  alignas(core::StrRef) unsigned char categorical_room[sizeof(core::StrRef) * core::kMaxFeatures];
+  core::StrRef* categorical;
+  pg::FitStateObject* state;
+
+  RowValues(pg::FitStateObject* s, int n_numeric, int n_categorical) : state(s) {
+    if (n_numeric > core::kMaxFeatures || n_categorical > core::kMaxFeatures)
+      throw core::Error(core::ErrorCode::kInternal, "custseg state has too many features");
+    categorical = reinterpret_cast<core::StrRef*>(categorical_room);
+    for (int i = 0; i < n_categorical; ++i) new (&categorical[i]) core::StrRef();
+    for (int i = 0; i < n_numeric; ++i) numeric[i] = NAN;
+  }
+
+  // Number i of the row; a non-finite one is the record form's error, naming the column
+  // (custseg_train reads a table through either form).
+  void set_number(int i, double x) {
+    if (!std::isfinite(x)) {
+      const std::string name = pg::running_fit_feature_name(state, i);
+      pg::guard([&] { pg::check_finite(x, name.c_str()); });
+    }
+    numeric[i] = x;
+  }
+};
+
 // The elements of a one-dimensional text[] (NULL elements as null), copied as C strings in the
 // current context. Plain C, may ereport.
 void text_elements(ArrayType* a, const char* what, int* n, Datum** elems, bool** nulls) {
@@ -145,16 +174,8 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
                           " categories, expected " + std::to_string(w.n_numeric) + " and " +
                           std::to_string(w.n_categorical),
                       "every row must give the same columns in the same order");
-  // Plain arrays on the stack: at most kMaxFeatures of each (checked when the state was planned).
-  // Why raw storage for the categories: a default-constructed StrRef[kMaxFeatures] would write all
-  // 1000 entries (24 kB) on every row; only the state's width is set (NULL until read).
-  double numeric[core::kMaxFeatures];
-  alignas(core::StrRef) unsigned char categorical_room[sizeof(core::StrRef) * core::kMaxFeatures];
-  if (w.n_numeric > core::kMaxFeatures || w.n_categorical > core::kMaxFeatures)
-    throw core::Error(core::ErrorCode::kInternal, "custseg state has too many features");
-  core::StrRef* categorical = reinterpret_cast<core::StrRef*>(categorical_room);
-  for (int i = 0; i < w.n_categorical; ++i) new (&categorical[i]) core::StrRef();
-  for (int i = 0; i < w.n_numeric; ++i) numeric[i] = NAN;
+  RowValues row(state, w.n_numeric, w.n_categorical);
+  core::StrRef* categorical = row.categorical;
   if (numbers) {
     const char* data = ARR_DATA_PTR(numbers);
     const bits8* nulls = ARR_NULLBITMAP(numbers);
@@ -163,12 +184,7 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
       double x;
       memcpy(&x, data, sizeof x);  // why memcpy: no alignment assumption on the array data
       data += sizeof(double);
-      // The record form's error (custseg_train reads a table through either form).
-      if (!std::isfinite(x)) {
-        const std::string name = pg::running_fit_feature_name(state, i);
-        pg::guard([&] { pg::check_finite(x, name.c_str()); });
-      }
-      numeric[i] = x;
+      row.set_number(i, x);
     }
   }
   if (categories) {
@@ -185,7 +201,7 @@ CUSTSEG_FUNCTION(custseg_fit_columns_transfn) {
       p = reinterpret_cast<const char*>(att_align_nominal(p, TYPALIGN_INT));
     }
   }
-  return pg::running_fit_add_row(state, numeric, categorical);
+  return pg::running_fit_add_row(state, row.numeric, categorical);
 }
 
 // custseg_fit_values_transfn(state, options jsonb, names text[], VARIADIC "any"): the same rows as
@@ -234,25 +250,11 @@ CUSTSEG_FUNCTION(custseg_fit_values_transfn) {
                       "a row has " + std::to_string(n_values) + " values, expected " +
                           std::to_string(n_numeric + n_categorical),
                       "every row must give the same columns in the same order");
-  double numeric[core::kMaxFeatures];
-  alignas(core::StrRef) unsigned char categorical_room[sizeof(core::StrRef) * core::kMaxFeatures];
-  if (n_numeric > core::kMaxFeatures || n_categorical > core::kMaxFeatures)
-    throw core::Error(core::ErrorCode::kInternal, "custseg state has too many features");
-  core::StrRef* categorical = reinterpret_cast<core::StrRef*>(categorical_room);
-  for (int i = 0; i < n_numeric; ++i) {
-    if (PG_ARGISNULL(kFirst + i)) {
-      numeric[i] = NAN;
-      continue;
-    }
-    const double x = DatumGetFloat8(PG_GETARG_DATUM(kFirst + i));
-    if (!std::isfinite(x)) {
-      const std::string name = pg::running_fit_feature_name(state, i);
-      pg::guard([&] { pg::check_finite(x, name.c_str()); });
-    }
-    numeric[i] = x;
-  }
+  RowValues row(state, n_numeric, n_categorical);
+  core::StrRef* categorical = row.categorical;
+  for (int i = 0; i < n_numeric; ++i)
+    if (!PG_ARGISNULL(kFirst + i)) row.set_number(i, DatumGetFloat8(PG_GETARG_DATUM(kFirst + i)));
   for (int i = 0; i < n_categorical; ++i) {
-    new (&categorical[i]) core::StrRef();
     const int arg = kFirst + n_numeric + i;
     if (PG_ARGISNULL(arg)) continue;
     // A column's text may arrive compressed or out of line; in the per-row context, detoasted
@@ -266,7 +268,7 @@ CUSTSEG_FUNCTION(custseg_fit_values_transfn) {
     categorical[i].len = VARSIZE_ANY_EXHDR(v);
     categorical[i].is_null = false;
   }
-  return pg::running_fit_add_row(state, numeric, categorical);
+  return pg::running_fit_add_row(state, row.numeric, categorical);
 }
 
 // custseg_float8(numeric): a numeric as the record form reads it (numeric_float8_no_overflow), for

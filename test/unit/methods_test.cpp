@@ -131,6 +131,14 @@ TEST(Methods, DbscanNoiseHasNoSegment) {
   EXPECT_FALSE(v.has_distances());
 }
 
+// numpy.quantile's default (linear) interpolation of sorted values: the reference.
+double quantile_of_sorted(const std::vector<double>& v, double q) {
+  const double pos = q * double(v.size() - 1);
+  const size_t lo = size_t(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+}
+
 // The outlier thresholds' quantile by selection equals numpy's linear interpolation of the sorted
 // values, at the ends, between values, with repeats and for one value.
 TEST(Methods, QuantileBySelectionEqualsSorted) {
