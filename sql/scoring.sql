@@ -115,6 +115,20 @@ DROP TABLE keep_map, keep_map_before;
 DELETE FROM custseg_segments WHERE model = 'keep_map';
 DELETE FROM custseg_models WHERE name = 'keep_map';
 
+-- A name that changes from row to row: each row is scored by its own name's model (a row type's
+-- table, and the last name, are remembered between rows).
+SELECT version FROM custseg_train('shop_k5', 'shop', k => 5, options => '{"seed": 1}');
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE custseg_predict(c, CASE WHEN c.age % 3 = 0 THEN 'shop' ELSE 'shop_k5' END)
+                              = CASE WHEN c.age % 3 = 0 THEN custseg_predict(a.model, c) ELSE custseg_predict(b.model, c) END)
+         AS by_row_name,
+       count(*) FILTER (WHERE custseg_predict(c, 'shop_k5') <> custseg_predict(a.model, c)) > 0 AS models_differ
+FROM shop c, custseg_models a, custseg_models b
+WHERE a.name = 'shop' AND a.active AND b.name = 'shop_k5' AND b.active;
+SELECT custseg_predict(c, CASE WHEN c.age > 60 THEN 'nope' ELSE 'shop' END) FROM shop c ORDER BY c.age DESC LIMIT 1;
+DELETE FROM custseg_segments WHERE model = 'shop_k5';
+DELETE FROM custseg_models WHERE name = 'shop_k5';
+
 DROP MATERIALIZED VIEW shop_segments_nightly;
 DROP VIEW shop_segments_offers, shop_segments;
 DELETE FROM custseg_offers;

@@ -147,7 +147,9 @@ struct ScoreCache {
   double* point;
   // For models looked up in custseg_models: what the lookup was keyed by, and what it found.
   char* key_name;
+  size_t key_name_len;
   Oid key_relid;
+  Oid key_type;  // the row type whose table is key_relid (custseg_predict(row))
   pg::StoredModel* stored;
   TupleDesc result_desc;  // custseg_score's result row
 };
@@ -215,32 +217,47 @@ ScoreCache* named_cache(FunctionCallInfo fcinfo, const char* name) {
   if (!cache->stored || !cache->key_name || std::strcmp(cache->key_name, name) != 0) {
     MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
     cache->stored = pg::load_active_model(cxt, name, InvalidOid);
-    cache->key_name = static_cast<char*>(pg::alloc(cxt, std::strlen(name) + 1));
+    cache->key_name_len = std::strlen(name);
+    cache->key_name = static_cast<char*>(pg::alloc(cxt, cache->key_name_len + 1));
     std::strcpy(cache->key_name, name);
     cache->key_relid = InvalidOid;
+    cache->key_type = InvalidOid;
     set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
   }
   return cache;
 }
 
-// The same for a name given as a text argument.
+// The same for a name given as a text argument. A plain or short text equal to the last name's
+// bytes is that name: no C string is made per row.
 ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
-  char* name = nullptr;
   Datum d = PG_GETARG_DATUM(name_arg);
+  const auto* cache = static_cast<const ScoreCache*>(fcinfo->flinfo->fn_extra);
+  const struct varlena* v = reinterpret_cast<const struct varlena*>(DatumGetPointer(d));
+  if (cache && cache->stored && cache->key_name && !VARATT_IS_COMPRESSED(v) && !VARATT_IS_EXTERNAL(v) &&
+      VARSIZE_ANY_EXHDR(v) == cache->key_name_len && std::memcmp(VARDATA_ANY(v), cache->key_name, cache->key_name_len) == 0)
+    return const_cast<ScoreCache*>(cache);
+  char* name = nullptr;
   pg::guard([&] { name = TextDatumGetCString(d); });
   return named_cache(fcinfo, name);
 }
 
-// The cache for the active model trained on a row's table, looked up once per query.
-ScoreCache* table_cache(FunctionCallInfo fcinfo, int row_arg) {
-  ScoreCache* cache = new_cache(fcinfo);
+// A record argument's header (detoasted if it must be).
+HeapTupleHeader record_arg(FunctionCallInfo fcinfo, int arg) {
   HeapTupleHeader row = nullptr;
-  Datum d = PG_GETARG_DATUM(row_arg);
+  Datum d = PG_GETARG_DATUM(arg);
+  pg::guard([&] { row = DatumGetHeapTupleHeader(d); });
+  return row;
+}
+
+// The cache for the active model trained on a row's table, looked up once per query; the row
+// type's table is looked up once per row type (a table's row type names that table for as long as
+// the scan holds its lock).
+ScoreCache* table_cache(FunctionCallInfo fcinfo, HeapTupleHeader row) {
+  ScoreCache* cache = new_cache(fcinfo);
+  const Oid type_id = HeapTupleHeaderGetTypeId(row);
+  if (cache->stored && cache->key_type == type_id && type_id != InvalidOid) return cache;
   Oid relid = InvalidOid;
-  pg::guard([&] {
-    row = DatumGetHeapTupleHeader(d);
-    relid = get_typ_typrelid(HeapTupleHeaderGetTypeId(row));
-  });
+  pg::guard([&] { relid = get_typ_typrelid(type_id); });
   if (relid == InvalidOid)
     throw core::Error(core::ErrorCode::kInvalidArgument, "cannot tell which table this row comes from",
                       "pass a table's row (custseg_predict(t) FROM t), or name the model: custseg_predict(row, 'name')");
@@ -250,6 +267,7 @@ ScoreCache* table_cache(FunctionCallInfo fcinfo, int row_arg) {
     cache->key_name = nullptr;
     set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
   }
+  cache->key_type = type_id;
   return cache;
 }
 
@@ -286,10 +304,7 @@ void read_row(FunctionCallInfo fcinfo, ScoreCache* cache, HeapTupleHeader row, d
 
 // Reads a record argument.
 void read_record(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
-  HeapTupleHeader row = nullptr;
-  Datum d = PG_GETARG_DATUM(arg);
-  pg::guard([&] { row = DatumGetHeapTupleHeader(d); });
-  read_row(fcinfo, cache, row, numeric, categorical);
+  read_row(fcinfo, cache, record_arg(fcinfo, arg), numeric, categorical);
 }
 
 // Reads a float8[] argument by position; the model's features must all be numeric.
@@ -409,10 +424,11 @@ CUSTSEG_FUNCTION(custseg_transform_vector) {
 
 // custseg_predict(row record) -> int: the segment under the active model trained on the row's table.
 CUSTSEG_FUNCTION(custseg_predict_record) {
-  ScoreCache* cache = table_cache(fcinfo, 0);
+  const HeapTupleHeader row = record_arg(fcinfo, 0);
+  ScoreCache* cache = table_cache(fcinfo, row);
   double* numeric;
   core::StrRef* categorical;
-  read_record(fcinfo, cache, 0, &numeric, &categorical);
+  read_row(fcinfo, cache, row, &numeric, &categorical);
   return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
