@@ -128,6 +128,22 @@ def check_stored_metrics(name, X, labels, centres, m):
                         f"{theirs:.10g} (rel diff {d:.2e})")
 
 
+def check_pca(name, Xs, m, n_components):
+    """custseg's PCA against scikit-learn's full SVD of the same scaled matrix: explained variance
+    and ratio within 1e-9 relative, components equal up to sign. Returns scikit-learn's PCA and the
+    signs that turn custseg's components into its."""
+    pca = PCA(n_components=n_components, svd_solver="full").fit(Xs)
+    d = rel_diff(pca.explained_variance_, m["pca"]["explained_variance"])
+    check(d < 1e-9, f"{name}: PCA explained variance within 1e-9 (max rel diff {d:.2e})")
+    d = rel_diff(pca.explained_variance_ratio_, m["pca"]["explained_variance_ratio"])
+    check(d < 1e-9, f"{name}: PCA explained variance ratio within 1e-9 (max rel diff {d:.2e})")
+    comps = np.array(m["pca"]["components"])
+    signs = np.sign(np.sum(comps * pca.components_, axis=1))
+    d = float(np.max(np.abs(comps * signs[:, None] - pca.components_)))
+    check(d < 1e-9, f"{name}: PCA components equal up to sign (max abs diff {d:.2e})")
+    return pca, signs
+
+
 def differential(cur, table, key, exclude, categorical, seed, transform=None):
     name = table + (" with transforms" if transform else "")
     df = fetch_frame(cur, table, key)
@@ -153,15 +169,7 @@ def differential(cur, table, key, exclude, categorical, seed, transform=None):
     d = rel_diff(scaler.scale_, m["scaler"]["scale"])
     check(d < 1e-9, f"{name}: scaler scales within 1e-9 (max rel diff {d:.2e})")
     Xs = scaler.transform(Xv)
-    pca = PCA(n_components=2, svd_solver="full").fit(Xs)
-    d = rel_diff(pca.explained_variance_, m["pca"]["explained_variance"])
-    check(d < 1e-9, f"{name}: PCA explained variance within 1e-9 (max rel diff {d:.2e})")
-    d = rel_diff(pca.explained_variance_ratio_, m["pca"]["explained_variance_ratio"])
-    check(d < 1e-9, f"{name}: PCA explained variance ratio within 1e-9 (max rel diff {d:.2e})")
-    comps = np.array(m["pca"]["components"])
-    signs = np.sign(np.sum(comps * pca.components_, axis=1))
-    d = float(np.max(np.abs(comps * signs[:, None] - pca.components_)))
-    check(d < 1e-9, f"{name}: PCA components equal up to sign (max abs diff {d:.2e})")
+    pca, signs = check_pca(name, Xs, m, 2)
     Xp = pca.transform(Xs)
     km = KMeans(n_clusters=3, n_init=10, random_state=0).fit(Xp)
     ours = m["training"]["inertia"]
@@ -280,26 +288,40 @@ def iris_identifier(cur):
           f"iris: ARI {default:.2f} as without the id (kept as a feature, the id gives ARI {leaked:.2f})")
 
 
+def levels_table(cur, table, levels, rows):
+    """A table of two numeric columns, a `levels`-level city and a 7-level channel; its rows as a
+    DataFrame."""
+    width = len(str(levels - 1))
+    cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+    cur.execute(f"""
+        CREATE TABLE {table} AS
+        SELECT i AS id, (i % 4) * 3 + sin(i * 0.37) AS x, (i % 4) * -2 + cos(i * 0.73) * 2 AS y,
+               'city ' || lpad(((i * 7919) % {levels})::text, {width}, '0') AS city,
+               (ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g'])[1 + ((i / 3) % 7)] AS channel
+        FROM generate_series(1, {rows}) i""")
+    return fetch_frame(cur, table, "id")
+
+
+def default_dummies(name, df, m):
+    """The notebook's matrix under custseg's default encoding (numeric columns standardized, one-hot
+    columns 0/1), its columns checked against the model's."""
+    X = pd.get_dummies(df.drop(columns=["id"]), prefix_sep="_")
+    check(list(X.columns) == m["columns"], f"{name}: encoded columns match get_dummies ({len(X.columns)})")
+    Xv = X.to_numpy(dtype=float)
+    Xv[:, :2] = StandardScaler().fit_transform(Xv[:, :2])
+    return Xv
+
+
 def many_levels_without_pca(cur):
     """k-means on the encoded columns themselves (no PCA) of a table with a 60-level and a 7-level
     column, where custseg keeps rows as dense numeric columns plus their active levels: the same
     encoded columns as get_dummies, inertia no worse than scikit-learn's, metrics equal to
     scikit-learn's on custseg's labels, and KMeans.predict with custseg's centroids on every row."""
     name = "60-level column without PCA"
-    cur.execute('DROP TABLE IF EXISTS "diff_levels"')
-    cur.execute("""
-        CREATE TABLE diff_levels AS
-        SELECT i AS id, (i % 4) * 3 + sin(i * 0.37) AS x, (i % 4) * -2 + cos(i * 0.73) * 2 AS y,
-               'city ' || lpad(((i * 7919) % 60)::text, 2, '0') AS city,
-               (ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g'])[1 + ((i / 3) % 7)] AS channel
-        FROM generate_series(1, 3000) i""")
-    df = fetch_frame(cur, "diff_levels", "id")
+    df = levels_table(cur, "diff_levels", 60, 3000)
     options = {"k": 4, "n_components": None, "exclude": ["id"], "seed": 6, "n_init": 10}
     model_text, m = fit(cur, "diff_levels", options)
-    X = pd.get_dummies(df.drop(columns=["id"]), prefix_sep="_")
-    check(list(X.columns) == m["columns"], f"{name}: encoded columns match get_dummies ({len(X.columns)})")
-    Xv = X.to_numpy(dtype=float)
-    Xv[:, :2] = StandardScaler().fit_transform(Xv[:, :2])  # one-hot columns stay 0/1, as custseg's default
+    Xv = default_dummies(name, df, m)
     km = KMeans(n_clusters=4, n_init=10, random_state=0).fit(Xv)
     ours = m["training"]["inertia"]
     # Within 1e-4, not 1e-6: in 69 dimensions this table has many local optima within about 1e-5 of
@@ -321,29 +343,11 @@ def many_levels_with_pca(cur):
     explained variance and components of scikit-learn's full SVD, and KMeans.predict with custseg's
     centroids on every row (the projection as scikit-learn's PCA.transform)."""
     name = "100-level column with PCA"
-    cur.execute('DROP TABLE IF EXISTS "diff_levels_pca"')
-    cur.execute("""
-        CREATE TABLE diff_levels_pca AS
-        SELECT i AS id, (i % 4) * 3 + sin(i * 0.37) AS x, (i % 4) * -2 + cos(i * 0.73) * 2 AS y,
-               'city ' || lpad(((i * 7919) % 100)::text, 3, '0') AS city,
-               (ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g'])[1 + ((i / 3) % 7)] AS channel
-        FROM generate_series(1, 4000) i""")
-    df = fetch_frame(cur, "diff_levels_pca", "id")
+    df = levels_table(cur, "diff_levels_pca", 100, 4000)
     options = {"k": 4, "n_components": 3, "exclude": ["id"], "seed": 7, "n_init": 10}
     model_text, m = fit(cur, "diff_levels_pca", options)
-    X = pd.get_dummies(df.drop(columns=["id"]), prefix_sep="_")
-    check(list(X.columns) == m["columns"], f"{name}: encoded columns match get_dummies ({len(X.columns)})")
-    Xv = X.to_numpy(dtype=float)
-    Xv[:, :2] = StandardScaler().fit_transform(Xv[:, :2])  # one-hot columns stay 0/1, as custseg's default
-    pca = PCA(n_components=3, svd_solver="full").fit(Xv)
-    d = rel_diff(pca.explained_variance_, m["pca"]["explained_variance"])
-    check(d < 1e-9, f"{name}: PCA explained variance within 1e-9 (max rel diff {d:.2e})")
-    d = rel_diff(pca.explained_variance_ratio_, m["pca"]["explained_variance_ratio"])
-    check(d < 1e-9, f"{name}: PCA explained variance ratio within 1e-9 (max rel diff {d:.2e})")
-    comps = np.array(m["pca"]["components"])
-    signs = np.sign(np.sum(comps * pca.components_, axis=1))
-    d = float(np.max(np.abs(comps * signs[:, None] - pca.components_)))
-    check(d < 1e-9, f"{name}: PCA components equal up to sign (max abs diff {d:.2e})")
+    Xv = default_dummies(name, df, m)
+    pca, signs = check_pca(name, Xv, m, 3)
     Xp = pca.transform(Xv)
     # No inertia check here: this table's k-means optima lie within 2e-5 of each other, and which one
     # a run finds depends on the random streams (scikit-learn 1.9 finds a lower one than 1.2); the
