@@ -231,11 +231,11 @@ ScoreCache* named_cache(FunctionCallInfo fcinfo, const char* name) {
 // bytes is that name: no C string is made per row.
 ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
   Datum d = PG_GETARG_DATUM(name_arg);
-  const auto* cache = static_cast<const ScoreCache*>(fcinfo->flinfo->fn_extra);
+  auto* cache = static_cast<ScoreCache*>(fcinfo->flinfo->fn_extra);
   const struct varlena* v = reinterpret_cast<const struct varlena*>(DatumGetPointer(d));
   if (cache && cache->stored && cache->key_name && !VARATT_IS_COMPRESSED(v) && !VARATT_IS_EXTERNAL(v) &&
       VARSIZE_ANY_EXHDR(v) == cache->key_name_len && std::memcmp(VARDATA_ANY(v), cache->key_name, cache->key_name_len) == 0)
-    return const_cast<ScoreCache*>(cache);
+    return cache;
   char* name = nullptr;
   pg::guard([&] { name = TextDatumGetCString(d); });
   return named_cache(fcinfo, name);
