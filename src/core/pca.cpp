@@ -44,13 +44,15 @@ int kept_components(const Vector& ratio, int n_components, double variance_fract
   return c;
 }
 
-// The result from eigenvalues by decreasing size (clamped at 0) and their vectors' columns, each
-// vector's largest-magnitude loading made positive.
-PcaResult assemble(const Vector& ev, const Eigen::MatrixXd& vecs, int n_components, double variance_fraction) {
-  const int d = int(ev.size());
+// Each eigenvalue's share of their sum (the explained variance ratio); 0 for a zero sum.
+Vector variance_ratios(const Vector& ev) {
   const double total = ev.sum();
-  Vector ratio = total > 0 ? Vector(ev / total) : Vector::Zero(d);
-  const int c = kept_components(ratio, n_components, variance_fraction);
+  return total > 0 ? Vector(ev / total) : Vector::Zero(ev.size());
+}
+
+// The result for c components from every eigenvalue by decreasing size (clamped at 0), their
+// ratios, and at least c vectors as columns, each vector's largest-magnitude loading made positive.
+PcaResult assemble(const Vector& ev, const Vector& ratio, const Eigen::MatrixXd& vecs, int c) {
   PcaResult r;
   r.components.resize(c, vecs.rows());
   for (int i = 0; i < c; ++i) {
@@ -73,7 +75,8 @@ PcaResult pca_full_solver(const Eigen::MatrixXd& cov, int n_components, double v
   // Eigen sorts ascending; we want decreasing variance.
   const Vector ev = es.eigenvalues().reverse().cwiseMax(0.0);
   const Eigen::MatrixXd vecs = es.eigenvectors().rowwise().reverse();
-  return assemble(ev, vecs, n_components, variance_fraction);
+  const Vector ratio = variance_ratios(ev);
+  return assemble(ev, ratio, vecs, kept_components(ratio, n_components, variance_fraction));
 }
 
 namespace {
@@ -172,8 +175,8 @@ bool pca_few_vectors(const Eigen::MatrixXd& cov, int n_components, double varian
   if (es.info() != Eigen::Success) return false;
   const Vector lambda = es.eigenvalues().reverse();  // decreasing
   const Vector ev = lambda.cwiseMax(0.0);
-  const double total = ev.sum();
-  const int c = kept_components(total > 0 ? Vector(ev / total) : Vector::Zero(d), n_components, variance_fraction);
+  const Vector ratio = variance_ratios(ev);
+  const int c = kept_components(ratio, n_components, variance_fraction);
   if (4 * c > d) return false;  // many vectors: the full solver is as quick
   Eigen::MatrixXd y;
   if (!tridiagonal_vectors(a, e, lambda.head(c), norm, y)) return false;
@@ -183,7 +186,7 @@ bool pca_few_vectors(const Eigen::MatrixXd& cov, int n_components, double varian
   const Eigen::MatrixXd residual = cov * vecs - vecs * lambda.head(c).asDiagonal();
   if (!(residual.colwise().norm().maxCoeff() <= tol * norm)) return false;
   if (!((vecs.transpose() * vecs - Eigen::MatrixXd::Identity(c, c)).cwiseAbs().maxCoeff() <= tol)) return false;
-  out = assemble(ev, vecs, c, 0);  // ev holds every eigenvalue: the ratios are of the whole variance
+  out = assemble(ev, ratio, vecs, c);
   return true;
 }
 
