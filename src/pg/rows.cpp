@@ -1,6 +1,7 @@
 // Column resolution and per-row value extraction shared by training and scoring.
 #include "rows.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -104,13 +105,10 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
   auto* r = static_cast<RowReader*>(alloc(cxt, sizeof(RowReader)));
   r->type_id = type_id;
   r->typmod = typmod;
-  r->desc = desc;
   r->n_features = n;
   r->n_numeric = 0;
   r->features = static_cast<FeatureSource*>(alloc(cxt, sizeof(FeatureSource) * size_t(n)));
   r->names = static_cast<char**>(alloc(cxt, sizeof(char*) * size_t(n)));
-  r->values = static_cast<Datum*>(alloc(cxt, sizeof(Datum) * size_t(desc->natts + 1)));
-  r->nulls = static_cast<bool*>(alloc(cxt, sizeof(bool) * size_t(desc->natts + 1)));
   r->numeric = static_cast<double*>(alloc(cxt, sizeof(double) * size_t(n + 1)));
   r->categorical = static_cast<core::StrRef*>(alloc(cxt, sizeof(core::StrRef) * size_t(n + 1)));
   for (int f = 0; f < n; ++f) {
@@ -135,6 +133,7 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
     std::memset(&fs, 0, sizeof fs);
     fs.attno = attno;
     fs.kind = kinds[size_t(f)];
+    fs.slot = fs.kind == core::Kind::kNumeric ? r->n_numeric : f - r->n_numeric;
     if (fs.kind == core::Kind::kNumeric) {
       ++r->n_numeric;
       if (ct == core::ColumnType::kOther)
@@ -153,6 +152,48 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
     r->names[f] = static_cast<char*>(alloc(cxt, names[size_t(f)].size() + 1));
     std::memcpy(r->names[f], names[size_t(f)].c_str(), names[size_t(f)].size() + 1);
   }
+  int last = -1;
+  for (int f = 0; f < n; ++f) last = std::max(last, r->features[f].attno);
+  r->n_steps = last + 1;
+  r->steps = static_cast<AttrStep*>(alloc(cxt, sizeof(AttrStep) * size_t(last + 2)));
+  r->fixed_reads = static_cast<int*>(alloc(cxt, sizeof(int) * size_t(n + 1)));
+  r->n_fixed = 0;
+  r->fixed_end = 0;
+  r->n_fixed_reads = 0;
+  uint32 off = 0;
+  bool fixed = true;
+  for (int i = 0; i <= last; ++i) {
+    // A dropped column keeps its length and alignment, and its place in older tuples.
+    Form_pg_attribute att = TupleDescAttr(desc, i);
+    AttrStep& st = r->steps[i];
+    st = AttrStep{att->attlen, att->attalign, att->attbyval, ReadOp::kSkip, -1, 0, -1};
+    fixed = fixed && att->attlen > 0;
+    if (fixed) {
+      off = att_align_nominal(off, att->attalign);
+      st.offset = int32(off);
+      off += uint32(att->attlen);
+      r->n_fixed = i + 1;
+      r->fixed_end = off;
+    }
+  }
+  for (int f = 0; f < n; ++f) {
+    const FeatureSource& fs = r->features[f];
+    AttrStep& st = r->steps[fs.attno];
+    st.feature = f;
+    st.slot = fs.slot;
+    st.op = ReadOp::kDatum;
+    // The direct reads need the attribute's own layout (a domain's is its base type's).
+    if (fs.kind == core::Kind::kNumeric) {
+      if (fs.src == Source::kInt2 && st.attlen == 2 && st.byval) st.op = ReadOp::kInt2;
+      if (fs.src == Source::kInt4 && st.attlen == 4 && st.byval) st.op = ReadOp::kInt4;
+      if (fs.src == Source::kInt8 && st.attlen == 8 && st.byval) st.op = ReadOp::kInt8;
+      if (fs.src == Source::kFloat4 && st.attlen == 4 && st.byval) st.op = ReadOp::kFloat4;
+      if (fs.src == Source::kFloat8 && st.attlen == 8 && st.byval) st.op = ReadOp::kFloat8;
+    } else if (fs.src == Source::kText && st.attlen == -1) {
+      st.op = ReadOp::kText;
+    }
+    if (fs.attno < r->n_fixed) r->fixed_reads[r->n_fixed_reads++] = fs.attno;
+  }
   return r;
 }
 
@@ -164,65 +205,140 @@ void check_finite(double x, const char* column) {
                     errhint("store NULL for an unknown value; custseg imputes the training mean")));
 }
 
-void read_row(RowReader* r, HeapTupleHeader row) {
-  HeapTupleData tuple;
-  tuple.t_len = HeapTupleHeaderGetDatumLength(row);
-  ItemPointerSetInvalid(&tuple.t_self);
-  tuple.t_tableOid = InvalidOid;
-  tuple.t_data = row;
-  heap_deform_tuple(&tuple, r->desc, r->values, r->nulls);
-  int ni = 0, ci = 0;
-  for (int f = 0; f < r->n_features; ++f) {
-    const FeatureSource& fs = r->features[f];
-    const bool is_null = r->nulls[fs.attno];
-    const Datum v = r->values[fs.attno];
-    if (fs.kind == core::Kind::kNumeric) {
-      double x = NAN;
-      if (!is_null) {
-        switch (fs.src) {
-          case Source::kInt2: x = DatumGetInt16(v); break;
-          case Source::kInt4: x = DatumGetInt32(v); break;
-          case Source::kInt8: x = double(DatumGetInt64(v)); break;
-          case Source::kFloat4: x = DatumGetFloat4(v); break;
-          case Source::kFloat8: x = DatumGetFloat8(v); break;
-          case Source::kNumeric: x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, v)); break;
-          case Source::kBool: x = DatumGetBool(v) ? 1.0 : 0.0; break;
-          case Source::kText:
-          case Source::kOutput:
-          case Source::kParse: {
-            char* s = TextDatumGetCString(v);
-            char* end = nullptr;
-            x = strtod(s, &end);
-            while (end && *end == ' ') ++end;
-            if (s[0] == '\0' || end == s || *end != '\0')
-              ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-                              errmsg("column \"%s\" is a numeric feature, but has the value \"%s\"", r->names[f], s),
-                              errhint("list the column in \"categorical\", or clean the value")));
-            break;
-          }
+namespace {
+
+// One feature's value, from its attribute's datum (as heap_deform_tuple would give it).
+// Out of line: the uncommon types and the errors stay out of the common reads.
+__attribute__((noinline)) void read_value(RowReader* r, int f, Datum v, bool is_null) {
+  const FeatureSource& fs = r->features[f];
+  if (fs.kind == core::Kind::kNumeric) {
+    double x = NAN;
+    if (!is_null) {
+      switch (fs.src) {
+        case Source::kInt2: x = DatumGetInt16(v); break;
+        case Source::kInt4: x = DatumGetInt32(v); break;
+        case Source::kInt8: x = double(DatumGetInt64(v)); break;
+        case Source::kFloat4: x = DatumGetFloat4(v); break;
+        case Source::kFloat8: x = DatumGetFloat8(v); break;
+        case Source::kNumeric: x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, v)); break;
+        case Source::kBool: x = DatumGetBool(v) ? 1.0 : 0.0; break;
+        case Source::kText:
+        case Source::kOutput:
+        case Source::kParse: {
+          char* s = TextDatumGetCString(v);
+          char* end = nullptr;
+          x = strtod(s, &end);
+          while (end && *end == ' ') ++end;
+          if (s[0] == '\0' || end == s || *end != '\0')
+            ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+                            errmsg("column \"%s\" is a numeric feature, but has the value \"%s\"", r->names[f], s),
+                            errhint("list the column in \"categorical\", or clean the value")));
+          break;
         }
-        if (!std::isfinite(x)) check_finite(x, r->names[f]);  // the test inline: this runs per value
       }
-      r->numeric[ni++] = x;
-    } else {
-      core::StrRef& s = r->categorical[ci++];
-      s.is_null = is_null;
-      s.data = nullptr;
-      s.len = 0;
-      if (is_null) continue;
-      if (fs.src == Source::kText) {
-        // A plain or short text is read in place; only a compressed or out-of-line one is detoasted.
-        struct varlena* t = reinterpret_cast<struct varlena*>(DatumGetPointer(v));
-        if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) t = PG_DETOAST_DATUM_PACKED(v);
-        s.data = VARDATA_ANY(t);
-        s.len = VARSIZE_ANY_EXHDR(t);
-      } else {
-        char* text = OutputFunctionCall(const_cast<FmgrInfo*>(&fs.out), v);
-        s.data = text;
-        s.len = strlen(text);
-      }
+      if (!std::isfinite(x)) check_finite(x, r->names[f]);  // the test inline: this runs per value
     }
+    r->numeric[fs.slot] = x;
+    return;
   }
+  core::StrRef& s = r->categorical[fs.slot];
+  s.is_null = is_null;
+  s.data = nullptr;
+  s.len = 0;
+  if (is_null) return;
+  if (fs.src == Source::kText) {
+    // A plain or short text is read in place; only a compressed or out-of-line one is detoasted.
+    struct varlena* t = reinterpret_cast<struct varlena*>(DatumGetPointer(v));
+    if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) t = PG_DETOAST_DATUM_PACKED(v);
+    s.data = VARDATA_ANY(t);
+    s.len = VARSIZE_ANY_EXHDR(t);
+  } else {
+    char* text = OutputFunctionCall(const_cast<FmgrInfo*>(&fs.out), v);
+    s.data = text;
+    s.len = strlen(text);
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Reads the feature of a step from its attribute's bytes at p (the common types directly).
+__attribute__((always_inline)) inline void read_at(RowReader* r, const AttrStep& st, char* p) {
+  double x;
+  switch (st.op) {
+    case ReadOp::kSkip: return;
+    case ReadOp::kInt2: r->numeric[st.slot] = *reinterpret_cast<const int16*>(p); return;
+    case ReadOp::kInt4: r->numeric[st.slot] = *reinterpret_cast<const int32*>(p); return;
+    case ReadOp::kInt8: r->numeric[st.slot] = double(*reinterpret_cast<const int64*>(p)); return;
+    case ReadOp::kFloat4: x = *reinterpret_cast<const float4*>(p); break;
+    case ReadOp::kFloat8: x = *reinterpret_cast<const float8*>(p); break;
+    case ReadOp::kText: {
+      const struct varlena* t = reinterpret_cast<const struct varlena*>(p);
+      if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) break;  // detoasted by read_value
+      core::StrRef& s = r->categorical[st.slot];
+      s.is_null = false;
+      s.data = VARDATA_ANY(t);
+      s.len = VARSIZE_ANY_EXHDR(t);
+      return;
+    }
+    case ReadOp::kDatum: break;
+  }
+  if (st.op == ReadOp::kFloat4 || st.op == ReadOp::kFloat8) {
+    if (!std::isfinite(x)) check_finite(x, r->names[st.feature]);  // the test inline: this runs per value
+    r->numeric[st.slot] = x;
+    return;
+  }
+  read_value(r, st.feature, fetch_att(p, st.byval, st.attlen), false);
+}
+
+}  // namespace
+
+void read_row(RowReader* r, HeapTupleHeader row) {
+  // The walk of heap_deform_tuple (access/common/heaptuple.c), stopping after the last feature's
+  // attribute and keeping only the features' values. Attributes a tuple does not have (it was
+  // formed before columns were added) are NULL, as they are to heap_deform_tuple without the
+  // descriptor's defaults.
+  const int tuple_natts = int(HeapTupleHeaderGetNatts(row));
+  const bool hasnulls = (row->t_infomask & HEAP_HASNULL) != 0;
+  char* tp = reinterpret_cast<char*>(row) + row->t_hoff;
+  if (!hasnulls && tuple_natts >= r->n_steps) {
+    // No NULLs: the leading fixed-length attributes are at known offsets.
+    for (int k = 0; k < r->n_fixed_reads; ++k) {
+      const AttrStep& st = r->steps[r->fixed_reads[k]];
+      read_at(r, st, tp + st.offset);
+    }
+    uint32 off = r->fixed_end;
+    for (int i = r->n_fixed; i < r->n_steps; ++i) {
+      const AttrStep& st = r->steps[i];
+      if (st.attlen == -1)
+        off = att_align_pointer(off, st.attalign, -1, tp + off);
+      else
+        off = att_align_nominal(off, st.attalign);
+      read_at(r, st, tp + off);
+      off = att_addlength_pointer(off, st.attlen, tp + off);
+    }
+    return;
+  }
+  const int natts = std::min(tuple_natts, r->n_steps);
+  const bits8* bp = row->t_bits;
+  uint32 off = 0;
+  int i = 0;
+  for (; i < natts; ++i) {
+    const AttrStep& st = r->steps[i];
+    if (hasnulls && att_isnull(i, bp)) {
+      if (st.feature >= 0) read_value(r, st.feature, 0, true);
+      continue;
+    }
+    if (st.attlen == -1)
+      off = att_align_pointer(off, st.attalign, -1, tp + off);
+    else
+      off = att_align_nominal(off, st.attalign);
+    read_at(r, st, tp + off);
+    off = att_addlength_pointer(off, st.attlen, tp + off);
+  }
+  for (; i < r->n_steps; ++i)
+    if (r->steps[i].feature >= 0) read_value(r, r->steps[i].feature, 0, true);
 }
 
 }  // namespace custseg::pg

@@ -21,22 +21,42 @@ enum class Source : uint8_t { kInt2, kInt4, kInt8, kFloat4, kFloat8, kNumeric, k
 
 struct FeatureSource {
   int attno;  // 0-based attribute index
+  int slot;   // index into numeric or categorical
   Source src;
   core::Kind kind;
   FmgrInfo out;  // output function, for kOutput
+};
+
+// How a feature's value is read from its attribute: the common types directly, any other through
+// its datum (kDatum).
+enum class ReadOp : uint8_t { kSkip, kInt2, kInt4, kInt8, kFloat4, kFloat8, kText, kDatum };
+
+// One attribute of the row type, up to the last one a feature reads: how to step over it, and the
+// feature it holds (or -1).
+struct AttrStep {
+  int16 attlen;
+  char attalign;
+  bool byval;
+  ReadOp op;
+  int feature;
+  int slot;      // the feature's index into numeric or categorical
+  int32 offset;  // in a tuple without NULLs, for the leading fixed-length attributes; else -1
 };
 
 // Everything below lives in one memory context (fn_mcxt): plain data, no destructors.
 struct RowReader {
   Oid type_id;
   int32 typmod;
-  TupleDesc desc;
   int n_features;
   int n_numeric;
   FeatureSource* features;
   char** names;
-  Datum* values;
-  bool* nulls;
+  AttrStep* steps;  // attributes 0 .. the last feature's
+  int n_steps;
+  int n_fixed;        // leading fixed-length attributes among them (known offsets without NULLs)
+  uint32 fixed_end;   // the offset after them
+  int* fixed_reads;   // the attributes among them that features read
+  int n_fixed_reads;
   double* numeric;
   core::StrRef* categorical;
 };
@@ -52,8 +72,9 @@ TupleDesc row_desc(HeapTupleHeader row, MemoryContext cxt);
 RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 typmod,
                         const std::vector<std::string>& names, const std::vector<core::Kind>& kinds);
 
-// Fills reader->numeric (NaN for NULL) and reader->categorical from one row. May ereport (bad
-// number, non-finite value): call it through guard().
+// Fills reader->numeric (NaN for NULL) and reader->categorical from one row, walking its
+// attributes once up to the last feature's (as heap_deform_tuple does, without the values no
+// feature reads). May ereport (bad number, non-finite value): call it through guard().
 void read_row(RowReader* reader, HeapTupleHeader row);
 
 // The error for a numeric feature's non-finite value (22003, naming the column), shared by every
