@@ -691,14 +691,28 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
       while (level_slots_[slot_first_[i] + slot] != 0) slot = (slot + 1) & slot_mask_[i];
       level_slots_[slot_first_[i] + slot] = l + 1;
     }
-  // The projection of the one-hot columns when no level is active, so that a row's projection
-  // costs its numeric columns plus one component column per active level (see transform).
-  proj_base_.assign(size_t(std::max(n_components_, 0)), 0.0);
-  for (int i = 0; i < n_components_; ++i) {
-    const double* row = components_ + size_t(i) * size_t(dim_);
-    double acc = 0;
-    for (int j = n_numeric_; j < dim_; ++j) acc += row[j] * (-mean_[j] / scale_[j] - pca_mean_[j]);
-    proj_base_[size_t(i)] = acc;
+  // The scaling folded into the projection, so that a row's projection costs one multiply-add per
+  // numeric column and component, plus one component column per active level (see transform):
+  // out_i = sum_j C_ij ((x_j - mean_j) / scale_j - m_j) = base_i + sum_j (C_ij / scale_j) x_j,
+  // where a one-hot column's x_j is 0 or 1.
+  if (n_components_ > 0) {
+    const size_t p = size_t(n_components_), nn = size_t(n_numeric_), nd = size_t(dim_) - nn;
+    fold_base_.assign(p, 0.0);
+    fold_numeric_.resize(nn * p);
+    fold_levels_.resize(nd * p);
+    for (size_t i = 0; i < p; ++i) {
+      const double* row = components_ + i * size_t(dim_);
+      double acc = 0;
+      for (size_t j = 0; j < size_t(dim_); ++j) {
+        acc += row[j] * (-mean_[j] / scale_[j] - pca_mean_[j]);
+        const double w = row[j] / scale_[j];
+        if (j < nn)
+          fold_numeric_[j * p + i] = w;
+        else
+          fold_levels_[(j - nn) * p + i] = w;
+      }
+      fold_base_[i] = acc;
+    }
   }
 }
 
@@ -728,51 +742,48 @@ void ModelView::transform(const double* numeric, const StrRef* categorical, doub
       const double raw = x;
       if (!feature_transform(j).apply(x)) throw_log1p_domain(feature_name(j), raw);
     }
-    z[j] = (x - mean_[j]) / scale_[j];
+    z[j] = x;
   }
   const int n_cat = n_features_ - n_numeric_;
-  int active[kMaxFeatures];  // n_features_ <= kMaxFeatures (validated)
+  const int p = n_components_;
+  if (p > 0) {
+    // The folded projection (see the constructor): base, the numeric columns, the active levels.
+    for (int i = 0; i < p; ++i) out[i] = fold_base_[size_t(i)];
+    for (int j = 0; j < n_numeric_; ++j) {
+      const double x = z[j];
+      const double* w = fold_numeric_.data() + size_t(j) * size_t(p);
+      for (int i = 0; i < p; ++i) out[i] += w[i] * x;
+    }
+    for (int c = 0; c < n_cat; ++c) {
+      const int hit = level_of(c, categorical[c]);
+      if (hit < 0) continue;
+      const double* w = fold_levels_.data() + size_t(dummy_first_[size_t(c)] - uint32_t(n_numeric_) + uint32_t(hit)) * size_t(p);
+      for (int i = 0; i < p; ++i) out[i] += w[i];
+    }
+    return;
+  }
+  for (int j = 0; j < n_numeric_; ++j) out[j] = (z[j] - mean_[j]) / scale_[j];
   for (int c = 0; c < n_cat; ++c) {
-    const uint32_t first = level_first_[c], count = level_count_[c], col = dummy_first_[c];
-    int hit = -1;
-    const StrRef& v = categorical[c];
-    if (!v.is_null) {
-      const uint32_t* slots = level_slots_.data() + slot_first_[size_t(c)];
-      const uint32_t mask = slot_mask_[size_t(c)];
-      for (uint32_t slot = uint32_t(level_text_hash(v.data, v.len)) & mask; slots[slot] != 0; slot = (slot + 1) & mask) {
-        const uint32_t si = first + slots[slot] - 1;
-        const size_t ll = str_off_[si + 1] - str_off_[si];
-        if (ll == v.len && (ll == 0 || std::memcmp(str_bytes_ + str_off_[si], v.data, ll) == 0)) {
-          hit = int(slots[slot] - 1);
-          break;
-        }
-      }
-    }
-    if (n_components_ > 0) {
-      // Sparse: only the active level's column is remembered (or -1).
-      active[c] = hit >= 0 ? int(col) + hit : -1;
-      continue;
-    }
+    const int hit = level_of(c, categorical[c]);
+    const uint32_t count = level_count_[c], col = dummy_first_[size_t(c)];
     for (uint32_t l = 0; l < count; ++l) {
       const uint32_t j = col + l;
-      z[j] = ((int(l) == hit ? 1.0 : 0.0) - mean_[j]) / scale_[j];
+      out[j] = ((int(l) == hit ? 1.0 : 0.0) - mean_[j]) / scale_[j];
     }
   }
-  if (n_components_ > 0) {
-    // out_i = sum_j C_ij (z_j - m_j). A one-hot column's z_j is (x_j - mean_j) / scale_j with x_j
-    // 0 or 1: its x_j = 0 part is in proj_base_, and an active level adds C_ij / scale_j.
-    for (int i = 0; i < n_components_; ++i) {
-      const double* row = components_ + size_t(i) * size_t(dim_);
-      double acc = 0;
-      for (int j = 0; j < n_numeric_; ++j) acc += row[j] * (z[j] - pca_mean_[j]);
-      acc += proj_base_[size_t(i)];
-      for (int c = 0; c < n_cat; ++c)
-        if (active[c] >= 0) acc += row[active[c]] / scale_[active[c]];
-      out[i] = acc;
-    }
-  } else {
-    std::memcpy(out, z, sizeof(double) * size_t(dim_));
+}
+
+int ModelView::level_of(int c, const StrRef& v) const {
+  if (v.is_null) return -1;
+  const uint32_t first = level_first_[size_t(c)];
+  const uint32_t* slots = level_slots_.data() + slot_first_[size_t(c)];
+  const uint32_t mask = slot_mask_[size_t(c)];
+  for (uint32_t slot = uint32_t(level_text_hash(v.data, v.len)) & mask; slots[slot] != 0; slot = (slot + 1) & mask) {
+    const uint32_t si = first + slots[slot] - 1;
+    const size_t ll = str_off_[si + 1] - str_off_[si];
+    if (ll == v.len && (ll == 0 || std::memcmp(str_bytes_ + str_off_[si], v.data, ll) == 0)) return int(slots[slot] - 1);
   }
+  return -1;
 }
 
 namespace {
@@ -860,6 +871,25 @@ Score ModelView::nearest(const double* x) const {
   s.distance = best;
   s.runner_up = second;
   return s;
+}
+
+int32_t ModelView::nearest_segment(const double* x) const {
+  const int p = output_dim();
+  double best = std::numeric_limits<double>::infinity();
+  int at = -1;
+  for (int c = 0; c < k_; ++c) {
+    const double* ctr = centroids_ + size_t(c) * size_t(p);
+    double d2 = 0;
+    for (int j = 0; j < p; ++j) {
+      const double t = x[j] - ctr[j];
+      d2 += t * t;
+    }
+    if (d2 < best) best = d2, at = c;
+  }
+  // No finite distance (overflow, NaN, or no centroids): nearest() compares in long double or
+  // reports the error.
+  if (at < 0) return nearest(x).segment;
+  return segment_ids_[at];
 }
 
 Score ModelView::assign(const double* x, double* distances, double* probabilities) const {

@@ -169,6 +169,8 @@ class ModelView {
   void transform(const double* numeric, const StrRef* categorical, double* scratch, double* out) const;
   // Nearest centroid of a transformed row.
   Score nearest(const double* point) const;
+  // The segment of nearest(point), without the distances (scoring's hot path).
+  int32_t nearest_segment(const double* point) const;
   Method method() const { return method_; }
   // The assignment of a transformed row under the model's method, with its outlier flag:
   // k-means and hierarchical the nearest centroid, gmm the most probable component, dbscan the
@@ -209,10 +211,14 @@ class ModelView {
   uint32_t n_strings_;
   std::vector<uint32_t> level_first_;  // first string index of each categorical feature's levels
   std::vector<uint32_t> dummy_first_;  // first encoded column of each categorical feature
-  std::vector<double> proj_base_;      // per component: the one-hot columns' part with no level active
+  // The projection with the scaling folded in (PCA models): per component the constant part; per
+  // numeric column and per one-hot column, its n_components coefficients.
+  std::vector<double> fold_base_, fold_numeric_, fold_levels_;
   // Per categorical feature, an open-addressing index of its levels (level + 1 per slot, 0 empty):
   // slots [slot_first_[c], slot_first_[c] + slot_mask_[c] + 1) of level_slots_.
   std::vector<uint32_t> level_slots_, slot_first_, slot_mask_;
+  // The level of categorical feature c that v is (0-based), or -1 (NULL or unseen).
+  int level_of(int c, const StrRef& v) const;
 };
 
 }  // namespace custseg::core

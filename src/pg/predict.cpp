@@ -361,7 +361,7 @@ int32 predict(ScoreCache* cache, const double* numeric, const core::StrRef* cate
   cache->view->transform(numeric, categorical, cache->scratch, cache->point);
   // k-means' nearest centroid directly (the hot path); other methods assign as their model says,
   // dbscan's noise with no segment.
-  if (cache->view->method() == core::Method::kKMeans) return cache->view->nearest(cache->point).segment;
+  if (cache->view->method() == core::Method::kKMeans) return cache->view->nearest_segment(cache->point);
   const core::Score sc = cache->view->assign(cache->point);
   return sc.index < 0 ? kNoSegment : sc.segment;
 }
