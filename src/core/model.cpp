@@ -691,29 +691,7 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
       while (level_slots_[slot_first_[i] + slot] != 0) slot = (slot + 1) & slot_mask_[i];
       level_slots_[slot_first_[i] + slot] = l + 1;
     }
-  // The scaling folded into the projection, so that a row's projection costs one multiply-add per
-  // numeric column and component, plus one component column per active level (see transform):
-  // out_i = sum_j C_ij ((x_j - mean_j) / scale_j - m_j) = base_i + sum_j (C_ij / scale_j) x_j,
-  // where a one-hot column's x_j is 0 or 1.
-  if (n_components_ > 0) {
-    const size_t p = size_t(n_components_), nn = size_t(n_numeric_), nd = size_t(dim_) - nn;
-    fold_base_.assign(p, 0.0);
-    fold_numeric_.resize(nn * p);
-    fold_levels_.resize(nd * p);
-    for (size_t i = 0; i < p; ++i) {
-      const double* row = components_ + i * size_t(dim_);
-      double acc = 0;
-      for (size_t j = 0; j < size_t(dim_); ++j) {
-        acc += row[j] * (-mean_[j] / scale_[j] - pca_mean_[j]);
-        const double w = row[j] / scale_[j];
-        if (j < nn)
-          fold_numeric_[j * p + i] = w;
-        else
-          fold_levels_[(j - nn) * p + i] = w;
-      }
-      fold_base_[i] = acc;
-    }
-  }
+  if (n_components_ > 0) fold_.build(components_, mean_, scale_, pca_mean_, dim_, n_numeric_, n_components_);
 }
 
 std::string ModelView::feature_name(int i) const {
@@ -745,21 +723,13 @@ void ModelView::transform(const double* numeric, const StrRef* categorical, doub
     z[j] = x;
   }
   const int n_cat = n_features_ - n_numeric_;
-  const int p = n_components_;
-  if (p > 0) {
-    // The folded projection (see the constructor): base, the numeric columns, the active levels.
-    for (int i = 0; i < p; ++i) out[i] = fold_base_[size_t(i)];
-    for (int j = 0; j < n_numeric_; ++j) {
-      const double x = z[j];
-      const double* w = fold_numeric_.data() + size_t(j) * size_t(p);
-      for (int i = 0; i < p; ++i) out[i] += w[i] * x;
-    }
+  if (n_components_ > 0) {
+    int active[kMaxFeatures];  // n_features_ <= kMaxFeatures (validated)
     for (int c = 0; c < n_cat; ++c) {
       const int hit = level_of(c, categorical[c]);
-      if (hit < 0) continue;
-      const double* w = fold_levels_.data() + size_t(dummy_first_[size_t(c)] - uint32_t(n_numeric_) + uint32_t(hit)) * size_t(p);
-      for (int i = 0; i < p; ++i) out[i] += w[i];
+      active[c] = hit < 0 ? -1 : int(dummy_first_[size_t(c)]) + hit;
     }
+    fold_.project(z, active, n_cat, out);
     return;
   }
   for (int j = 0; j < n_numeric_; ++j) out[j] = (z[j] - mean_[j]) / scale_[j];

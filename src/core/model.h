@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "json.h"
+#include "projection.h"
 #include "transform.h"
 
 namespace custseg::core {
@@ -211,9 +212,7 @@ class ModelView {
   uint32_t n_strings_;
   std::vector<uint32_t> level_first_;  // first string index of each categorical feature's levels
   std::vector<uint32_t> dummy_first_;  // first encoded column of each categorical feature
-  // The projection with the scaling folded in (PCA models): per component the constant part; per
-  // numeric column and per one-hot column, its n_components coefficients.
-  std::vector<double> fold_base_, fold_numeric_, fold_levels_;
+  FoldedProjection fold_;  // PCA models: the projection with the scaling folded in
   // Per categorical feature, an open-addressing index of its levels (level + 1 per slot, 0 empty):
   // slots [slot_first_[c], slot_first_[c] + slot_mask_[c] + 1) of level_slots_.
   std::vector<uint32_t> level_slots_, slot_first_, slot_mask_;

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "pca.h"
+#include "projection.h"
 
 namespace custseg::core {
 
@@ -144,7 +145,6 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     m.scale[size_t(j)] = constant ? 1.0 : std::sqrt(var(j));
   }
   Eigen::Map<const Vector> mv(m.mean.data(), d), sv(m.scale.data(), d);
-  RowMatrix proj;  // encoded column -> output coordinates, applied after scaling
   Vector pca_mean;
   if (opt.has_pca()) {
     if (used < 2) throw Error(ErrorCode::kDataException, "PCA needs at least 2 rows", "train without PCA or on more rows");
@@ -158,7 +158,6 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     m.explained_variance.assign(pr.explained_variance.data(), pr.explained_variance.data() + m.n_components);
     m.explained_variance_ratio.assign(pr.explained_variance_ratio.data(),
                                       pr.explained_variance_ratio.data() + m.n_components);
-    proj = pr.components;
     say("PCA: " + std::to_string(m.n_components) + " components explain " +
         fmt(100 * pr.explained_variance_ratio.sum()) + "% of the variance");
   }
@@ -175,21 +174,16 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     // Each row is encoded, scaled and projected on its own, in a fixed order of operations, so its
     // coordinates do not depend on where in the sample it sits (nor on a plan's row order).
     const bool pca = opt.has_pca();
-    const Eigen::Index q = pca ? proj.rows() : d;
+    const Eigen::Index q = pca ? Eigen::Index(m.n_components) : d;
     RowMatrix Xa(rows, q);
     RowMatrix Xfa(pca && opt.metrics_in_features ? rows : 0, d);
     Vector z(d);
     // The projection of a row as ModelView::transform computes it when scoring, operation for
-    // operation (so a training row's coordinates are the ones it scores with): its numeric columns,
-    // then the one-hot columns' part with no level active, then one component column per active
-    // level. A row costs its numeric columns and its levels, not every encoded column.
-    Vector base = Vector::Zero(q);
-    if (pca)
-      for (Eigen::Index c = 0; c < q; ++c) {
-        double acc = 0;
-        for (int j = n_numeric; j < d; ++j) acc += proj(c, j) * (-mv(j) / sv(j) - pca_mean(j));
-        base(c) = acc;
-      }
+    // operation (so a training row's coordinates are the ones it scores with): the scaling folded
+    // into the components (projection.h). A row costs its numeric columns and its levels, not
+    // every encoded column.
+    FoldedProjection fold;
+    if (pca) fold.build(m.components.data(), m.mean.data(), m.scale.data(), m.pca_mean.data(), d, n_numeric, int(q));
     std::vector<int> active(size_t(std::max(nc, 0)));
     Eigen::Index at = 0;
     const size_t ew = size_t(entry_width());
@@ -203,17 +197,11 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
       const double* row = sample_data() + e * ew + kExtra;
       double* out = Xa.row(at).data();
       if (pca) {
-        for (int j = 0; j < n_numeric; ++j) z(j) = ((std::isnan(row[j]) ? mean(j) : row[j]) - mv(j)) / sv(j);
+        for (int j = 0; j < n_numeric; ++j) z(j) = std::isnan(row[j]) ? mean(j) : row[j];
         for (int c = 0; c < nc; ++c) active[size_t(c)] = row[n_numeric + c] >= 0 ? id_to_col[size_t(row[n_numeric + c])] : -1;
-        for (Eigen::Index c = 0; c < q; ++c) {
-          double acc = 0;
-          for (int j = 0; j < n_numeric; ++j) acc += proj(c, j) * (z(j) - pca_mean(j));
-          acc += base(c);
-          for (int a = 0; a < nc; ++a)
-            if (active[size_t(a)] >= 0) acc += proj(c, active[size_t(a)]) / sv(active[size_t(a)]);
-          out[c] = acc;
-        }
+        fold.project(z.data(), active.data(), nc, out);
         if (Xfa.rows()) {  // "metric_space": "features": the row before PCA too
+          for (int j = 0; j < n_numeric; ++j) z(j) = (z(j) - mv(j)) / sv(j);
           for (int j = 0; j < d; ++j) Xfa(at, j) = j < n_numeric ? z(j) : (0.0 - mv(j)) / sv(j);
           for (int a = 0; a < nc; ++a)
             if (active[size_t(a)] >= 0) Xfa(at, active[size_t(a)]) = (1.0 - mv(active[size_t(a)])) / sv(active[size_t(a)]);
