@@ -86,8 +86,9 @@ bytea* new_state(FunctionCallInfo fcinfo, core::Stage stage, Input input, Datum 
   std::vector<core::ColumnInfo> columns;
   if (input == Input::kRecord) {
     std::vector<int> attnos;
-    HeapTupleHeader td = nullptr;
-    pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
+    // A row formed by the query (the usual case) is not toasted: no detoasting, and no error guard.
+    HeapTupleHeader td = reinterpret_cast<HeapTupleHeader>(DatumGetPointer(row));
+    if (VARATT_IS_EXTENDED(DatumGetPointer(row))) pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
     columns = pg::describe_columns(pg::row_desc(td, CurrentMemoryContext), attnos);
   } else if (input == Input::kJsonb) {
     Jsonb* jb = nullptr;
@@ -133,8 +134,9 @@ void transform_input(FitCache* cache, MemoryContext cxt, const uint8_t* state, s
 void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, const uint8_t* state, size_t len,
                 double** numeric, core::StrRef** categorical) {
   if (input == Input::kRecord) {
-    HeapTupleHeader td = nullptr;
-    pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
+    // A row formed by the query (the usual case) is not toasted: no detoasting, and no error guard.
+    HeapTupleHeader td = reinterpret_cast<HeapTupleHeader>(DatumGetPointer(row));
+    if (VARATT_IS_EXTENDED(DatumGetPointer(row))) pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
     const Oid type_id = HeapTupleHeaderGetTypeId(td);
     const int32 typmod = HeapTupleHeaderGetTypMod(td);
     if (!cache->reader || cache->reader->type_id != type_id || cache->reader->typmod != typmod) {
@@ -148,7 +150,7 @@ void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, cons
       cache->reader = pg::build_reader(cxt, pg::row_desc(td, cxt), type_id, typmod, names, kinds);
     }
     pg::RowReader* reader = cache->reader;
-    pg::guard([&] { pg::read_row(reader, td); });
+    if (!pg::read_row_quick(reader, td)) pg::guard([&] { pg::read_row(reader, td); });
     *numeric = reader->numeric;
     *categorical = reader->categorical;
     transform_input(cache, cxt, state, len, reader->names, *numeric);

@@ -243,8 +243,10 @@ ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
 
 // A record argument's header (detoasted if it must be).
 HeapTupleHeader record_arg(FunctionCallInfo fcinfo, int arg) {
-  HeapTupleHeader row = nullptr;
   Datum d = PG_GETARG_DATUM(arg);
+  // A row formed by the query (the usual case) is not toasted: no detoasting, and no error guard.
+  if (!VARATT_IS_EXTENDED(DatumGetPointer(d))) return reinterpret_cast<HeapTupleHeader>(DatumGetPointer(d));
+  HeapTupleHeader row = nullptr;
   pg::guard([&] { row = DatumGetHeapTupleHeader(d); });
   return row;
 }
@@ -297,7 +299,7 @@ void read_row(FunctionCallInfo fcinfo, ScoreCache* cache, HeapTupleHeader row, d
     }
   }
   pg::RowReader* reader = cache->reader;
-  pg::guard([&] { pg::read_row(reader, row); });
+  if (!pg::read_row_quick(reader, row)) pg::guard([&] { pg::read_row(reader, row); });
   *numeric = reader->numeric;
   *categorical = reader->categorical;
 }

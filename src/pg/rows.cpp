@@ -166,7 +166,7 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
     // A dropped column keeps its length and alignment, and its place in older tuples.
     Form_pg_attribute att = TupleDescAttr(desc, i);
     AttrStep& st = r->steps[i];
-    st = AttrStep{att->attlen, att->attalign, att->attbyval, ReadOp::kSkip, -1, 0, -1};
+    st = AttrStep{att->attlen, att->attalign, att->attbyval, ReadOp::kSkip, false, -1, 0, -1};
     fixed = fixed && att->attlen > 0;
     if (fixed) {
       off = att_align_nominal(off, att->attalign);
@@ -181,6 +181,7 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
     AttrStep& st = r->steps[fs.attno];
     st.feature = f;
     st.slot = fs.slot;
+    st.categorical = fs.kind == core::Kind::kCategorical;
     st.op = ReadOp::kDatum;
     // The direct reads need the attribute's own layout (a domain's is its base type's).
     if (fs.kind == core::Kind::kNumeric) {
@@ -263,42 +264,62 @@ __attribute__((noinline)) void read_value(RowReader* r, int f, Datum v, bool is_
 
 namespace {
 
-// Reads the feature of a step from its attribute's bytes at p (the common types directly).
-__attribute__((always_inline)) inline void read_at(RowReader* r, const AttrStep& st, char* p) {
+// Reads the feature of a step from its attribute's bytes at p (the common types directly). Quick:
+// nothing that can raise an error runs; a value that needs more (a non-finite number's error, a
+// compressed text, another type) makes it return false.
+template <bool Quick>
+__attribute__((always_inline)) inline bool read_at(RowReader* r, const AttrStep& st, char* p) {
   double x;
   switch (st.op) {
-    case ReadOp::kSkip: return;
-    case ReadOp::kInt2: r->numeric[st.slot] = *reinterpret_cast<const int16*>(p); return;
-    case ReadOp::kInt4: r->numeric[st.slot] = *reinterpret_cast<const int32*>(p); return;
-    case ReadOp::kInt8: r->numeric[st.slot] = double(*reinterpret_cast<const int64*>(p)); return;
+    case ReadOp::kSkip: return true;
+    case ReadOp::kInt2: r->numeric[st.slot] = *reinterpret_cast<const int16*>(p); return true;
+    case ReadOp::kInt4: r->numeric[st.slot] = *reinterpret_cast<const int32*>(p); return true;
+    case ReadOp::kInt8: r->numeric[st.slot] = double(*reinterpret_cast<const int64*>(p)); return true;
     case ReadOp::kFloat4: x = *reinterpret_cast<const float4*>(p); break;
     case ReadOp::kFloat8: x = *reinterpret_cast<const float8*>(p); break;
     case ReadOp::kText: {
       const struct varlena* t = reinterpret_cast<const struct varlena*>(p);
-      if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) break;  // detoasted by read_value
+      if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) {  // detoasted by read_value
+        if (Quick) return false;
+        break;
+      }
       core::StrRef& s = r->categorical[st.slot];
       s.is_null = false;
       s.data = VARDATA_ANY(t);
       s.len = VARSIZE_ANY_EXHDR(t);
-      return;
+      return true;
     }
-    case ReadOp::kDatum: break;
+    case ReadOp::kDatum:
+      if (Quick) return false;
+      break;
   }
   if (st.op == ReadOp::kFloat4 || st.op == ReadOp::kFloat8) {
-    if (!std::isfinite(x)) check_finite(x, r->names[st.feature]);  // the test inline: this runs per value
+    if (!std::isfinite(x)) {
+      if (Quick) return false;
+      check_finite(x, r->names[st.feature]);
+    }
     r->numeric[st.slot] = x;
-    return;
+    return true;
   }
   read_value(r, st.feature, fetch_att(p, st.byval, st.attlen), false);
+  return true;
 }
 
-}  // namespace
+// A step's feature is NULL (no error can arise).
+inline void read_null(RowReader* r, const AttrStep& st) {
+  if (st.feature < 0) return;
+  if (st.categorical)
+    r->categorical[st.slot] = core::StrRef{};
+  else
+    r->numeric[st.slot] = NAN;
+}
 
-void read_row(RowReader* r, HeapTupleHeader row) {
-  // The walk of heap_deform_tuple (access/common/heaptuple.c), stopping after the last feature's
-  // attribute and keeping only the features' values. Attributes a tuple does not have (it was
-  // formed before columns were added) are NULL, as they are to heap_deform_tuple without the
-  // descriptor's defaults.
+// The walk of heap_deform_tuple (access/common/heaptuple.c), stopping after the last feature's
+// attribute and keeping only the features' values. Attributes a tuple does not have (it was formed
+// before columns were added) are NULL, as they are to heap_deform_tuple without the descriptor's
+// defaults.
+template <bool Quick>
+__attribute__((always_inline)) inline bool walk(RowReader* r, HeapTupleHeader row) {
   const int tuple_natts = int(HeapTupleHeaderGetNatts(row));
   const bool hasnulls = (row->t_infomask & HEAP_HASNULL) != 0;
   char* tp = reinterpret_cast<char*>(row) + row->t_hoff;
@@ -306,7 +327,7 @@ void read_row(RowReader* r, HeapTupleHeader row) {
     // No NULLs: the leading fixed-length attributes are at known offsets.
     for (int k = 0; k < r->n_fixed_reads; ++k) {
       const AttrStep& st = r->steps[r->fixed_reads[k]];
-      read_at(r, st, tp + st.offset);
+      if (!read_at<Quick>(r, st, tp + st.offset)) return false;
     }
     uint32 off = r->fixed_end;
     for (int i = r->n_fixed; i < r->n_steps; ++i) {
@@ -315,10 +336,10 @@ void read_row(RowReader* r, HeapTupleHeader row) {
         off = att_align_pointer(off, st.attalign, -1, tp + off);
       else
         off = att_align_nominal(off, st.attalign);
-      read_at(r, st, tp + off);
+      if (!read_at<Quick>(r, st, tp + off)) return false;
       off = att_addlength_pointer(off, st.attlen, tp + off);
     }
-    return;
+    return true;
   }
   const int natts = std::min(tuple_natts, r->n_steps);
   const bits8* bp = row->t_bits;
@@ -327,19 +348,25 @@ void read_row(RowReader* r, HeapTupleHeader row) {
   for (; i < natts; ++i) {
     const AttrStep& st = r->steps[i];
     if (hasnulls && att_isnull(i, bp)) {
-      if (st.feature >= 0) read_value(r, st.feature, 0, true);
+      read_null(r, st);
       continue;
     }
     if (st.attlen == -1)
       off = att_align_pointer(off, st.attalign, -1, tp + off);
     else
       off = att_align_nominal(off, st.attalign);
-    read_at(r, st, tp + off);
+    if (!read_at<Quick>(r, st, tp + off)) return false;
     off = att_addlength_pointer(off, st.attlen, tp + off);
   }
-  for (; i < r->n_steps; ++i)
-    if (r->steps[i].feature >= 0) read_value(r, r->steps[i].feature, 0, true);
+  for (; i < r->n_steps; ++i) read_null(r, r->steps[i]);
+  return true;
 }
+
+}  // namespace
+
+bool read_row_quick(RowReader* r, HeapTupleHeader row) { return walk<true>(r, row); }
+
+void read_row(RowReader* r, HeapTupleHeader row) { walk<false>(r, row); }
 
 }  // namespace custseg::pg
 

@@ -38,6 +38,7 @@ struct AttrStep {
   char attalign;
   bool byval;
   ReadOp op;
+  bool categorical;  // the feature's kind
   int feature;
   int slot;      // the feature's index into numeric or categorical
   int32 offset;  // in a tuple without NULLs, for the leading fixed-length attributes; else -1
@@ -76,6 +77,10 @@ RowReader* build_reader(MemoryContext cxt, TupleDesc desc, Oid type_id, int32 ty
 // attributes once up to the last feature's (as heap_deform_tuple does, without the values no
 // feature reads). May ereport (bad number, non-finite value): call it through guard().
 void read_row(RowReader* reader, HeapTupleHeader row);
+// The same for a row of the common types (integers, finite floats, plain text), without anything
+// that can raise an error, so no error guard is needed: false when the row needs read_row (which
+// then reads it all again).
+bool read_row_quick(RowReader* reader, HeapTupleHeader row);
 
 // The error for a numeric feature's non-finite value (22003, naming the column), shared by every
 // input form. Plain C, may ereport.
