@@ -93,22 +93,36 @@ void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int 
   if (b == 0) return;
   const int nc = width - nn;
   const Eigen::Index L = d - nn;
-  // The numeric block, two-pass over present values (as add()).
+  // The numeric block, two-pass over present values (as add()), column by column (P and Y are
+  // column-major); each column's sums run over the rows in order.
   Eigen::MatrixXd P(b, nn), Y(b, nn);
   Vector cnt = Vector::Zero(nn), mu = Vector::Zero(nn);
-  for (Eigen::Index r = 0; r < b; ++r)
-    for (int j = 0; j < nn; ++j) {
-      const double v = rows[size_t(r) * stride + size_t(j)];
+  for (int j = 0; j < nn; ++j) {
+    const double* src = rows + j;
+    double* pj = P.col(j).data();
+    double c = 0, sum = 0;
+    for (Eigen::Index r = 0; r < b; ++r) {
+      const double v = src[size_t(r) * stride];
       const bool present = v == v;
-      P(r, j) = present ? 1.0 : 0.0;
-      if (present) cnt(j) += 1, mu(j) += v;
+      pj[r] = present ? 1.0 : 0.0;
+      if (present) c += 1, sum += v;
     }
-  for (int j = 0; j < nn; ++j) mu(j) = cnt(j) > 0 ? mu(j) / cnt(j) : 0;
-  for (Eigen::Index r = 0; r < b; ++r)
-    for (int j = 0; j < nn; ++j) {
-      const double v = rows[size_t(r) * stride + size_t(j)];
-      Y(r, j) = P(r, j) != 0 ? v - mu(j) : 0.0;
+    cnt(j) = c;
+    mu(j) = c > 0 ? sum / c : 0;
+  }
+  // Y row by row too, for the one-hot columns' sums below (a row's numbers side by side).
+  RowMatrix Yr(nc > 0 ? b : 0, nn);
+  for (int j = 0; j < nn; ++j) {
+    const double* __restrict src = rows + j;
+    const double* __restrict pj = P.col(j).data();
+    double* __restrict yj = Y.col(j).data();
+    const double m = mu(j);
+    for (Eigen::Index r = 0; r < b; ++r) yj[r] = pj[r] != 0 ? src[size_t(r) * stride] - m : 0.0;
+    if (nc > 0) {
+      double* __restrict yr = Yr.data() + j;
+      for (Eigen::Index r = 0; r < b; ++r) yr[size_t(r) * size_t(nn)] = yj[r];
     }
+  }
   // A block without a missing number (the common case) needs only Y'Y: every pair is present in
   // every row, so N = b and S(i, j) is the column sum of y_i.
   const bool complete = (cnt.array() == double(b)).all();
@@ -119,7 +133,7 @@ void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int 
   const Eigen::MatrixXd S = complete ? Eigen::MatrixXd(Sy.rowwise().replicate(nn)) : Eigen::MatrixXd(Y.transpose() * P);
   // One-hot columns: present in every row. Per row, only its active levels are touched: c_lm
   // (rows with both l and m; c_ll rows with l), and per numeric i present in the row, cp_il (rows
-  // with l and i present) and sy_il (the sum of y_i over them).
+  // with l and i present) and sy_il (the sum of y_i over them). In a complete block cp_il is c_ll.
   Eigen::MatrixXd cp = Eigen::MatrixXd::Zero(nn, L), sy = Eigen::MatrixXd::Zero(nn, L);
   Eigen::MatrixXd clm = Eigen::MatrixXd::Zero(L, L);
   int active[1024];
@@ -133,17 +147,21 @@ void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int 
         active[na++] = int(id);
       }
     }
+    const double* __restrict y = Yr.row(r).data();
     for (int a = 0; a < na; ++a) {
       const int l = active[a];
       for (int a2 = 0; a2 < na; ++a2) clm(active[a2], l) += 1;
+      double* __restrict syl = sy.col(l).data();
       if (complete) {
-        for (int i = 0; i < nn; ++i) cp(i, l) += 1, sy(i, l) += Y(r, i);
+        for (int i = 0; i < nn; ++i) syl[i] += y[i];
       } else {
         for (int i = 0; i < nn; ++i)
-          if (P(r, i) != 0) cp(i, l) += 1, sy(i, l) += Y(r, i);
+          if (P(r, i) != 0) cp(i, l) += 1, syl[i] += y[i];
       }
     }
   }
+  if (complete)
+    for (Eigen::Index l = 0; l < L; ++l) cp.col(l).setConstant(clm(l, l));
   const double bb = double(b);
   // The block's count, the two means and the co-moment of pair (i, j), i <= j.
   auto block = [&](Eigen::Index i, Eigen::Index j, double& nb, double& aij, double& aji, double& mb) {
