@@ -563,6 +563,12 @@ void FitStateView::fold_pending() {
   h->pending_count = 0;
 }
 
+void FitStateView::compact_sample() {
+  const StateHeader* h = reinterpret_cast<const StateHeader*>(base_ + kReserved);
+  if ((h->flags & kFlagDedupe) || h->sample_size <= 0 || h->sample_count <= uint64_t(h->sample_size)) return;
+  compact();
+}
+
 void FitStateView::compact() {
   StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
   LevelText lt;

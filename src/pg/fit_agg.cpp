@@ -208,7 +208,12 @@ void without_exceptions(F&& f, const char* error) {
 Size fit_state_flat_size(ExpandedObjectHeader* eoh) {
   auto* o = reinterpret_cast<FitStateObject*>(eoh);
   size_t n = 0;
-  without_exceptions([&] { n = core::compact_state_length(o->data, o->len); },
+  // The state leaves the scan: its sample is cut to the bottom sample_size first (the same rows;
+  // fit_state_flatten writes what this measured).
+  without_exceptions([&] {
+    core::FitStateView(o->data, o->len, /*validate=*/false).compact_sample();
+    n = core::compact_state_length(o->data, o->len);
+  },
                      "custseg: invalid expanded custseg_fit state");
   return n;
 }

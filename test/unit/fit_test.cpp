@@ -120,6 +120,43 @@ TEST(Fit, ShuffledRowsGiveTheSameCentroids) {
   EXPECT_EQ(a.info.n_iter, b.info.n_iter);
 }
 
+// A state cut to its bottom sample_size entries as it leaves a scan (FitStateView::compact_sample,
+// run when a worker's or a shard's state is flattened) gives the same model, byte for byte, alone
+// and merged with other states; repeated rows are merged with their counts.
+TEST(Fit, CompactedSampleGivesTheSameModel) {
+  auto rows = customers(3000, 12);
+  for (size_t i = 0; i < rows.size(); i += 5) rows[i] = rows[i / 5];  // repeats
+  const std::string opts = R"({"k": 3, "seed": 4, "sample_size": 500})";
+  auto compacted = [](const FitAccumulator& acc) {
+    std::vector<uint8_t> bytes = acc.bytes();
+    FitStateView(bytes.data(), bytes.size()).compact_sample();
+    return bytes;
+  };
+  const FitAccumulator whole = accumulate(rows, 0, rows.size(), opts);
+  const std::vector<uint8_t> cut = compacted(whole);
+  EXPECT_LT(decode_state(cut.data(), cut.size()).sample_entries(), decode_state(whole.bytes().data(), whole.bytes().size()).sample_entries());
+  EXPECT_LE(decode_state(cut.data(), cut.size()).sample_entries(), 500u);
+  EXPECT_EQ(serialize(decode_state(cut.data(), cut.size()).finish()), serialize(whole.finish()));
+  // Merged: two parts, one of them cut, against the same parts uncut.
+  const FitAccumulator a = accumulate(rows, 0, 1700, opts), b = accumulate(rows, 1700, rows.size(), opts);
+  FitParts plain = decode_state(a.bytes().data(), a.bytes().size());
+  FitParts other = decode_state(b.bytes().data(), b.bytes().size());
+  plain.merge(other);
+  const std::vector<uint8_t> a_cut = compacted(a);
+  FitParts with_cut = decode_state(a_cut.data(), a_cut.size());
+  FitParts other2 = decode_state(b.bytes().data(), b.bytes().size());
+  with_cut.merge(other2);
+  EXPECT_EQ(serialize(with_cut.finish()), serialize(plain.finish()));
+  // A sample within sample_size, or a dedupe state, is left as it is.
+  const FitAccumulator small = accumulate(rows, 0, 300, opts);
+  EXPECT_EQ(compacted(small), small.bytes());
+  std::vector<Row> twice(rows.begin() + 1000, rows.begin() + 1350);
+  twice.insert(twice.end(), rows.begin() + 1000, rows.begin() + 1350);  // 700 entries, 350 distinct
+  const FitAccumulator dd = accumulate(twice, 0, twice.size(), R"({"k": 3, "seed": 4, "sample_size": 500, "dedupe": true})");
+  ASSERT_GT(decode_state(dd.bytes().data(), dd.bytes().size()).sample_entries(), 500u);
+  EXPECT_EQ(compacted(dd), dd.bytes());
+}
+
 TEST(Fit, SameSeedSameModelBytes) {
   auto rows = customers(400, 3);
   const std::string opts = R"({"k": 4, "seed": 9})";
