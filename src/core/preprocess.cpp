@@ -20,10 +20,23 @@ bool bytes_less(const std::string& a, const std::string& b) {
   return c < 0 || (c == 0 && a.size() < b.size());
 }
 
-// Puts row order[r] of X at row r, in place, cycle by cycle through one spare row: the same rows
-// as a permuted copy without a second matrix (a wide sample without PCA is hundreds of MB).
+// Puts row order[r] of X at row r. Narrow rows (the k-means space of a PCA model) are gathered
+// into a copy: its reads are independent, while following the permutation's cycles waits for each
+// row in turn (a cache miss per row, one after another). Wider rows are moved in place, cycle by
+// cycle through one spare row: the same rows without a second matrix (a wide sample without PCA is
+// hundreds of MB).
 void permute_rows(RowMatrix& X, const std::vector<size_t>& order) {
   const size_t n = size_t(X.rows());
+  if (X.cols() <= 16) {
+    RowMatrix out(X.rows(), X.cols());
+    const size_t w = size_t(X.cols());
+    const double* from = X.data();
+    double* to = out.data();
+    for (size_t r = 0; r < n; ++r)
+      for (size_t j = 0; j < w; ++j) to[r * w + j] = from[order[r] * w + j];
+    X.swap(out);
+    return;
+  }
   std::vector<char> done(n, 0);
   Eigen::RowVectorXd spare(X.cols());
   for (size_t s = 0; s < n; ++s) {
