@@ -844,20 +844,9 @@ Score ModelView::nearest(const double* x) const {
 }
 
 int32_t ModelView::nearest_segment(const double* x) const {
-  const int p = output_dim();
-  double best = std::numeric_limits<double>::infinity();
-  int at = -1;
-  for (int c = 0; c < k_; ++c) {
-    const double* ctr = centroids_ + size_t(c) * size_t(p);
-    double d2 = 0;
-    for (int j = 0; j < p; ++j) {
-      const double t = x[j] - ctr[j];
-      d2 += t * t;
-    }
-    if (d2 < best) best = d2, at = c;
-  }
-  // No finite distance (overflow, NaN, or no centroids): nearest() compares in long double or
-  // reports the error.
+  double best;
+  const int at = nearest_row(x, centroids_, k_, output_dim(), best);
+  // None (NaN coordinates, or no centroids): nearest() reports the error.
   if (at < 0) return nearest(x).segment;
   return segment_ids_[at];
 }

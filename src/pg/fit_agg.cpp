@@ -86,9 +86,7 @@ bytea* new_state(FunctionCallInfo fcinfo, core::Stage stage, Input input, Datum 
   std::vector<core::ColumnInfo> columns;
   if (input == Input::kRecord) {
     std::vector<int> attnos;
-    // A row formed by the query (the usual case) is not toasted: no detoasting, and no error guard.
-    HeapTupleHeader td = reinterpret_cast<HeapTupleHeader>(DatumGetPointer(row));
-    if (VARATT_IS_EXTENDED(DatumGetPointer(row))) pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
+    HeapTupleHeader td = pg::row_header(row);
     columns = pg::describe_columns(pg::row_desc(td, CurrentMemoryContext), attnos);
   } else if (input == Input::kJsonb) {
     Jsonb* jb = nullptr;
@@ -134,9 +132,7 @@ void transform_input(FitCache* cache, MemoryContext cxt, const uint8_t* state, s
 void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, const uint8_t* state, size_t len,
                 double** numeric, core::StrRef** categorical) {
   if (input == Input::kRecord) {
-    // A row formed by the query (the usual case) is not toasted: no detoasting, and no error guard.
-    HeapTupleHeader td = reinterpret_cast<HeapTupleHeader>(DatumGetPointer(row));
-    if (VARATT_IS_EXTENDED(DatumGetPointer(row))) pg::guard([&] { td = DatumGetHeapTupleHeader(row); });
+    HeapTupleHeader td = pg::row_header(row);
     const Oid type_id = HeapTupleHeaderGetTypeId(td);
     const int32 typmod = HeapTupleHeaderGetTypMod(td);
     if (!cache->reader || cache->reader->type_id != type_id || cache->reader->typmod != typmod) {

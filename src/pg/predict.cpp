@@ -242,14 +242,7 @@ ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
 }
 
 // A record argument's header (detoasted if it must be).
-HeapTupleHeader record_arg(FunctionCallInfo fcinfo, int arg) {
-  Datum d = PG_GETARG_DATUM(arg);
-  // A row formed by the query (the usual case) is not toasted: no detoasting, and no error guard.
-  if (!VARATT_IS_EXTENDED(DatumGetPointer(d))) return reinterpret_cast<HeapTupleHeader>(DatumGetPointer(d));
-  HeapTupleHeader row = nullptr;
-  pg::guard([&] { row = DatumGetHeapTupleHeader(d); });
-  return row;
-}
+HeapTupleHeader record_arg(FunctionCallInfo fcinfo, int arg) { return pg::row_header(PG_GETARG_DATUM(arg)); }
 
 // The cache for the active model trained on a row's table, looked up once per query; the row
 // type's table is looked up once per row type (a table's row type names that table for as long as

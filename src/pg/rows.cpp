@@ -208,45 +208,40 @@ void check_finite(double x, const char* column) {
 
 namespace {
 
-// One feature's value, from its attribute's datum (as heap_deform_tuple would give it).
-// Out of line: the uncommon types and the errors stay out of the common reads.
-__attribute__((noinline)) void read_value(RowReader* r, int f, Datum v, bool is_null) {
+// One feature's value, from its attribute's datum (as heap_deform_tuple would give it); NULLs are
+// read_null's. Out of line: the uncommon types and the errors stay out of the common reads.
+__attribute__((noinline)) void read_value(RowReader* r, int f, Datum v) {
   const FeatureSource& fs = r->features[f];
   if (fs.kind == core::Kind::kNumeric) {
     double x = NAN;
-    if (!is_null) {
-      switch (fs.src) {
-        case Source::kInt2: x = DatumGetInt16(v); break;
-        case Source::kInt4: x = DatumGetInt32(v); break;
-        case Source::kInt8: x = double(DatumGetInt64(v)); break;
-        case Source::kFloat4: x = DatumGetFloat4(v); break;
-        case Source::kFloat8: x = DatumGetFloat8(v); break;
-        case Source::kNumeric: x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, v)); break;
-        case Source::kBool: x = DatumGetBool(v) ? 1.0 : 0.0; break;
-        case Source::kText:
-        case Source::kOutput:
-        case Source::kParse: {
-          char* s = TextDatumGetCString(v);
-          char* end = nullptr;
-          x = strtod(s, &end);
-          while (end && *end == ' ') ++end;
-          if (s[0] == '\0' || end == s || *end != '\0')
-            ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-                            errmsg("column \"%s\" is a numeric feature, but has the value \"%s\"", r->names[f], s),
-                            errhint("list the column in \"categorical\", or clean the value")));
-          break;
-        }
+    switch (fs.src) {
+      case Source::kInt2: x = DatumGetInt16(v); break;
+      case Source::kInt4: x = DatumGetInt32(v); break;
+      case Source::kInt8: x = double(DatumGetInt64(v)); break;
+      case Source::kFloat4: x = DatumGetFloat4(v); break;
+      case Source::kFloat8: x = DatumGetFloat8(v); break;
+      case Source::kNumeric: x = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, v)); break;
+      case Source::kBool: x = DatumGetBool(v) ? 1.0 : 0.0; break;
+      case Source::kText:
+      case Source::kOutput:
+      case Source::kParse: {
+        char* s = TextDatumGetCString(v);
+        char* end = nullptr;
+        x = strtod(s, &end);
+        while (end && *end == ' ') ++end;
+        if (s[0] == '\0' || end == s || *end != '\0')
+          ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+                          errmsg("column \"%s\" is a numeric feature, but has the value \"%s\"", r->names[f], s),
+                          errhint("list the column in \"categorical\", or clean the value")));
+        break;
       }
-      if (!std::isfinite(x)) check_finite(x, r->names[f]);  // the test inline: this runs per value
     }
+    if (!std::isfinite(x)) check_finite(x, r->names[f]);
     r->numeric[fs.slot] = x;
     return;
   }
   core::StrRef& s = r->categorical[fs.slot];
-  s.is_null = is_null;
-  s.data = nullptr;
-  s.len = 0;
-  if (is_null) return;
+  s.is_null = false;
   if (fs.src == Source::kText) {
     // A plain or short text is read in place; only a compressed or out-of-line one is detoasted.
     struct varlena* t = reinterpret_cast<struct varlena*>(DatumGetPointer(v));
@@ -301,7 +296,7 @@ __attribute__((always_inline)) inline bool read_at(RowReader* r, const AttrStep&
     r->numeric[st.slot] = x;
     return true;
   }
-  read_value(r, st.feature, fetch_att(p, st.byval, st.attlen), false);
+  read_value(r, st.feature, fetch_att(p, st.byval, st.attlen));
   return true;
 }
 
@@ -312,6 +307,18 @@ inline void read_null(RowReader* r, const AttrStep& st) {
     r->categorical[st.slot] = core::StrRef{};
   else
     r->numeric[st.slot] = NAN;
+}
+
+// One present attribute at `off` (aligned first, advanced past it after): its feature read.
+template <bool Quick>
+__attribute__((always_inline)) inline bool read_step(RowReader* r, const AttrStep& st, char* tp, uint32& off) {
+  if (st.attlen == -1)
+    off = att_align_pointer(off, st.attalign, -1, tp + off);
+  else
+    off = att_align_nominal(off, st.attalign);
+  if (!read_at<Quick>(r, st, tp + off)) return false;
+  off = att_addlength_pointer(off, st.attlen, tp + off);
+  return true;
 }
 
 // The walk of heap_deform_tuple (access/common/heaptuple.c), stopping after the last feature's
@@ -330,15 +337,8 @@ __attribute__((always_inline)) inline bool walk(RowReader* r, HeapTupleHeader ro
       if (!read_at<Quick>(r, st, tp + st.offset)) return false;
     }
     uint32 off = r->fixed_end;
-    for (int i = r->n_fixed; i < r->n_steps; ++i) {
-      const AttrStep& st = r->steps[i];
-      if (st.attlen == -1)
-        off = att_align_pointer(off, st.attalign, -1, tp + off);
-      else
-        off = att_align_nominal(off, st.attalign);
-      if (!read_at<Quick>(r, st, tp + off)) return false;
-      off = att_addlength_pointer(off, st.attlen, tp + off);
-    }
+    for (int i = r->n_fixed; i < r->n_steps; ++i)
+      if (!read_step<Quick>(r, r->steps[i], tp, off)) return false;
     return true;
   }
   const int natts = std::min(tuple_natts, r->n_steps);
@@ -347,16 +347,10 @@ __attribute__((always_inline)) inline bool walk(RowReader* r, HeapTupleHeader ro
   int i = 0;
   for (; i < natts; ++i) {
     const AttrStep& st = r->steps[i];
-    if (hasnulls && att_isnull(i, bp)) {
+    if (hasnulls && att_isnull(i, bp))
       read_null(r, st);
-      continue;
-    }
-    if (st.attlen == -1)
-      off = att_align_pointer(off, st.attalign, -1, tp + off);
-    else
-      off = att_align_nominal(off, st.attalign);
-    if (!read_at<Quick>(r, st, tp + off)) return false;
-    off = att_addlength_pointer(off, st.attlen, tp + off);
+    else if (!read_step<Quick>(r, st, tp, off))
+      return false;
   }
   for (; i < r->n_steps; ++i) read_null(r, r->steps[i]);
   return true;

@@ -65,6 +65,15 @@ struct RowReader {
 // The columns of a row type, for core::plan_features; attnos receives each column's attribute index.
 std::vector<core::ColumnInfo> describe_columns(TupleDesc desc, std::vector<int>& attnos);
 
+// A composite argument's header, detoasted (through guard()) only when it is toasted: a row formed
+// by the query (the usual case) costs no detoasting and no error guard. Inline: it runs per row.
+inline HeapTupleHeader row_header(Datum d) {
+  if (!VARATT_IS_EXTENDED(DatumGetPointer(d))) return reinterpret_cast<HeapTupleHeader>(DatumGetPointer(d));
+  HeapTupleHeader row = nullptr;
+  guard([&] { row = DatumGetHeapTupleHeader(d); });
+  return row;
+}
+
 // The tuple descriptor of a composite value's type, copied into `cxt`.
 TupleDesc row_desc(HeapTupleHeader row, MemoryContext cxt);
 
