@@ -19,16 +19,35 @@ namespace custseg::core {
 
 namespace {
 
+[[noreturn]] void too_few_distinct(size_t distinct, int k) {
+  throw Error(ErrorCode::kDataException,
+              "only " + std::to_string(distinct) + (distinct == 1 ? " distinct row" : " distinct rows") + " for k = " +
+                  std::to_string(k),
+              "lower \"k\" or train on more varied rows");
+}
+
 // k distinct points are needed for k clusters.
 void require_distinct(const RowMatrix& X, int k) {
   std::unordered_set<std::string> distinct;
   for (Eigen::Index r = 0; r < X.rows() && int(distinct.size()) < k; ++r)
     distinct.emplace(reinterpret_cast<const char*>(X.row(r).data()), sizeof(double) * size_t(X.cols()));
   if (int(distinct.size()) < k)
-    throw Error(ErrorCode::kDataException,
-                "only " + std::to_string(distinct.size()) + (distinct.size() == 1 ? " distinct row" : " distinct rows") +
-                    " for k = " + std::to_string(k),
-                "lower \"k\" or train on more varied rows");
+    too_few_distinct(distinct.size(), k);
+}
+
+void require_distinct(const SparseRows& S, int k) {
+  // Two rows are equal when their dense columns and their entries are.
+  std::unordered_set<std::string> distinct;
+  std::string key;
+  for (Eigen::Index r = 0; r < S.n && int(distinct.size()) < k; ++r) {
+    key.assign(reinterpret_cast<const char*>(S.D.row(r).data()), sizeof(double) * size_t(S.D.cols()));
+    for (Eigen::Index q = S.ptr[size_t(r)]; q < S.ptr[size_t(r) + 1]; ++q) {
+      key.append(reinterpret_cast<const char*>(&S.col[size_t(q)]), sizeof(int));
+      key.append(reinterpret_cast<const char*>(&S.val[size_t(q)]), sizeof(double));
+    }
+    distinct.insert(key);
+  }
+  if (int(distinct.size()) < k) too_few_distinct(distinct.size(), k);
 }
 
 // Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize; above that, estimated on a
@@ -36,28 +55,62 @@ void require_distinct(const RowMatrix& X, int k) {
 // kSilhouetteSampleSize rows, stopping once the estimate's standard error is at most
 // kSilhouetteTolerance (a stage extends the one before, so the stages cost no more than the last
 // one alone). Sets info.silhouette and info.silhouette_rows.
-void silhouette_of(const RowMatrix& X, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
-                   TrainInfo& info) {
-  const Eigen::Index rows = X.rows();
-  if (rows <= kSilhouetteSampleSize) {
-    info.silhouette = silhouette_score(X, labels, k, check);
-    info.silhouette_rows = double(rows);
-    return;
-  }
+// The silhouette's sample of `rows` rows: their indices (the first kSilhouetteSampleSize of a
+// seeded shuffle), none when every row is scored exactly.
+std::vector<Eigen::Index> silhouette_rows(Eigen::Index rows, uint64_t seed) {
+  if (rows <= kSilhouetteSampleSize) return {};
   std::vector<Eigen::Index> idx(static_cast<size_t>(rows));
   std::iota(idx.begin(), idx.end(), 0);
   Rng r(seed ^ 0x517E77E5ULL);
   for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i)
     std::swap(idx[size_t(i)], idx[size_t(i + Eigen::Index(r.below(uint64_t(rows - i))))]);
-  RowMatrix S(kSilhouetteSampleSize, X.cols());
-  std::vector<int> sl(static_cast<size_t>(kSilhouetteSampleSize));
-  for (Eigen::Index i = 0; i < kSilhouetteSampleSize; ++i) {
-    S.row(i) = X.row(idx[size_t(i)]);
-    sl[size_t(i)] = labels[size_t(idx[size_t(i)])];
+  idx.resize(size_t(kSilhouetteSampleSize));
+  return idx;
+}
+
+std::vector<int> labels_of(const std::vector<int>& labels, const std::vector<Eigen::Index>& idx) {
+  std::vector<int> sl(idx.size());
+  for (size_t i = 0; i < idx.size(); ++i) sl[i] = labels[size_t(idx[i])];
+  return sl;
+}
+
+void silhouette_of(const RowMatrix& X, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
+                   TrainInfo& info) {
+  const std::vector<Eigen::Index> idx = silhouette_rows(X.rows(), seed);
+  if (idx.empty()) {
+    info.silhouette = silhouette_score(X, labels, k, check);
+    info.silhouette_rows = double(X.rows());
+    return;
   }
-  const SilhouetteEstimate e = silhouette_growing(S, sl, k, kSilhouetteFirstRows, kSilhouetteTolerance, check);
+  RowMatrix S(Eigen::Index(idx.size()), X.cols());
+  for (size_t i = 0; i < idx.size(); ++i) S.row(Eigen::Index(i)) = X.row(idx[i]);
+  const SilhouetteEstimate e =
+      silhouette_growing(S, labels_of(labels, idx), k, kSilhouetteFirstRows, kSilhouetteTolerance, check);
   info.silhouette = e.score;
   info.silhouette_rows = double(e.rows);
+}
+
+void silhouette_of(const SparseRows& R, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
+                   TrainInfo& info) {
+  const std::vector<Eigen::Index> idx = silhouette_rows(R.n, seed);
+  if (idx.empty()) {
+    info.silhouette = silhouette_growing(R, labels, k, R.n, -1, check).score;
+    info.silhouette_rows = double(R.n);
+    return;
+  }
+  const SilhouetteEstimate e = silhouette_growing(select_rows(R, idx), labels_of(labels, idx), k,
+                                                  kSilhouetteFirstRows, kSilhouetteTolerance, check);
+  info.silhouette = e.score;
+  info.silhouette_rows = double(e.rows);
+}
+
+// The metrics of k-means on sparse rows (every row labelled).
+void score_segments(const SparseRows& R, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
+                    TrainInfo& info) {
+  silhouette_of(R, labels, k, seed, check, info);
+  const ClusterScores cs = cluster_scores(R, labels, k);
+  info.calinski_harabasz = cs.calinski_harabasz;
+  info.davies_bouldin = cs.davies_bouldin;
 }
 
 // The metrics of a clustering on the rows it labelled (label >= 0; noise is left out), in the
@@ -111,24 +164,34 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
   const Say say = [&](const std::string& s) {
     if (opt.verbose && notice) notice(s);
   };
-  Prepared prep = prepare(opt, opt.k > 0, say);
+  Prepared prep = prepare(opt, opt.k > 0, say, opt.method == Method::kKMeans);
   Model& m = prep.model;
   if (opt.k > 0) {
     const RowMatrix& X = prep.X;
-    const Eigen::Index rows = X.rows();
-    require_distinct(X, opt.k);
+    const SparseRows* R = prep.S.n ? &prep.S : nullptr;  // k-means without PCA on one-hot columns
+    const Eigen::Index rows = R ? R->n : X.rows();
+    if (R)
+      require_distinct(*R, opt.k);
+    else
+      require_distinct(X, opt.k);
     const std::string title = method_title(opt.method);
     say(title + ": k = " + std::to_string(opt.k) + " on " + std::to_string(rows) + " rows" +
         (uint64_t(rows) < used ? " (uniform sample)" : ""));
     m.method = opt.method;
-    const MethodContext ctx{X, opt, check, say};
+    const MethodContext ctx{X, opt, check, say, R};
     const ClusterOutcome fit = fit_method(ctx, opt.k, m);
-    set_outlier_thresholds(X, fit, opt.outlier_quantile, m);
+    if (R)
+      set_outlier_thresholds(*R, fit, opt.outlier_quantile, m);
+    else
+      set_outlier_thresholds(X, fit, opt.outlier_quantile, m);
     m.info.rows_clustered = double(rows);
     m.info.inertia = fit.inertia;
     m.info.n_iter = fit.n_iter;
     const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
-    score_segments(M, fit.labels, m.k, opt.seed, check, m.info);
+    if (R)
+      score_segments(*R, fit.labels, m.k, opt.seed, check, m.info);
+    else
+      score_segments(M, fit.labels, m.k, opt.seed, check, m.info);
     say(title + ": inertia " + fmt(fit.inertia) + ", silhouette " + fmt(m.info.silhouette));
   } else {
     m.info.rows_clustered = 0;
@@ -150,12 +213,16 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
   const Say say = [&](const std::string& s) {
     if (opt.verbose && notice) notice(s);
   };
-  Prepared prep = prepare(opt, true, say);
+  Prepared prep = prepare(opt, true, say, opt.method == Method::kKMeans);
   const RowMatrix& X = prep.X;
-  require_distinct(X, k_max);
+  const SparseRows* R = prep.S.n ? &prep.S : nullptr;  // k-means without PCA on one-hot columns
+  if (R)
+    require_distinct(*R, k_max);
+  else
+    require_distinct(X, k_max);
   // The inertia of one cluster (the total sum of squares) anchors the elbow's chord.
-  const double total_ss = (X.rowwise() - column_means(X)).squaredNorm();
-  const MethodContext ctx{X, opt, check, say};
+  const double total_ss = R ? total_squares(*R) : (X.rowwise() - column_means(X)).squaredNorm();
+  const MethodContext ctx{X, opt, check, say, R};
   std::vector<ClusterOutcome> fits = evaluate_method(ctx, k_min, k_max);
   std::vector<KEvaluation> out;
   for (int k = k_min; k <= k_max; ++k) {
@@ -164,10 +231,13 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
     e.k = k;
     e.inertia = fit.inertia;
     e.n_iter = fit.n_iter;
-    e.rows = double(X.rows());
+    e.rows = double(R ? R->n : X.rows());
     TrainInfo info;
     const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
-    score_segments(M, fit.labels, k, opt.seed, check, info);
+    if (R)
+      score_segments(*R, fit.labels, k, opt.seed, check, info);
+    else
+      score_segments(M, fit.labels, k, opt.seed, check, info);
     e.silhouette = info.silhouette;
     e.silhouette_rows = info.silhouette_rows;
     e.calinski_harabasz = info.calinski_harabasz;

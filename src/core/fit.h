@@ -17,6 +17,7 @@
 #include "model.h"
 #include "moments.h"
 #include "options.h"
+#include "sparse_rows.h"
 
 namespace custseg::core {
 
@@ -157,9 +158,13 @@ struct FitParts {
     Model model;  // features, scaler, PCA and row counts; no k-means stage yet
     RowMatrix X;  // with need_rows: the clustered rows, transformed, in canonical order
     RowMatrix Xf; // with need_rows, PCA and "metric_space": "features": the same rows before PCA
+    SparseRows S; // instead of X (then empty), when sparse_ok and the rows take the sparse form
   };
-  // With need_rows, consumes the sample (the rows are in X afterwards).
-  Prepared prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say);
+  // With need_rows, consumes the sample (the rows are in X, or S, afterwards). With sparse_ok, the
+  // rows of a model without PCA whose encoding is mostly one-hot columns come as sparse rows in S
+  // (sparse_rows.h): the same rows, in the same order, a fraction of the memory.
+  Prepared prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say,
+                   bool sparse_ok = false);
 
  public:
 };

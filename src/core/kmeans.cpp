@@ -13,19 +13,26 @@
 #include <tuple>
 
 #include "rng.h"
+#include "sparse_rows.h"
 
 namespace custseg::core {
 
 namespace {
 
 // A row-major matrix seen as raw rows: row i starts at base + i * stride.
+// Sparse rows (sparse_rows.h) have no base: their kernels read them through `sparse`.
 struct Rows {
   const double* base;
   Eigen::Index stride, n, p;
+  const SparseRows* sparse = nullptr;
   const double* operator[](Eigen::Index i) const { return base + i * stride; }
+  Eigen::RowVectorXd row(Eigen::Index i) const {
+    return sparse ? sparse->row(i) : Eigen::RowVectorXd(Eigen::Map<const Eigen::RowVectorXd>((*this)[i], p));
+  }
 };
 
 Rows rows_of(const Eigen::Ref<const RowMatrix>& X) { return {X.data(), X.outerStride(), X.rows(), X.cols()}; }
+Rows rows_of(const SparseRows& S) { return {nullptr, 0, S.n, S.p, &S}; }
 
 template <int P>
 inline double sqdist(const double* a, const double* b, Eigen::Index p) {
@@ -184,7 +191,7 @@ void draw_trials(Rng& rng, const std::vector<double>& cumsum, double pot, int tr
 // sums and weights of the next centres are changed, never emptying another cluster.
 void relocate_empty(const Rows& X, const std::vector<int>& labels, const std::vector<double>& dist, RowMatrix& sums,
                     std::vector<double>& weight) {
-  const Eigen::Index n = X.n, p = X.p;
+  const Eigen::Index n = X.n;
   const int k = int(sums.rows());
   std::vector<int> empty;
   for (int c = 0; c < k; ++c)
@@ -200,7 +207,7 @@ void relocate_empty(const Rows& X, const std::vector<int>& labels, const std::ve
     Eigen::Index far = order[e];
     int from = labels[size_t(far)];
     if (weight[size_t(from)] <= 1) continue;  // never empty another cluster
-    Eigen::Map<const Eigen::RowVectorXd> xf(X[far], p);
+    const Eigen::RowVectorXd xf = X.row(far);
     sums.row(from) -= xf;
     weight[size_t(from)] -= 1;
     sums.row(empty[e]) = xf;
@@ -365,130 +372,14 @@ struct Restart {
   RowMatrix centers;
 };
 
-// ---- rows with many sparse columns (one-hot columns clustered without PCA) ----
-//
-// Dense columns as a matrix, the others as per-row lists of nonzero entries in column order. A
-// distance between two rows costs the dense columns and a merge of the two lists; between a row and
-// a (dense) centre, the dense columns, the centre's squared norm over the sparse columns (once per
-// centre and iteration) and a correction per nonzero entry of the row. So a row of 2 numeric
-// columns and 2 categories among 509 encoded columns costs a few columns, not 509. The sums of the
-// next centres are the dense code's (an absent entry adds nothing); distances differ from the dense
-// code's only in rounding.
-struct SparseRows {
-  std::vector<Eigen::Index> dense;  // the dense columns
-  RowMatrix D;                      // n x dense.size()
-  std::vector<Eigen::Index> ptr;    // row i's entries: [ptr[i], ptr[i + 1])
-  std::vector<int> col;             // column of each entry
-  std::vector<double> val;
-  std::vector<int> sparse;          // the sparse columns
-};
-
-// Columns zero in at least 3/4 of the rows are sparse; the sparse form is taken when there are at
-// least 16 of them and they are at least half the columns.
-bool make_sparse_rows(const Rows& X, SparseRows& S) {
-  const Eigen::Index n = X.n, p = X.p;
-  if (p < 16 || n < 1) return false;
-  std::vector<Eigen::Index> nz(size_t(p), 0);
-  for (Eigen::Index i = 0; i < n; ++i)
-    for (Eigen::Index j = 0; j < p; ++j) nz[size_t(j)] += X[i][j] != 0;
-  for (Eigen::Index j = 0; j < p; ++j) {
-    if (4 * nz[size_t(j)] <= n)
-      S.sparse.push_back(int(j));
-    else
-      S.dense.push_back(j);
-  }
-  if (S.sparse.size() < 16 || 2 * S.sparse.size() < size_t(p)) return false;
-  const Eigen::Index nd = Eigen::Index(S.dense.size());
-  S.D.resize(n, nd);
-  S.ptr.assign(size_t(n) + 1, 0);
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const double* x = X[i];
-    for (Eigen::Index t = 0; t < nd; ++t) S.D(i, t) = x[S.dense[size_t(t)]];
-    for (int j : S.sparse)
-      if (x[j] != 0) S.col.push_back(j), S.val.push_back(x[j]);
-    S.ptr[size_t(i) + 1] = Eigen::Index(S.col.size());
-  }
-  return true;
-}
-
-double sparse_rr(const SparseRows& S, Eigen::Index i, Eigen::Index j) {
-  double s = 0;
-  const double* a = S.D.row(i).data();
-  const double* b = S.D.row(j).data();
-  for (Eigen::Index t = 0; t < S.D.cols(); ++t) {
-    const double u = a[t] - b[t];
-    s += u * u;
-  }
-  Eigen::Index pi = S.ptr[size_t(i)], pj = S.ptr[size_t(j)];
-  const Eigen::Index ei = S.ptr[size_t(i) + 1], ej = S.ptr[size_t(j) + 1];
-  while (pi < ei && pj < ej) {
-    const int ci = S.col[size_t(pi)], cj = S.col[size_t(pj)];
-    if (ci == cj) {
-      const double u = S.val[size_t(pi)] - S.val[size_t(pj)];
-      s += u * u;
-      ++pi, ++pj;
-    } else if (ci < cj) {
-      s += S.val[size_t(pi)] * S.val[size_t(pi)], ++pi;
-    } else {
-      s += S.val[size_t(pj)] * S.val[size_t(pj)], ++pj;
-    }
-  }
-  for (; pi < ei; ++pi) s += S.val[size_t(pi)] * S.val[size_t(pi)];
-  for (; pj < ej; ++pj) s += S.val[size_t(pj)] * S.val[size_t(pj)];
-  return s;
-}
-
-// The centres' parts a row distance needs: their dense columns and squared norm over the sparse ones.
-struct SparseCentres {
-  RowMatrix cd;
-  std::vector<double> sq;
-  const RowMatrix* full = nullptr;
-  void set(const SparseRows& S, const RowMatrix& centers) {
-    const int k = int(centers.rows());
-    cd.resize(k, Eigen::Index(S.dense.size()));
-    sq.assign(size_t(k), 0.0);
-    full = &centers;
-    for (int c = 0; c < k; ++c) {
-      for (size_t t = 0; t < S.dense.size(); ++t) cd(c, Eigen::Index(t)) = centers(c, S.dense[t]);
-      double q = 0;
-      for (int j : S.sparse) q += centers(c, j) * centers(c, j);
-      sq[size_t(c)] = q;
-    }
-  }
-  double distance(const SparseRows& S, Eigen::Index i, int c) const {
-    double s = 0;
-    const double* a = S.D.row(i).data();
-    const double* b = cd.row(c).data();
-    for (Eigen::Index t = 0; t < S.D.cols(); ++t) {
-      const double u = a[t] - b[t];
-      s += u * u;
-    }
-    double e = sq[size_t(c)];
-    const double* ctr = full->row(c).data();
-    for (Eigen::Index q = S.ptr[size_t(i)]; q < S.ptr[size_t(i) + 1]; ++q) {
-      const double cj = ctr[S.col[size_t(q)]], u = S.val[size_t(q)] - cj;
-      e += u * u - cj * cj;
-    }
-    return s + std::max(e, 0.0);
-  }
-  int nearest(const SparseRows& S, Eigen::Index i, double& best_d) const {
-    int best = 0;
-    double bd = distance(S, i, 0);
-    for (int c = 1; c < int(sq.size()); ++c) {
-      const double d = distance(S, i, c);
-      if (d < bd) bd = d, best = c;
-    }
-    best_d = bd;
-    return best;
-  }
-};
+// ---- rows with many sparse columns (one-hot columns clustered without PCA; sparse_rows.h) ----
 
 RowMatrix kmeans_plusplus_sparse(const Rows& X, const SparseRows& S, int k, Rng& rng, Workspace& ws) {
   const Eigen::Index n = X.n, p = X.p;
   const int trials = std::min(kMaxTrials, 2 + int(std::log(double(k))));
   RowMatrix centers(k, p);
   Eigen::Index first = Eigen::Index(rng.below(uint64_t(n)));
-  centers.row(0) = Eigen::Map<const Eigen::RowVectorXd>(X[first], p);
+  centers.row(0) = S.row(first);
   std::vector<double>& closest = ws.closest;
   std::vector<double>& cumsum = ws.cumsum;
   double pot = 0;
@@ -515,7 +406,7 @@ RowMatrix kmeans_plusplus_sparse(const Rows& X, const SparseRows& S, int k, Rng&
       cumsum[size_t(i)] = run;
     }
     pot = cand_pot[best];
-    centers.row(c) = Eigen::Map<const Eigen::RowVectorXd>(X[ids[best]], p);
+    centers.row(c) = S.row(ids[best]);
   }
   return centers;
 }
@@ -614,8 +505,9 @@ KMeansResult refine_with(const Kernel& kern, Eigen::Index n, RowMatrix centers, 
 // f(kernel) with the kernel for X's rows: sparse when many columns are sparse, else dense of its width.
 template <class F>
 auto with_kernel(const Rows& r, F&& f) {
+  if (r.sparse) return f(SparseKernel{r, *r.sparse});
   SparseRows sparse;
-  if (make_sparse_rows(r, sparse)) return f(SparseKernel{r, sparse});
+  if (sparse_rows_of(r.base, r.stride, r.n, r.p, sparse)) return f(SparseKernel{r, sparse});
   switch (r.p) {
     case 1: return f(DenseKernel<1>{r});
     case 2: return f(DenseKernel<2>{r});
@@ -672,18 +564,43 @@ double kmeans_tol(const Eigen::Ref<const RowMatrix>& X, double rel) {
   return (ss / double(n)).mean() * rel;
 }
 
-// Every restart on X.
-KMeansResult run_restarts(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt, InterruptCheck check,
+double kmeans_tol(const SparseRows& S, double rel) {
+  if (S.n == 0 || S.p == 0) return 0;
+  Eigen::RowVectorXd ss;
+  total_squares(S, &ss);
+  return (ss / double(S.n)).mean() * rel;
+}
+
+Eigen::Index rows_in(const Eigen::Ref<const RowMatrix>& X) { return X.rows(); }
+Eigen::Index rows_in(const SparseRows& S) { return S.n; }
+
+// The rows i * n / m of X, i = 0..m-1.
+RowMatrix spaced_rows(const Eigen::Ref<const RowMatrix>& X, Eigen::Index m) {
+  const Eigen::Index n = X.rows();
+  RowMatrix sub(m, X.cols());
+  for (Eigen::Index i = 0; i < m; ++i) sub.row(i) = X.row(i * n / m);
+  return sub;
+}
+
+SparseRows spaced_rows(const SparseRows& S, Eigen::Index m) {
+  std::vector<Eigen::Index> idx(static_cast<size_t>(m));
+  for (Eigen::Index i = 0; i < m; ++i) idx[size_t(i)] = i * S.n / m;
+  return select_rows(S, idx);
+}
+
+// Every restart on X (a dense matrix or sparse rows).
+template <class Source>
+KMeansResult run_restarts(const Source& X, const KMeansOptions& opt, InterruptCheck check,
                           const KMeansProgress& progress, std::vector<Restart>* all) {
   const double tol = kmeans_tol(X, opt.tol);
   const Rows r = rows_of(X);
   return with_kernel(r, [&](const auto& kern) { return restarts(kern, r.n, opt, tol, check, progress, all); });
 }
 
-// Lloyd iterations on X from the given centres.
 // Each start refined by Lloyd iterations on every row of X, with one tolerance and one kernel (the
 // sparse rows of a wide X are built once for all of them).
-std::vector<KMeansResult> refine(const Eigen::Ref<const RowMatrix>& X, const std::vector<const RowMatrix*>& starts,
+template <class Source>
+std::vector<KMeansResult> refine(const Source& X, const std::vector<const RowMatrix*>& starts,
                                  const KMeansOptions& opt, InterruptCheck check) {
   const double tol = kmeans_tol(X, opt.tol);
   const Rows r = rows_of(X);
@@ -694,11 +611,9 @@ std::vector<KMeansResult> refine(const Eigen::Ref<const RowMatrix>& X, const std
   });
 }
 
-}  // namespace
-
-KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt, InterruptCheck check,
-                        const KMeansProgress& progress) {
-  const Eigen::Index n = X.rows();
+template <class Source>
+KMeansResult fit_rows(const Source& X, const KMeansOptions& opt, InterruptCheck check, const KMeansProgress& progress) {
+  const Eigen::Index n = rows_in(X);
   if (opt.k < 1) throw Error(ErrorCode::kInvalidArgument, "k must be at least 1");
   if (n < opt.k)
     throw Error(ErrorCode::kDataException,
@@ -709,8 +624,7 @@ KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOption
   // Many rows: the restarts run on an evenly spaced tenth of the rows (at least kRestartRows; X is
   // in canonical order, so which rows does not depend on the plan), and the two best of them are
   // refined by Lloyd iterations on every row; the lower inertia wins (the earlier restart on a tie).
-  RowMatrix sub(m, X.cols());
-  for (Eigen::Index i = 0; i < m; ++i) sub.row(i) = X.row(i * n / m);
+  const auto sub = spaced_rows(X, m);
   std::vector<Restart> all;
   run_restarts(sub, opt, check, progress, &all);
   std::vector<int> order(all.size());
@@ -729,6 +643,18 @@ KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOption
     }
   }
   return best;
+}
+
+}  // namespace
+
+KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt, InterruptCheck check,
+                        const KMeansProgress& progress) {
+  return fit_rows(X, opt, check, progress);
+}
+
+KMeansResult kmeans_fit(const SparseRows& S, const KMeansOptions& opt, InterruptCheck check,
+                        const KMeansProgress& progress) {
+  return fit_rows(S, opt, check, progress);
 }
 
 }  // namespace custseg::core

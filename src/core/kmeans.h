@@ -12,6 +12,7 @@
 
 #include "errors.h"
 #include "linalg.h"
+#include "sparse_rows.h"
 
 namespace custseg::core {
 
@@ -36,6 +37,9 @@ using KMeansProgress = std::function<void(int, double, int)>;
 
 KMeansResult kmeans_fit(const Eigen::Ref<const RowMatrix>& X, const KMeansOptions& opt,
                         InterruptCheck check = nullptr, const KMeansProgress& progress = {});
+// The same on sparse rows (sparse_rows.h), with the sparse kernels whatever the columns.
+KMeansResult kmeans_fit(const SparseRows& S, const KMeansOptions& opt, InterruptCheck check = nullptr,
+                        const KMeansProgress& progress = {});
 
 // Index of the nearest centre of each row (ties to the lowest index) and the total inertia.
 double kmeans_assign(const Eigen::Ref<const RowMatrix>& X, const Eigen::Ref<const RowMatrix>& centers,

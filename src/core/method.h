@@ -12,6 +12,7 @@
 #include "linalg.h"
 #include "model.h"
 #include "options.h"
+#include "sparse_rows.h"
 
 namespace custseg::core {
 
@@ -31,6 +32,7 @@ struct MethodContext {
   const FitOptions& opt;
   InterruptCheck check;
   const Say& say;
+  const SparseRows* S = nullptr;  // k-means only: the rows as sparse rows instead (X is then empty)
 };
 
 // Fits the method with k segments (dbscan finds its own k) and fills the model's clustering part:
@@ -51,6 +53,8 @@ namespace custseg::core {
 // quantile (outliers.cpp): of the rows' distance to their centroid (k-means, hierarchical), of
 // their log-likelihood from below (gmm); dbscan's outliers are its noise and store none.
 void set_outlier_thresholds(const RowMatrix& X, const ClusterOutcome& outcome, double quantile, Model& m);
+// The same for k-means on sparse rows.
+void set_outlier_thresholds(const SparseRows& S, const ClusterOutcome& outcome, double quantile, Model& m);
 // numpy.quantile's default (linear) interpolation of the values, by selection (O(n); reorders v);
 // NaN for none.
 double quantile_of(std::vector<double>& v, double q);

@@ -35,10 +35,12 @@ ClusterOutcome take_result(KMeansResult& km, int k, Model& m) {
 }  // namespace
 
 ClusterOutcome fit_kmeans(const MethodContext& ctx, int k, Model& m) {
-  KMeansResult km = kmeans_fit(ctx.X, kmeans_options(ctx.opt, k), ctx.check, [&](int init, double inertia, int iters) {
+  const KMeansProgress progress = [&](int init, double inertia, int iters) {
     ctx.say("k-means restart " + std::to_string(init + 1) + "/" + std::to_string(ctx.opt.n_init) + ": inertia " +
             fmt(inertia) + " after " + std::to_string(iters) + " iterations");
-  });
+  };
+  KMeansResult km = ctx.S ? kmeans_fit(*ctx.S, kmeans_options(ctx.opt, k), ctx.check, progress)
+                          : kmeans_fit(ctx.X, kmeans_options(ctx.opt, k), ctx.check, progress);
   return take_result(km, k, m);
 }
 
@@ -52,7 +54,8 @@ std::vector<ClusterOutcome> evaluate_kmeans(const MethodContext& ctx, int k_min,
   out.reserve(count);
   for (int k = k_min; k <= k_max; ++k) {
     if (ctx.check) ctx.check();
-    KMeansResult km = kmeans_fit(ctx.X, kmeans_options(ctx.opt, k), ctx.check);
+    KMeansResult km = ctx.S ? kmeans_fit(*ctx.S, kmeans_options(ctx.opt, k), ctx.check)
+                            : kmeans_fit(ctx.X, kmeans_options(ctx.opt, k), ctx.check);
     Model scratch;
     out.push_back(take_result(km, k, models ? (*models)[size_t(k - k_min)] : scratch));
   }

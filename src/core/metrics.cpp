@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 
 namespace custseg::core {
@@ -72,7 +73,26 @@ __attribute__((target_clones("avx2", "default"))) double distance_sums(const dou
 // distances from row i to the rows of cluster c).
 class PairSums {
  public:
-  PairSums(const Eigen::MatrixXd& G, Eigen::MatrixXd& S) : G_(G), S_(S) {
+  PairSums(Eigen::MatrixXd G, Eigen::MatrixXd& S) : G_(std::move(G)), S_(S) {
+    const Eigen::MatrixXd& G_in = G_;
+    init(G_in);
+  }
+  // Rows already split (sparse_rows.h): dense columns in Gd (by column), the others as lists of
+  // nonzero entries in column order.
+  PairSums(Eigen::MatrixXd Gd, std::vector<Eigen::Index> ptr, std::vector<int> col, std::vector<double> val,
+           Eigen::MatrixXd& S)
+      : G_(std::move(Gd)), S_(S), sparse_(true), ptr_(std::move(ptr)), col_(std::move(col)), val_(std::move(val)) {
+    for (Eigen::Index t = 0; t < G_.cols(); ++t) {
+      dense_.push_back(t);
+      cols_.push_back(G_.col(t).data());
+    }
+    xi_.resize(dense_.size());
+  }
+  PairSums(const PairSums&) = delete;
+  PairSums& operator=(const PairSums&) = delete;
+
+ private:
+  void init(const Eigen::MatrixXd& G) {
     // Columns zero in at least 3/4 of the rows are sparse; with 8 or more of them, pairs merge lists
     // of each row's nonzero entries in column order (one-hot columns clustered without PCA), so a
     // pair costs its dense columns and its two rows' nonzero entries instead of every column. The
@@ -100,6 +120,7 @@ class PairSums {
     }
   }
 
+ public:
   // Row i (labelled li) against the rows [a, b), all of cluster c.
   void add(Eigen::Index i, int li, int c, Eigen::Index a, Eigen::Index b) {
     if (b <= a) return;
@@ -146,7 +167,7 @@ class PairSums {
   }
 
  private:
-  const Eigen::MatrixXd& G_;
+  const Eigen::MatrixXd G_;
   Eigen::MatrixXd& S_;
   std::vector<Eigen::Index> dense_;
   std::vector<const double*> cols_;
@@ -160,9 +181,13 @@ class PairSums {
 
 }  // namespace
 
-SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
-                                      Eigen::Index first, double tolerance, InterruptCheck check) {
-  const Eigen::Index n = X.rows(), p = X.cols();
+namespace {
+
+// silhouette_growing's stages over n rows whose pair sums make_pairs(row_at, S) sets up: the rows
+// placed as row_at gives (position -> row).
+template <class MakePairs>
+SilhouetteEstimate silhouette_stages(Eigen::Index n, const std::vector<int>& labels, int k, Eigen::Index first,
+                                     double tolerance, InterruptCheck check, const MakePairs& make_pairs) {
   const std::vector<double> all_sizes = cluster_sizes(labels, k);
   SilhouetteEstimate out;
   out.rows = n;
@@ -177,7 +202,7 @@ SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, cons
   // Each stage's rows grouped by cluster, stored by column: stage q holds positions [ends[q-1],
   // ends[q]), its cluster c the positions [start[q][c], start[q][c+1]).
   std::vector<std::vector<Eigen::Index>> start(ends.size(), std::vector<Eigen::Index>(size_t(k) + 1, 0));
-  Eigen::MatrixXd G(n, p);
+  std::vector<Eigen::Index> row_at(static_cast<size_t>(n));
   std::vector<int> lab(static_cast<size_t>(n));
   for (size_t q = 0; q < ends.size(); ++q) {
     const Eigen::Index lo = q ? ends[q - 1] : 0, hi = ends[q];
@@ -189,12 +214,13 @@ SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, cons
     for (Eigen::Index i = lo; i < hi; ++i) {
       const int l = labels[size_t(i)];
       const Eigen::Index at = next[size_t(l)]++;
-      G.row(at) = X.row(i);
+      row_at[size_t(at)] = i;
       lab[size_t(at)] = l;
     }
   }
   Eigen::MatrixXd S = Eigen::MatrixXd::Zero(n, k);
-  PairSums pairs(G, S);
+  const std::unique_ptr<PairSums> pairs_of = make_pairs(row_at, S);
+  PairSums& pairs = *pairs_of;
   std::vector<double> sizes(size_t(k), 0.0);
   for (size_t q = 0; q < ends.size(); ++q) {
     const Eigen::Index lo = q ? ends[q - 1] : 0, hi = ends[q];
@@ -234,29 +260,56 @@ SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, cons
   return out;
 }
 
+}  // namespace
+
+SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
+                                      Eigen::Index first, double tolerance, InterruptCheck check) {
+  return silhouette_stages(X.rows(), labels, k, first, tolerance, check,
+                           [&](const std::vector<Eigen::Index>& row_at, Eigen::MatrixXd& S) {
+                             Eigen::MatrixXd G(X.rows(), X.cols());
+                             for (size_t at = 0; at < row_at.size(); ++at) G.row(Eigen::Index(at)) = X.row(row_at[at]);
+                             return std::make_unique<PairSums>(std::move(G), S);
+                           });
+}
+
+SilhouetteEstimate silhouette_growing(const SparseRows& R, const std::vector<int>& labels, int k, Eigen::Index first,
+                                      double tolerance, InterruptCheck check) {
+  return silhouette_stages(R.n, labels, k, first, tolerance, check,
+                           [&](const std::vector<Eigen::Index>& row_at, Eigen::MatrixXd& S) {
+                             Eigen::MatrixXd Gd(R.n, R.D.cols());
+                             std::vector<Eigen::Index> ptr(row_at.size() + 1, 0);
+                             std::vector<int> col;
+                             std::vector<double> val;
+                             col.reserve(R.col.size());
+                             val.reserve(R.val.size());
+                             for (size_t at = 0; at < row_at.size(); ++at) {
+                               const Eigen::Index i = row_at[at];
+                               Gd.row(Eigen::Index(at)) = R.D.row(i);
+                               for (Eigen::Index q = R.ptr[size_t(i)]; q < R.ptr[size_t(i) + 1]; ++q) {
+                                 col.push_back(R.col[size_t(q)]);
+                                 val.push_back(R.val[size_t(q)]);
+                               }
+                               ptr[at + 1] = Eigen::Index(col.size());
+                             }
+                             return std::make_unique<PairSums>(std::move(Gd), std::move(ptr), std::move(col),
+                                                               std::move(val), S);
+                           });
+}
+
 double silhouette_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
                         InterruptCheck check) {
   return silhouette_growing(X, labels, k, X.rows(), -1, check).score;
 }
 
-ClusterScores cluster_scores(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {
-  const Eigen::Index n = X.rows();
-  std::vector<double> sizes = cluster_sizes(labels, k);
-  const int used = used_labels(sizes);
+namespace {
+
+// Calinski-Harabasz and Davies-Bouldin from the clusters' sizes, means and the overall mean, the sum
+// of the rows' squared distances to their cluster's mean (intra_ch) and, per cluster, the sum of
+// those distances (intra).
+ClusterScores scores_from(Eigen::Index n, int used, const std::vector<double>& sizes, const RowMatrix& means,
+                          const Eigen::RowVectorXd& mean, double intra_ch, std::vector<double>& intra) {
+  const int k = int(sizes.size());
   ClusterScores out;
-  if (used < 2 || used > n - 1) return out;
-  // One pass over the rows for both: a row's squared distance to its cluster's mean is
-  // Calinski-Harabasz's within-cluster sum, its root Davies-Bouldin's scatter.
-  RowMatrix means = cluster_means(X, labels, sizes);
-  Eigen::RowVectorXd mean = column_means(X);
-  double intra_ch = 0;
-  std::vector<double> intra(size_t(k), 0.0);
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const int l = labels[size_t(i)];
-    const double d2 = (X.row(i) - means.row(l)).squaredNorm();
-    intra_ch += d2;
-    intra[size_t(l)] += std::sqrt(d2);
-  }
   // Calinski-Harabasz.
   double extra = 0;
   for (int c = 0; c < k; ++c)
@@ -294,6 +347,51 @@ ClusterScores cluster_scores(const Eigen::Ref<const RowMatrix>& X, const std::ve
   }
   out.davies_bouldin = total / double(u);
   return out;
+}
+
+}  // namespace
+
+ClusterScores cluster_scores(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {
+  const Eigen::Index n = X.rows();
+  std::vector<double> sizes = cluster_sizes(labels, k);
+  const int used = used_labels(sizes);
+  if (used < 2 || used > n - 1) return ClusterScores();
+  // One pass over the rows for both: a row's squared distance to its cluster's mean is
+  // Calinski-Harabasz's within-cluster sum, its root Davies-Bouldin's scatter.
+  RowMatrix means = cluster_means(X, labels, sizes);
+  Eigen::RowVectorXd mean = column_means(X);
+  double intra_ch = 0;
+  std::vector<double> intra(size_t(k), 0.0);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const int l = labels[size_t(i)];
+    const double d2 = (X.row(i) - means.row(l)).squaredNorm();
+    intra_ch += d2;
+    intra[size_t(l)] += std::sqrt(d2);
+  }
+  return scores_from(n, used, sizes, means, mean, intra_ch, intra);
+}
+
+ClusterScores cluster_scores(const SparseRows& S, const std::vector<int>& labels, int k) {
+  const Eigen::Index n = S.n;
+  std::vector<double> sizes = cluster_sizes(labels, k);
+  const int used = used_labels(sizes);
+  if (used < 2 || used > n - 1) return ClusterScores();
+  RowMatrix means = RowMatrix::Zero(k, S.p);
+  for (Eigen::Index i = 0; i < n; ++i) S.add_row_to(i, means.row(labels[size_t(i)]).data());
+  for (int c = 0; c < k; ++c)
+    if (sizes[size_t(c)] > 0) means.row(c) /= sizes[size_t(c)];
+  const Eigen::RowVectorXd mean = column_means(S);
+  SparseCentres sc;
+  sc.set(S, means);
+  double intra_ch = 0;
+  std::vector<double> intra(size_t(k), 0.0);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const int l = labels[size_t(i)];
+    const double d2 = sc.distance(S, i, l);
+    intra_ch += d2;
+    intra[size_t(l)] += std::sqrt(d2);
+  }
+  return scores_from(n, used, sizes, means, mean, intra_ch, intra);
 }
 
 double calinski_harabasz_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k) {

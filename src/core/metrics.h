@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "linalg.h"
+#include "sparse_rows.h"
 
 namespace custseg::core {
 
@@ -27,6 +28,9 @@ struct SilhouetteEstimate {
 };
 SilhouetteEstimate silhouette_growing(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k,
                                       Eigen::Index first, double tolerance, InterruptCheck check = nullptr);
+// The same on sparse rows (sparse_rows.h), without their dense form.
+SilhouetteEstimate silhouette_growing(const SparseRows& R, const std::vector<int>& labels, int k, Eigen::Index first,
+                                      double tolerance, InterruptCheck check = nullptr);
 // Calinski-Harabasz and Davies-Bouldin together, in one pass over the rows beside the means (each
 // NaN when fewer than 2 or more than n-1 labels are used); the two functions below are its parts.
 struct ClusterScores {
@@ -34,6 +38,8 @@ struct ClusterScores {
   double davies_bouldin = std::numeric_limits<double>::quiet_NaN();
 };
 ClusterScores cluster_scores(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k);
+// The same on sparse rows (sparse_rows.h): distances differ in rounding only.
+ClusterScores cluster_scores(const SparseRows& S, const std::vector<int>& labels, int k);
 double calinski_harabasz_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k);
 double davies_bouldin_score(const Eigen::Ref<const RowMatrix>& X, const std::vector<int>& labels, int k);
 

@@ -72,4 +72,21 @@ void set_outlier_thresholds(const RowMatrix& X, const ClusterOutcome& out, doubl
   m.outlier_quantile = q;
 }
 
+void set_outlier_thresholds(const SparseRows& S, const ClusterOutcome& out, double q, Model& m) {
+  m.outlier_threshold.clear();
+  m.outlier_quantile = 0;
+  if (m.k == 0) return;
+  if (m.method != Method::kKMeans) throw Error(ErrorCode::kInternal, "sparse rows are clustered by k-means only");
+  const RowMatrix centres = Eigen::Map<const RowMatrix>(m.centroids.data(), m.k, S.p);
+  SparseCentres sc;
+  sc.set(S, centres);
+  std::vector<std::vector<double>> per(size_t(m.k));
+  for (Eigen::Index r = 0; r < S.n; ++r) {
+    const int l = out.labels[size_t(r)];
+    if (l >= 0) per[size_t(l)].push_back(std::sqrt(sc.distance(S, r, l)));
+  }
+  for (auto& v : per) m.outlier_threshold.push_back(quantile_of(v, q));
+  m.outlier_quantile = q;
+}
+
 }  // namespace custseg::core

@@ -58,7 +58,8 @@ void permute_rows(RowMatrix& X, const std::vector<size_t>& order) {
 
 }  // namespace
 
-FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say) {
+FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, const std::function<void(const std::string&)>& say,
+                                     bool sparse_ok) {
   fold_pending();
   SampleDraw draw;
   if (need_rows || dedupe) draw = draw_sample(*this, opt.seed);
@@ -188,6 +189,70 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     // coordinates do not depend on where in the sample it sits (nor on a plan's row order).
     const bool pca = opt.has_pca();
     const Eigen::Index q = pca ? Eigen::Index(m.n_components) : d;
+    // Why in storage order: the canonical order below sorts the rows anyway, and reading the
+    // entries in hash order would be a cache miss per row.
+    const size_t ew = size_t(entry_width());
+    std::vector<uint64_t> take(size_t(sample_entries()), 0);
+    for (size_t i = 0; i < draw.entry.size(); ++i) take[size_t(draw.entry[i])] = draw.copies[i];
+    draw = SampleDraw();
+    // Without PCA, an encoding of mostly one-hot columns: the rows as sparse rows, without their
+    // dense form (sparse_rows.h). Each row's nonzero values, in column order (numeric columns, then
+    // each categorical column's active level): the values of the dense row below.
+    const auto row_entries = [&](const double* row, std::vector<std::pair<int, double>>& at) {
+      at.clear();
+      for (int j = 0; j < n_numeric; ++j) {
+        const double v = ((std::isnan(row[j]) ? mean(j) : row[j]) - mv(j)) / sv(j);
+        if (v != 0) at.emplace_back(j, v);
+      }
+      for (int c = n_numeric; c < w; ++c) {
+        if (row[c] < 0) continue;
+        const int j = id_to_col[size_t(row[c])];
+        const double v = (1.0 - mv(j)) / sv(j);
+        if (v != 0) at.emplace_back(j, v);
+      }
+    };
+    const auto to_sparse = [&](SparseRows& S) {
+      if (pca || !sparse_ok) return false;
+      // An inactive level must encode as 0 (categorical columns not standardized).
+      for (int j = n_numeric; j < d; ++j)
+        if ((0.0 - mv(j)) / sv(j) != 0) return false;
+      std::vector<Eigen::Index> nz(size_t(d), 0);
+      std::vector<std::pair<int, double>> at;
+      for (size_t e = 0; e < take.size(); ++e) {
+        if (take[e] == 0) continue;
+        row_entries(sample_data() + e * ew + kExtra, at);
+        for (const auto& [j, v] : at) nz[size_t(j)] += Eigen::Index(take[e]);
+      }
+      if (!sparse_layout(nz, rows, S)) return false;
+      std::vector<int> dense_at(size_t(d), -1);
+      for (size_t t = 0; t < S.dense.size(); ++t) dense_at[size_t(S.dense[t])] = int(t);
+      S.D = RowMatrix::Zero(rows, Eigen::Index(S.dense.size()));
+      S.ptr.assign(size_t(rows) + 1, 0);
+      Eigen::Index r = 0;
+      for (size_t e = 0; e < take.size(); ++e) {
+        if (take[e] == 0) continue;
+        row_entries(sample_data() + e * ew + kExtra, at);
+        for (uint64_t copy = 0; copy < take[e]; ++copy, ++r) {
+          for (const auto& [j, v] : at) {
+            if (dense_at[size_t(j)] >= 0) {
+              S.D(r, dense_at[size_t(j)]) = v;
+            } else {
+              S.col.push_back(j);
+              S.val.push_back(v);
+            }
+          }
+          S.ptr[size_t(r) + 1] = Eigen::Index(S.col.size());
+        }
+      }
+      return true;
+    };
+    if (to_sparse(out.S)) {
+      std::vector<double>().swap(sample);
+      const std::vector<size_t> order = canonical_order(out.S);
+      out.S = select_rows(out.S, std::vector<Eigen::Index>(order.begin(), order.end()));
+      out.model = std::move(m);
+      return out;
+    }
     RowMatrix Xa(rows, q);
     RowMatrix Xfa(pca && opt.metrics_in_features ? rows : 0, d);
     Vector z(d);
@@ -199,12 +264,6 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
     if (pca) fold.build(m.components.data(), m.mean.data(), m.scale.data(), m.pca_mean.data(), d, n_numeric, int(q));
     std::vector<int> active(size_t(std::max(nc, 0)));
     Eigen::Index at = 0;
-    const size_t ew = size_t(entry_width());
-    // Why in storage order: the canonical order below sorts the rows anyway, and reading the
-    // entries in hash order would be a cache miss per row.
-    std::vector<uint64_t> take(size_t(sample_entries()), 0);
-    for (size_t i = 0; i < draw.entry.size(); ++i) take[size_t(draw.entry[i])] = draw.copies[i];
-    draw = SampleDraw();
     for (size_t e = 0; e < take.size(); ++e) {
       if (take[e] == 0) continue;
       const double* row = sample_data() + e * ew + kExtra;

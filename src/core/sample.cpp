@@ -220,9 +220,12 @@ SampleDraw draw_sample(const FitParts& p, uint64_t seed) {
 // the next bucket's), then each bucket, a few rows on average, is sorted by insertion (more than 32
 // rows: sorted whole) on the first column, then the others, then the index: one total order,
 // whatever the buckets.
-std::vector<size_t> canonical_order(const RowMatrix& X) {
-  const size_t n = size_t(X.rows());
-  const Eigen::Index p = X.cols();
+namespace {
+
+// The order of canonical_order for n rows of p columns, row i's first column first(i), rows with
+// equal first columns ordered by tail_less (the other columns, then the index).
+template <class First, class TailLess>
+std::vector<size_t> canonical_order_of(size_t n, Eigen::Index p, const First& first, const TailLess& tail_less) {
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), size_t(0));
   if (n < 2 || p == 0) return order;
@@ -231,7 +234,7 @@ std::vector<size_t> canonical_order(const RowMatrix& X) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   bool finite = true;
   for (size_t i = 0; i < n; ++i) {
-    double v = X(Eigen::Index(i), 0) + 0.0;
+    double v = first(i) + 0.0;
     uint64_t b;
     std::memcpy(&b, &v, sizeof b);
     key[i] = (b >> 63) ? ~b : (b | (uint64_t(1) << 63));
@@ -241,11 +244,7 @@ std::vector<size_t> canonical_order(const RowMatrix& X) {
   }
   const auto less = [&](size_t a, size_t b) {
     if (key[a] != key[b]) return key[a] < key[b];
-    const double* ra = X.row(Eigen::Index(a)).data();
-    const double* rb = X.row(Eigen::Index(b)).data();
-    for (Eigen::Index j = 1; j < p; ++j)
-      if (ra[j] != rb[j]) return ra[j] < rb[j];
-    return a < b;
+    return tail_less(a, b);
   };
   const double span = hi - lo;
   if (n < 64 || !finite || !(span > 0) || !std::isfinite(span)) {
@@ -257,7 +256,7 @@ std::vector<size_t> canonical_order(const RowMatrix& X) {
   std::vector<uint32_t> bucket(n);
   std::vector<size_t> start(buckets + 1, 0);
   for (size_t i = 0; i < n; ++i) {
-    const double v = X(Eigen::Index(i), 0) + 0.0;
+    const double v = first(i) + 0.0;
     bucket[i] = uint32_t(std::min(double(buckets - 1), (v - lo) * per));
     ++start[size_t(bucket[i]) + 1];
   }
@@ -265,20 +264,51 @@ std::vector<size_t> canonical_order(const RowMatrix& X) {
   std::vector<size_t> next(start.begin(), start.end() - 1);
   for (size_t i = 0; i < n; ++i) order[next[bucket[i]]++] = i;
   for (size_t b = 0; b < buckets; ++b) {
-    size_t* first = order.data() + start[b];
-    size_t* last = order.data() + start[b + 1];
-    if (last - first > 32) {
-      std::sort(first, last, less);
+    size_t* lo_at = order.data() + start[b];
+    size_t* hi_at = order.data() + start[b + 1];
+    if (hi_at - lo_at > 32) {
+      std::sort(lo_at, hi_at, less);
       continue;
     }
-    for (size_t* at = first + 1; at < last; ++at) {
+    for (size_t* at = lo_at + 1; at < hi_at; ++at) {
       const size_t v = *at;
       size_t* q = at;
-      for (; q > first && less(v, q[-1]); --q) *q = q[-1];
+      for (; q > lo_at && less(v, q[-1]); --q) *q = q[-1];
       *q = v;
     }
   }
   return order;
+}
+
+}  // namespace
+
+std::vector<size_t> canonical_order(const RowMatrix& X) {
+  const Eigen::Index p = X.cols();
+  return canonical_order_of(
+      size_t(X.rows()), p, [&](size_t i) { return X(Eigen::Index(i), 0); },
+      [&](size_t a, size_t b) {
+        const double* ra = X.row(Eigen::Index(a)).data();
+        const double* rb = X.row(Eigen::Index(b)).data();
+        for (Eigen::Index j = 1; j < p; ++j)
+          if (ra[j] != rb[j]) return ra[j] < rb[j];
+        return a < b;
+      });
+}
+
+std::vector<size_t> canonical_order(const SparseRows& S) {
+  // Column 0 is the first dense column or the first entry of a row's list.
+  const bool dense0 = !S.dense.empty() && S.dense[0] == 0;
+  return canonical_order_of(
+      size_t(S.n), S.p,
+      [&](size_t i) {
+        if (dense0) return S.D(Eigen::Index(i), 0);
+        const Eigen::Index q = S.ptr[i];
+        return q < S.ptr[i + 1] && S.col[size_t(q)] == 0 ? S.val[size_t(q)] : 0.0;
+      },
+      [&](size_t a, size_t b) {
+        const int c = compare_rows(S, Eigen::Index(a), Eigen::Index(b));
+        return c != 0 ? c < 0 : a < b;
+      });
 }
 
 }  // namespace custseg::core

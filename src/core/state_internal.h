@@ -108,6 +108,8 @@ uint64_t compact_entries(double* data, uint64_t n, int w, int nn, const LevelTex
 // Row indices in lexicographic order of the rows' values (ties by index): a canonical order that
 // does not depend on how the rows arrived, and that a chain of stage aggregates reproduces.
 std::vector<size_t> canonical_order(const RowMatrix& X);
+// The same order of sparse rows: the order their dense form would take.
+std::vector<size_t> canonical_order(const SparseRows& S);
 
 // A number in progress lines ("%.6g").
 inline std::string fmt(double v) {
