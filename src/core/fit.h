@@ -204,6 +204,30 @@ uint64_t category_hash(uint64_t seed, int column, const char* data, size_t len);
 // borrow: read the sample in place (for finish and evaluate_k only; see FitParts::borrowed).
 FitParts decode_state(const uint8_t* data, size_t len, bool borrow = false);
 
+// A running state's memo of the categories it found, per categorical column (the first kColumns):
+// up to kEntries texts of at most 16 bytes each, as their length and two words that hold every byte,
+// with their level index. add_row looks a category up here before the state's level hash: a column
+// of a few levels then costs a comparison or two per row instead of a hash and a probe. A column
+// whose lookups mostly miss (more levels than entries) stops using it. Its indices belong to one
+// state buffer: clear() whenever the buffer is replaced.
+struct LevelMemo {
+  static constexpr int kColumns = 16, kEntries = 8, kTrial = 256;
+  struct Entry {
+    uint64_t a, b;
+    uint64_t len;
+    int64_t id;
+  };
+  struct Column {
+    Entry entry[kEntries];
+    int count, lookups, misses;
+    bool off;
+  };
+  Column column[kColumns];
+  void clear() {
+    for (Column& c : column) c.count = c.lookups = c.misses = 0, c.off = false;
+  }
+};
+
 // In-place access to an encoded state: the per-row fast path. A new category is added in place
 // while the state has room for it. add_row returns false, having taken no row (though perhaps some
 // of its new categories), when the row needs a structural change (FitParts::prepare, then encode
@@ -213,7 +237,8 @@ class FitStateView {
   // validate = false only for a buffer this process encoded or already validated (the glue's
   // expanded state): the per-row path then reads no header copy and checks no section.
   FitStateView(uint8_t* data, size_t len, bool validate = true);
-  bool add_row(const double* numeric, const StrRef* categorical);
+  // memo: the running state's (see LevelMemo), or none.
+  bool add_row(const double* numeric, const StrRef* categorical, LevelMemo* memo = nullptr);
   // When add_row refused the row only because the sample room is full (every category known): the
   // length of this state with the room grown as FitParts::prepare would (fourfold, so n rows are
   // copied about n/3 rows' worth in all), else 0. grow_into then writes that state, byte for byte
@@ -251,6 +276,12 @@ class FitAccumulator {
 
  private:
   std::vector<uint8_t> buf_;
+  LevelMemo memo_ = fresh_memo();
+  static LevelMemo fresh_memo() {
+    LevelMemo m;
+    m.clear();
+    return m;
+  }
 };
 
 }  // namespace custseg::core

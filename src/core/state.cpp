@@ -626,7 +626,33 @@ void FitStateView::add_skipped() {
   ++h->skipped;
 }
 
-bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
+namespace {
+
+// A text of at most 16 bytes as two words that hold every byte (overlapping when shorter than 16,
+// so that with the length they tell any two texts apart), read without going past its end.
+bool memo_key(const StrRef& v, uint64_t& a, uint64_t& b) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(v.data);
+  const size_t n = v.len;
+  if (n > 16) return false;
+  if (n >= 8) {
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + n - 8, 8);
+  } else if (n >= 4) {
+    uint32_t x, y;
+    std::memcpy(&x, p, 4);
+    std::memcpy(&y, p + n - 4, 4);
+    a = uint64_t(x) | (uint64_t(y) << 32);
+    b = 0;
+  } else {
+    a = b = 0;
+    for (size_t i = 0; i < n; ++i) a |= uint64_t(p[i]) << (8 * i);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool FitStateView::add_row(const double* numeric, const StrRef* categorical, LevelMemo* memo) {
   StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
   const int w = int(h->n_features), nn = int(h->n_numeric);
   bool any = false;
@@ -645,9 +671,31 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical) {
       chash[c] = null_category_hash(h->hash_seed, c);
       continue;
     }
-    int id = find_level(c, categorical[c]);
-    if (id < 0) id = add_level(c, categorical[c]);
-    if (id < 0) return false;
+    LevelMemo::Column* mc = memo && c < LevelMemo::kColumns && !memo->column[c].off ? &memo->column[c] : nullptr;
+    uint64_t ka = 0, kb = 0;
+    if (mc && !memo_key(categorical[c], ka, kb)) mc = nullptr;
+    int id = -1;
+    if (mc) {
+      const uint64_t len = categorical[c].len;
+      for (int e = 0; e < mc->count; ++e) {
+        const LevelMemo::Entry& m = mc->entry[e];
+        if (m.a == ka && m.b == kb && m.len == len) {
+          id = int(m.id);
+          break;
+        }
+      }
+      // A column with more levels than the memo holds stops using it.
+      if (mc->lookups < LevelMemo::kTrial) {
+        ++mc->lookups;
+        if (id < 0 && ++mc->misses > LevelMemo::kTrial / 2) mc->off = true;
+      }
+    }
+    if (id < 0) {
+      id = find_level(c, categorical[c]);
+      if (id < 0) id = add_level(c, categorical[c]);
+      if (id < 0) return false;
+      if (mc && mc->count < LevelMemo::kEntries) mc->entry[mc->count++] = {ka, kb, categorical[c].len, id};
+    }
     ids[c] = id;
     chash[c] = lhash[id];
   }
@@ -811,7 +859,8 @@ FitAccumulator::FitAccumulator(std::vector<std::string> names, int n_numeric, st
 
 void FitAccumulator::add_row(const double* numeric, const StrRef* categorical) {
   FitStateView view(buf_.data(), buf_.size());
-  if (view.add_row(numeric, categorical)) return;
+  if (view.add_row(numeric, categorical, &memo_)) return;
+  memo_.clear();  // the buffer is replaced
   if (const size_t grown = view.grown_length(categorical)) {
     std::vector<uint8_t> next(grown);
     view.grow_into(next.data(), grown);
@@ -821,7 +870,7 @@ void FitAccumulator::add_row(const double* numeric, const StrRef* categorical) {
     p.prepare(categorical);
     buf_ = encode_state(p);
   }
-  if (!FitStateView(buf_.data(), buf_.size()).add_row(numeric, categorical))
+  if (!FitStateView(buf_.data(), buf_.size()).add_row(numeric, categorical, &memo_))
     throw Error(ErrorCode::kInternal, "custseg_fit state did not accept a prepared row");
 }
 
@@ -832,6 +881,7 @@ void FitAccumulator::merge(const FitAccumulator& other) {
   FitParts b = decode_state(other.buf_.data(), other.buf_.size());
   a.merge(b);
   buf_ = encode_state(a);
+  memo_.clear();
 }
 
 Model FitAccumulator::finish(InterruptCheck check) const {

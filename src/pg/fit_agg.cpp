@@ -177,6 +177,7 @@ struct custseg::pg::FitStateObject {
   uint8_t* data;  // the flat state (8-byte aligned, first 8 bytes reserved), in hdr.eoh_context
   size_t len;
   FitCache cache;  // in hdr.eoh_context too
+  core::LevelMemo memo;  // of `data`: cleared when the buffer is replaced
 };
 
 namespace {
@@ -243,6 +244,7 @@ FitStateObject* new_fit_state(MemoryContext aggcxt, const uint8_t* data, size_t 
   o->cache.transforms = nullptr;
   o->cache.widths_ready = false;
   o->cache.column_names = nullptr;
+  o->memo.clear();
   std::memcpy(o->data, data, len);
   return o;
 }
@@ -255,6 +257,7 @@ void replace_buffer(FitStateObject* o, size_t len, F&& fill) {
   pfree(o->data);
   o->data = next;
   o->len = len;
+  o->memo.clear();
 }
 
 // Arg 0 of a transition as the running state (see custseg_pg.h).
@@ -282,7 +285,7 @@ Datum add_row(FitStateObject* o, const double* numeric, const core::StrRef* cate
   // Why unvalidated: the object's buffer was encoded here or validated when it was expanded.
   core::FitStateView view(o->data, o->len, /*validate=*/false);
   // Fast path: the state is updated in place and returned as is.
-  if (!view.add_row(numeric, categorical)) {
+  if (!view.add_row(numeric, categorical, &o->memo)) {
     // A new category or a full sample room: the buffer is rebuilt larger in the object's context.
     if (const size_t grown = view.grown_length(categorical)) {
       // Only more room: a copy, so the peak is the old buffer and the new one.
@@ -300,9 +303,10 @@ Datum add_row(FitStateObject* o, const double* numeric, const core::StrRef* cate
       pfree(o->data);
       o->data = next;
       o->len = n;
+      o->memo.clear();
     }
     view = core::FitStateView(o->data, o->len, /*validate=*/false);
-    if (!view.add_row(numeric, categorical))
+    if (!view.add_row(numeric, categorical, &o->memo))
       throw core::Error(core::ErrorCode::kInternal, "custseg state did not accept a prepared row");
   }
   if (view.verbose() && view.seen() % 1000000 == 0) {

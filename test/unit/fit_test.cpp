@@ -184,6 +184,46 @@ TEST(Fit, CorruptStateIsRejectedNotRead) {
   }
 }
 
+// The level memo (LevelMemo) gives the state the same bytes as the level hash alone: texts of every
+// length class (empty, under 4, under 8, 8 to 16 bytes with equal first and last words, longer
+// than 16), a column of a few levels, one of more levels than the memo holds (which stops using
+// it), new levels after the memo is full, and buffers replaced as the state grows.
+TEST(Fit, LevelMemoGivesTheSameState) {
+  const std::vector<std::string> few = {"", "a", "ab", "abc", "abcd", "abcdefg", "abcdefgh", "abcdefghi",
+                                        "abcdefgh--------", "abcdefgh-+------", "abcdefgh-------+",
+                                        "abcdefghijklmnopq", "abcdefghijklmnopr"};
+  std::vector<std::string> many;
+  for (int i = 0; i < 300; ++i) many.push_back("city_" + std::to_string(i));
+  const std::string options = R"({"k": 2, "sample_size": 2000})";
+  FitAccumulator with({"x", "few", "many"}, 1, options);
+  std::vector<uint8_t> without = FitAccumulator({"x", "few", "many"}, 1, options).bytes();
+  std::mt19937_64 gen(3);
+  for (int r = 0; r < 6000; ++r) {
+    // The first rows draw from a few texts only, so the memo fills before the rest arrive.
+    const std::string& f = few[size_t(gen() % (r < 500 ? 4 : few.size()))];
+    const std::string& m = many[size_t(gen() % many.size())];
+    double num[1] = {double(gen() % 1000) / 10.0};
+    StrRef cat[2] = {StrRef{f.data(), f.size(), false}, StrRef{m.data(), m.size(), r % 17 == 0}};
+    with.add_row(num, cat);
+    FitStateView view(without.data(), without.size());
+    if (!view.add_row(num, cat)) {
+      if (const size_t len = view.grown_length(cat)) {
+        std::vector<uint8_t> next(len);
+        view.grow_into(next.data(), len);
+        without = std::move(next);
+      } else {
+        FitParts p = decode_state(without.data(), without.size());
+        p.prepare(cat);
+        without = encode_state(p);
+      }
+      ASSERT_TRUE(FitStateView(without.data(), without.size()).add_row(num, cat));
+    }
+  }
+  EXPECT_TRUE(with.bytes() == without);
+  const FitParts p = decode_state(with.bytes().data(), with.bytes().size());
+  EXPECT_EQ(p.levels.size(), few.size() + many.size());
+}
+
 // A full reservoir grows by copying the flat state; the result is byte for byte what decoding,
 // preparing and encoding gives, at each fourfold growth up to sample_size.
 TEST(Fit, ReservoirGrowsByCopyAsByEncoding) {
