@@ -18,6 +18,7 @@
 #include "moments.h"
 #include "options.h"
 #include "sparse_rows.h"
+#include "text_key.h"
 
 namespace custseg::core {
 
@@ -205,16 +206,15 @@ uint64_t category_hash(uint64_t seed, int column, const char* data, size_t len);
 FitParts decode_state(const uint8_t* data, size_t len, bool borrow = false);
 
 // A running state's memo of the categories it found, per categorical column (the first kColumns):
-// up to kEntries texts of at most 16 bytes each, as their length and two words that hold every byte,
-// with their level index. add_row looks a category up here before the state's level hash: a column
-// of a few levels then costs a comparison or two per row instead of a hash and a probe. A column
-// whose lookups mostly miss (more levels than entries) stops using it. Its indices belong to one
-// state buffer: clear() whenever the buffer is replaced.
+// up to kEntries texts of at most 16 bytes each, as their keys (text_key.h), with their level
+// index. add_row looks a category up here before the state's level hash: a column of a few levels
+// then costs a comparison or two per row instead of a hash and a probe. A column whose lookups
+// mostly miss (more levels than entries) stops using it. Its indices belong to one state buffer:
+// clear() whenever the buffer is replaced.
 struct LevelMemo {
   static constexpr int kColumns = 16, kEntries = 8, kTrial = 256;
   struct Entry {
-    uint64_t a, b;
-    uint64_t len;
+    TextKey key;
     int64_t id;
   };
   struct Column {

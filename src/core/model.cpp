@@ -691,6 +691,17 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
       while (level_slots_[slot_first_[i] + slot] != 0) slot = (slot + 1) & slot_mask_[i];
       level_slots_[slot_first_[i] + slot] = l + 1;
     }
+  small_keys_.assign(n_cat * kSmallLevels, TextKey());
+  small_count_.assign(n_cat, -1);
+  for (size_t i = 0; i < n_cat; ++i) {
+    if (level_count_[i] > uint32_t(kSmallLevels)) continue;
+    bool fits = true;
+    for (uint32_t l = 0; l < level_count_[i] && fits; ++l) {
+      const uint32_t si = level_first_[i] + l;
+      fits = text_key(str_bytes_ + str_off_[si], str_off_[si + 1] - str_off_[si], small_keys_[i * kSmallLevels + l]);
+    }
+    if (fits) small_count_[i] = int(level_count_[i]);
+  }
   if (n_components_ > 0) fold_.build(components_, mean_, scale_, pca_mean_, dim_, n_numeric_, n_components_);
 }
 
@@ -745,6 +756,14 @@ void ModelView::transform(const double* numeric, const StrRef* categorical, doub
 
 int ModelView::level_of(int c, const StrRef& v) const {
   if (v.is_null) return -1;
+  if (const int count = small_count_[size_t(c)]; count >= 0) {
+    TextKey k;
+    if (!text_key(v.data, v.len, k)) return -1;  // longer than every level
+    const TextKey* keys = small_keys_.data() + size_t(c) * kSmallLevels;
+    for (int l = 0; l < count; ++l)
+      if (keys[l] == k) return l;
+    return -1;
+  }
   const uint32_t first = level_first_[size_t(c)];
   const uint32_t* slots = level_slots_.data() + slot_first_[size_t(c)];
   const uint32_t mask = slot_mask_[size_t(c)];

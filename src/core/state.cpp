@@ -626,32 +626,6 @@ void FitStateView::add_skipped() {
   ++h->skipped;
 }
 
-namespace {
-
-// A text of at most 16 bytes as two words that hold every byte (overlapping when shorter than 16,
-// so that with the length they tell any two texts apart), read without going past its end.
-bool memo_key(const StrRef& v, uint64_t& a, uint64_t& b) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(v.data);
-  const size_t n = v.len;
-  if (n > 16) return false;
-  if (n >= 8) {
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
-  } else if (n >= 4) {
-    uint32_t x, y;
-    std::memcpy(&x, p, 4);
-    std::memcpy(&y, p + n - 4, 4);
-    a = uint64_t(x) | (uint64_t(y) << 32);
-    b = 0;
-  } else {
-    a = b = 0;
-    for (size_t i = 0; i < n; ++i) a |= uint64_t(p[i]) << (8 * i);
-  }
-  return true;
-}
-
-}  // namespace
-
 bool FitStateView::add_row(const double* numeric, const StrRef* categorical, LevelMemo* memo) {
   StateHeader* h = reinterpret_cast<StateHeader*>(base_ + kReserved);
   const int w = int(h->n_features), nn = int(h->n_numeric);
@@ -672,18 +646,15 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical, Lev
       continue;
     }
     LevelMemo::Column* mc = memo && c < LevelMemo::kColumns && !memo->column[c].off ? &memo->column[c] : nullptr;
-    uint64_t ka = 0, kb = 0;
-    if (mc && !memo_key(categorical[c], ka, kb)) mc = nullptr;
+    TextKey key;
+    if (mc && !text_key(categorical[c].data, categorical[c].len, key)) mc = nullptr;
     int id = -1;
     if (mc) {
-      const uint64_t len = categorical[c].len;
-      for (int e = 0; e < mc->count; ++e) {
-        const LevelMemo::Entry& m = mc->entry[e];
-        if (m.a == ka && m.b == kb && m.len == len) {
-          id = int(m.id);
+      for (int e = 0; e < mc->count; ++e)
+        if (mc->entry[e].key == key) {
+          id = int(mc->entry[e].id);
           break;
         }
-      }
       // A column with more levels than the memo holds stops using it.
       if (mc->lookups < LevelMemo::kTrial) {
         ++mc->lookups;
@@ -694,7 +665,7 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical, Lev
       id = find_level(c, categorical[c]);
       if (id < 0) id = add_level(c, categorical[c]);
       if (id < 0) return false;
-      if (mc && mc->count < LevelMemo::kEntries) mc->entry[mc->count++] = {ka, kb, categorical[c].len, id};
+      if (mc && mc->count < LevelMemo::kEntries) mc->entry[mc->count++] = {key, id};
     }
     ids[c] = id;
     chash[c] = lhash[id];

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -71,6 +73,51 @@ TEST(Model, ViewTransformsAsTheFormulaSays) {
   EXPECT_EQ(s.index, at);
   EXPECT_NEAR(s.distance, std::sqrt(best), 1e-12);
   EXPECT_GE(s.runner_up, s.distance);
+}
+
+// A column of a few short levels is looked up by its levels' keys (text_key.h), one of more or
+// longer levels by the index: both find every level and no other text, whatever its length.
+TEST(Model, LevelsAreFoundByKeyAndByIndex) {
+  const std::vector<std::string> small = {"", "a", "abc", "abcd", "abcdefgh", "abcdefgh-", "abcdefghijklmnop"};
+  std::vector<std::string> large = small;
+  large.push_back("abcdefghijklmnopq");  // 17 bytes: this column takes the index
+  FitAccumulator acc({"x", "small", "large"}, 1, R"({"k": null, "n_components": null})");
+  for (size_t i = 0; i < 40; ++i) {
+    double num[1] = {double(i)};
+    const std::string &s = small[i % small.size()], &l = large[i % large.size()];
+    StrRef cat[2] = {StrRef{s.data(), s.size(), false}, StrRef{l.data(), l.size(), false}};
+    acc.add_row(num, cat);
+  }
+  const Model m = acc.finish();
+  const std::vector<uint8_t> bytes = serialize(m);
+  ModelView v(bytes.data(), bytes.size());
+  const int D = m.encoded_dim();
+  ASSERT_EQ(D, 1 + int(small.size() + large.size()));
+  std::vector<double> scratch(static_cast<size_t>(D)), out(static_cast<size_t>(D));
+  const std::vector<std::string> unseen = {"b", "abd", "abce", "abcdefgi", "abcdefgh+", "abcdefghijklmnoq",
+                                           "abcdefghijklmnopr", "abcdefghijklmnopqr"};
+  for (int c = 0; c < 2; ++c) {
+    const std::vector<std::string>& levels = c == 0 ? small : large;
+    const int first = 1 + (c == 0 ? 0 : int(small.size()));
+    std::vector<std::string> sorted = levels;
+    std::sort(sorted.begin(), sorted.end());
+    for (const std::string& t : sorted) {
+      double num[1] = {0};
+      StrRef cat[2] = {StrRef{}, StrRef{}};
+      cat[c] = StrRef{t.data(), t.size(), false};
+      v.transform(num, cat, scratch.data(), out.data());
+      const int at = int(std::find(sorted.begin(), sorted.end(), t) - sorted.begin());
+      for (int l = 0; l < int(sorted.size()); ++l)
+        EXPECT_EQ(out[size_t(first + l)], l == at ? 1.0 : 0.0) << "column " << c << " text '" << t << "' level " << l;
+    }
+    for (const std::string& t : unseen) {
+      double num[1] = {0};
+      StrRef cat[2] = {StrRef{}, StrRef{}};
+      cat[c] = StrRef{t.data(), t.size(), false};
+      v.transform(num, cat, scratch.data(), out.data());
+      for (int l = 0; l < int(sorted.size()); ++l) EXPECT_EQ(out[size_t(first + l)], 0.0) << "unseen '" << t << "'";
+    }
+  }
 }
 
 TEST(Model, UnseenAndNullLevelsEncodeAsZeros) {
