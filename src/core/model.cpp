@@ -25,6 +25,18 @@ inline uint64_t level_text_hash(const char* data, size_t len) {
   return h ^ (h >> 29);
 }
 
+// The hash of a level's key (text_key.h), for the columns whose levels all have one: the words
+// combined, then MurmurHash3's finalizer, so that every byte moves the low bits the index masks
+// (texts that differ only in their last characters, "city_1" and "city_2", are the common case).
+inline uint64_t level_key_hash(const TextKey& k) {
+  uint64_t h = k.a ^ (k.b * 0x9E3779B97F4A7C15ULL) ^ (k.len << 59);
+  h ^= h >> 33;
+  h *= 0xFF51AFD7ED558CCDULL;
+  h ^= h >> 33;
+  h *= 0xC4CEB9FE1A85EC53ULL;
+  return h ^ (h >> 33);
+}
+
 constexpr uint32_t kMagic = 0x4D475343;  // "CSGM" little-endian
 constexpr size_t kReserved = 8;          // varlena header + padding, owned by the glue
 constexpr int kInfoFields = 10;
@@ -683,25 +695,35 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
     slot_mask_[i] = size - 1;
     slots += size;
   }
+  // The levels' keys, for the columns whose levels are all of at most 16 bytes.
+  key_first_.assign(n_cat, -1);
+  small_count_.assign(n_cat, -1);
+  for (size_t i = 0; i < n_cat; ++i) {
+    const size_t at = level_keys_.size();
+    bool fits = true;
+    for (uint32_t l = 0; l < level_count_[i] && fits; ++l) {
+      const uint32_t si = level_first_[i] + l;
+      TextKey k;
+      fits = text_key(str_bytes_ + str_off_[si], str_off_[si + 1] - str_off_[si], k);
+      level_keys_.push_back(k);
+    }
+    if (!fits) {
+      level_keys_.resize(at);
+      continue;
+    }
+    key_first_[i] = int64_t(at);
+    if (level_count_[i] <= uint32_t(kSmallLevels)) small_count_[i] = int(level_count_[i]);
+  }
   level_slots_.assign(slots, 0);
   for (size_t i = 0; i < n_cat; ++i)
     for (uint32_t l = 0; l < level_count_[i]; ++l) {
       const uint32_t si = level_first_[i] + l;
-      uint32_t slot = uint32_t(level_text_hash(str_bytes_ + str_off_[si], str_off_[si + 1] - str_off_[si])) & slot_mask_[i];
+      const uint64_t h = key_first_[i] >= 0 ? level_key_hash(level_keys_[size_t(key_first_[i]) + l])
+                                            : level_text_hash(str_bytes_ + str_off_[si], str_off_[si + 1] - str_off_[si]);
+      uint32_t slot = uint32_t(h) & slot_mask_[i];
       while (level_slots_[slot_first_[i] + slot] != 0) slot = (slot + 1) & slot_mask_[i];
       level_slots_[slot_first_[i] + slot] = l + 1;
     }
-  small_keys_.assign(n_cat * kSmallLevels, TextKey());
-  small_count_.assign(n_cat, -1);
-  for (size_t i = 0; i < n_cat; ++i) {
-    if (level_count_[i] > uint32_t(kSmallLevels)) continue;
-    bool fits = true;
-    for (uint32_t l = 0; l < level_count_[i] && fits; ++l) {
-      const uint32_t si = level_first_[i] + l;
-      fits = text_key(str_bytes_ + str_off_[si], str_off_[si + 1] - str_off_[si], small_keys_[i * kSmallLevels + l]);
-    }
-    if (fits) small_count_[i] = int(level_count_[i]);
-  }
   if (n_components_ > 0) fold_.build(components_, mean_, scale_, pca_mean_, dim_, n_numeric_, n_components_);
 }
 
@@ -756,17 +778,22 @@ void ModelView::transform(const double* numeric, const StrRef* categorical, doub
 
 int ModelView::level_of(int c, const StrRef& v) const {
   if (v.is_null) return -1;
-  if (const int count = small_count_[size_t(c)]; count >= 0) {
+  const uint32_t* slots = level_slots_.data() + slot_first_[size_t(c)];
+  const uint32_t mask = slot_mask_[size_t(c)];
+  if (const int64_t kf = key_first_[size_t(c)]; kf >= 0) {
     TextKey k;
     if (!text_key(v.data, v.len, k)) return -1;  // longer than every level
-    const TextKey* keys = small_keys_.data() + size_t(c) * kSmallLevels;
-    for (int l = 0; l < count; ++l)
-      if (keys[l] == k) return l;
+    const TextKey* keys = level_keys_.data() + kf;
+    if (const int count = small_count_[size_t(c)]; count >= 0) {
+      for (int l = 0; l < count; ++l)
+        if (keys[l] == k) return l;
+      return -1;
+    }
+    for (uint32_t slot = uint32_t(level_key_hash(k)) & mask; slots[slot] != 0; slot = (slot + 1) & mask)
+      if (keys[slots[slot] - 1] == k) return int(slots[slot] - 1);
     return -1;
   }
   const uint32_t first = level_first_[size_t(c)];
-  const uint32_t* slots = level_slots_.data() + slot_first_[size_t(c)];
-  const uint32_t mask = slot_mask_[size_t(c)];
   for (uint32_t slot = uint32_t(level_text_hash(v.data, v.len)) & mask; slots[slot] != 0; slot = (slot + 1) & mask) {
     const uint32_t si = first + slots[slot] - 1;
     const size_t ll = str_off_[si + 1] - str_off_[si];
@@ -807,14 +834,24 @@ void nearest_two(const double* x, const double* ctrs, int k, int p, Score& s, T&
 int nearest_row(const double* x, const double* rows, int n, int p, double& best_d2) {
   double best = std::numeric_limits<double>::infinity();
   int at = -1;
-  for (int i = 0; i < n; ++i) {
-    const double* c = rows + size_t(i) * size_t(p);
-    double d2 = 0;
-    for (int j = 0; j < p; ++j) {
-      const double t = x[j] - c[j];
-      d2 += t * t;
+  if (p == 2) {
+    // The default PCA space: the same sums as below, unrolled.
+    const double x0 = x[0], x1 = x[1];
+    for (int i = 0; i < n; ++i) {
+      const double t0 = x0 - rows[2 * i], t1 = x1 - rows[2 * i + 1];
+      const double d2 = t0 * t0 + t1 * t1;
+      if (d2 < best) best = d2, at = i;
     }
-    if (d2 < best) best = d2, at = i;
+  } else {
+    for (int i = 0; i < n; ++i) {
+      const double* c = rows + size_t(i) * size_t(p);
+      double d2 = 0;
+      for (int j = 0; j < p; ++j) {
+        const double t = x[j] - c[j];
+        d2 += t * t;
+      }
+      if (d2 < best) best = d2, at = i;
+    }
   }
   if (at < 0) {
     long double best_l = std::numeric_limits<long double>::infinity();

@@ -217,11 +217,13 @@ class ModelView {
   // Per categorical feature, an open-addressing index of its levels (level + 1 per slot, 0 empty):
   // slots [slot_first_[c], slot_first_[c] + slot_mask_[c] + 1) of level_slots_.
   std::vector<uint32_t> level_slots_, slot_first_, slot_mask_;
-  // Per categorical feature of at most kSmallLevels levels, each of at most 16 bytes: the levels'
-  // keys (text_key.h), kSmallLevels per feature, compared in turn instead of hashing and probing;
-  // small_count_[c] is the feature's level count, or -1 when it takes the index.
+  // Per categorical feature whose levels are all of at most 16 bytes: their keys (text_key.h) from
+  // level_keys_[key_first_[c]] on (-1: the feature has a longer level), which its index hashes and
+  // compares instead of the texts. A feature of at most kSmallLevels such levels compares them in
+  // turn, without the index (small_count_[c]: its level count, else -1).
   static constexpr int kSmallLevels = 8;
-  std::vector<TextKey> small_keys_;
+  std::vector<TextKey> level_keys_;
+  std::vector<int64_t> key_first_;
   std::vector<int> small_count_;
   // The level of categorical feature c that v is (0-based), or -1 (NULL or unseen).
   int level_of(int c, const StrRef& v) const;

@@ -75,48 +75,55 @@ TEST(Model, ViewTransformsAsTheFormulaSays) {
   EXPECT_GE(s.runner_up, s.distance);
 }
 
-// A column of a few short levels is looked up by its levels' keys (text_key.h), one of more or
-// longer levels by the index: both find every level and no other text, whatever its length.
+// A column of a few short levels compares its levels' keys (text_key.h) in turn, one of more short
+// levels hashes the keys, one with a longer level hashes the texts: each finds every level and no
+// other text, whatever its length.
 TEST(Model, LevelsAreFoundByKeyAndByIndex) {
   const std::vector<std::string> small = {"", "a", "abc", "abcd", "abcdefgh", "abcdefgh-", "abcdefghijklmnop"};
+  std::vector<std::string> medium = small;
+  for (const char* t : {"b", "ab", "abcdefgi", "abcdefgh+", "abcdefghijklmnoq", "bcdefghijklmnop"}) medium.push_back(t);
+  for (int i = 0; i < 200; ++i) medium.push_back("city_" + std::to_string(i));  // alike but for their ends
   std::vector<std::string> large = small;
-  large.push_back("abcdefghijklmnopq");  // 17 bytes: this column takes the index
-  FitAccumulator acc({"x", "small", "large"}, 1, R"({"k": null, "n_components": null})");
-  for (size_t i = 0; i < 40; ++i) {
+  large.push_back("abcdefghijklmnopq");  // 17 bytes: this column hashes the texts
+  const std::vector<const std::vector<std::string>*> columns = {&small, &medium, &large};
+  FitAccumulator acc({"x", "small", "medium", "large"}, 1, R"({"k": null, "n_components": null})");
+  for (size_t i = 0; i < 400; ++i) {
     double num[1] = {double(i)};
-    const std::string &s = small[i % small.size()], &l = large[i % large.size()];
-    StrRef cat[2] = {StrRef{s.data(), s.size(), false}, StrRef{l.data(), l.size(), false}};
+    StrRef cat[3];
+    for (size_t c = 0; c < 3; ++c) {
+      const std::string& t = (*columns[c])[i % columns[c]->size()];
+      cat[c] = StrRef{t.data(), t.size(), false};
+    }
     acc.add_row(num, cat);
   }
   const Model m = acc.finish();
   const std::vector<uint8_t> bytes = serialize(m);
   ModelView v(bytes.data(), bytes.size());
   const int D = m.encoded_dim();
-  ASSERT_EQ(D, 1 + int(small.size() + large.size()));
+  ASSERT_EQ(D, 1 + int(small.size() + medium.size() + large.size()));
   std::vector<double> scratch(static_cast<size_t>(D)), out(static_cast<size_t>(D));
-  const std::vector<std::string> unseen = {"b", "abd", "abce", "abcdefgi", "abcdefgh+", "abcdefghijklmnoq",
+  const std::vector<std::string> unseen = {"c", "abd", "abce", "abcdefgj", "abcdefgh*", "abcdefghijklmnoz",
                                            "abcdefghijklmnopr", "abcdefghijklmnopqr"};
-  for (int c = 0; c < 2; ++c) {
-    const std::vector<std::string>& levels = c == 0 ? small : large;
-    const int first = 1 + (c == 0 ? 0 : int(small.size()));
-    std::vector<std::string> sorted = levels;
+  int first = 1;
+  for (size_t c = 0; c < 3; ++c) {
+    std::vector<std::string> sorted = *columns[c];
     std::sort(sorted.begin(), sorted.end());
-    for (const std::string& t : sorted) {
+    const auto encode = [&](const std::string& t) {
       double num[1] = {0};
-      StrRef cat[2] = {StrRef{}, StrRef{}};
+      StrRef cat[3];
       cat[c] = StrRef{t.data(), t.size(), false};
       v.transform(num, cat, scratch.data(), out.data());
-      const int at = int(std::find(sorted.begin(), sorted.end(), t) - sorted.begin());
-      for (int l = 0; l < int(sorted.size()); ++l)
-        EXPECT_EQ(out[size_t(first + l)], l == at ? 1.0 : 0.0) << "column " << c << " text '" << t << "' level " << l;
+    };
+    for (size_t at = 0; at < sorted.size(); ++at) {
+      encode(sorted[at]);
+      for (size_t l = 0; l < sorted.size(); ++l)
+        EXPECT_EQ(out[size_t(first) + l], l == at ? 1.0 : 0.0) << "column " << c << " '" << sorted[at] << "' level " << l;
     }
     for (const std::string& t : unseen) {
-      double num[1] = {0};
-      StrRef cat[2] = {StrRef{}, StrRef{}};
-      cat[c] = StrRef{t.data(), t.size(), false};
-      v.transform(num, cat, scratch.data(), out.data());
-      for (int l = 0; l < int(sorted.size()); ++l) EXPECT_EQ(out[size_t(first + l)], 0.0) << "unseen '" << t << "'";
+      encode(t);
+      for (size_t l = 0; l < sorted.size(); ++l) EXPECT_EQ(out[size_t(first) + l], 0.0) << "column " << c << " unseen '" << t << "'";
     }
+    first += int(sorted.size());
   }
 }
 
