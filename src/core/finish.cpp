@@ -50,11 +50,6 @@ void require_distinct(const SparseRows& S, int k) {
   if (int(distinct.size()) < k) too_few_distinct(distinct.size(), k);
 }
 
-// Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize; above that, estimated on a
-// uniform sample drawn with the seed, in stages of kSilhouetteFirstRows, twice that, ... up to
-// kSilhouetteSampleSize rows, stopping once the estimate's standard error is at most
-// kSilhouetteTolerance (a stage extends the one before, so the stages cost no more than the last
-// one alone). Sets info.silhouette and info.silhouette_rows.
 // The silhouette's sample of `rows` rows: their indices (the first kSilhouetteSampleSize of a
 // seeded shuffle), none when every row is scored exactly.
 std::vector<Eigen::Index> silhouette_rows(Eigen::Index rows, uint64_t seed) {
@@ -74,76 +69,46 @@ std::vector<int> labels_of(const std::vector<int>& labels, const std::vector<Eig
   return sl;
 }
 
-void silhouette_of(const RowMatrix& X, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
+// Silhouette is O(n^2): exact on every row up to kSilhouetteSampleSize; above that, estimated on a
+// uniform sample drawn with the seed, in stages of kSilhouetteFirstRows, twice that, ... up to
+// kSilhouetteSampleSize rows, stopping once the estimate's standard error is at most
+// kSilhouetteTolerance (a stage extends the one before, so the stages cost no more than the last
+// one alone). Sets info.silhouette and info.silhouette_rows. X: a matrix or sparse rows.
+template <class Rows>
+void silhouette_of(const Rows& X, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
                    TrainInfo& info) {
-  const std::vector<Eigen::Index> idx = silhouette_rows(X.rows(), seed);
+  const Eigen::Index n = rows_in(X);
+  const std::vector<Eigen::Index> idx = silhouette_rows(n, seed);
   if (idx.empty()) {
-    info.silhouette = silhouette_score(X, labels, k, check);
-    info.silhouette_rows = double(X.rows());
+    info.silhouette = silhouette_growing(X, labels, k, n, -1, check).score;  // exact
+    info.silhouette_rows = double(n);
     return;
   }
-  RowMatrix S(Eigen::Index(idx.size()), X.cols());
-  for (size_t i = 0; i < idx.size(); ++i) S.row(Eigen::Index(i)) = X.row(idx[i]);
-  const SilhouetteEstimate e =
-      silhouette_growing(S, labels_of(labels, idx), k, kSilhouetteFirstRows, kSilhouetteTolerance, check);
-  info.silhouette = e.score;
-  info.silhouette_rows = double(e.rows);
-}
-
-void silhouette_of(const SparseRows& R, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
-                   TrainInfo& info) {
-  const std::vector<Eigen::Index> idx = silhouette_rows(R.n, seed);
-  if (idx.empty()) {
-    info.silhouette = silhouette_growing(R, labels, k, R.n, -1, check).score;
-    info.silhouette_rows = double(R.n);
-    return;
-  }
-  const SilhouetteEstimate e = silhouette_growing(select_rows(R, idx), labels_of(labels, idx), k,
+  const SilhouetteEstimate e = silhouette_growing(select_rows(X, idx), labels_of(labels, idx), k,
                                                   kSilhouetteFirstRows, kSilhouetteTolerance, check);
   info.silhouette = e.score;
   info.silhouette_rows = double(e.rows);
 }
 
-// The metrics of k-means on sparse rows (every row labelled).
-void score_segments(const SparseRows& R, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
-                    TrainInfo& info) {
-  silhouette_of(R, labels, k, seed, check, info);
-  const ClusterScores cs = cluster_scores(R, labels, k);
-  info.calinski_harabasz = cs.calinski_harabasz;
-  info.davies_bouldin = cs.davies_bouldin;
-}
-
 // The metrics of a clustering on the rows it labelled (label >= 0; noise is left out), in the
-// metrics' space M: info.silhouette, silhouette_rows, calinski_harabasz and davies_bouldin.
-void score_segments(const RowMatrix& M, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
+// metrics' space M (a matrix or sparse rows): info.silhouette, silhouette_rows, calinski_harabasz
+// and davies_bouldin.
+template <class Rows>
+void score_segments(const Rows& M, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
                     TrainInfo& info) {
-  Eigen::Index kept = 0;
-  for (int l : labels) kept += l >= 0;
-  if (kept == M.rows()) {
-    silhouette_of(M, labels, k, seed, check, info);
-    const ClusterScores cs = cluster_scores(M, labels, k);
+  const auto scores = [&](const Rows& S, const std::vector<int>& sl) {
+    silhouette_of(S, sl, k, seed, check, info);
+    const ClusterScores cs = cluster_scores(S, sl, k);
     info.calinski_harabasz = cs.calinski_harabasz;
     info.davies_bouldin = cs.davies_bouldin;
-    return;
-  }
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  if (kept == 0) {
-    info.silhouette = info.calinski_harabasz = info.davies_bouldin = nan;
-    info.silhouette_rows = 0;
-    return;
-  }
-  RowMatrix S(kept, M.cols());
-  std::vector<int> sl;
-  sl.reserve(size_t(kept));
-  for (Eigen::Index r = 0; r < M.rows(); ++r) {
-    if (labels[size_t(r)] < 0) continue;
-    S.row(Eigen::Index(sl.size())) = M.row(r);
-    sl.push_back(labels[size_t(r)]);
-  }
-  silhouette_of(S, sl, k, seed, check, info);
-  const ClusterScores cs = cluster_scores(S, sl, k);
-  info.calinski_harabasz = cs.calinski_harabasz;
-  info.davies_bouldin = cs.davies_bouldin;
+  };
+  if (std::all_of(labels.begin(), labels.end(), [](int l) { return l >= 0; })) return scores(M, labels);
+  std::vector<Eigen::Index> kept;
+  for (size_t r = 0; r < labels.size(); ++r)
+    if (labels[r] >= 0) kept.push_back(Eigen::Index(r));
+  if (!kept.empty()) return scores(select_rows(M, kept), labels_of(labels, kept));
+  info.silhouette = info.calinski_harabasz = info.davies_bouldin = std::numeric_limits<double>::quiet_NaN();
+  info.silhouette_rows = 0;
 }
 
 // The method's name in progress lines.
@@ -167,32 +132,28 @@ Model FitParts::finish(InterruptCheck check, const std::function<void(const std:
   Prepared prep = prepare(opt, opt.k > 0, say, opt.method == Method::kKMeans);
   Model& m = prep.model;
   if (opt.k > 0) {
-    const RowMatrix& X = prep.X;
     const SparseRows* R = prep.S.n ? &prep.S : nullptr;  // k-means without PCA on one-hot columns
-    const Eigen::Index rows = R ? R->n : X.rows();
-    if (R)
-      require_distinct(*R, opt.k);
-    else
-      require_distinct(X, opt.k);
     const std::string title = method_title(opt.method);
-    say(title + ": k = " + std::to_string(opt.k) + " on " + std::to_string(rows) + " rows" +
-        (uint64_t(rows) < used ? " (uniform sample)" : ""));
-    m.method = opt.method;
-    const MethodContext ctx{X, opt, check, say, R};
-    const ClusterOutcome fit = fit_method(ctx, opt.k, m);
-    if (R)
-      set_outlier_thresholds(*R, fit, opt.outlier_quantile, m);
-    else
+    const MethodContext ctx{prep.X, opt, check, say, R};
+    // X: the clustered rows, dense or sparse; M: the metrics' space (metric_space).
+    const auto cluster = [&](const auto& X, const auto& M) {
+      const Eigen::Index rows = rows_in(X);
+      require_distinct(X, opt.k);
+      say(title + ": k = " + std::to_string(opt.k) + " on " + std::to_string(rows) + " rows" +
+          (uint64_t(rows) < used ? " (uniform sample)" : ""));
+      m.method = opt.method;
+      const ClusterOutcome fit = fit_method(ctx, opt.k, m);
       set_outlier_thresholds(X, fit, opt.outlier_quantile, m);
-    m.info.rows_clustered = double(rows);
-    m.info.inertia = fit.inertia;
-    m.info.n_iter = fit.n_iter;
-    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
-    if (R)
-      score_segments(*R, fit.labels, m.k, opt.seed, check, m.info);
-    else
+      m.info.rows_clustered = double(rows);
+      m.info.inertia = fit.inertia;
+      m.info.n_iter = fit.n_iter;
       score_segments(M, fit.labels, m.k, opt.seed, check, m.info);
-    say(title + ": inertia " + fmt(fit.inertia) + ", silhouette " + fmt(m.info.silhouette));
+      say(title + ": inertia " + fmt(fit.inertia) + ", silhouette " + fmt(m.info.silhouette));
+    };
+    if (R)
+      cluster(*R, *R);
+    else
+      cluster(prep.X, prep.Xf.rows() ? prep.Xf : prep.X);
   } else {
     m.info.rows_clustered = 0;
   }
@@ -214,43 +175,43 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
     if (opt.verbose && notice) notice(s);
   };
   Prepared prep = prepare(opt, true, say, opt.method == Method::kKMeans);
-  const RowMatrix& X = prep.X;
   const SparseRows* R = prep.S.n ? &prep.S : nullptr;  // k-means without PCA on one-hot columns
-  if (R)
-    require_distinct(*R, k_max);
-  else
-    require_distinct(X, k_max);
-  // The inertia of one cluster (the total sum of squares) anchors the elbow's chord.
-  const double total_ss = R ? total_squares(*R) : (X.rowwise() - column_means(X)).squaredNorm();
-  const MethodContext ctx{X, opt, check, say, R};
-  std::vector<ClusterOutcome> fits = evaluate_method(ctx, k_min, k_max);
+  const MethodContext ctx{prep.X, opt, check, say, R};
+  double total_ss = 0;
   std::vector<KEvaluation> out;
-  for (int k = k_min; k <= k_max; ++k) {
-    ClusterOutcome& fit = fits[size_t(k - k_min)];
-    KEvaluation e;
-    e.k = k;
-    e.inertia = fit.inertia;
-    e.n_iter = fit.n_iter;
-    e.rows = double(R ? R->n : X.rows());
-    TrainInfo info;
-    const RowMatrix& M = prep.Xf.rows() ? prep.Xf : X;  // the metrics' space (metric_space)
-    if (R)
-      score_segments(*R, fit.labels, k, opt.seed, check, info);
-    else
+  // X: the clustered rows, dense or sparse; M: the metrics' space (metric_space).
+  const auto evaluate = [&](const auto& X, const auto& M) {
+    require_distinct(X, k_max);
+    // The inertia of one cluster (the total sum of squares) anchors the elbow's chord.
+    total_ss = total_squares(X);
+    std::vector<ClusterOutcome> fits = evaluate_method(ctx, k_min, k_max);
+    for (int k = k_min; k <= k_max; ++k) {
+      ClusterOutcome& fit = fits[size_t(k - k_min)];
+      KEvaluation e;
+      e.k = k;
+      e.inertia = fit.inertia;
+      e.n_iter = fit.n_iter;
+      e.rows = double(rows_in(X));
+      TrainInfo info;
       score_segments(M, fit.labels, k, opt.seed, check, info);
-    e.silhouette = info.silhouette;
-    e.silhouette_rows = info.silhouette_rows;
-    e.calinski_harabasz = info.calinski_harabasz;
-    e.davies_bouldin = info.davies_bouldin;
-    if (opt.method == Method::kGmm) {
-      const int p = int(X.cols());
-      e.bic = gmm_bic(fit.log_likelihood, k, p, opt.covariance_diag, double(X.rows()));
-      e.aic = gmm_aic(fit.log_likelihood, k, p, opt.covariance_diag);
+      e.silhouette = info.silhouette;
+      e.silhouette_rows = info.silhouette_rows;
+      e.calinski_harabasz = info.calinski_harabasz;
+      e.davies_bouldin = info.davies_bouldin;
+      if (opt.method == Method::kGmm) {  // gmm's rows are dense
+        const int p = int(prep.X.cols());
+        e.bic = gmm_bic(fit.log_likelihood, k, p, opt.covariance_diag, double(prep.X.rows()));
+        e.aic = gmm_aic(fit.log_likelihood, k, p, opt.covariance_diag);
+      }
+      std::vector<int>().swap(fit.labels);  // scored: the labels are not needed again
+      say("k = " + std::to_string(k) + ": inertia " + fmt(e.inertia) + ", silhouette " + fmt(e.silhouette));
+      out.push_back(e);
     }
-    std::vector<int>().swap(fit.labels);  // scored: the labels are not needed again
-    say("k = " + std::to_string(k) + ": inertia " + fmt(e.inertia) + ", silhouette " + fmt(e.silhouette));
-    out.push_back(e);
-  }
+  };
+  if (R)
+    evaluate(*R, *R);
+  else
+    evaluate(prep.X, prep.Xf.rows() ? prep.Xf : prep.X);
   // Elbow (the Kneedle rule): scale k and inertia over 1..k_max to [0, 1], with k = 1 at the total
   // sum of squares; the elbow is the k farthest below the chord from k = 1 to k = k_max.
   const double lo = out.back().inertia, span = total_ss - lo;

@@ -221,6 +221,22 @@ struct LevelMemo {
     Entry entry[kEntries];
     int count, lookups, misses;
     bool off;
+    // The index of the category with this key, or -1. A lookup of the first kTrial that misses
+    // counts against the column, which stops using the memo after kTrial / 2 of them.
+    int find(const TextKey& key) {
+      int id = -1;
+      for (int e = 0; e < count && id < 0; ++e)
+        if (entry[e].key == key) id = int(entry[e].id);
+      if (lookups < kTrial) {
+        ++lookups;
+        if (id < 0 && ++misses > kTrial / 2) off = true;
+      }
+      return id;
+    }
+    // A category found in the state's level index, kept while there is room.
+    void remember(const TextKey& key, int id) {
+      if (count < kEntries) entry[count++] = {key, id};
+    }
   };
   Column column[kColumns];
   void clear() {
@@ -276,12 +292,7 @@ class FitAccumulator {
 
  private:
   std::vector<uint8_t> buf_;
-  LevelMemo memo_ = fresh_memo();
-  static LevelMemo fresh_memo() {
-    LevelMemo m;
-    m.clear();
-    return m;
-  }
+  LevelMemo memo_;  // cleared by the constructor
 };
 
 }  // namespace custseg::core

@@ -571,21 +571,12 @@ double kmeans_tol(const SparseRows& S, double rel) {
   return (ss / double(S.n)).mean() * rel;
 }
 
-Eigen::Index rows_in(const Eigen::Ref<const RowMatrix>& X) { return X.rows(); }
-Eigen::Index rows_in(const SparseRows& S) { return S.n; }
-
 // The rows i * n / m of X, i = 0..m-1.
-RowMatrix spaced_rows(const Eigen::Ref<const RowMatrix>& X, Eigen::Index m) {
-  const Eigen::Index n = X.rows();
-  RowMatrix sub(m, X.cols());
-  for (Eigen::Index i = 0; i < m; ++i) sub.row(i) = X.row(i * n / m);
-  return sub;
-}
-
-SparseRows spaced_rows(const SparseRows& S, Eigen::Index m) {
+template <class Source>
+auto spaced_rows(const Source& X, Eigen::Index m) {
   std::vector<Eigen::Index> idx(static_cast<size_t>(m));
-  for (Eigen::Index i = 0; i < m; ++i) idx[size_t(i)] = i * S.n / m;
-  return select_rows(S, idx);
+  for (Eigen::Index i = 0; i < m; ++i) idx[size_t(i)] = i * rows_in(X) / m;
+  return select_rows(X, idx);
 }
 
 // Every restart on X (a dense matrix or sparse rows).

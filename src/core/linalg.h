@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdexcept>
+#include <vector>
 
 #ifndef eigen_assert
 #define eigen_assert(x) \
@@ -28,6 +29,20 @@ inline Eigen::RowVectorXd column_means(const Eigen::Ref<const RowMatrix>& X) {
   Eigen::RowVectorXd mu = Eigen::RowVectorXd::Zero(X.cols());
   for (Eigen::Index i = 0; i < X.rows(); ++i) mu += X.row(i);
   return X.rows() > 0 ? Eigen::RowVectorXd(mu / double(X.rows())) : mu;
+}
+
+// Sum over the rows of the squared distance to the column means (the total sum of squares).
+inline double total_squares(const Eigen::Ref<const RowMatrix>& X) {
+  return (X.rowwise() - column_means(X)).squaredNorm();
+}
+
+// The rows, and rows idx[0], idx[1], ... in that order; sparse_rows.h has the same for sparse rows,
+// so that code over either form is written once.
+inline Eigen::Index rows_in(const Eigen::Ref<const RowMatrix>& X) { return X.rows(); }
+inline RowMatrix select_rows(const Eigen::Ref<const RowMatrix>& X, const std::vector<Eigen::Index>& idx) {
+  RowMatrix out(Eigen::Index(idx.size()), X.cols());
+  for (size_t r = 0; r < idx.size(); ++r) out.row(Eigen::Index(r)) = X.row(idx[r]);
+  return out;
 }
 
 }  // namespace custseg::core

@@ -73,10 +73,7 @@ __attribute__((target_clones("avx2", "default"))) double distance_sums(const dou
 // distances from row i to the rows of cluster c).
 class PairSums {
  public:
-  PairSums(Eigen::MatrixXd G, Eigen::MatrixXd& S) : G_(std::move(G)), S_(S) {
-    const Eigen::MatrixXd& G_in = G_;
-    init(G_in);
-  }
+  PairSums(Eigen::MatrixXd G, Eigen::MatrixXd& S) : G_(std::move(G)), S_(S) { init(G_); }
   // Rows already split (sparse_rows.h): dense columns in Gd (by column), the others as lists of
   // nonzero entries in column order.
   PairSums(Eigen::MatrixXd Gd, std::vector<Eigen::Index> ptr, std::vector<int> col, std::vector<double> val,

@@ -697,7 +697,6 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
   }
   // The levels' keys, for the columns whose levels are all of at most 16 bytes.
   key_first_.assign(n_cat, -1);
-  small_count_.assign(n_cat, -1);
   for (size_t i = 0; i < n_cat; ++i) {
     const size_t at = level_keys_.size();
     bool fits = true;
@@ -712,7 +711,6 @@ ModelView::ModelView(const uint8_t* data, size_t len) : base_(data) {
       continue;
     }
     key_first_[i] = int64_t(at);
-    if (level_count_[i] <= uint32_t(kSmallLevels)) small_count_[i] = int(level_count_[i]);
   }
   level_slots_.assign(slots, 0);
   for (size_t i = 0; i < n_cat; ++i)
@@ -784,7 +782,7 @@ int ModelView::level_of(int c, const StrRef& v) const {
     TextKey k;
     if (!text_key(v.data, v.len, k)) return -1;  // longer than every level
     const TextKey* keys = level_keys_.data() + kf;
-    if (const int count = small_count_[size_t(c)]; count >= 0) {
+    if (const int count = int(level_count_[size_t(c)]); count <= kSmallLevels) {
       for (int l = 0; l < count; ++l)
         if (keys[l] == k) return l;
       return -1;

@@ -220,11 +220,10 @@ class ModelView {
   // Per categorical feature whose levels are all of at most 16 bytes: their keys (text_key.h) from
   // level_keys_[key_first_[c]] on (-1: the feature has a longer level), which its index hashes and
   // compares instead of the texts. A feature of at most kSmallLevels such levels compares them in
-  // turn, without the index (small_count_[c]: its level count, else -1).
+  // turn, without the index.
   static constexpr int kSmallLevels = 8;
   std::vector<TextKey> level_keys_;
   std::vector<int64_t> key_first_;
-  std::vector<int> small_count_;
   // The level of categorical feature c that v is (0-based), or -1 (NULL or unseen).
   int level_of(int c, const StrRef& v) const;
 };

@@ -104,8 +104,9 @@ bool sparse_rows_of(const double* base, Eigen::Index stride, Eigen::Index n, Eig
 // Squared distance between rows i and j.
 double sparse_rr(const SparseRows& S, Eigen::Index i, Eigen::Index j);
 
-// The rows idx[0], idx[1], ... of S, in that order.
+// The rows idx[0], idx[1], ... of S, in that order; their number (as linalg.h's for a matrix).
 SparseRows select_rows(const SparseRows& S, const std::vector<Eigen::Index>& idx);
+inline Eigen::Index rows_in(const SparseRows& S) { return S.n; }
 
 // The same rows as a dense matrix.
 RowMatrix densify(const SparseRows& S);

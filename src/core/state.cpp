@@ -648,24 +648,12 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical, Lev
     LevelMemo::Column* mc = memo && c < LevelMemo::kColumns && !memo->column[c].off ? &memo->column[c] : nullptr;
     TextKey key;
     if (mc && !text_key(categorical[c].data, categorical[c].len, key)) mc = nullptr;
-    int id = -1;
-    if (mc) {
-      for (int e = 0; e < mc->count; ++e)
-        if (mc->entry[e].key == key) {
-          id = int(mc->entry[e].id);
-          break;
-        }
-      // A column with more levels than the memo holds stops using it.
-      if (mc->lookups < LevelMemo::kTrial) {
-        ++mc->lookups;
-        if (id < 0 && ++mc->misses > LevelMemo::kTrial / 2) mc->off = true;
-      }
-    }
+    int id = mc ? mc->find(key) : -1;
     if (id < 0) {
       id = find_level(c, categorical[c]);
       if (id < 0) id = add_level(c, categorical[c]);
       if (id < 0) return false;
-      if (mc && mc->count < LevelMemo::kEntries) mc->entry[mc->count++] = {key, id};
+      if (mc) mc->remember(key, id);
     }
     ids[c] = id;
     chash[c] = lhash[id];
@@ -826,7 +814,9 @@ void FitParts::merge(FitParts& o) {
 // ---- FitAccumulator ----
 
 FitAccumulator::FitAccumulator(std::vector<std::string> names, int n_numeric, std::string options_json)
-    : buf_(encode_state(FitParts(std::move(names), n_numeric, std::move(options_json)))) {}
+    : buf_(encode_state(FitParts(std::move(names), n_numeric, std::move(options_json)))) {
+  memo_.clear();
+}
 
 void FitAccumulator::add_row(const double* numeric, const StrRef* categorical) {
   FitStateView view(buf_.data(), buf_.size());
