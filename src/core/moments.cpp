@@ -2,6 +2,7 @@
 #include "moments.h"
 
 #include "errors.h"
+#include "options.h"
 
 namespace custseg::core {
 
@@ -86,6 +87,88 @@ void Moments::add_raw(const double* rows, size_t count, size_t stride, int width
   add_raw_into(&n_, N_.data(), A_.data(), M_.data(), dim(), dim(), rows, count, stride, width, nn);
 }
 
+namespace {
+
+constexpr int kMaxActive = 1024;  // categorical columns of a row (features are fewer)
+
+// A row's active levels (category ids; a NULL category has none), checked against the L levels.
+inline int active_levels(const double* ids, int nc, Eigen::Index L, int* active) {
+  int na = 0;
+  for (int c = 0; c < nc; ++c) {
+    const double id = ids[c];
+    if (id >= 0) {
+      if (Eigen::Index(id) >= L) throw Error(ErrorCode::kDimensionMismatch, "moments: category id out of range");
+      active[na++] = int(id);
+    }
+  }
+  return na;
+}
+
+// Where complete_block_sums adds (zeroed by the caller): the centred numbers' cross
+// products yty (nn x nn column-major, upper triangle) and sums, and per level its rows' sums of
+// the centred numbers (sy, nn x L column-major) and the level pair counts (clm, L x L).
+struct BlockSums {
+  double* yty;
+  double* sum_y;
+  double* sy;
+  double* clm;
+  Eigen::Index L;
+};
+
+// The sums of a block without a missing number: a pass for the column means (false, and nothing
+// added, when a number is missing), then one for the rest, row by row; each sum runs over the rows
+// in order. NN is the number of numeric columns when known at compile time (0: nn_rt).
+template <int NN>
+bool complete_block_sums(const double* rows, Eigen::Index b, size_t stride, int nn_rt, int nc, double* mu,
+                         const BlockSums& o) {
+  const int nn = NN > 0 ? NN : nn_rt;
+  double y[NN > 0 ? NN : kMaxFeatures];
+  for (int j = 0; j < nn; ++j) y[j] = 0;
+  bool ok = true;
+  for (Eigen::Index r = 0; r < b; ++r) {
+    const double* row = rows + size_t(r) * stride;
+#pragma GCC unroll 8
+    for (int j = 0; j < nn; ++j) {
+      ok &= row[j] == row[j];
+      y[j] += row[j];
+    }
+  }
+  if (!ok) return false;
+  for (int j = 0; j < nn; ++j) mu[j] = y[j] / double(b);
+  int active[kMaxActive];
+  // The sums of the centred numbers are compensated (Kahan): they are the rounding left in the
+  // means, which they correct, so their own rounding must stay below it.
+  double carry[NN > 0 ? NN : kMaxFeatures];
+  for (int j = 0; j < nn; ++j) carry[j] = 0;
+  for (Eigen::Index r = 0; r < b; ++r) {
+    const double* row = rows + size_t(r) * stride;
+#pragma GCC unroll 8
+    for (int j = 0; j < nn; ++j) y[j] = row[j] - mu[j];
+#pragma GCC unroll 8
+    for (int j = 0; j < nn; ++j) {
+      const double yk = y[j] - carry[j], t = o.sum_y[j] + yk;
+      carry[j] = (t - o.sum_y[j]) - yk;
+      o.sum_y[j] = t;
+      double* col = o.yty + size_t(j) * size_t(nn);
+#pragma GCC unroll 8
+      for (int i = 0; i <= j; ++i) col[i] += y[i] * y[j];
+    }
+    if (nc == 0) continue;
+    const int na = active_levels(row + nn, nc, o.L, active);
+    for (int a = 0; a < na; ++a) {
+      const int l = active[a];
+      double* cl = o.clm + size_t(l) * size_t(o.L);
+      for (int a2 = 0; a2 < na; ++a2) cl[active[a2]] += 1;
+      double* syl = o.sy + size_t(l) * size_t(nn);
+#pragma GCC unroll 8
+      for (int i = 0; i < nn; ++i) syl[i] += y[i];
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int dim, int ld, const double* rows,
                            size_t count, size_t stride, int width, int nn) {
   const Eigen::Index b = Eigen::Index(count), d = dim;
@@ -93,73 +176,87 @@ void Moments::add_raw_into(double* n_rows, double* N, double* A, double* M, int 
   if (b == 0) return;
   const int nc = width - nn;
   const Eigen::Index L = d - nn;
-  // The numeric block, two-pass over present values (as add()), column by column (P and Y are
-  // column-major); each column's sums run over the rows in order.
-  Eigen::MatrixXd P(b, nn), Y(b, nn);
-  Vector cnt = Vector::Zero(nn), mu = Vector::Zero(nn);
-  for (int j = 0; j < nn; ++j) {
-    const double* src = rows + j;
-    double* pj = P.col(j).data();
-    double c = 0, sum = 0;
-    for (Eigen::Index r = 0; r < b; ++r) {
-      const double v = src[size_t(r) * stride];
-      const bool present = v == v;
-      pj[r] = present ? 1.0 : 0.0;
-      if (present) c += 1, sum += v;
-    }
-    cnt(j) = c;
-    mu(j) = c > 0 ? sum / c : 0;
-  }
-  // Y row by row too, for the one-hot columns' sums below (a row's numbers side by side).
-  RowMatrix Yr(nc > 0 ? b : 0, nn);
-  for (int j = 0; j < nn; ++j) {
-    const double* __restrict src = rows + j;
-    const double* __restrict pj = P.col(j).data();
-    double* __restrict yj = Y.col(j).data();
-    const double m = mu(j);
-    for (Eigen::Index r = 0; r < b; ++r) yj[r] = pj[r] != 0 ? src[size_t(r) * stride] - m : 0.0;
-    if (nc > 0) {
-      double* __restrict yr = Yr.data() + j;
-      for (Eigen::Index r = 0; r < b; ++r) yr[size_t(r) * size_t(nn)] = yj[r];
-    }
-  }
-  // A block without a missing number (the common case) needs only Y'Y: every pair is present in
-  // every row, so N = b and S(i, j) is the column sum of y_i.
-  const bool complete = (cnt.array() == double(b)).all();
-  const Eigen::MatrixXd YtY = Y.transpose() * Y;
-  const Vector Sy = Y.colwise().sum().transpose();  // sum of y_i over present rows
-  const Eigen::MatrixXd Nn = complete ? Eigen::MatrixXd::Constant(nn, nn, double(b)) : Eigen::MatrixXd(P.transpose() * P);
-  // S(i,j) = sum of y_i over rows where j is present
-  const Eigen::MatrixXd S = complete ? Eigen::MatrixXd(Sy.rowwise().replicate(nn)) : Eigen::MatrixXd(Y.transpose() * P);
-  // One-hot columns: present in every row. Per row, only its active levels are touched: c_lm
-  // (rows with both l and m; c_ll rows with l), and per numeric i present in the row, cp_il (rows
-  // with l and i present) and sy_il (the sum of y_i over them). In a complete block cp_il is c_ll.
+  // A block without a missing number (the common case): complete_block_sums. Otherwise the
+  // general path below, with presence.
+  Vector cnt, mu = Vector::Zero(nn), Sy = Vector::Zero(nn);
+  Eigen::MatrixXd YtY = Eigen::MatrixXd::Zero(nn, nn), Nn, S;
   Eigen::MatrixXd cp = Eigen::MatrixXd::Zero(nn, L), sy = Eigen::MatrixXd::Zero(nn, L);
   Eigen::MatrixXd clm = Eigen::MatrixXd::Zero(L, L);
-  int active[1024];
-  for (Eigen::Index r = 0; r < b && nc > 0; ++r) {
-    const double* row = rows + size_t(r) * stride;
-    int na = 0;
-    for (int c = 0; c < nc; ++c) {
-      const double id = row[nn + c];
-      if (id >= 0) {
-        if (Eigen::Index(id) >= L) throw Error(ErrorCode::kDimensionMismatch, "moments: category id out of range");
-        active[na++] = int(id);
+  bool complete = false;
+  if (nn <= kMaxFeatures) {
+    const BlockSums out{YtY.data(), Sy.data(), sy.data(), clm.data(), L};
+    switch (nn) {
+      case 1: complete = complete_block_sums<1>(rows, b, stride, nn, nc, mu.data(), out); break;
+      case 2: complete = complete_block_sums<2>(rows, b, stride, nn, nc, mu.data(), out); break;
+      case 3: complete = complete_block_sums<3>(rows, b, stride, nn, nc, mu.data(), out); break;
+      case 4: complete = complete_block_sums<4>(rows, b, stride, nn, nc, mu.data(), out); break;
+      case 5: complete = complete_block_sums<5>(rows, b, stride, nn, nc, mu.data(), out); break;
+      case 6: complete = complete_block_sums<6>(rows, b, stride, nn, nc, mu.data(), out); break;
+      case 7: complete = complete_block_sums<7>(rows, b, stride, nn, nc, mu.data(), out); break;
+      case 8: complete = complete_block_sums<8>(rows, b, stride, nn, nc, mu.data(), out); break;
+      default: complete = complete_block_sums<0>(rows, b, stride, nn, nc, mu.data(), out); break;
+    }
+  }
+  if (complete) {
+    cnt = Vector::Constant(nn, double(b));
+    for (int j = 0; j < nn; ++j)
+      for (int i = j + 1; i < nn; ++i) YtY(i, j) = YtY(j, i);
+    Nn = Eigen::MatrixXd::Constant(nn, nn, double(b));
+    S = Sy.rowwise().replicate(nn);
+  } else {
+    // The numeric block, two-pass over present values (as add()), column by column (P and Y are
+    // column-major); each column's sums run over the rows in order.
+    Eigen::MatrixXd P(b, nn), Y(b, nn);
+    cnt = Vector::Zero(nn);
+    mu = Vector::Zero(nn);
+    for (int j = 0; j < nn; ++j) {
+      const double* src = rows + j;
+      double* pj = P.col(j).data();
+      double c = 0, sum = 0;
+      for (Eigen::Index r = 0; r < b; ++r) {
+        const double v = src[size_t(r) * stride];
+        const bool present = v == v;
+        pj[r] = present ? 1.0 : 0.0;
+        if (present) c += 1, sum += v;
+      }
+      cnt(j) = c;
+      mu(j) = c > 0 ? sum / c : 0;
+    }
+    // Y row by row too, for the one-hot columns' sums below (a row's numbers side by side).
+    RowMatrix Yr(nc > 0 ? b : 0, nn);
+    for (int j = 0; j < nn; ++j) {
+      const double* __restrict src = rows + j;
+      const double* __restrict pj = P.col(j).data();
+      double* __restrict yj = Y.col(j).data();
+      const double m = mu(j);
+      for (Eigen::Index r = 0; r < b; ++r) yj[r] = pj[r] != 0 ? src[size_t(r) * stride] - m : 0.0;
+      if (nc > 0) {
+        double* __restrict yr = Yr.data() + j;
+        for (Eigen::Index r = 0; r < b; ++r) yr[size_t(r) * size_t(nn)] = yj[r];
       }
     }
-    const double* __restrict y = Yr.row(r).data();
-    for (int a = 0; a < na; ++a) {
-      const int l = active[a];
-      for (int a2 = 0; a2 < na; ++a2) clm(active[a2], l) += 1;
-      double* __restrict syl = sy.col(l).data();
-      if (complete) {
-        for (int i = 0; i < nn; ++i) syl[i] += y[i];
-      } else {
+    YtY = Y.transpose() * Y;
+    Sy = Y.colwise().sum().transpose();  // sum of y_i over present rows
+    Nn = P.transpose() * P;
+    S = Y.transpose() * P;  // S(i,j) = sum of y_i over rows where j is present
+    // One-hot columns: present in every row. Per row, only its active levels are touched: c_lm
+    // (rows with both l and m; c_ll rows with l), and per numeric i present in the row, cp_il (rows
+    // with l and i present) and sy_il (the sum of y_i over them).
+    int active[kMaxActive];
+    for (Eigen::Index r = 0; r < b && nc > 0; ++r) {
+      const double* row = rows + size_t(r) * stride;
+      const int na = active_levels(row + nn, nc, L, active);
+      const double* __restrict y = Yr.row(r).data();
+      for (int a = 0; a < na; ++a) {
+        const int l = active[a];
+        for (int a2 = 0; a2 < na; ++a2) clm(active[a2], l) += 1;
+        double* __restrict syl = sy.col(l).data();
         for (int i = 0; i < nn; ++i)
           if (P(r, i) != 0) cp(i, l) += 1, syl[i] += y[i];
       }
     }
   }
+  // In a complete block cp_il is c_ll.
   if (complete)
     for (Eigen::Index l = 0; l < L; ++l) cp.col(l).setConstant(clm(l, l));
   const double bb = double(b);

@@ -121,12 +121,14 @@ TEST(Moments, RawRoundTrip) {
 namespace custseg::core {
 namespace {
 
-// The sparse path over raw rows (numeric values, category ids) equals the dense path over the
-// one-hot encoded rows: every pair's count, mean and co-moment, with missing numbers and NULL
-// categories, in blocks merged into running moments.
-TEST(Moments, RawRowsEqualDenseOneHot) {
-  const int nn = 3, nc = 2, levels0 = 4, levels1 = 3, d = nn + levels0 + levels1, w = nn + nc;
-  std::mt19937_64 gen(17);
+// The sparse path over raw rows (nn numbers, then nc category ids, -1 for NULL) equals the dense
+// path over the one-hot encoded rows: every pair's count, mean and co-moment, with missing numbers
+// and NULL categories, in blocks merged into running moments. Even blocks have no missing number
+// (the complete path), odd blocks some.
+void expect_raw_rows_equal_dense(int nn, int nc) {
+  const int levels0 = 4, levels1 = 3;
+  const int d = nn + (nc > 0 ? levels0 : 0) + (nc > 1 ? levels1 : 0), w = nn + nc;
+  std::mt19937_64 gen(17 + uint64_t(nn) * 31 + uint64_t(nc));
   std::normal_distribution<double> z(0, 1);
   std::uniform_int_distribution<int> pick(0, 9);
   Moments dense(d), sparse(d);
@@ -137,16 +139,19 @@ TEST(Moments, RawRowsEqualDenseOneHot) {
     for (int r = 0; r < b; ++r) {
       double* row = raw.data() + size_t(r) * size_t(w);
       for (int j = 0; j < nn; ++j) {
-        // Even blocks have no missing number (the path that needs only Y'Y), odd blocks some.
         row[j] = block % 2 == 1 && pick(gen) == 0 ? std::numeric_limits<double>::quiet_NaN() : 1000 * j + 50 * z(gen);
         X(r, j) = row[j];
       }
-      const int a = pick(gen) == 0 ? -1 : pick(gen) % levels0;
-      const int c = pick(gen) == 0 ? -1 : levels0 + pick(gen) % levels1;
-      row[nn] = a;
-      row[nn + 1] = c;
-      if (a >= 0) X(r, nn + a) = 1;
-      if (c >= 0) X(r, nn + c) = 1;
+      if (nc > 0) {
+        const int a = pick(gen) == 0 ? -1 : pick(gen) % levels0;
+        row[nn] = a;
+        if (a >= 0) X(r, nn + a) = 1;
+      }
+      if (nc > 1) {
+        const int c = pick(gen) == 0 ? -1 : levels0 + pick(gen) % levels1;
+        row[nn + 1] = c;
+        if (c >= 0) X(r, nn + c) = 1;
+      }
     }
     dense.add(X);
     sparse.add_raw(raw.data(), size_t(b), size_t(w), w, nn);
@@ -154,12 +159,24 @@ TEST(Moments, RawRowsEqualDenseOneHot) {
   EXPECT_EQ(dense.count(), sparse.count());
   for (int i = 0; i < d; ++i)
     for (int j = 0; j < d; ++j) {
-      EXPECT_EQ(dense.N()(i, j), sparse.N()(i, j)) << i << "," << j;
-      EXPECT_NEAR(dense.A()(i, j), sparse.A()(i, j), 1e-12 * std::max(1.0, std::abs(dense.A()(i, j)))) << i << "," << j;
-      EXPECT_NEAR(dense.M()(i, j), sparse.M()(i, j), 1e-10 * std::max(1.0, std::abs(dense.M()(i, j)))) << i << "," << j;
+      EXPECT_EQ(dense.N()(i, j), sparse.N()(i, j)) << nn << " numbers: " << i << "," << j;
+      EXPECT_NEAR(dense.A()(i, j), sparse.A()(i, j), 1e-12 * std::max(1.0, std::abs(dense.A()(i, j))))
+          << nn << " numbers: " << i << "," << j;
+      EXPECT_NEAR(dense.M()(i, j), sparse.M()(i, j), 1e-10 * std::max(1.0, std::abs(dense.M()(i, j))))
+          << nn << " numbers: " << i << "," << j;
     }
   const Eigen::MatrixXd c1 = dense.covariance(), c2 = sparse.covariance();
-  EXPECT_LT((c1 - c2).cwiseAbs().maxCoeff(), 1e-9 * c1.cwiseAbs().maxCoeff());
+  EXPECT_LT((c1 - c2).cwiseAbs().maxCoeff(), 1e-9 * c1.cwiseAbs().maxCoeff()) << nn << " numbers";
+}
+
+TEST(Moments, RawRowsEqualDenseOneHot) { expect_raw_rows_equal_dense(3, 2); }
+
+// Every width the complete path compiles for (1 to 8 numbers), the general width beyond, and rows
+// of categories only or numbers only.
+TEST(Moments, RawRowsEqualDenseOneHotAtEveryWidth) {
+  for (int nn : {0, 1, 2, 4, 5, 6, 7, 8, 9, 13})
+    for (int nc : {0, 1, 2})
+      if (nn + nc > 0) expect_raw_rows_equal_dense(nn, nc);
 }
 
 }  // namespace
