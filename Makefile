@@ -12,7 +12,7 @@ REGRESS = setup fit predict model_io parallel stages train scoring choose_k iden
 # 0.3.0: one line per part, so that the parts' lists do not collide
 REGRESS += own_data transforms labels metric_space # analyst's own data
 REGRESS += # PostgreSQL 17 and 18
-REGRESS += parallel_sample row_layouts # speed
+REGRESS += parallel_sample row_layouts predict_columns # speed
 REGRESS += model_value # Citus
 REGRESS += motion # customers in motion
 REGRESS += methods # more ways to segment

@@ -12,6 +12,7 @@ extern "C" {
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "nodes/nodeFuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -44,6 +45,13 @@ struct Prepared {
   pg::RowReader* readers[kMaxReaders];  // by row type; the oldest is replaced
   int n_readers;
   int next_reader;
+  // custseg_predict_columns' readers, by their call's column names and types (key: the names
+  // array's bytes, then each column's type and typmod); the oldest is replaced.
+  pg::RowReader* column_readers[kMaxReaders];
+  uint8_t* column_keys[kMaxReaders];
+  size_t column_key_lens[kMaxReaders];
+  int n_column_readers;
+  int next_column_reader;
   pg::FeatureBuffers* vector_buffers;  // float8[] input (all features numeric)
   pg::FeatureBuffers* json_buffers;    // jsonb input
   int pins;
@@ -297,6 +305,93 @@ void read_row(FunctionCallInfo fcinfo, ScoreCache* cache, HeapTupleHeader row, d
   *categorical = reader->categorical;
 }
 
+// Reads custseg_predict_columns' columns: arguments `first` on, named by the text[] argument
+// before them. They are mapped to the model's features once per query, as a row type of those
+// names and the arguments' types would be.
+void read_columns(FunctionCallInfo fcinfo, ScoreCache* cache, int first, double** numeric,
+                  core::StrRef** categorical) {
+  if (!cache->reader) {
+    FmgrInfo* fl = fcinfo->flinfo;
+    if (!fl->fn_expr || !IsA(fl->fn_expr, FuncExpr) || get_fn_expr_variadic(fl))
+      throw core::Error(core::ErrorCode::kInvalidArgument,
+                        "custseg_predict_columns takes the columns as separate arguments",
+                        "call custseg_predict(model, row) or custseg_predict(row, name): the planner passes the columns");
+    const int n = PG_NARGS() - first;
+    List* args = reinterpret_cast<FuncExpr*>(fl->fn_expr)->args;
+    auto* names_arr = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(first - 1)));
+    if (VARATT_IS_EXTENDED(names_arr)) pg::guard([&] { names_arr = PG_DETOAST_DATUM(PG_GETARG_DATUM(first - 1)); });
+    // The key this call's reader is kept under in the prepared model (readers outlive the query,
+    // as the record form's do, so a one-row query does not map its columns every time).
+    const size_t names_len = VARSIZE(names_arr);
+    const size_t key_len = names_len + size_t(n) * (sizeof(Oid) + sizeof(int32));
+    uint8_t key_room[1024];
+    auto* key = key_len <= sizeof key_room ? key_room : static_cast<uint8_t*>(pg::alloc(fl->fn_mcxt, key_len));
+    std::memcpy(key, names_arr, names_len);
+    for (int i = 0; i < n; ++i) {
+      Node* arg = static_cast<Node*>(list_nth(args, first + i));
+      const Oid type = exprType(arg);
+      const int32 typmod = exprTypmod(arg);
+      std::memcpy(key + names_len + size_t(i) * 8, &type, sizeof type);
+      std::memcpy(key + names_len + size_t(i) * 8 + 4, &typmod, sizeof typmod);
+    }
+    Prepared* p = cache->prepared;
+    for (int i = 0; i < p->n_column_readers && !cache->reader; ++i)
+      if (p->column_key_lens[i] == key_len && std::memcmp(p->column_keys[i], key, key_len) == 0)
+        cache->reader = p->column_readers[i];
+    if (!cache->reader) {
+      Datum* names = nullptr;
+      bool* nulls = nullptr;
+      int n_names = 0;
+      ArrayType* arr = reinterpret_cast<ArrayType*>(names_arr);
+      pg::guard([&] { deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n_names); });
+      if (ARR_NDIM(arr) > 1 || n_names != n)
+        throw core::Error(core::ErrorCode::kInvalidArgument,
+                          "custseg_predict_columns needs one column name for each column (" +
+                              std::to_string(n_names) + " names, " + std::to_string(n) + " columns)");
+      TupleDesc desc = nullptr;
+      pg::guard([&] {
+        desc = CreateTemplateTupleDesc(n);
+        for (int i = 0; i < n; ++i) {
+          if (nulls[i])
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("custseg_predict_columns: a column name is NULL")));
+          Node* arg = static_cast<Node*>(list_nth(args, first + i));
+          TupleDescInitEntry(desc, AttrNumber(i + 1), TextDatumGetCString(names[i]), exprType(arg), exprTypmod(arg), 0);
+        }
+      });
+      std::vector<core::Kind> kinds;
+      for (int i = 0; i < p->view->n_features(); ++i) kinds.push_back(p->view->feature_kind(i));
+      // A reader replaced in the entry stays allocated (in its context) for a query that holds it.
+      pg::RowReader* r = pg::build_reader(p->cxt, desc, InvalidOid, -1, feature_names(*p->view), kinds);
+      auto* kept = static_cast<uint8_t*>(pg::alloc(p->cxt, key_len));
+      std::memcpy(kept, key, key_len);
+      int at = p->n_column_readers;
+      if (at < Prepared::kMaxReaders) {
+        ++p->n_column_readers;
+      } else {
+        at = p->next_column_reader;
+        p->next_column_reader = (p->next_column_reader + 1) % Prepared::kMaxReaders;
+      }
+      p->column_readers[at] = r;
+      p->column_keys[at] = kept;
+      p->column_key_lens[at] = key_len;
+      cache->reader = r;
+    }
+  }
+  pg::RowReader* reader = cache->reader;
+  const NullableDatum* values = fcinfo->args + first;
+  if (!pg::read_datums_quick(reader, values)) pg::guard([&] { pg::read_datums(reader, values); });
+  *numeric = reader->numeric;
+  *categorical = reader->categorical;
+}
+
+// Whether every column argument (from `first`) is NULL: the row of the whole-row form was NULL
+// (the nullable side of an outer join), so the call is NULL, as the strict whole-row form's is.
+bool columns_all_null(FunctionCallInfo fcinfo, int first) {
+  for (int i = first; i < PG_NARGS(); ++i)
+    if (!PG_ARGISNULL(i)) return false;
+  return true;
+}
+
 // Reads a record argument.
 void read_record(FunctionCallInfo fcinfo, ScoreCache* cache, int arg, double** numeric, core::StrRef** categorical) {
   read_row(fcinfo, cache, record_arg(fcinfo, arg), numeric, categorical);
@@ -433,6 +528,28 @@ CUSTSEG_FUNCTION(custseg_predict_record_name) {
   double* numeric;
   core::StrRef* categorical;
   read_record(fcinfo, cache, 0, &numeric, &categorical);
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
+}
+
+// custseg_predict_columns(model custseg_model, columns text[], VARIADIC "any") -> int: what
+// custseg_predict(model, row) gives for a row of those columns (the planner's rewrite of it).
+CUSTSEG_FUNCTION(custseg_predict_model_columns) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || columns_all_null(fcinfo, 2)) PG_RETURN_NULL();
+  ScoreCache* cache = score_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_columns(fcinfo, cache, 2, &numeric, &categorical);
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
+}
+
+// custseg_predict_columns(model text, columns text[], VARIADIC "any") -> int: the same for
+// custseg_predict(row, name).
+CUSTSEG_FUNCTION(custseg_predict_name_columns) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || columns_all_null(fcinfo, 2)) PG_RETURN_NULL();
+  ScoreCache* cache = named_cache(fcinfo, 0);
+  double* numeric;
+  core::StrRef* categorical;
+  read_columns(fcinfo, cache, 2, &numeric, &categorical);
   return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 

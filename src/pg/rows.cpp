@@ -356,9 +356,64 @@ __attribute__((always_inline)) inline bool walk(RowReader* r, HeapTupleHeader ro
   return true;
 }
 
+// The feature of a step from its value as a Datum (the column form: the executor's value of the
+// column, which may be out of line or compressed); Quick as read_at.
+template <bool Quick>
+__attribute__((always_inline)) inline bool read_datum(RowReader* r, const AttrStep& st, Datum v) {
+  double x;
+  switch (st.op) {
+    case ReadOp::kSkip: return true;
+    case ReadOp::kInt2: r->numeric[st.slot] = DatumGetInt16(v); return true;
+    case ReadOp::kInt4: r->numeric[st.slot] = DatumGetInt32(v); return true;
+    case ReadOp::kInt8: r->numeric[st.slot] = double(DatumGetInt64(v)); return true;
+    case ReadOp::kFloat4: x = DatumGetFloat4(v); break;
+    case ReadOp::kFloat8: x = DatumGetFloat8(v); break;
+    case ReadOp::kText: {
+      const struct varlena* t = reinterpret_cast<const struct varlena*>(DatumGetPointer(v));
+      if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) {  // detoasted by read_value
+        if (Quick) return false;
+        read_value(r, st.feature, v);
+        return true;
+      }
+      core::StrRef& s = r->categorical[st.slot];
+      s.is_null = false;
+      s.data = VARDATA_ANY(t);
+      s.len = VARSIZE_ANY_EXHDR(t);
+      return true;
+    }
+    case ReadOp::kDatum:
+      if (Quick) return false;
+      read_value(r, st.feature, v);
+      return true;
+  }
+  if (!std::isfinite(x)) {
+    if (Quick) return false;
+    check_finite(x, r->names[st.feature]);
+  }
+  r->numeric[st.slot] = x;
+  return true;
+}
+
+template <bool Quick>
+inline bool walk_datums(RowReader* r, const NullableDatum* values) {
+  for (int i = 0; i < r->n_steps; ++i) {
+    const AttrStep& st = r->steps[i];
+    if (st.feature < 0) continue;
+    if (values[i].isnull)
+      read_null(r, st);
+    else if (!read_datum<Quick>(r, st, values[i].value))
+      return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool read_row_quick(RowReader* r, HeapTupleHeader row) { return walk<true>(r, row); }
+
+bool read_datums_quick(RowReader* r, const NullableDatum* values) { return walk_datums<true>(r, values); }
+
+void read_datums(RowReader* r, const NullableDatum* values) { walk_datums<false>(r, values); }
 
 void read_row(RowReader* r, HeapTupleHeader row) { walk<false>(r, row); }
 

@@ -91,6 +91,11 @@ void read_row(RowReader* reader, HeapTupleHeader row);
 // then reads it all again).
 bool read_row_quick(RowReader* reader, HeapTupleHeader row);
 
+// The same for a row given as one value per attribute of the reader's row type (the column form:
+// values[i] is attribute i's). read_datums may ereport: call it through guard().
+void read_datums(RowReader* reader, const NullableDatum* values);
+bool read_datums_quick(RowReader* reader, const NullableDatum* values);
+
 // The error for a numeric feature's non-finite value (22003, naming the column), shared by every
 // input form. Plain C, may ereport.
 void check_finite(double x, const char* column);

@@ -1,0 +1,130 @@
+-- custseg_predict(model, row) and custseg_predict(row, name) on a table's whole-row reference are
+-- rewritten by the planner into custseg_predict_columns, which reads the columns the scan already
+-- has instead of a row formed for the call. Every case compares it with the whole-row form, kept
+-- by scoring the rows of a subquery (OFFSET 0), whose whole-row reference is not a table's.
+SET extra_float_digits = 0;
+SET client_min_messages = warning;
+
+CREATE TYPE pc_tier AS ENUM ('bronze', 'silver', 'gold');
+CREATE DOMAIN pc_score AS float8 CHECK (VALUE >= 0);
+CREATE TABLE pc_typed (
+  id int,
+  gone_first text,
+  i2 int2,
+  i4 int4,
+  i8 int8,
+  f4 float4,
+  gone_mid float8,
+  f8 float8,
+  num numeric,
+  flag bool,
+  dom pc_score,
+  parsed text,
+  region varchar(10),
+  code char(4),
+  tier pc_tier,
+  "Mixed Case" text
+);
+INSERT INTO pc_typed
+SELECT i, 'x',
+       NULLIF(i % 17, 3)::int2,
+       CASE WHEN i % 11 = 4 THEN NULL ELSE i * 7 % 101 END,
+       CASE WHEN i % 13 = 6 THEN NULL ELSE (i * 31 % 1000)::int8 * 1000000000 END,
+       CASE WHEN i % 7 = 2 THEN NULL ELSE (i % 23) / 4.0 END,
+       i * 0.5,
+       CASE WHEN i % 9 = 5 THEN NULL ELSE sqrt(i) END,
+       CASE WHEN i % 8 = 1 THEN NULL ELSE round(i / 3.0, 4) END,
+       CASE WHEN i % 10 = 7 THEN NULL ELSE i % 3 = 0 END,
+       CASE WHEN i % 12 = 0 THEN NULL ELSE (i % 19)::float8 END,
+       CASE WHEN i % 14 = 3 THEN NULL ELSE ((i % 29) * 2)::text END,
+       CASE WHEN i % 6 = 5 THEN NULL ELSE (ARRAY['north', 'south', 'east'])[1 + i % 3] END,
+       CASE WHEN i % 15 = 8 THEN NULL ELSE (ARRAY['ab', 'abc', 'a'])[1 + i % 3] END,
+       CASE WHEN i % 16 = 9 THEN NULL ELSE (ARRAY['bronze', 'silver', 'gold'])[1 + i % 3]::pc_tier END,
+       -- a long category, kept out of line (TOAST) and not compressed
+       CASE WHEN i % 4 = 0 THEN (SELECT string_agg(md5((i * 100 + j)::text), '') FROM generate_series(1, 80) j)
+            ELSE 'short ' || (i % 2) END
+FROM generate_series(1, 240) i;
+ALTER TABLE pc_typed DROP COLUMN gone_first, DROP COLUMN gone_mid;
+INSERT INTO pc_typed (id) VALUES (241);  -- every feature NULL: no segment
+INSERT INTO pc_typed (id, i4, region, tier) VALUES (242, 5, 'east', 'gold');
+SELECT count(*) FILTER (WHERE pg_column_size("Mixed Case") > 2000) AS long_categories FROM pc_typed;
+
+CREATE TABLE pc_models AS
+SELECT custseg_fit(t, '{"exclude": ["id"], "numeric": ["parsed"], "k": 3, "seed": 1}') AS m,
+       custseg_fit(t, '{"exclude": ["id"], "numeric": ["parsed"], "k": 3, "seed": 1, "n_components": null}') AS flat
+FROM pc_typed t;
+SELECT custseg_train('pc_model', 'pc_typed', 3, options => '{"exclude": ["id"], "numeric": ["parsed"], "seed": 1}') IS NOT NULL AS trained;
+
+-- The plans: the table's rows are scored from their columns; a subquery's keep the whole row.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(m.m, t) FROM pc_typed t, pc_models m;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(t, 'pc_model') FROM pc_typed t;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(m.m, s) FROM (SELECT * FROM pc_typed OFFSET 0) s, pc_models m;
+
+-- The same segments as the whole-row form, row by row, for both models and the named one.
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE custseg_predict(m.m, t) IS NOT DISTINCT FROM
+                              (SELECT custseg_predict(m.m, s) FROM (SELECT * FROM pc_typed OFFSET 0) s WHERE s.id = t.id)) AS same_pca,
+       count(*) FILTER (WHERE custseg_predict(m.flat, t) IS NOT DISTINCT FROM
+                              (SELECT custseg_predict(m.flat, s) FROM (SELECT * FROM pc_typed OFFSET 0) s WHERE s.id = t.id)) AS same_flat,
+       count(*) FILTER (WHERE custseg_predict(t, 'pc_model') IS NOT DISTINCT FROM
+                              (SELECT custseg_predict(s, 'pc_model') FROM (SELECT * FROM pc_typed OFFSET 0) s WHERE s.id = t.id)) AS same_named,
+       count(*) FILTER (WHERE custseg_predict(m.m, t) IS NULL) AS no_segment
+FROM pc_typed t, pc_models m;
+
+-- The nullable side of an outer join: a missing row has no segment, as under the whole-row form.
+CREATE TABLE pc_ids AS SELECT i AS id FROM generate_series(230, 250) i;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT i.id, custseg_predict(m.m, t) FROM pc_ids i LEFT JOIN pc_typed t ON t.id = i.id, pc_models m;
+SELECT i.id, custseg_predict(m.m, t) AS segment,
+       custseg_predict(m.m, t) IS NOT DISTINCT FROM
+         (SELECT custseg_predict(m.m, s) FROM (SELECT * FROM pc_typed OFFSET 0) s WHERE s.id = i.id) AS same
+FROM pc_ids i LEFT JOIN pc_typed t ON t.id = i.id, pc_models m
+ORDER BY i.id;
+
+-- A partitioned table, each partition's columns in its own order, one with a dropped column.
+CREATE TABLE pc_parts (id int, region varchar(10), f8 float8, i4 int4) PARTITION BY RANGE (id);
+CREATE TABLE pc_part_a (i4 int4, gone int, f8 float8, id int, region varchar(10));
+ALTER TABLE pc_part_a DROP COLUMN gone;
+ALTER TABLE pc_parts ATTACH PARTITION pc_part_a FOR VALUES FROM (1) TO (121);
+CREATE TABLE pc_part_b PARTITION OF pc_parts FOR VALUES FROM (121) TO (1000);
+INSERT INTO pc_parts SELECT id, region, f8, i4 FROM pc_typed;
+CREATE TABLE pc_small_model AS SELECT custseg_fit(t, '{"exclude": ["id"], "k": 2, "seed": 2}') AS m FROM pc_parts t;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE custseg_predict(m.m, t) IS NOT DISTINCT FROM
+                              (SELECT custseg_predict(m.m, s) FROM (SELECT * FROM pc_parts OFFSET 0) s WHERE s.id = t.id)) AS same
+FROM pc_parts t, pc_small_model m;
+
+-- A prepared query after the table's columns change is planned again and reads the new columns.
+PREPARE pc_q AS SELECT count(custseg_predict(m.m, t)) AS scored FROM pc_parts t, pc_small_model m;
+EXECUTE pc_q;
+ALTER TABLE pc_parts ADD COLUMN extra int;
+EXECUTE pc_q;
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE pc_q;
+DEALLOCATE pc_q;
+
+-- The errors are the whole-row form's.
+CREATE TABLE pc_bad (id int, f8 float8, region varchar(10), i4 int);
+INSERT INTO pc_bad VALUES (1, 'Infinity', 'east', 3);
+SELECT custseg_predict(m.m, b) FROM pc_bad b, pc_small_model m;
+SELECT custseg_predict(m.m, s) FROM (SELECT * FROM pc_bad OFFSET 0) s, pc_small_model m;
+CREATE TABLE pc_short (id int, region varchar(10));
+INSERT INTO pc_short VALUES (1, 'east');
+SELECT custseg_predict(m.m, b) FROM pc_short b, pc_small_model m;
+CREATE TABLE pc_text (id int, f8 text, region text, i4 text);
+INSERT INTO pc_text VALUES (1, 'lots', 'east', '3');
+SELECT custseg_predict(m.m, b) FROM pc_text b, pc_small_model m;
+SELECT custseg_predict(m.m, s) FROM (SELECT * FROM pc_text OFFSET 0) s, pc_small_model m;
+
+-- Wider than a call's arguments: the whole-row form stays, with the same segments.
+SELECT format('CREATE TABLE pc_wide (%s)', string_agg(format('c%s float8', i), ', ')) FROM generate_series(1, 120) i \gexec
+INSERT INTO pc_wide (c1, c2) SELECT i % 7, i % 3 FROM generate_series(1, 50) i;
+CREATE TABLE pc_wide_model AS SELECT custseg_fit(w, '{"k": 2, "seed": 1}') AS m
+FROM (SELECT c1, c2 FROM pc_wide) w;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(m.m, w) FROM pc_wide w, pc_wide_model m;
+SELECT count(custseg_predict(m.m, w)) AS scored FROM pc_wide w, pc_wide_model m;
+
+-- Called directly, the column form wants one name per column and the columns as arguments.
+SELECT custseg_predict_columns(m.m, '{f8, region, i4}', 1.5::float8, 'east'::text, 3) AS direct FROM pc_small_model m;
+SELECT custseg_predict_columns(m.m, '{f8, region}', 1.5::float8, 'east'::text, 3) FROM pc_small_model m;
+SELECT custseg_predict_columns(m.m, '{f8}', VARIADIC ARRAY[1.5::float8]) FROM pc_small_model m;
+SELECT custseg_predict_columns(NULL::custseg_model, '{f8}', 1.5::float8) IS NULL AS null_model;

@@ -1,0 +1,145 @@
+// The planner support of custseg_predict(model, row) and custseg_predict(row, name): a call whose
+// row is a table's whole-row reference (custseg_predict(m, c) FROM t c) is rewritten into
+// custseg_predict_columns(model, column names, column, ...), which reads the columns where the
+// scan left them. The whole-row form would have the executor form the row as a composite value
+// (copying every column, detoasting out-of-line ones) for the function to take apart again, which
+// costs more than scoring it. Plain PostgreSQL C: everything here may ereport.
+#include "custseg_pg.h"
+
+extern "C" {
+#include "access/relation.h"
+#include "access/tupdesc.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
+#include "nodes/supportnodes.h"
+#include "parser/parse_func.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+}
+
+namespace {
+
+// The column form for one whole-row function, found once per backend (by the whole-row
+// function's OID, so an extension dropped and created again is looked up again).
+struct Target {
+  Oid from = InvalidOid;
+  Oid to = InvalidOid;
+};
+Target targets[2];
+bool callback_registered = false;
+
+// Any change to pg_proc forgets the targets.
+void forget_targets(Datum, int, uint32) {
+  for (Target& t : targets) t = Target{};
+}
+
+// custseg_predict_columns(<first>, text[], VARIADIC "any") in the schema of `funcid`, or InvalidOid.
+Oid column_form(Oid funcid, Oid first_type) {
+  if (!callback_registered) {
+    CacheRegisterSyscacheCallback(PROCOID, forget_targets, (Datum)0);
+    callback_registered = true;
+  }
+  for (const Target& t : targets)
+    if (t.from == funcid) return t.to;
+  char* schema = get_namespace_name(get_func_namespace(funcid));
+  if (!schema) return InvalidOid;
+  List* name = list_make2(makeString(schema), makeString(pstrdup("custseg_predict_columns")));
+  Oid argtypes[3] = {first_type, TEXTARRAYOID, ANYOID};
+  const Oid to = LookupFuncName(name, 3, argtypes, /*missing_ok=*/true);
+  Target& slot = targets[targets[0].from == InvalidOid ? 0 : 1];
+  slot.from = funcid;
+  slot.to = to;
+  return to;
+}
+
+// The rewritten call, or nullptr to keep the whole-row call.
+Node* simplify(SupportRequestSimplify* req) {
+  FuncExpr* call = req->fcall;
+  PlannerInfo* root = req->root;
+  if (!root || !root->parse || list_length(call->args) != 2) return nullptr;
+  // custseg_predict(model custseg_model, row record) or custseg_predict(row record, model text).
+  Oid* declared = nullptr;
+  int nargs = 0;
+  get_func_signature(call->funcid, &declared, &nargs);
+  if (nargs != 2) return nullptr;
+  const bool row_first = declared[1] == TEXTOID;
+  Node* row = static_cast<Node*>(row_first ? linitial(call->args) : lsecond(call->args));
+  Node* model = static_cast<Node*>(row_first ? lsecond(call->args) : linitial(call->args));
+  const Oid model_type = row_first ? TEXTOID : declared[0];
+  if (!IsA(row, Var)) return nullptr;
+  Var* whole = reinterpret_cast<Var*>(row);
+  if (whole->varattno != 0 || whole->varlevelsup != 0 || whole->varno < 1 ||
+      whole->varno > list_length(root->parse->rtable))
+    return nullptr;
+  RangeTblEntry* rte = rt_fetch(whole->varno, root->parse->rtable);
+  if (rte->rtekind != RTE_RELATION) return nullptr;
+  if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE &&
+      rte->relkind != RELKIND_MATVIEW && rte->relkind != RELKIND_FOREIGN_TABLE)
+    return nullptr;
+  const Oid target = column_form(call->funcid, model_type);
+  if (target == InvalidOid) return nullptr;
+
+  // The planner holds a lock on every relation of the query.
+  Relation rel = relation_open(rte->relid, NoLock);
+  TupleDesc desc = RelationGetDescr(rel);
+  int n = 0;
+  bool usable = true;
+  for (int i = 0; i < desc->natts; ++i) {
+    Form_pg_attribute att = TupleDescAttr(desc, i);
+    if (att->attisdropped) continue;
+#ifdef ATTRIBUTE_GENERATED_VIRTUAL
+    if (att->attgenerated == ATTRIBUTE_GENERATED_VIRTUAL) usable = false;  // computed, not stored
+#endif
+    ++n;
+  }
+  // A call takes at most FUNC_MAX_ARGS arguments: wider tables keep the whole-row form.
+  if (!usable || n == 0 || n > FUNC_MAX_ARGS - 2) {
+    relation_close(rel, NoLock);
+    return nullptr;
+  }
+  Datum* names = static_cast<Datum*>(palloc(sizeof(Datum) * size_t(n)));
+  List* args = list_make2(model, nullptr);
+  int k = 0;
+  for (int i = 0; i < desc->natts; ++i) {
+    Form_pg_attribute att = TupleDescAttr(desc, i);
+    if (att->attisdropped) continue;
+    names[k++] = CStringGetTextDatum(NameStr(att->attname));
+    Var* v = makeVar(whole->varno, att->attnum, att->atttypid, att->atttypmod, att->attcollation, 0);
+    // The column is NULL where the row is (the nullable side of an outer join), and reads the same
+    // version of the row (RETURNING old or new).
+#if PG_VERSION_NUM >= 160000
+    v->varnullingrels = bms_copy(whole->varnullingrels);
+#endif
+#if PG_VERSION_NUM >= 180000
+    v->varreturningtype = whole->varreturningtype;
+#endif
+    v->location = whole->location;
+    args = lappend(args, v);
+  }
+  relation_close(rel, NoLock);
+  ArrayType* arr = construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT);
+  lsecond(args) = makeConst(TEXTARRAYOID, -1, InvalidOid, -1, PointerGetDatum(arr), false, false);
+  FuncExpr* out = makeFuncExpr(target, call->funcresulttype, args, InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+  out->location = call->location;
+  return reinterpret_cast<Node*>(out);
+}
+
+}  // namespace
+
+extern "C" {
+// custseg_predict_support(internal) RETURNS internal: the planner support function (see the top).
+PG_FUNCTION_INFO_V1(custseg_predict_support);
+Datum custseg_predict_support(PG_FUNCTION_ARGS) {
+  Node* req = reinterpret_cast<Node*>(PG_GETARG_POINTER(0));
+  if (IsA(req, SupportRequestSimplify)) PG_RETURN_POINTER(simplify(reinterpret_cast<SupportRequestSimplify*>(req)));
+  PG_RETURN_POINTER(nullptr);
+}
+}
