@@ -1318,10 +1318,11 @@ COMMENT ON AGGREGATE custseg_fit_state(jsonb, jsonb) IS
     'the training state of custseg_fit over jsonb objects, for custseg_evaluate_state';
 
 -- Model-as-value scoring: the model travels with the query (Citus ships it to its workers).
--- The column form of custseg_predict(model, row) and custseg_predict(row, name): the planner
--- rewrites a call on a table's whole-row reference (custseg_predict(m, c) FROM t c) into one of
--- these, passing the table's columns and their names, so the row is not formed as a composite
--- value only to be taken apart again. Same segments, same errors.
+-- The column form of custseg_predict(model, row), custseg_predict(row, name) and
+-- custseg_predict(row): the planner rewrites a call on a table's whole-row reference
+-- (custseg_predict(m, c) FROM t c) into one of these, passing the table's columns and their names
+-- (and the table itself for the last), so the row is not formed as a composite value only to be
+-- taken apart again. Same segments, same errors.
 CREATE FUNCTION custseg_predict_columns(model custseg_model, columns text[], VARIADIC "values" "any") RETURNS integer
     AS 'MODULE_PATHNAME', 'custseg_predict_model_columns' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_predict_columns(custseg_model, text[], "any") IS
@@ -1330,10 +1331,15 @@ CREATE FUNCTION custseg_predict_columns(model text, columns text[], VARIADIC "va
     AS 'MODULE_PATHNAME', 'custseg_predict_name_columns' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION custseg_predict_columns(text, text[], "any") IS
     'custseg_predict(row, name) for a row given as its columns (the planner''s rewrite of a whole-row call)';
+CREATE FUNCTION custseg_predict_columns(source regclass, columns text[], VARIADIC "values" "any") RETURNS integer
+    AS 'MODULE_PATHNAME', 'custseg_predict_table_columns' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION custseg_predict_columns(regclass, text[], "any") IS
+    'custseg_predict(row) for a row of the table given as its columns (the planner''s rewrite of a whole-row call)';
 CREATE FUNCTION custseg_predict_support(internal) RETURNS internal
     AS 'MODULE_PATHNAME', 'custseg_predict_support' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 ALTER FUNCTION custseg_predict(custseg_model, record) SUPPORT custseg_predict_support;
 ALTER FUNCTION custseg_predict(record, text) SUPPORT custseg_predict_support;
+ALTER FUNCTION custseg_predict(record) SUPPORT custseg_predict_support;
 
 CREATE FUNCTION custseg_predict(model custseg_model, "row" jsonb) RETURNS integer
     AS 'MODULE_PATHNAME', 'custseg_predict_model_jsonb' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

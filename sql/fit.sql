@@ -32,11 +32,12 @@ SELECT name, custseg_model_json(model)->'pca'->'n_components' AS n_components,
        custseg_model_json(model)->'training'->'rows_clustered' AS rows_clustered
 FROM models ORDER BY name;
 
--- PCA components are unit vectors with their largest loading positive.
+-- PCA components are unit vectors with their largest loading positive (of loadings equal in
+-- magnitude, the first, as scikit-learn's svd_flip takes it).
 SELECT name, i, round(sqrt(sum(v * v))::numeric, 9) AS norm,
-       (array_agg(v ORDER BY abs(v) DESC))[1] > 0 AS largest_positive
+       (array_agg(v ORDER BY abs(v) DESC, j))[1] > 0 AS largest_positive
 FROM models, LATERAL jsonb_array_elements(custseg_model_json(model)->'pca'->'components') WITH ORDINALITY AS c(comp, i),
-     LATERAL (SELECT x::float8 AS v FROM jsonb_array_elements_text(comp) x) t
+     LATERAL (SELECT x::float8 AS v, j FROM jsonb_array_elements_text(comp) WITH ORDINALITY x(x, j)) t
 GROUP BY name, i ORDER BY name, i;
 
 -- The same seed gives a byte-identical model; another seed may not, but is still valid.

@@ -1,9 +1,10 @@
--- custseg_predict(model, row) and custseg_predict(row, name) on a table's whole-row reference are
--- rewritten by the planner into custseg_predict_columns, which reads the columns the scan already
--- has instead of a row formed for the call. Every case compares it with the whole-row form, kept
+-- custseg_predict(model, row), custseg_predict(row, name) and custseg_predict(row) on a table's
+-- whole-row reference are rewritten by the planner into custseg_predict_columns, which reads the
+-- columns the scan already has instead of a row formed for the call. Every case compares it with the whole-row form, kept
 -- by scoring the rows of a subquery (OFFSET 0), whose whole-row reference is not a table's.
 SET extra_float_digits = 0;
 SET client_min_messages = warning;
+SET max_parallel_workers_per_gather = 0;  -- the plans below are serial on every version
 
 CREATE TYPE pc_tier AS ENUM ('bronze', 'silver', 'gold');
 CREATE DOMAIN pc_score AS float8 CHECK (VALUE >= 0);
@@ -58,7 +59,15 @@ SELECT custseg_train('pc_model', 'pc_typed', 3, options => '{"exclude": ["id"], 
 -- The plans: the table's rows are scored from their columns; a subquery's keep the whole row.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(m.m, t) FROM pc_typed t, pc_models m;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(t, 'pc_model') FROM pc_typed t;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(t) FROM pc_typed t;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(m.m, s) FROM (SELECT * FROM pc_typed OFFSET 0) s, pc_models m;
+
+-- Grouping by the segment keeps the whole-row call: the planner estimates an expression's groups
+-- from the columns it reads, and would take a call on every column (an id among them) for one
+-- group per row. Aggregating the segments does not group by the call, and reads the columns.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT custseg_predict(t, 'pc_model') AS segment, count(*) FROM pc_typed t GROUP BY 1;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT DISTINCT custseg_predict(t, 'pc_model') FROM pc_typed t;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT region, count(custseg_predict(t, 'pc_model')) FROM pc_typed t GROUP BY region;
 
 -- The same segments as the whole-row form, row by row, for both models and the named one.
 SELECT count(*) AS rows,
@@ -68,6 +77,7 @@ SELECT count(*) AS rows,
                               (SELECT custseg_predict(m.flat, s) FROM (SELECT * FROM pc_typed OFFSET 0) s WHERE s.id = t.id)) AS same_flat,
        count(*) FILTER (WHERE custseg_predict(t, 'pc_model') IS NOT DISTINCT FROM
                               (SELECT custseg_predict(s, 'pc_model') FROM (SELECT * FROM pc_typed OFFSET 0) s WHERE s.id = t.id)) AS same_named,
+       count(*) FILTER (WHERE custseg_predict(t) IS NOT DISTINCT FROM custseg_predict(t, 'pc_model')) AS same_by_table,
        count(*) FILTER (WHERE custseg_predict(m.m, t) IS NULL) AS no_segment
 FROM pc_typed t, pc_models m;
 
@@ -103,6 +113,7 @@ EXPLAIN (VERBOSE, COSTS OFF) EXECUTE pc_q;
 DEALLOCATE pc_q;
 
 -- The errors are the whole-row form's.
+SELECT custseg_predict(p) FROM pc_parts p LIMIT 1;  -- no model trained on the table
 CREATE TABLE pc_bad (id int, f8 float8, region varchar(10), i4 int);
 INSERT INTO pc_bad VALUES (1, 'Infinity', 'east', 3);
 SELECT custseg_predict(m.m, b) FROM pc_bad b, pc_small_model m;

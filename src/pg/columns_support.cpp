@@ -1,6 +1,7 @@
-// The planner support of custseg_predict(model, row) and custseg_predict(row, name): a call whose
-// row is a table's whole-row reference (custseg_predict(m, c) FROM t c) is rewritten into
-// custseg_predict_columns(model, column names, column, ...), which reads the columns where the
+// The planner support of custseg_predict(model, row), custseg_predict(row, name) and
+// custseg_predict(row): a call whose row is a table's whole-row reference (custseg_predict(m, c)
+// FROM t c) is rewritten into custseg_predict_columns(model, column names, column, ...) (the
+// table itself for the model in the last form), which reads the columns where the
 // scan left them. The whole-row form would have the executor form the row as a composite value
 // (copying every column, detoasting out-of-line ones) for the function to take apart again, which
 // costs more than scoring it. Plain PostgreSQL C: everything here may ereport.
@@ -15,6 +16,7 @@ extern "C" {
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "utils/array.h"
@@ -33,7 +35,7 @@ struct Target {
   Oid from = InvalidOid;
   Oid to = InvalidOid;
 };
-Target targets[2];
+Target targets[3];
 bool callback_registered = false;
 
 // Any change to pg_proc forgets the targets.
@@ -54,26 +56,68 @@ Oid column_form(Oid funcid, Oid first_type) {
   List* name = list_make2(makeString(schema), makeString(pstrdup("custseg_predict_columns")));
   Oid argtypes[3] = {first_type, TEXTARRAYOID, ANYOID};
   const Oid to = LookupFuncName(name, 3, argtypes, /*missing_ok=*/true);
-  Target& slot = targets[targets[0].from == InvalidOid ? 0 : 1];
+  int free = 0;
+  while (free < 2 && targets[free].from != InvalidOid) ++free;
+  Target& slot = targets[free];  // all taken (an extension created again): the last one
   slot.from = funcid;
   slot.to = to;
   return to;
+}
+
+bool calls_function(Node* node, void* funcid) {
+  if (!node) return false;
+  if (IsA(node, FuncExpr) && reinterpret_cast<FuncExpr*>(node)->funcid == *static_cast<Oid*>(funcid)) return true;
+#if PG_VERSION_NUM >= 160000
+  return expression_tree_walker(node, calls_function, funcid);
+#else
+  // Before 16 the walker's type is bool (*)(): cast through a function pointer of no type.
+  return expression_tree_walker(node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(calls_function)), funcid);
+#endif
+}
+
+// Whether a GROUP BY or DISTINCT expression of the query calls the function. Such a call keeps the
+// whole-row form: the planner estimates the groups of an expression from the columns it reads, so
+// a call on every column (an id among them) would look like one group per row, and a parallel
+// plan would lose its partial aggregation; a whole-row reference has no statistics and gets the
+// default estimate, as before.
+bool groups_by_call(Query* q, Oid funcid) {
+  for (List* clauses : {q->groupClause, q->distinctClause}) {
+    ListCell* lc;
+    foreach (lc, clauses) {
+      auto* sgc = static_cast<SortGroupClause*>(lfirst(lc));
+      TargetEntry* tle = get_sortgroupclause_tle(sgc, q->targetList);
+      if (calls_function(reinterpret_cast<Node*>(tle->expr), &funcid)) return true;
+    }
+  }
+  return false;
 }
 
 // The rewritten call, or nullptr to keep the whole-row call.
 Node* simplify(SupportRequestSimplify* req) {
   FuncExpr* call = req->fcall;
   PlannerInfo* root = req->root;
-  if (!root || !root->parse || list_length(call->args) != 2) return nullptr;
-  // custseg_predict(model custseg_model, row record) or custseg_predict(row record, model text).
+  if (!root || !root->parse) return nullptr;
+  // custseg_predict(model custseg_model, row record), custseg_predict(row record, model text) or
+  // custseg_predict(row record) (the active model trained on the row's table).
   Oid* declared = nullptr;
   int nargs = 0;
   get_func_signature(call->funcid, &declared, &nargs);
-  if (nargs != 2) return nullptr;
-  const bool row_first = declared[1] == TEXTOID;
-  Node* row = static_cast<Node*>(row_first ? linitial(call->args) : lsecond(call->args));
-  Node* model = static_cast<Node*>(row_first ? lsecond(call->args) : linitial(call->args));
-  const Oid model_type = row_first ? TEXTOID : declared[0];
+  if (nargs != list_length(call->args) || (nargs != 1 && nargs != 2)) return nullptr;
+  Node* row = nullptr;
+  Node* model = nullptr;
+  Oid model_type = InvalidOid;
+  if (nargs == 1) {
+    row = static_cast<Node*>(linitial(call->args));
+    model_type = REGCLASSOID;
+  } else if (declared[1] == TEXTOID) {
+    row = static_cast<Node*>(linitial(call->args));
+    model = static_cast<Node*>(lsecond(call->args));
+    model_type = TEXTOID;
+  } else {
+    row = static_cast<Node*>(lsecond(call->args));
+    model = static_cast<Node*>(linitial(call->args));
+    model_type = declared[0];
+  }
   if (!IsA(row, Var)) return nullptr;
   Var* whole = reinterpret_cast<Var*>(row);
   if (whole->varattno != 0 || whole->varlevelsup != 0 || whole->varno < 1 ||
@@ -84,8 +128,13 @@ Node* simplify(SupportRequestSimplify* req) {
   if (rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_PARTITIONED_TABLE &&
       rte->relkind != RELKIND_MATVIEW && rte->relkind != RELKIND_FOREIGN_TABLE)
     return nullptr;
+  if (groups_by_call(root->parse, call->funcid)) return nullptr;
   const Oid target = column_form(call->funcid, model_type);
   if (target == InvalidOid) return nullptr;
+  // By table: the row's table, as the whole-row form reads it from the row's type.
+  if (!model)
+    model = reinterpret_cast<Node*>(
+        makeConst(REGCLASSOID, -1, InvalidOid, sizeof(Oid), ObjectIdGetDatum(rte->relid), false, true));
 
   // The planner holds a lock on every relation of the query.
   Relation rel = relation_open(rte->relid, NoLock);

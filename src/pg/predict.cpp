@@ -542,6 +542,25 @@ CUSTSEG_FUNCTION(custseg_predict_model_columns) {
   return segment_datum(fcinfo, predict(cache, numeric, categorical));
 }
 
+// custseg_predict_columns(source regclass, columns text[], VARIADIC "any") -> int: the same for
+// custseg_predict(row) on a row of `source` (the active model trained on it).
+CUSTSEG_FUNCTION(custseg_predict_table_columns) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || columns_all_null(fcinfo, 2)) PG_RETURN_NULL();
+  const Oid relid = PG_GETARG_OID(0);
+  ScoreCache* cache = new_cache(fcinfo);
+  if (!cache->stored || cache->key_relid != relid) {
+    cache->stored = pg::load_active_model(fcinfo->flinfo->fn_mcxt, nullptr, relid);
+    cache->key_relid = relid;
+    cache->key_name = nullptr;
+    cache->key_type = InvalidOid;
+    set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
+  }
+  double* numeric;
+  core::StrRef* categorical;
+  read_columns(fcinfo, cache, 2, &numeric, &categorical);
+  return segment_datum(fcinfo, predict(cache, numeric, categorical));
+}
+
 // custseg_predict_columns(model text, columns text[], VARIADIC "any") -> int: the same for
 // custseg_predict(row, name).
 CUSTSEG_FUNCTION(custseg_predict_name_columns) {
