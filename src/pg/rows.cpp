@@ -259,43 +259,46 @@ __attribute__((noinline)) void read_value(RowReader* r, int f, Datum v) {
 
 namespace {
 
+// A plain or short text, read in place; false for a compressed or out-of-line one (which
+// read_value detoasts).
+__attribute__((always_inline)) inline bool text_in_place(RowReader* r, const AttrStep& st, const struct varlena* t) {
+  if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) return false;
+  core::StrRef& s = r->categorical[st.slot];
+  s.is_null = false;
+  s.data = VARDATA_ANY(t);
+  s.len = VARSIZE_ANY_EXHDR(t);
+  return true;
+}
+
+// A float feature's value; Quick: false for a non-finite one (whose error read_row raises).
+template <bool Quick>
+__attribute__((always_inline)) inline bool float_value(RowReader* r, const AttrStep& st, double x) {
+  if (!std::isfinite(x)) {
+    if (Quick) return false;
+    check_finite(x, r->names[st.feature]);
+  }
+  r->numeric[st.slot] = x;
+  return true;
+}
+
 // Reads the feature of a step from its attribute's bytes at p (the common types directly). Quick:
 // nothing that can raise an error runs; a value that needs more (a non-finite number's error, a
 // compressed text, another type) makes it return false.
 template <bool Quick>
 __attribute__((always_inline)) inline bool read_at(RowReader* r, const AttrStep& st, char* p) {
-  double x;
   switch (st.op) {
     case ReadOp::kSkip: return true;
     case ReadOp::kInt2: r->numeric[st.slot] = *reinterpret_cast<const int16*>(p); return true;
     case ReadOp::kInt4: r->numeric[st.slot] = *reinterpret_cast<const int32*>(p); return true;
     case ReadOp::kInt8: r->numeric[st.slot] = double(*reinterpret_cast<const int64*>(p)); return true;
-    case ReadOp::kFloat4: x = *reinterpret_cast<const float4*>(p); break;
-    case ReadOp::kFloat8: x = *reinterpret_cast<const float8*>(p); break;
-    case ReadOp::kText: {
-      const struct varlena* t = reinterpret_cast<const struct varlena*>(p);
-      if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) {  // detoasted by read_value
-        if (Quick) return false;
-        break;
-      }
-      core::StrRef& s = r->categorical[st.slot];
-      s.is_null = false;
-      s.data = VARDATA_ANY(t);
-      s.len = VARSIZE_ANY_EXHDR(t);
-      return true;
-    }
-    case ReadOp::kDatum:
-      if (Quick) return false;
+    case ReadOp::kFloat4: return float_value<Quick>(r, st, *reinterpret_cast<const float4*>(p));
+    case ReadOp::kFloat8: return float_value<Quick>(r, st, *reinterpret_cast<const float8*>(p));
+    case ReadOp::kText:
+      if (text_in_place(r, st, reinterpret_cast<const struct varlena*>(p))) return true;
       break;
+    case ReadOp::kDatum: break;
   }
-  if (st.op == ReadOp::kFloat4 || st.op == ReadOp::kFloat8) {
-    if (!std::isfinite(x)) {
-      if (Quick) return false;
-      check_finite(x, r->names[st.feature]);
-    }
-    r->numeric[st.slot] = x;
-    return true;
-  }
+  if (Quick) return false;
   read_value(r, st.feature, fetch_att(p, st.byval, st.attlen));
   return true;
 }
@@ -360,37 +363,20 @@ __attribute__((always_inline)) inline bool walk(RowReader* r, HeapTupleHeader ro
 // column, which may be out of line or compressed); Quick as read_at.
 template <bool Quick>
 __attribute__((always_inline)) inline bool read_datum(RowReader* r, const AttrStep& st, Datum v) {
-  double x;
   switch (st.op) {
     case ReadOp::kSkip: return true;
     case ReadOp::kInt2: r->numeric[st.slot] = DatumGetInt16(v); return true;
     case ReadOp::kInt4: r->numeric[st.slot] = DatumGetInt32(v); return true;
     case ReadOp::kInt8: r->numeric[st.slot] = double(DatumGetInt64(v)); return true;
-    case ReadOp::kFloat4: x = DatumGetFloat4(v); break;
-    case ReadOp::kFloat8: x = DatumGetFloat8(v); break;
-    case ReadOp::kText: {
-      const struct varlena* t = reinterpret_cast<const struct varlena*>(DatumGetPointer(v));
-      if (VARATT_IS_COMPRESSED(t) || VARATT_IS_EXTERNAL(t)) {  // detoasted by read_value
-        if (Quick) return false;
-        read_value(r, st.feature, v);
-        return true;
-      }
-      core::StrRef& s = r->categorical[st.slot];
-      s.is_null = false;
-      s.data = VARDATA_ANY(t);
-      s.len = VARSIZE_ANY_EXHDR(t);
-      return true;
-    }
-    case ReadOp::kDatum:
-      if (Quick) return false;
-      read_value(r, st.feature, v);
-      return true;
+    case ReadOp::kFloat4: return float_value<Quick>(r, st, DatumGetFloat4(v));
+    case ReadOp::kFloat8: return float_value<Quick>(r, st, DatumGetFloat8(v));
+    case ReadOp::kText:
+      if (text_in_place(r, st, reinterpret_cast<const struct varlena*>(DatumGetPointer(v)))) return true;
+      break;
+    case ReadOp::kDatum: break;
   }
-  if (!std::isfinite(x)) {
-    if (Quick) return false;
-    check_finite(x, r->names[st.feature]);
-  }
-  r->numeric[st.slot] = x;
+  if (Quick) return false;
+  read_value(r, st.feature, v);
   return true;
 }
 
