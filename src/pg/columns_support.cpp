@@ -89,6 +89,18 @@ bool groups_by_call(Query* q, Oid funcid) {
       if (calls_function(reinterpret_cast<Node*>(tle->expr), &funcid)) return true;
     }
   }
+#if PG_VERSION_NUM >= 180000
+  // From 18 the grouped expressions live in the query's grouping entry, and the target list names
+  // them by a reference to it until the planner puts them back (after simplifying them).
+  if (q->hasGroupRTE) {
+    ListCell* lc;
+    foreach (lc, q->rtable) {
+      auto* rte = static_cast<RangeTblEntry*>(lfirst(lc));
+      if (rte->rtekind == RTE_GROUP && calls_function(reinterpret_cast<Node*>(rte->groupexprs), &funcid))
+        return true;
+    }
+  }
+#endif
   return false;
 }
 
