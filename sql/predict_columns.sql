@@ -139,3 +139,73 @@ SELECT custseg_predict_columns(m.m, '{f8, region, i4}', 1.5::float8, 'east'::tex
 SELECT custseg_predict_columns(m.m, '{f8, region}', 1.5::float8, 'east'::text, 3) FROM pc_small_model m;
 SELECT custseg_predict_columns(m.m, '{f8}', VARIADIC ARRAY[1.5::float8]) FROM pc_small_model m;
 SELECT custseg_predict_columns(NULL::custseg_model, '{f8}', 1.5::float8) IS NULL AS null_model;
+
+-- A condition on the call over an outer join's nullable side keeps the whole-row (strict) call, so
+-- the planner still makes the join an inner one; in the select list the call is rewritten.
+CREATE FUNCTION pc_plan(q text, OUT outer_join boolean, OUT whole_row boolean, OUT columns boolean)
+LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+  outer_join := false; whole_row := false; columns := false;
+  FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
+    outer_join := outer_join OR l ~ '(Left|Right|Full|Anti) Join';
+    whole_row := whole_row OR l ~ 'custseg_predict\(';
+    columns := columns OR l ~ 'custseg_predict_columns\(';
+  END LOOP;
+END $$;
+SELECT * FROM pc_plan('SELECT i.id FROM pc_ids i LEFT JOIN pc_typed t ON t.id = i.id, pc_small_model m
+                       WHERE custseg_predict(m.m, t) = 0');
+SELECT * FROM pc_plan('SELECT i.id FROM pc_ids i LEFT JOIN pc_parts t ON t.id = i.id, pc_small_model m
+                       WHERE custseg_predict(m.m, t) = 0');
+SELECT * FROM pc_plan('SELECT i.id, custseg_predict(m.m, t) FROM pc_ids i LEFT JOIN pc_parts t ON t.id = i.id, pc_small_model m');
+SELECT count(*) AS rows FROM pc_ids i LEFT JOIN pc_parts t ON t.id = i.id, pc_small_model m
+WHERE custseg_predict(m.m, t) IS NOT NULL;
+
+-- An index on the column form's expression serves the rewritten call (the same expression,
+-- collations included).
+CREATE TABLE pc_ix AS SELECT i AS id, (i % 10)::float8 AS x, 'r' || (i % 3) AS r FROM generate_series(1, 2000) i;
+CREATE TABLE pc_ix_model AS SELECT custseg_fit(t, '{"exclude": ["id"], "k": 3, "seed": 1}') AS m FROM pc_ix t;
+\set ECHO none
+SELECT format('CREATE INDEX pc_ix_seg ON pc_ix ((custseg_predict_columns(%L::custseg_model, ''{id,x,r}''::text[], id, x, r)))', m)
+FROM pc_ix_model \gexec
+\set ECHO all
+ANALYZE pc_ix;
+CREATE FUNCTION pc_uses_index(q text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE l text; found boolean := false;
+BEGIN
+  FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+    found := found OR l ~ 'Index Scan';
+  END LOOP;
+  RETURN found;
+END $$;
+SET enable_seqscan = off;
+-- (the statements built below hold the model's text, which is not shown)
+\set ECHO none
+SELECT format('SELECT pc_uses_index(%L) AS uses_index', format('SELECT count(*) FROM pc_ix t WHERE custseg_predict(%L::custseg_model, t) = 1', m))
+FROM pc_ix_model \gexec
+\set ECHO all
+SELECT count(*) FILTER (WHERE custseg_predict(m.m, t) = 1) AS indexed_rows FROM pc_ix t, pc_ix_model m;
+RESET enable_seqscan;
+
+-- EXECUTE on custseg_predict is what a call needs, rewritten or not: revoked, the call is refused
+-- (also by a plan prepared before); revoked on the column form alone, the whole-row call runs.
+CREATE ROLE regress_pc_user;
+GRANT SELECT ON pc_parts, pc_small_model TO regress_pc_user;
+PREPARE pc_priv AS SELECT count(custseg_predict(m.m, t)) AS scored FROM pc_parts t, pc_small_model m;
+EXECUTE pc_priv;
+REVOKE EXECUTE ON FUNCTION custseg_predict(custseg_model, record) FROM PUBLIC;
+SET ROLE regress_pc_user;
+EXECUTE pc_priv;
+SELECT count(custseg_predict(m.m, t)) FROM pc_parts t, pc_small_model m;
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION custseg_predict(custseg_model, record) TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION custseg_predict_columns(custseg_model, text[], "any") FROM PUBLIC;
+SET ROLE regress_pc_user;
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE pc_priv;
+EXECUTE pc_priv;
+SELECT custseg_predict_columns(m.m, '{f8}', 1.5::float8) FROM pc_small_model m;
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION custseg_predict_columns(custseg_model, text[], "any") TO PUBLIC;
+DEALLOCATE pc_priv;
+DROP OWNED BY regress_pc_user;
+DROP ROLE regress_pc_user;

@@ -11,14 +11,19 @@ extern "C" {
 #include "access/relation.h"
 #include "access/tupdesc.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_proc.h"
+#include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/planmain.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -104,6 +109,53 @@ bool groups_by_call(Query* q, Oid funcid) {
   return false;
 }
 
+// Whether the range table entry `rtindex` is below the nullable side of an outer join in the join
+// tree `n` (`nullable`: n itself is).
+bool nullable_in(Node* n, int rtindex, bool nullable) {
+  if (!n) return false;
+  if (IsA(n, RangeTblRef)) return nullable && reinterpret_cast<RangeTblRef*>(n)->rtindex == rtindex;
+  if (IsA(n, FromExpr)) {
+    ListCell* lc;
+    foreach (lc, reinterpret_cast<FromExpr*>(n)->fromlist)
+      if (nullable_in(static_cast<Node*>(lfirst(lc)), rtindex, nullable)) return true;
+    return false;
+  }
+  if (IsA(n, JoinExpr)) {
+    auto* j = reinterpret_cast<JoinExpr*>(n);
+    const bool left = nullable || j->jointype == JOIN_RIGHT || j->jointype == JOIN_FULL;
+    const bool right = nullable || j->jointype == JOIN_LEFT || j->jointype == JOIN_FULL || j->jointype == JOIN_ANTI;
+    return nullable_in(j->larg, rtindex, left) || nullable_in(j->rarg, rtindex, right);
+  }
+  return false;
+}
+
+// Whether a WHERE or JOIN condition of the join tree `n` calls the function.
+bool quals_call(Node* n, Oid funcid) {
+  if (!n) return false;
+  if (IsA(n, FromExpr)) {
+    auto* f = reinterpret_cast<FromExpr*>(n);
+    if (calls_function(f->quals, &funcid)) return true;
+    ListCell* lc;
+    foreach (lc, f->fromlist)
+      if (quals_call(static_cast<Node*>(lfirst(lc)), funcid)) return true;
+    return false;
+  }
+  if (IsA(n, JoinExpr)) {
+    auto* j = reinterpret_cast<JoinExpr*>(n);
+    return calls_function(j->quals, &funcid) || quals_call(j->larg, funcid) || quals_call(j->rarg, funcid);
+  }
+  return false;
+}
+
+// Whether the current user may execute the function.
+bool may_execute(Oid funcid) {
+#if PG_VERSION_NUM >= 160000
+  return object_aclcheck(ProcedureRelationId, funcid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+#else
+  return pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+#endif
+}
+
 // The rewritten call, or nullptr to keep the whole-row call.
 Node* simplify(SupportRequestSimplify* req) {
   FuncExpr* call = req->fcall;
@@ -141,8 +193,17 @@ Node* simplify(SupportRequestSimplify* req) {
       rte->relkind != RELKIND_MATVIEW && rte->relkind != RELKIND_FOREIGN_TABLE)
     return nullptr;
   if (groups_by_call(root->parse, call->funcid)) return nullptr;
+  // A condition on the call proves its row present (the call is strict), so the planner turns the
+  // outer join into an inner one; the column form is not strict and would lose that.
+  if (nullable_in(reinterpret_cast<Node*>(root->parse->jointree), int(whole->varno), false) &&
+      quals_call(reinterpret_cast<Node*>(root->parse->jointree), call->funcid))
+    return nullptr;
   const Oid target = column_form(call->funcid, model_type);
   if (target == InvalidOid) return nullptr;
+  // The privilege to call the function is checked when the plan starts, on the function the plan
+  // calls: rewrite only calls whose user may run both (the other one then fails as it would), as
+  // the planner does when it inlines a function, and plan again when either one's grants change.
+  if (!may_execute(call->funcid) || !may_execute(target)) return nullptr;
   // By table: the row's table, as the whole-row form reads it from the row's type.
   if (!model)
     model = reinterpret_cast<Node*>(
@@ -150,6 +211,12 @@ Node* simplify(SupportRequestSimplify* req) {
 
   // The planner holds a lock on every relation of the query.
   Relation rel = relation_open(rte->relid, NoLock);
+  // The reference is of this table's row type (a CHECK constraint is simplified before its Vars
+  // name the table they belong to).
+  if (whole->vartype != rel->rd_rel->reltype) {
+    relation_close(rel, NoLock);
+    return nullptr;
+  }
   TupleDesc desc = RelationGetDescr(rel);
   int n = 0;
   bool usable = true;
@@ -187,8 +254,24 @@ Node* simplify(SupportRequestSimplify* req) {
   }
   relation_close(rel, NoLock);
   ArrayType* arr = construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT);
-  lsecond(args) = makeConst(TEXTARRAYOID, -1, InvalidOid, -1, PointerGetDatum(arr), false, false);
-  FuncExpr* out = makeFuncExpr(target, call->funcresulttype, args, InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+  lsecond(args) = makeConst(TEXTARRAYOID, -1, DEFAULT_COLLATION_OID, -1, PointerGetDatum(arr), false, false);
+  // The input collation the parser gives the same call written out: the arguments' one collation,
+  // none where they differ (so that an index on that expression matches this one).
+  Oid input_collation = InvalidOid;
+  bool conflict = false;
+  ListCell* lc;
+  foreach (lc, args) {
+    const Oid c = exprCollation(static_cast<Node*>(lfirst(lc)));
+    if (c == InvalidOid) continue;
+    if (input_collation == InvalidOid)
+      input_collation = c;
+    else if (c != input_collation)
+      conflict = true;
+  }
+  if (conflict) input_collation = InvalidOid;
+  record_plan_function_dependency(root, call->funcid);
+  FuncExpr* out =
+      makeFuncExpr(target, call->funcresulttype, args, InvalidOid, input_collation, COERCE_EXPLICIT_CALL);
   out->location = call->location;
   return reinterpret_cast<Node*>(out);
 }
