@@ -13,8 +13,8 @@ extern "C" {
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_proc.h"
-#include "miscadmin.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
@@ -129,24 +129,6 @@ bool nullable_in(Node* n, int rtindex, bool nullable) {
   return false;
 }
 
-// Whether a WHERE or JOIN condition of the join tree `n` calls the function.
-bool quals_call(Node* n, Oid funcid) {
-  if (!n) return false;
-  if (IsA(n, FromExpr)) {
-    auto* f = reinterpret_cast<FromExpr*>(n);
-    if (calls_function(f->quals, &funcid)) return true;
-    ListCell* lc;
-    foreach (lc, f->fromlist)
-      if (quals_call(static_cast<Node*>(lfirst(lc)), funcid)) return true;
-    return false;
-  }
-  if (IsA(n, JoinExpr)) {
-    auto* j = reinterpret_cast<JoinExpr*>(n);
-    return calls_function(j->quals, &funcid) || quals_call(j->larg, funcid) || quals_call(j->rarg, funcid);
-  }
-  return false;
-}
-
 // Whether the current user may execute the function.
 bool may_execute(Oid funcid) {
 #if PG_VERSION_NUM >= 160000
@@ -193,10 +175,11 @@ Node* simplify(SupportRequestSimplify* req) {
       rte->relkind != RELKIND_MATVIEW && rte->relkind != RELKIND_FOREIGN_TABLE)
     return nullptr;
   if (groups_by_call(root->parse, call->funcid)) return nullptr;
-  // A condition on the call proves its row present (the call is strict), so the planner turns the
-  // outer join into an inner one; the column form is not strict and would lose that.
+  // A condition on the call (the join tree's WHERE and JOIN conditions) proves its row present (the
+  // call is strict), so the planner turns the outer join into an inner one; the column form is not
+  // strict and would lose that.
   if (nullable_in(reinterpret_cast<Node*>(root->parse->jointree), int(whole->varno), false) &&
-      quals_call(reinterpret_cast<Node*>(root->parse->jointree), call->funcid))
+      calls_function(reinterpret_cast<Node*>(root->parse->jointree), &call->funcid))
     return nullptr;
   const Oid target = column_form(call->funcid, model_type);
   if (target == InvalidOid) return nullptr;

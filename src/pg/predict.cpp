@@ -252,9 +252,21 @@ ScoreCache* named_cache(FunctionCallInfo fcinfo, int name_arg) {
 // A record argument's header (detoasted if it must be).
 HeapTupleHeader record_arg(FunctionCallInfo fcinfo, int arg) { return pg::row_header(PG_GETARG_DATUM(arg)); }
 
-// The cache for the active model trained on a row's table, looked up once per query; the row
-// type's table is looked up once per row type (a table's row type names that table for as long as
-// the scan holds its lock).
+// The cache for the active model trained on the table `relid`, looked up once per query.
+ScoreCache* table_cache(FunctionCallInfo fcinfo, Oid relid) {
+  ScoreCache* cache = new_cache(fcinfo);
+  if (!cache->stored || cache->key_relid != relid) {
+    cache->stored = pg::load_active_model(fcinfo->flinfo->fn_mcxt, nullptr, relid);
+    cache->key_relid = relid;
+    cache->key_name = nullptr;
+    cache->key_type = InvalidOid;
+    set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
+  }
+  return cache;
+}
+
+// The same for a row's table; the row type's table is looked up once per row type (a table's row
+// type names that table for as long as the scan holds its lock).
 ScoreCache* table_cache(FunctionCallInfo fcinfo, HeapTupleHeader row) {
   ScoreCache* cache = new_cache(fcinfo);
   const Oid type_id = HeapTupleHeaderGetTypeId(row);
@@ -264,12 +276,7 @@ ScoreCache* table_cache(FunctionCallInfo fcinfo, HeapTupleHeader row) {
   if (relid == InvalidOid)
     throw core::Error(core::ErrorCode::kInvalidArgument, "cannot tell which table this row comes from",
                       "pass a table's row (custseg_predict(t) FROM t), or name the model: custseg_predict(row, 'name')");
-  if (!cache->stored || cache->key_relid != relid) {
-    cache->stored = pg::load_active_model(fcinfo->flinfo->fn_mcxt, nullptr, relid);
-    cache->key_relid = relid;
-    cache->key_name = nullptr;
-    set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
-  }
+  cache = table_cache(fcinfo, relid);
   cache->key_type = type_id;
   return cache;
 }
@@ -546,15 +553,7 @@ CUSTSEG_FUNCTION(custseg_predict_model_columns) {
 // custseg_predict(row) on a row of `source` (the active model trained on it).
 CUSTSEG_FUNCTION(custseg_predict_table_columns) {
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || columns_all_null(fcinfo, 2)) PG_RETURN_NULL();
-  const Oid relid = PG_GETARG_OID(0);
-  ScoreCache* cache = new_cache(fcinfo);
-  if (!cache->stored || cache->key_relid != relid) {
-    cache->stored = pg::load_active_model(fcinfo->flinfo->fn_mcxt, nullptr, relid);
-    cache->key_relid = relid;
-    cache->key_name = nullptr;
-    cache->key_type = InvalidOid;
-    set_model(fcinfo, cache, cache->stored->bytes, cache->stored->len);
-  }
+  ScoreCache* cache = table_cache(fcinfo, PG_GETARG_OID(0));
   double* numeric;
   core::StrRef* categorical;
   read_columns(fcinfo, cache, 2, &numeric, &categorical);
