@@ -111,6 +111,42 @@ void score_segments(const Rows& M, const std::vector<int>& labels, int k, uint64
   info.silhouette_rows = 0;
 }
 
+// score_segments for several clusterings of the same rows (custseg_evaluate_k's k's): the same
+// numbers, with the silhouettes of every clustering computed together (silhouettes_growing).
+template <class Rows>
+std::vector<TrainInfo> score_segments_each(const Rows& M, const std::vector<const std::vector<int>*>& labels,
+                                           const std::vector<int>& ks, uint64_t seed, InterruptCheck check) {
+  std::vector<TrainInfo> out(labels.size());
+  const bool noise = std::any_of(labels.begin(), labels.end(), [](const std::vector<int>* l) {
+    return std::any_of(l->begin(), l->end(), [](int v) { return v < 0; });
+  });
+  if (noise) {
+    for (size_t m = 0; m < labels.size(); ++m) score_segments(M, *labels[m], ks[m], seed, check, out[m]);
+    return out;
+  }
+  const Eigen::Index n = rows_in(M);
+  const std::vector<Eigen::Index> idx = silhouette_rows(n, seed);
+  std::vector<SilhouetteEstimate> sil;
+  if (idx.empty()) {
+    sil = silhouettes_growing(M, labels, ks, n, -1, check);  // exact
+  } else {
+    std::vector<std::vector<int>> sampled;
+    sampled.reserve(labels.size());
+    for (const std::vector<int>* l : labels) sampled.push_back(labels_of(*l, idx));
+    std::vector<const std::vector<int>*> of;
+    for (const std::vector<int>& l : sampled) of.push_back(&l);
+    sil = silhouettes_growing(select_rows(M, idx), of, ks, kSilhouetteFirstRows, kSilhouetteTolerance, check);
+  }
+  for (size_t m = 0; m < labels.size(); ++m) {
+    out[m].silhouette = sil[m].score;
+    out[m].silhouette_rows = double(sil[m].rows);
+    const ClusterScores cs = cluster_scores(M, *labels[m], ks[m]);
+    out[m].calinski_harabasz = cs.calinski_harabasz;
+    out[m].davies_bouldin = cs.davies_bouldin;
+  }
+  return out;
+}
+
 // The method's name in progress lines.
 const char* method_title(Method method) {
   switch (method) {
@@ -185,6 +221,13 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
     // The inertia of one cluster (the total sum of squares) anchors the elbow's chord.
     total_ss = total_squares(X);
     std::vector<ClusterOutcome> fits = evaluate_method(ctx, k_min, k_max);
+    std::vector<const std::vector<int>*> labels;
+    std::vector<int> ks;
+    for (int k = k_min; k <= k_max; ++k) {
+      labels.push_back(&fits[size_t(k - k_min)].labels);
+      ks.push_back(k);
+    }
+    const std::vector<TrainInfo> infos = score_segments_each(M, labels, ks, opt.seed, check);
     for (int k = k_min; k <= k_max; ++k) {
       ClusterOutcome& fit = fits[size_t(k - k_min)];
       KEvaluation e;
@@ -192,8 +235,7 @@ std::vector<KEvaluation> FitParts::evaluate_k(int k_min, int k_max, InterruptChe
       e.inertia = fit.inertia;
       e.n_iter = fit.n_iter;
       e.rows = double(rows_in(X));
-      TrainInfo info;
-      score_segments(M, fit.labels, k, opt.seed, check, info);
+      const TrainInfo& info = infos[size_t(k - k_min)];
       e.silhouette = info.silhouette;
       e.silhouette_rows = info.silhouette_rows;
       e.calinski_harabasz = info.calinski_harabasz;

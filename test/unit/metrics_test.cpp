@@ -175,6 +175,81 @@ TEST(Metrics, GrowingSilhouetteSkipsAStageOfOneCluster) {
   EXPECT_TRUE(std::isnan(silhouette_growing(X, std::vector<int>(8, 1), 2, 4, 1.0).score));
 }
 
+// Several labellings scored together (custseg_evaluate_k's k's) give each labelling's own
+// silhouette bit for bit, whatever the other labellings cut the rows into and wherever each one
+// stops: the sums are integers, so the cells' order does not change them.
+TEST(Metrics, SilhouettesTogetherEqualEachAlone) {
+  std::vector<int> planted;
+  RowMatrix X = testing::blobs({{0, 0}, {3, 1}, {1, 4}, {5, 5}}, 250, 1.2, 21, &planted);
+  shuffle_rows(X, planted, 22);
+  std::vector<std::vector<int>> labellings;
+  std::vector<int> ks;
+  for (int k = 2; k <= 9; ++k) {
+    std::vector<int> l(planted.size());
+    for (size_t i = 0; i < l.size(); ++i)  // clusters that cut across each other's
+      l[i] = int((planted[i] * 7 + int(X(Eigen::Index(i), 0) * k) + 100 * k) % k);
+    labellings.push_back(l);
+    ks.push_back(k);
+  }
+  labellings.push_back(std::vector<int>(planted.size(), 1));  // one cluster: no silhouette
+  ks.push_back(3);
+  std::vector<const std::vector<int>*> of;
+  for (const std::vector<int>& l : labellings) of.push_back(&l);
+  for (const double tolerance : {-1.0, 0.01, 0.03}) {
+    const std::vector<SilhouetteEstimate> together = silhouettes_growing(X, of, ks, 100, tolerance);
+    ASSERT_EQ(together.size(), of.size());
+    for (size_t m = 0; m < of.size(); ++m) {
+      const SilhouetteEstimate alone = silhouette_growing(X, labellings[m], ks[m], 100, tolerance);
+      EXPECT_EQ(together[m].rows, alone.rows) << m;
+      if (std::isnan(alone.score)) {
+        EXPECT_TRUE(std::isnan(together[m].score)) << m;
+        continue;
+      }
+      EXPECT_EQ(together[m].score, alone.score) << m;  // bit for bit
+      EXPECT_EQ(together[m].standard_error, alone.standard_error) << m;
+      if (tolerance < 0) {
+        EXPECT_NEAR(alone.score, direct_silhouette(X, labellings[m], ks[m]), 1e-12) << m;
+      }
+    }
+  }
+  // One-hot rows (the sparse pair path), and more cells than one group holds: the labellings are
+  // split into several groups.
+  RowMatrix H = testing::one_hot_rows(3, 120, 2, {40, 7}, 8);
+  std::vector<std::vector<int>> many;
+  std::vector<int> kk;
+  for (int k = 20; k <= 26; ++k) {
+    std::vector<int> l;
+    for (Eigen::Index i = 0; i < H.rows(); ++i) l.push_back(int((i * 31 + i / k) % k));
+    many.push_back(l);
+    kk.push_back(k);
+  }
+  std::vector<const std::vector<int>*> of_many;
+  for (const std::vector<int>& l : many) of_many.push_back(&l);
+  const std::vector<SilhouetteEstimate> together = silhouettes_growing(H, of_many, kk, 50, -1);
+  for (size_t m = 0; m < many.size(); ++m) {
+    EXPECT_EQ(together[m].score, silhouette_growing(H, many[m], kk[m], 50, -1).score) << m;
+    EXPECT_NEAR(together[m].score, direct_silhouette(H, many[m], kk[m]), 1e-12) << m;
+  }
+}
+
+// The sums in fixed point: a step of at most 2^-47 of the rows' extent. Standardized rows with an
+// outlier 1,000 standard deviations out keep the silhouette to 1e-12; rows whose distances span
+// nine orders of magnitude (blobs 1e-3 apart, an outlier at 1e6) still to 1e-4, without overflow.
+TEST(Metrics, FixedPointSumsKeepTheSilhouetteExact) {
+  std::vector<int> labels;
+  RowMatrix X = testing::blobs({{0, 0}, {2, 0}, {0, 2}}, 100, 0.5, 23, &labels);
+  X.row(0) << 1000, -700;
+  EXPECT_NEAR(silhouette_score(X, labels, 3), direct_silhouette(X, labels, 3), 1e-12);
+  std::vector<int> ly;
+  RowMatrix Y = testing::blobs({{0, 0}, {1e-3, 0}, {0, 1e-3}}, 100, 2e-4, 23, &ly);
+  Y.row(0) << 1e6, 1e6;
+  EXPECT_NEAR(silhouette_score(Y, ly, 3), direct_silhouette(Y, ly, 3), 1e-4);
+  // Rows whose distances overflow a double have no silhouette, as before the sums were integers.
+  RowMatrix Z(4, 1);
+  Z << -1e308, -1e308, 1e308, 1e308;
+  EXPECT_TRUE(std::isnan(silhouette_score(Z, {0, 0, 1, 1}, 2)));
+}
+
 TEST(Metrics, LabelOutOfRangeIsAnError) {
   RowMatrix X(2, 1);
   X << 0, 1;
