@@ -201,10 +201,16 @@ def bench_size(rows, args):
     r["fit_serial"] = median_of(runs, lambda: timed(cur, fit))
     # The scan custseg_train runs on this table: the same training read as the feature columns'
     # values (custseg_fit_values), which forms no whole-row value and builds no array; the same
-    # model bytes.
+    # model bytes. With the sample bound custseg_train passes (custseg_sample_threshold, from the
+    # planner's row estimate), so that the scan and each worker keep about the sample.
+    cur.execute("SELECT custseg_sample_threshold(%s, %s)::text", (name, FIT_OPTIONS))
+    train_options = cur.fetchone()[0]
     cur.execute("SELECT custseg_fit_columns_args(%s, %s, true, true)", (name, FIT_OPTIONS))
-    train_scan = f"SELECT custseg_fit_values('{FIT_OPTIONS}', {cur.fetchone()[0]}) IS NOT NULL FROM {name} t"
+    train_scan = f"SELECT custseg_fit_values('{train_options}', {cur.fetchone()[0]}) IS NOT NULL FROM {name} t"
     r["train_scan_serial"] = median_of(runs, lambda: timed(cur, train_scan))
+    cur.execute(f"SELECT ({train_scan.replace(' IS NOT NULL', '')}) = (SELECT model FROM bench_model WHERE name = %s)",
+                (name,))
+    r["train_scan_same_model"] = cur.fetchone()[0]
     r["score_serial"] = median_of(runs, lambda: timed(cur, score))
 
     settings(cur, PARALLEL)
@@ -448,6 +454,7 @@ def main():
                 print(f"     {k:28s} {v:10.4f}")
         print(f"     fit_peak_memory_bytes        {r['fit_peak_memory_bytes'] / 2**20:10.1f} MiB")
         print(f"     parallel workers planned     {r['parallel_workers_planned']}")
+        print(f"     custseg_train's scan gives custseg_fit(c)'s model bytes: {r['train_scan_same_model']}")
         if "sample_label_agreement" in r:
             print(f"     rows with the same segment from the default sample and from every row: "
                   f"{100 * r['sample_label_agreement']:.3f}%")

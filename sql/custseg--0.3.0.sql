@@ -372,22 +372,42 @@ COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) I
     'the options custseg_train and custseg_evaluate_k use, and the columns they leave out: primary key, identifiers, exclude';
 
 -- Trains a new version of a named model on a table, registers it, and (by default) activates it.
--- The options with an internal "_sample_threshold" for training a Citus table: the content-hash
--- bound under which a row is likely among the sample_size smallest of the whole table (a tenth more
--- than its share, plus ten standard deviations), so that each shard ships about its share of the
--- sample instead of up to sample_size rows. The sample is the same bottom-k sample as without it
--- whenever sample_size distinct rows lie under the bound (the fit checks, CS001 otherwise). Without
--- a Citus table, with dedupe, or with fewer than twice sample_size rows: the options unchanged.
+-- The rows the planner expects a scan of the table to read: the rows per page of its last VACUUM
+-- or ANALYZE times its pages now (so the rows added since count), summed over a partitioned
+-- table's partitions; partitions never analyzed count none. NULL for a table that was never
+-- analyzed, a view, a foreign table, and a table with row security (a role may see fewer rows).
+CREATE FUNCTION custseg_estimated_rows(source regclass) RETURNS float8
+LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT sum(c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::float8))
+    FROM pg_class c
+    WHERE c.oid IN (SELECT source UNION SELECT t.relid FROM pg_partition_tree(source) t WHERE t.isleaf)
+      AND c.relkind IN ('r', 'm') AND c.reltuples >= 0 AND c.relpages > 0
+      AND NOT (SELECT relrowsecurity FROM pg_class WHERE oid = source)
+$fn$;
+COMMENT ON FUNCTION custseg_estimated_rows(regclass) IS
+    'the rows the planner expects a scan of the table to read (NULL when it has no estimate)';
+
+-- The options with an internal "_sample_threshold" for training: the content-hash bound under
+-- which a row is likely among the sample_size smallest of the whole table (a tenth more than its
+-- share, plus ten standard deviations), so that each shard of a Citus table ships about its share
+-- of the sample instead of up to sample_size rows, and on one node each parallel worker and the
+-- scan keep about the sample instead of compacting ever more of it. The bound comes from an exact
+-- count on Citus, from the planner's estimate on one node (for half its rows: rows deleted since
+-- the last ANALYZE). The sample is the same bottom-k sample as without it whenever sample_size
+-- distinct rows lie under the bound (the fit checks, CS001 otherwise). With dedupe, with fewer
+-- than twice sample_size rows, or without an estimate: the options unchanged.
 CREATE FUNCTION custseg_sample_threshold(source regclass, options jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $fn$
 DECLARE
-    n bigint;
+    n numeric;
     s numeric;
 BEGIN
     -- Options of the wrong type are left to the fit, whose message names them.
-    IF NOT custseg_citus_table(source) OR options -> 'dedupe' = 'true' OR options -> 'k' = 'null'
+    IF options -> 'dedupe' = 'true' OR options -> 'k' = 'null'
        OR (options ? 'sample_size' AND jsonb_typeof(options -> 'sample_size') <> 'number') THEN
         RETURN options;
     END IF;
@@ -396,8 +416,13 @@ BEGIN
     IF s < 1 THEN
         RETURN options;
     END IF;
-    EXECUTE format('SELECT count(*) FROM %s', source) INTO n;
-    IF n < 2 * s THEN
+    IF custseg_citus_table(source) THEN
+        EXECUTE format('SELECT count(*) FROM %s', source) INTO n;
+    ELSE
+        -- The planner's estimate, which may be stale: a bound for half the rows it counts.
+        n := custseg_estimated_rows(source) / 2;
+    END IF;
+    IF n IS NULL OR n < 2 * s THEN
         RETURN options;
     END IF;
     RETURN options || jsonb_build_object('_sample_threshold',
@@ -405,7 +430,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION custseg_sample_threshold(regclass, jsonb) IS
-    'training options with the sample threshold that lets each Citus shard ship only its share of the sample';
+    'training options with the sample threshold that keeps each Citus shard, parallel worker or scan to about its share of the sample';
 
 CREATE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
                               exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
@@ -493,10 +518,17 @@ BEGIN
         -- formed and read back), wherever they read every value as the record form does: the model
         -- is then the record form's, byte for byte.
         -- Separate values are read faster still (no array is built per row).
-        EXECUTE format('SELECT %s FROM %s AS t',
-                       coalesce('custseg_fit_values($1, ' || custseg_fit_columns_args(source, opts, true, true) || ')',
-                                'custseg_fit_columns(' || custseg_fit_columns_args(source, opts, true) || ', $1)',
-                                'custseg_fit(t.*, $1)'), source) INTO m USING opts;
+        -- The planner's row estimate bounds the sample as the count does on Citus (with room for
+        -- half the rows to have gone since it was taken), and CS001 runs again without the bound.
+        q := format('SELECT %s FROM %s AS t',
+                    coalesce('custseg_fit_values($1, ' || custseg_fit_columns_args(source, opts, true, true) || ')',
+                             'custseg_fit_columns(' || custseg_fit_columns_args(source, opts, true) || ', $1)',
+                             'custseg_fit(t.*, $1)'), source);
+        BEGIN
+            EXECUTE q INTO m USING custseg_sample_threshold(source, opts);
+        EXCEPTION WHEN SQLSTATE 'CS001' THEN
+            EXECUTE q INTO m USING opts;
+        END;
     END IF;
     IF m IS NULL THEN
         RAISE EXCEPTION 'cannot train model "%": % has no rows', name, source USING ERRCODE = '22000';
