@@ -58,7 +58,8 @@ inline int64_t to_fixed(double scaled) {
 
 // The scale for n rows no two of which are farther apart than `diameter`: a distance times the
 // scale is below 2^50 (to_fixed's range, with room), and a sum of n of them below 2^62. 0 when the
-// diameter overflows (rows near the largest double): their distances cannot be summed.
+// diameter is not finite (a value that is not, or rows near the largest double): their distances
+// cannot be summed.
 double fixed_scale(Eigen::Index n, double diameter) {
   if (!std::isfinite(diameter)) return 0;
   if (!(diameter > 0)) return 1;  // every distance is 0
@@ -69,15 +70,18 @@ double fixed_scale(Eigen::Index n, double diameter) {
   return std::ldexp(1.0, std::min(50, 62 - log_n) - e);
 }
 
-// The length of the diagonal of the box around the columns' values: no two rows are farther apart.
-double box_diagonal(const Eigen::MatrixXd& G) {
+// The square of the diagonal of the box around the columns' values: no two rows' squared distance
+// is larger, computed as the pair loop computes it (so it overflows whenever a pair's could);
+// infinity for a value that is not finite.
+double box_diagonal_squared(const Eigen::MatrixXd& G) {
   if (G.rows() == 0) return 0;
+  if (!G.allFinite()) return std::numeric_limits<double>::infinity();
   double s = 0;
   for (Eigen::Index t = 0; t < G.cols(); ++t) {
     const double w = G.col(t).maxCoeff() - G.col(t).minCoeff();
     s += w * w;
   }
-  return std::sqrt(s);
+  return s;
 }
 
 // For rows j in [a, b) of column-stored data: d_j = |x_j - xi| in fixed point, added to to[j];
@@ -121,7 +125,7 @@ class PairSums {
  public:
   PairSums(Eigen::MatrixXd G, FixedMatrix& T) : G_(std::move(G)), T_(T) {
     init(G_);
-    scale_ = fixed_scale(G_.rows(), box_diagonal(G_));
+    scale_ = fixed_scale(G_.rows(), std::sqrt(box_diagonal_squared(G_)));
   }
   // Rows already split (sparse_rows.h): dense columns in Gd (by column), the others as lists of
   // nonzero entries in column order.
@@ -133,14 +137,15 @@ class PairSums {
       cols_.push_back(G_.col(t).data());
     }
     xi_.resize(dense_.size());
-    // Two rows' sparse parts are at most the sum of their norms apart.
+    // Two rows' sparse parts are at most the sum of their norms apart: a pair's squared distance is
+    // at most the dense box's squared diagonal plus four times the largest squared norm.
     double widest = 0;
     for (size_t r = 0; r + 1 < ptr_.size(); ++r) {
       double s = 0;
       for (Eigen::Index q = ptr_[r]; q < ptr_[r + 1]; ++q) s += val_[size_t(q)] * val_[size_t(q)];
-      widest = std::max(widest, s);
+      widest = std::isnan(s) ? std::numeric_limits<double>::infinity() : std::max(widest, s);
     }
-    scale_ = fixed_scale(G_.rows(), box_diagonal(G_) + 2 * std::sqrt(widest));
+    scale_ = fixed_scale(G_.rows(), std::sqrt(box_diagonal_squared(G_) + 4 * widest));
   }
   PairSums(const PairSums&) = delete;
   PairSums& operator=(const PairSums&) = delete;

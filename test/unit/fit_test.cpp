@@ -660,6 +660,22 @@ TEST(Segments, EvaluateKMatchesTrainingPerK) {
   EXPECT_THROW(p.evaluate_k(4, 3), Error);
 }
 
+// Above 10,000 rows the silhouette is estimated on a sample, in stages: evaluate_k computes every
+// k's together and still gets each training's own, bit for bit, with the rows it took.
+TEST(Segments, EvaluateKMatchesTrainingPerKOnASample) {
+  auto rows = customers(12000, 9);
+  FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 4, "seed": 5})");
+  FitParts p = decode_state(acc.bytes().data(), acc.bytes().size());
+  std::vector<KEvaluation> ev = p.evaluate_k(2, 4);
+  ASSERT_EQ(ev.size(), 3u);
+  for (const auto& e : ev) {
+    Model m = accumulate(rows, 0, rows.size(), R"({"k": )" + std::to_string(e.k) + R"(, "seed": 5})").finish();
+    EXPECT_EQ(e.silhouette, m.info.silhouette) << "k = " << e.k;
+    EXPECT_EQ(e.silhouette_rows, m.info.silhouette_rows) << "k = " << e.k;
+    EXPECT_LE(e.silhouette_rows, 10000) << "k = " << e.k;
+  }
+}
+
 
 }  // namespace
 }  // namespace custseg::core

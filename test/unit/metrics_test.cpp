@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "metrics.h"
+#include "sparse_rows.h"
 #include "test_util.h"
 
 namespace custseg::core {
@@ -212,6 +213,26 @@ TEST(Metrics, SilhouettesTogetherEqualEachAlone) {
       }
     }
   }
+  // Labellings made from the planted groups: few joint cells, so all of them form one group.
+  std::vector<std::vector<int>> coarse;
+  std::vector<int> kc;
+  for (int k = 2; k <= 9; ++k) {
+    std::vector<int> l(planted.size());
+    for (size_t i = 0; i < l.size(); ++i) l[i] = (planted[i] + int(i % 13 == 0) * (k - 1)) % k;
+    coarse.push_back(l);
+    kc.push_back(k);
+  }
+  std::vector<const std::vector<int>*> of_coarse;
+  for (const std::vector<int>& l : coarse) of_coarse.push_back(&l);
+  for (const double tolerance : {-1.0, 0.02}) {
+    const std::vector<SilhouetteEstimate> together = silhouettes_growing(X, of_coarse, kc, 100, tolerance);
+    for (size_t m = 0; m < coarse.size(); ++m) {
+      const SilhouetteEstimate alone = silhouette_growing(X, coarse[m], kc[m], 100, tolerance);
+      EXPECT_EQ(together[m].rows, alone.rows) << m;
+      EXPECT_EQ(together[m].score, alone.score) << m;
+      EXPECT_EQ(together[m].standard_error, alone.standard_error) << m;
+    }
+  }
   // One-hot rows (the sparse pair path), and more cells than one group holds: the labellings are
   // split into several groups.
   RowMatrix H = testing::one_hot_rows(3, 120, 2, {40, 7}, 8);
@@ -232,6 +253,80 @@ TEST(Metrics, SilhouettesTogetherEqualEachAlone) {
   }
 }
 
+// The same on rows in their sparse form (k-means without PCA on one-hot columns), with and without
+// numeric columns: one group of labellings, each equal to its own silhouette and to the definition.
+TEST(Metrics, SilhouettesTogetherOfSparseRows) {
+  for (const int numeric : {2, 0}) {
+    const RowMatrix H = testing::one_hot_rows(3, 120, numeric, {40, 7}, 8);
+    SparseRows S;
+    ASSERT_TRUE(sparse_rows_of(H.data(), H.cols(), H.rows(), H.cols(), S));
+    ASSERT_EQ(S.D.cols(), numeric);
+    std::vector<std::vector<int>> labellings;
+    std::vector<int> ks;
+    for (int k = 2; k <= 6; ++k) {
+      std::vector<int> l;
+      for (Eigen::Index i = 0; i < H.rows(); ++i) l.push_back(int(i / 120 + (i % 7 == 0) * (k - 1)) % k);
+      labellings.push_back(l);
+      ks.push_back(k);
+    }
+    std::vector<const std::vector<int>*> of;
+    for (const std::vector<int>& l : labellings) of.push_back(&l);
+    for (const double tolerance : {-1.0, 0.05}) {
+      const std::vector<SilhouetteEstimate> together = silhouettes_growing(S, of, ks, 40, tolerance);
+      for (size_t m = 0; m < of.size(); ++m) {
+        const SilhouetteEstimate alone = silhouette_growing(S, labellings[m], ks[m], 40, tolerance);
+        EXPECT_EQ(together[m].rows, alone.rows) << numeric << " " << m;
+        EXPECT_EQ(together[m].score, alone.score) << numeric << " " << m;
+        if (tolerance < 0) {
+          EXPECT_NEAR(alone.score, direct_silhouette(H, labellings[m], ks[m]), 1e-12) << numeric << " " << m;
+        }
+      }
+    }
+  }
+}
+
+// The mean silhouette of rows on a line, exactly: each row's sums of distances to each cluster from
+// sorted prefix sums, in long double.
+double line_silhouette(const std::vector<double>& x, const std::vector<int>& labels, int k) {
+  const size_t n = x.size();
+  std::vector<std::vector<long double>> sorted(static_cast<size_t>(k)), prefix(static_cast<size_t>(k));
+  for (size_t i = 0; i < n; ++i) sorted[size_t(labels[i])].push_back(x[i]);
+  for (int c = 0; c < k; ++c) {
+    std::sort(sorted[size_t(c)].begin(), sorted[size_t(c)].end());
+    prefix[size_t(c)].assign(1, 0);
+    for (long double v : sorted[size_t(c)]) prefix[size_t(c)].push_back(prefix[size_t(c)].back() + v);
+  }
+  long double total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    long double a = 0, b = INFINITY;
+    for (int c = 0; c < k; ++c) {
+      const auto& v = sorted[size_t(c)];
+      const size_t below = size_t(std::lower_bound(v.begin(), v.end(), (long double)x[i]) - v.begin());
+      const long double sum = (long double)x[i] * below - prefix[size_t(c)][below] +
+                              (prefix[size_t(c)].back() - prefix[size_t(c)][below]) - (long double)x[i] * (v.size() - below);
+      if (c == labels[i])
+        a = sum / (v.size() - 1);
+      else
+        b = std::min(b, sum / v.size());
+    }
+    total += (b - a) / std::max(a, b);
+  }
+  return double(total / n);
+}
+
+// The scale leaves room for the sum of n distances: 9,000 rows near 0 and 100 near 1 (each of the
+// 100 sums 9,000 distances close to the diameter, past 2^63 with a step of 2^-50 of it).
+TEST(Metrics, FixedPointSumsOfManyFarRowsDoNotOverflow) {
+  RowMatrix X(9100, 1);
+  std::vector<int> labels(9100);
+  std::vector<double> x(9100);
+  for (int i = 0; i < 9100; ++i) {
+    x[size_t(i)] = X(i, 0) = (i < 9000 ? 0.0 : 0.999) + 1e-3 * ((i * 7919) % 1000) / 1000.0;
+    labels[size_t(i)] = i >= 9000;
+  }
+  EXPECT_NEAR(silhouette_score(X, labels, 2), line_silhouette(x, labels, 2), 1e-12);
+}
+
 // The sums in fixed point: a step of at most 2^-47 of the rows' extent. Standardized rows with an
 // outlier 1,000 standard deviations out keep the silhouette to 1e-12; rows whose distances span
 // nine orders of magnitude (blobs 1e-3 apart, an outlier at 1e6) still to 1e-4, without overflow.
@@ -243,7 +338,16 @@ TEST(Metrics, FixedPointSumsKeepTheSilhouetteExact) {
   std::vector<int> ly;
   RowMatrix Y = testing::blobs({{0, 0}, {1e-3, 0}, {0, 1e-3}}, 100, 2e-4, 23, &ly);
   Y.row(0) << 1e6, 1e6;
-  EXPECT_NEAR(silhouette_score(Y, ly, 3), direct_silhouette(Y, ly, 3), 1e-4);
+  EXPECT_NEAR(silhouette_score(Y, ly, 3), direct_silhouette(Y, ly, 3), 1e-8);
+  // Three columns whose widths' squares overflow together: a pair's squared distance does too, so
+  // there is no silhouette (as with sums of doubles).
+  RowMatrix W(4, 3);
+  W << 0, 0, 0, 1e-3, 0, 0, 1.1e154, 1.1e154, 1.1e154, 1.1e154, 1.1e154, 1.1e154 - 1e140;
+  EXPECT_TRUE(std::isnan(silhouette_score(W, {0, 0, 1, 1}, 2)));
+  // A value that is not finite gives no silhouette (and no undefined integer sums).
+  RowMatrix V = X;
+  V(5, 1) = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(silhouette_score(V, labels, 3)));
   // Rows whose distances overflow a double have no silhouette, as before the sums were integers.
   RowMatrix Z(4, 1);
   Z << -1e308, -1e308, 1e308, 1e308;
