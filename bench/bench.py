@@ -491,6 +491,10 @@ def main():
     with open(args.json, "w") as f:
         json.dump({"runs": args.runs, "sizes": results, "extras": extras, "summary": summary}, f, indent=2)
     print(f"\nwrote {args.json}")
+    # Times are printed, never asserted; a wrong model is an error.
+    wrong = [label(r["rows"]) for r in results if not r["train_scan_same_model"]]
+    if wrong:
+        raise SystemExit(f"custseg_train's scan gave another model than custseg_fit(c) at {', '.join(wrong)} rows")
 
 
 if __name__ == "__main__":

@@ -371,7 +371,6 @@ $fn$;
 COMMENT ON FUNCTION custseg_training_options(regclass, integer, text[], jsonb) IS
     'the options custseg_train and custseg_evaluate_k use, and the columns they leave out: primary key, identifiers, exclude';
 
--- Trains a new version of a named model on a table, registers it, and (by default) activates it.
 -- The rows the planner expects a scan of the table to read: the rows per page of its last VACUUM
 -- or ANALYZE times its pages now (so the rows added since count), summed over a partitioned
 -- table's partitions; partitions never analyzed count none. NULL for a table that was never
@@ -405,6 +404,7 @@ AS $fn$
 DECLARE
     n numeric;
     s numeric;
+    distinct_rows float8;
 BEGIN
     -- Options of the wrong type are left to the fit, whose message names them.
     IF options -> 'dedupe' = 'true' OR options -> 'k' = 'null'
@@ -419,8 +419,31 @@ BEGIN
     IF custseg_citus_table(source) THEN
         EXECUTE format('SELECT count(*) FROM %s', source) INTO n;
     ELSE
-        -- The planner's estimate, which may be stale: a bound for half the rows it counts.
-        n := custseg_estimated_rows(source) / 2;
+        -- The planner's estimate, which may be stale: a bound for half the rows it counts. The
+        -- sample holds distinct feature rows, no more of them than the product of the columns'
+        -- numbers of distinct values (ANALYZE's n_distinct, NULL counted as one more): rows that
+        -- repeat bound it by that product instead, and a column without statistics leaves the
+        -- table unbounded (the bound would otherwise keep too few distinct rows, and every
+        -- training would scan twice).
+        n := custseg_estimated_rows(source);
+        IF n IS NULL THEN
+            RETURN options;
+        END IF;
+        SELECT CASE WHEN bool_and(st.attname IS NOT NULL)
+                    THEN exp(least(700, sum(ln(greatest(1, CASE WHEN st.n_distinct >= 0 THEN st.n_distinct::float8
+                                                                 ELSE -st.n_distinct * n::float8 END)
+                                               + CASE WHEN st.null_frac > 0 THEN 1 ELSE 0 END)))) END
+        INTO distinct_rows
+        FROM pg_class c
+        JOIN pg_namespace ns ON ns.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        LEFT JOIN pg_stats st ON st.schemaname = ns.nspname AND st.tablename = c.relname
+                             AND st.attname = a.attname AND st.inherited = (c.relkind = 'p')
+        WHERE c.oid = source AND NOT coalesce((options -> 'exclude') ? a.attname::text, false);
+        IF distinct_rows IS NULL THEN
+            RETURN options;
+        END IF;
+        n := least(n, distinct_rows::numeric) / 2;
     END IF;
     IF n IS NULL OR n < 2 * s THEN
         RETURN options;
@@ -432,6 +455,7 @@ $fn$;
 COMMENT ON FUNCTION custseg_sample_threshold(regclass, jsonb) IS
     'training options with the sample threshold that keeps each Citus shard, parallel worker or scan to about its share of the sample';
 
+-- Trains a new version of a named model on a table, registers it, and (by default) activates it.
 CREATE FUNCTION custseg_train(name text, source regclass, k integer DEFAULT 3, n_components integer DEFAULT 2,
                               exclude text[] DEFAULT NULL, options jsonb DEFAULT '{}', activate boolean DEFAULT true)
 RETURNS custseg_models

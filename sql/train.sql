@@ -166,6 +166,22 @@ SELECT custseg_estimated_rows('train_bound') AS estimated_rows,
        custseg_sample_threshold('train_bound', '{"sample_size": 1000}') ? '_sample_threshold' AS bounded,
        custseg_sample_threshold('train_bound', '{"sample_size": 8000}') ? '_sample_threshold' AS large_sample_unbounded,
        custseg_sample_threshold('train_bound', '{"sample_size": 1000, "dedupe": true}') ? '_sample_threshold' AS dedupe_unbounded;
+-- The bounded fit is the unbounded one, byte for byte.
+SELECT (SELECT custseg_fit(t, b) FROM train_bound t) = (SELECT custseg_fit(t, o) FROM train_bound t) AS bounded_fit_exact
+FROM (SELECT o, custseg_sample_threshold('train_bound', o) AS b
+      FROM (SELECT '{"k": 3, "n_components": 2, "sample_size": 1000, "seed": 3, "exclude": ["id"]}'::jsonb AS o) o OFFSET 0) x;  -- OFFSET 0: the bound computed once
+-- Rows whose features repeat: the sample holds distinct rows, so the bound is for at most the
+-- product of the feature columns' distinct values (50 x 3 here): too few to bound a sample of
+-- 1,000 (which would keep too few and scan twice), enough for one of 10, still exact.
+CREATE TABLE train_repeat (id int PRIMARY KEY, x float8, g text) WITH (autovacuum_enabled = false);
+INSERT INTO train_repeat SELECT i, i % 50, (ARRAY['a', 'b', 'c'])[i % 3 + 1] FROM generate_series(1, 20000) i;
+ANALYZE train_repeat;
+SELECT custseg_sample_threshold('train_repeat', '{"sample_size": 1000, "exclude": ["id"]}') ? '_sample_threshold' AS repeats_bound_1000,
+       custseg_sample_threshold('train_repeat', '{"sample_size": 10, "exclude": ["id"]}') ? '_sample_threshold' AS repeats_bound_10,
+       (SELECT custseg_fit(t, b) FROM train_repeat t) = (SELECT custseg_fit(t, o) FROM train_repeat t) AS repeats_bounded_fit_exact
+FROM (SELECT o, custseg_sample_threshold('train_repeat', o) AS b
+      FROM (SELECT '{"k": 3, "n_components": null, "sample_size": 10, "seed": 3, "exclude": ["id"]}'::jsonb AS o) o OFFSET 0) x;  -- OFFSET 0: the bound computed once
+DROP TABLE train_repeat;
 CREATE VIEW train_bound_v AS SELECT * FROM train_bound;
 SELECT custseg_estimated_rows('train_bound_v') IS NULL AS view_has_no_estimate;
 SET client_min_messages = warning;

@@ -178,6 +178,7 @@ struct SampleDraw {
   std::vector<uint64_t> entry;
   std::vector<uint64_t> copies;
   uint64_t rows = 0;
+  uint64_t kept = 0;  // the kept entries' rows before the draw (the sum of their counts)
 };
 SampleDraw draw_sample(const FitParts& parts, uint64_t seed);
 

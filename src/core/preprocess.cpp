@@ -66,10 +66,9 @@ FitParts::Prepared FitParts::prepare(const FitOptions& opt, bool need_rows, cons
   if ((need_rows || dedupe) && opt.sample_threshold != UINT64_MAX && !dedupe &&
       int64_t(draw.entry.size()) < sample_size) {
     // An imposed threshold is exact when sample_size distinct rows lie under it (the bottom k of
-    // every row is then under it too), or when it kept every row.
-    uint64_t kept = 0;
-    for (uint64_t c : draw.copies) kept += c;
-    if (kept < used)
+    // every row is then under it too), or when it kept every row (counted before the draw, which
+    // takes sample_size of the kept rows when they repeat).
+    if (draw.kept < used)
       throw Error(ErrorCode::kSampleRetry, "the sample threshold kept fewer rows than the sample holds",
                   "custseg_train runs again without it");
   }

@@ -103,7 +103,7 @@ Distinct distinct_entries(const double* data, uint64_t n, int w, int nn, const L
   }
   sort_by_hash(keys);
   Distinct d;
-  d.first.reserve(std::min<size_t>(keys.size(), size_t(std::min<uint64_t>(limit, keys.size()))));
+  d.first.reserve(size_t(std::min<uint64_t>(limit, keys.size())));
   d.count.reserve(d.first.capacity());
   *cut = false;
   for (size_t i = 0; i < keys.size();) {
@@ -193,6 +193,7 @@ SampleDraw draw_sample(const FitParts& p, uint64_t seed) {
   }
   uint64_t total = 0;
   for (uint64_t c : out.copies) total += c;
+  out.kept = total;
   const uint64_t s = uint64_t(std::max<int64_t>(p.sample_size, 0));
   if (total <= s) {
     out.rows = total;

@@ -660,6 +660,26 @@ TEST(Segments, EvaluateKMatchesTrainingPerK) {
   EXPECT_THROW(p.evaluate_k(4, 3), Error);
 }
 
+// An imposed sample threshold that kept every row passes the fit's check even when the rows repeat
+// so that the draw takes fewer of them than were kept (5,000 rows of 4 distinct contents, a sample
+// of 100); one that dropped rows the sample needed is CS001 (kSampleRetry).
+TEST(Fit, SampleThresholdThatKeptEveryRowIsExact) {
+  std::vector<Row> rows;
+  static const char* regions[] = {"north", "south"};
+  for (int i = 0; i < 5000; ++i) rows.push_back({double(20 + 10 * (i % 2)), 1000.0 * (i % 4 < 2), regions[i % 4 / 2]});
+  const std::string opts = R"({"k": 2, "seed": 1, "sample_size": 100)";
+  const Model plain = accumulate(rows, 0, rows.size(), opts + "}").finish();
+  const Model bounded =
+      accumulate(rows, 0, rows.size(), opts + R"(, "_sample_threshold": "18446744073709551614"})").finish();
+  EXPECT_EQ(serialize(bounded), serialize(plain));
+  try {
+    accumulate(rows, 0, rows.size(), opts + R"(, "_sample_threshold": "1"})").finish();
+    ADD_FAILURE() << "a threshold that dropped every row was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kSampleRetry);
+  }
+}
+
 // Above 10,000 rows the silhouette is estimated on a sample, in stages: evaluate_k computes every
 // k's together and still gets each training's own, bit for bit, with the rows it took.
 TEST(Segments, EvaluateKMatchesTrainingPerKOnASample) {
