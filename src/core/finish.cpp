@@ -73,19 +73,27 @@ std::vector<int> labels_of(const std::vector<int>& labels, const std::vector<Eig
 // uniform sample drawn with the seed, in stages of kSilhouetteFirstRows, twice that, ... up to
 // kSilhouetteSampleSize rows, stopping once the estimate's standard error is at most
 // kSilhouetteTolerance (a stage extends the one before, so the stages cost no more than the last
-// one alone). Sets info.silhouette and info.silhouette_rows. X: a matrix or sparse rows.
+// one alone). The silhouettes of several labellings of X (custseg_evaluate_k's k's) are computed
+// together, each the one it gets alone (silhouettes_growing). X: a matrix or sparse rows.
+template <class Rows>
+std::vector<SilhouetteEstimate> silhouettes_of(const Rows& X, const std::vector<const std::vector<int>*>& labels,
+                                               const std::vector<int>& ks, uint64_t seed, InterruptCheck check) {
+  const Eigen::Index n = rows_in(X);
+  const std::vector<Eigen::Index> idx = silhouette_rows(n, seed);
+  if (idx.empty()) return silhouettes_growing(X, labels, ks, n, -1, check);  // exact
+  std::vector<std::vector<int>> sampled;
+  sampled.reserve(labels.size());
+  for (const std::vector<int>* l : labels) sampled.push_back(labels_of(*l, idx));
+  std::vector<const std::vector<int>*> of;
+  for (const std::vector<int>& l : sampled) of.push_back(&l);
+  return silhouettes_growing(select_rows(X, idx), of, ks, kSilhouetteFirstRows, kSilhouetteTolerance, check);
+}
+
+// The same for one labelling: sets info.silhouette and info.silhouette_rows.
 template <class Rows>
 void silhouette_of(const Rows& X, const std::vector<int>& labels, int k, uint64_t seed, InterruptCheck check,
                    TrainInfo& info) {
-  const Eigen::Index n = rows_in(X);
-  const std::vector<Eigen::Index> idx = silhouette_rows(n, seed);
-  if (idx.empty()) {
-    info.silhouette = silhouette_growing(X, labels, k, n, -1, check).score;  // exact
-    info.silhouette_rows = double(n);
-    return;
-  }
-  const SilhouetteEstimate e = silhouette_growing(select_rows(X, idx), labels_of(labels, idx), k,
-                                                  kSilhouetteFirstRows, kSilhouetteTolerance, check);
+  const SilhouetteEstimate e = silhouettes_of(X, {&labels}, {k}, seed, check)[0];
   info.silhouette = e.score;
   info.silhouette_rows = double(e.rows);
 }
@@ -124,19 +132,7 @@ std::vector<TrainInfo> score_segments_each(const Rows& M, const std::vector<cons
     for (size_t m = 0; m < labels.size(); ++m) score_segments(M, *labels[m], ks[m], seed, check, out[m]);
     return out;
   }
-  const Eigen::Index n = rows_in(M);
-  const std::vector<Eigen::Index> idx = silhouette_rows(n, seed);
-  std::vector<SilhouetteEstimate> sil;
-  if (idx.empty()) {
-    sil = silhouettes_growing(M, labels, ks, n, -1, check);  // exact
-  } else {
-    std::vector<std::vector<int>> sampled;
-    sampled.reserve(labels.size());
-    for (const std::vector<int>* l : labels) sampled.push_back(labels_of(*l, idx));
-    std::vector<const std::vector<int>*> of;
-    for (const std::vector<int>& l : sampled) of.push_back(&l);
-    sil = silhouettes_growing(select_rows(M, idx), of, ks, kSilhouetteFirstRows, kSilhouetteTolerance, check);
-  }
+  const std::vector<SilhouetteEstimate> sil = silhouettes_of(M, labels, ks, seed, check);
   for (size_t m = 0; m < labels.size(); ++m) {
     out[m].silhouette = sil[m].score;
     out[m].silhouette_rows = double(sil[m].rows);
