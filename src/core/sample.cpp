@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <unordered_set>
 
@@ -95,7 +96,7 @@ Distinct distinct_entries(const double* data, uint64_t n, int w, int nn, const L
   keys.reserve(size_t(n));
   // Each entry's count, read in the same pass: read in hash order from the entries, it was a cache
   // miss per entry (most of this function's time).
-  std::vector<uint64_t> counts(static_cast<size_t>(n));
+  std::unique_ptr<uint64_t[]> counts(new uint64_t[size_t(n)]);  // every one written below
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t h = entry_word(data + i * ew, 0);
     counts[size_t(i)] = entry_word(data + i * ew, 1);

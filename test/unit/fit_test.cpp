@@ -370,6 +370,45 @@ TEST(Fit, StateSectionOverTheHeaderIsRejected) {
   }
 }
 
+// A sample entry's category id must be -1 or a whole number below the levels: anything else (a
+// fraction, a number past the levels or past int range, below -1, NaN) is an invalid state, not
+// an index.
+TEST(Fit, StateWithBadCategoryIdIsRejected) {
+  auto rows = customers(50, 5);
+  FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 2})");
+  const std::vector<uint8_t>& good = acc.bytes();
+  const FitParts p = decode_state(good.data(), good.size());
+  ASSERT_GT(p.sample_entries(), 0u);
+  ASSERT_EQ(p.n_categorical(), 1);
+  // The first sample entry, found in the bytes by its content (hash, count, numbers, id); its
+  // category id is past the hash, the count and the numbers.
+  const size_t entry_bytes = 8 * size_t(p.entry_width());
+  const auto* first = reinterpret_cast<const uint8_t*>(p.sample_data());
+  const auto found = std::search(good.begin(), good.end(), first, first + entry_bytes);
+  ASSERT_NE(found, good.end());
+  const size_t at = size_t(found - good.begin()) + 8 * size_t(FitParts::kEntryExtra + p.n_numeric);
+  double id;
+  std::memcpy(&id, good.data() + at, sizeof id);
+  ASSERT_GE(id, 0);
+  ASSERT_LT(id, double(p.levels.size()));
+  for (double bad : {0.5, double(p.levels.size()), 1e12, -2.0, -0.5, std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity()}) {
+    std::vector<uint8_t> b = good;
+    std::memcpy(b.data() + at, &bad, sizeof bad);
+    try {
+      decode_state(b.data(), b.size());
+      ADD_FAILURE() << "accepted category id " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidBinary) << bad;
+    }
+  }
+  for (double fine : {-1.0, 0.0, double(p.levels.size() - 1)}) {
+    std::vector<uint8_t> b = good;
+    std::memcpy(b.data() + at, &fine, sizeof fine);
+    EXPECT_NO_THROW(decode_state(b.data(), b.size())) << fine;
+  }
+}
+
 TEST(Fit, AllNullColumnIsAnError) {
   FitAccumulator acc({"a", "b"}, 2, R"({"k": 2})");
   for (int i = 0; i < 10; ++i) {
