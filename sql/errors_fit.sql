@@ -242,3 +242,17 @@ BEGIN
 END $$;
 SELECT err($q$SELECT length(ef_crafted(t)) FROM (SELECT x, y, c FROM ef) t$q$);
 DROP AGGREGATE ef_crafted(record);
+-- The same with a sample entry's category id (the state's last 8 bytes) past the levels: the rows
+-- repeat that entry's numbers, so a compaction would compare the two by their category texts.
+CREATE TABLE ef_same AS SELECT 12345.678::float8 AS x, 'a'::text AS c FROM generate_series(1, 37);
+DO $$
+DECLARE s bytea;
+BEGIN
+  SELECT custseg_fit_state(t, '{"k": 1, "sample_size": 1}') INTO s FROM (SELECT * FROM ef_same LIMIT 17) t;
+  s := overlay(s placing float8send(1e9) from length(s) - 7 for 8);
+  EXECUTE format('CREATE AGGREGATE ef_crafted(record, jsonb) (SFUNC = custseg_fit_transfn, STYPE = bytea, INITCOND = %L)',
+                 '\x' || encode(s, 'hex'));
+END $$;
+SELECT err($q$SELECT length(ef_crafted(t, '{"k": 1, "sample_size": 1}')) FROM ef_same t$q$);
+DROP AGGREGATE ef_crafted(record, jsonb);
+DROP TABLE ef_same;

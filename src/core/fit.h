@@ -258,8 +258,9 @@ class FitStateView {
   bool add_row(const double* numeric, const StrRef* categorical, LevelMemo* memo = nullptr);
   // When add_row refused the row only because the sample room is full (every category known): the
   // length of this state with the room grown as FitParts::prepare would (fourfold, so n rows are
-  // copied about n/3 rows' worth in all), else 0. grow_into then writes that state, byte for byte
-  // encode_state(prepared parts), by copying.
+  // copied about n/3 rows' worth in all), else 0. grow_into then writes that state by copying:
+  // encode_state(prepared parts) byte for byte up to the last sample entry; the sample room past
+  // it is left as `out` held it (nothing reads it; the compact forms are equal).
   size_t grown_length(const StrRef* categorical) const;
   void grow_into(uint8_t* out, size_t out_len) const;
   void add_skipped();

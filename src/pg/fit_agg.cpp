@@ -271,7 +271,11 @@ FitStateObject* running_state(FunctionCallInfo fcinfo, MemoryContext aggcxt) {
   pg::guard([&] { v = PG_DETOAST_DATUM(d); });
   size_t len;
   const uint8_t* data = pg::aligned_bytes(v, &len);
-  core::FitStateView check(const_cast<uint8_t*>(data), len);  // validates before copying
+  // Validated whole before it is copied, as the combine and final functions validate theirs: the
+  // sections, and every count and category id of the pending rows and the sample (the per-row path
+  // and the compaction then index level tables by those ids unchecked).
+  core::FitStateView check(const_cast<uint8_t*>(data), len);
+  (void)core::decode_state(data, len, /*borrow=*/true);
   return new_fit_state(aggcxt, data, len);
 }
 

@@ -238,14 +238,24 @@ TEST(Fit, ReservoirGrowsByCopyAsByEncoding) {
     if (row.region) cat = StrRef{row.region, std::strlen(row.region), false};
     if (!view.add_row(num, &cat)) {
       if (const size_t len = view.grown_length(&cat)) {
-        std::vector<uint8_t> copied(len);
+        // The new room is left as allocated (the extension's buffers are not zeroed): garbage here,
+        // which nothing may read. The state equals the encoded one in its compact form, before
+        // and after taking the row.
+        std::vector<uint8_t> copied(len, 0xA5);
         view.grow_into(copied.data(), len);
         FitParts p = decode_state(bytes.data(), bytes.size());
         p.prepare(&cat);
-        const std::vector<uint8_t> encoded = encode_state(p);
-        size_t diff = 0;
-        while (diff < copied.size() && diff < encoded.size() && copied[diff] == encoded[diff]) ++diff;
-        EXPECT_EQ(copied, encoded) << "first difference at byte " << diff << " of " << copied.size();
+        std::vector<uint8_t> encoded = encode_state(p);
+        ASSERT_EQ(copied.size(), encoded.size());
+        const auto compact = [](std::vector<uint8_t>& b) {
+          std::vector<uint8_t> out(compact_state_length(b.data(), b.size()));
+          compact_state_into(b.data(), b.size(), out.data(), out.size());
+          return out;
+        };
+        EXPECT_EQ(compact(copied), compact(encoded));
+        ASSERT_TRUE(FitStateView(copied.data(), copied.size()).add_row(num, &cat));
+        ASSERT_TRUE(FitStateView(encoded.data(), encoded.size()).add_row(num, &cat));
+        EXPECT_EQ(compact(copied), compact(encoded));
         ++grown;
       }
     }
@@ -371,8 +381,8 @@ TEST(Fit, StateSectionOverTheHeaderIsRejected) {
 }
 
 // A sample entry's category id must be -1 or a whole number below the levels: anything else (a
-// fraction, a number past the levels or past int range, below -1, NaN) is an invalid state, not
-// an index.
+// fraction, a number past the levels, below -1, NaN, an infinity) is an invalid state, not an
+// index. So is a pending row's.
 TEST(Fit, StateWithBadCategoryIdIsRejected) {
   auto rows = customers(50, 5);
   FitAccumulator acc = accumulate(rows, 0, rows.size(), R"({"k": 2})");
@@ -391,8 +401,9 @@ TEST(Fit, StateWithBadCategoryIdIsRejected) {
   std::memcpy(&id, good.data() + at, sizeof id);
   ASSERT_GE(id, 0);
   ASSERT_LT(id, double(p.levels.size()));
-  for (double bad : {0.5, double(p.levels.size()), 1e12, -2.0, -0.5, std::numeric_limits<double>::quiet_NaN(),
-                     std::numeric_limits<double>::infinity()}) {
+  const double nl = double(p.levels.size());
+  for (double bad : {0.5, nl - 0.5, nl, 1e12, -2.0, -0.5, std::numeric_limits<double>::quiet_NaN(),
+                     std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()}) {
     std::vector<uint8_t> b = good;
     std::memcpy(b.data() + at, &bad, sizeof bad);
     try {
@@ -402,10 +413,22 @@ TEST(Fit, StateWithBadCategoryIdIsRejected) {
       EXPECT_EQ(e.code(), ErrorCode::kInvalidBinary) << bad;
     }
   }
-  for (double fine : {-1.0, 0.0, double(p.levels.size() - 1)}) {
+  for (double fine : {-1.0, 0.0, nl - 1}) {
     std::vector<uint8_t> b = good;
     std::memcpy(b.data() + at, &fine, sizeof fine);
     EXPECT_NO_THROW(decode_state(b.data(), b.size())) << fine;
+  }
+  // A pending row (its numbers, then its id; the first match is the pending row, which precedes
+  // the sample): the same row's numbers as the entry's.
+  ASSERT_GT(p.pending.size(), 0u);
+  const auto* numbers = reinterpret_cast<const uint8_t*>(p.pending.data());
+  const auto pending = std::search(good.begin(), good.end(), numbers, numbers + 8 * size_t(p.row_width()));
+  ASSERT_NE(pending, good.end());
+  const size_t pending_at = size_t(pending - good.begin()) + 8 * size_t(p.n_numeric);
+  for (double bad : {0.5, nl, -2.0, std::numeric_limits<double>::quiet_NaN()}) {
+    std::vector<uint8_t> b = good;
+    std::memcpy(b.data() + pending_at, &bad, sizeof bad);
+    EXPECT_THROW(decode_state(b.data(), b.size()), Error) << "pending id " << bad;
   }
 }
 
