@@ -256,3 +256,53 @@ END $$;
 SELECT err($q$SELECT length(ef_crafted(t, '{"k": 1, "sample_size": 1}')) FROM ef_same t$q$);
 DROP AGGREGATE ef_crafted(record, jsonb);
 DROP TABLE ef_same;
+-- Crafted initial states for the other transitions, each an error and never a crash or a hang:
+-- custseg_fit_values given values of other types than its state's features (a number read as a
+-- text pointer) ...
+DO $$
+DECLARE s bytea;
+BEGIN
+  SELECT custseg_fit_values_state('{}'::jsonb, ARRAY['c'], 'a'::text) INTO s;
+  EXECUTE format('CREATE AGGREGATE ef_values(jsonb, text[], VARIADIC "any") (SFUNC = custseg_fit_values_transfn, STYPE = bytea, INITCOND = %L)',
+                 '\x' || encode(s, 'hex'));
+END $$;
+SELECT err($q$SELECT length(ef_values('{}'::jsonb, ARRAY['c'], 42::bigint))$q$);
+SELECT err($q$SELECT length(ef_values('{}'::jsonb, ARRAY['c'], 1.5::float8))$q$);
+SELECT err($q$SELECT length(ef_values('{}'::jsonb, ARRAY['c'], 'b'::text)) > 0$q$);
+DROP AGGREGATE ef_values(jsonb, text[], "any");
+-- ... a level hash index whose every slot holds level 0 (no empty slot to end a probe): rebuilt
+-- from the levels, so a new level is added ...
+DO $$
+DECLARE s bytea; o int;
+BEGIN
+  SELECT custseg_fit_values_state('{}'::jsonb, ARRAY['c'], 'a'::text) INTO s;
+  o := get_byte(s, 212) + 256 * get_byte(s, 213) + 65536 * get_byte(s, 214);  -- the index's offset
+  s := overlay(s placing decode(repeat('01000000', 16), 'hex') from o - 3 for 64);
+  EXECUTE format('CREATE AGGREGATE ef_values(jsonb, text[], VARIADIC "any") (SFUNC = custseg_fit_values_transfn, STYPE = bytea, INITCOND = %L)',
+                 '\x' || encode(s, 'hex'));
+END $$;
+SELECT err($q$SELECT custseg_features(custseg_fit_finalfn(ef_values('{}'::jsonb, ARRAY['c'], c)))::text
+              FROM (VALUES ('b'::text), ('a')) v(c)$q$);
+DROP AGGREGATE ef_values(jsonb, text[], "any");
+-- ... a sample size far beyond what the state's width allows (the final step's matrices would
+-- hold 2^33 rows) ...
+DO $$
+DECLARE s bytea; n bytea := '\x0000000002000000';
+BEGIN
+  SELECT custseg_fit_values_state('{"k": 1, "n_components": null}'::jsonb, ARRAY['x'], 1.0::float8) INTO s;
+  s := overlay(s placing n from 77 for 8);  -- sample_size
+  s := overlay(s placing n from 85 for 8);  -- rows seen
+  CREATE TEMP TABLE ef_big AS SELECT s;
+END $$;
+SELECT err($q$SELECT custseg_fit_finalfn(s) IS NOT NULL FROM ef_big$q$);
+DROP TABLE ef_big;
+-- ... and a state with a category given to the float8[] stages, which read numbers only.
+DO $$
+DECLARE s bytea;
+BEGIN
+  SELECT custseg_fit_values_state('{}'::jsonb, ARRAY['x', 'c'], 1.0::float8, 'a'::text) INTO s;
+  EXECUTE format('CREATE AGGREGATE ef_vector(float8[], integer) (SFUNC = custseg_pca_fit_transfn, STYPE = bytea, INITCOND = %L)',
+                 '\x' || encode(s, 'hex'));
+END $$;
+SELECT err($q$SELECT length(ef_vector(ARRAY[1.0, 2.0]::float8[], 1))$q$);
+DROP AGGREGATE ef_vector(float8[], integer);

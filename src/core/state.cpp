@@ -134,6 +134,13 @@ uint64_t grown_cap(int64_t sample_size, uint64_t cap) {
   return std::min<uint64_t>(sample_room(sample_size), std::max<uint64_t>(1024, 4 * cap));
 }
 
+// The most sample rows of this many feature columns: an entry is 8 bytes per feature column plus
+// 16, and the room, 1.5 times the sample, is bounded in bytes.
+int64_t max_sample_rows(size_t n_features) {
+  const int64_t entry_bytes = 8 * (int64_t(std::max<size_t>(n_features, 1)) + kExtra);
+  return kMaxReservoirBytes * 2 / (3 * entry_bytes);
+}
+
 StateHeader read_header(const uint8_t* data, size_t len) {
   if (reinterpret_cast<uintptr_t>(data) % 8 != 0) bad_state("misaligned");
   if (len < kReserved + sizeof(StateHeader)) bad_state("too short");
@@ -151,6 +158,9 @@ StateHeader read_header(const uint8_t* data, size_t len) {
       (h.hash_size & (h.hash_size - 1)) || h.flags > 3 || h.sample_size < 0 ||
       h.sample_cap > sample_room(h.sample_size))
     bad_state("bad header");
+  // The sample size as FitParts bounds it (the final draw and its matrices hold at most this many
+  // rows, whatever the counts say).
+  if (h.sample_size > max_sample_rows(h.n_features)) bad_state("sample size too large");
   return h;
 }
 
@@ -186,8 +196,7 @@ FitParts::FitParts(std::vector<std::string> names_in, int n_numeric_in, std::str
   FitOptions o = parse_fit_options(options_json);
   // Only k-means needs rows; dedupe needs every distinct row. Rows are bounded in bytes: an entry
   // is 8 bytes per feature column plus 16, and the room is 1.5 times the sample.
-  const int64_t entry_bytes = 8 * (int64_t(std::max<size_t>(names.size(), 1)) + kExtra);
-  const int64_t max_rows = kMaxReservoirBytes * 2 / (3 * entry_bytes);
+  const int64_t max_rows = max_sample_rows(names.size());
   if (o.sample_size_set && o.sample_size > max_rows)
     throw Error(ErrorCode::kProgramLimit,
                 "sample_size " + std::to_string(o.sample_size) + " is too large for " + std::to_string(names.size()) +

@@ -156,6 +156,10 @@ void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, cons
     std::vector<std::string> names;
     int n_numeric = 0;
     core::state_features(state, len, names, n_numeric);
+    // A vector has numbers only: a state with categories (an INITCOND) would leave them unread.
+    if (input == Input::kArray && n_numeric != int(names.size()))
+      throw core::Error(core::ErrorCode::kInvalidBinary,
+                        "invalid custseg_fit state: a float8[] row's state has categorical features");
     cache->buffers = pg::build_buffers(cxt, names, n_numeric);
   }
   pg::FeatureBuffers* b = cache->buffers;
@@ -271,12 +275,13 @@ FitStateObject* running_state(FunctionCallInfo fcinfo, MemoryContext aggcxt) {
   pg::guard([&] { v = PG_DETOAST_DATUM(d); });
   size_t len;
   const uint8_t* data = pg::aligned_bytes(v, &len);
-  // Validated whole before it is copied, as the combine and final functions validate theirs: the
-  // sections, and every count and category id of the pending rows and the sample (the per-row path
-  // and the compaction then index level tables by those ids unchecked).
-  core::FitStateView check(const_cast<uint8_t*>(data), len);
-  (void)core::decode_state(data, len, /*borrow=*/true);
-  return new_fit_state(aggcxt, data, len);
+  // Validated whole and encoded afresh, not copied: decode_state checks the sections and every
+  // count and category id of the pending rows and the sample (which the per-row path and the
+  // compaction then use as indexes unchecked), and encode_state rebuilds the level hash index
+  // (whose probe loops a crafted index with no empty slot would never leave) and the levels'
+  // hashes from the levels' texts.
+  std::vector<uint8_t> fresh = core::encode_state(core::decode_state(data, len));
+  return new_fit_state(aggcxt, fresh.data(), fresh.size());
 }
 
 Datum add_skipped(FitStateObject* o) {

@@ -216,9 +216,11 @@ CUSTSEG_FUNCTION(custseg_fit_values_transfn) {
     throw core::Error(core::ErrorCode::kInvalidArgument, "custseg transition function called in non-aggregate context");
   pg::FitStateObject* state = pg::running_fit_state(fcinfo, aggcxt);
   const int n_values = PG_NARGS() - kFirst;
-  if (!state) {
-    if (PG_ARGISNULL(2)) throw core::Error(core::ErrorCode::kInvalidArgument, "names must not be NULL");
-    // Numbers (float8) first, then categories (text): each value's type from the call.
+  // Numbers (float8) first, then categories (text): each value's type from the call, read once
+  // per call site (kept in fn_extra) and checked against every state, a fresh one or one given as
+  // an INITCOND: the values are read as the state's widths say, a text as a pointer.
+  auto* n_float8 = static_cast<int*>(fcinfo->flinfo->fn_extra);
+  if (!n_float8) {
     int n_num = 0, n_cat = 0;
     for (int i = 0; i < n_values; ++i) {
       const Oid t = get_fn_expr_argtype(fcinfo->flinfo, kFirst + i);
@@ -238,6 +240,13 @@ CUSTSEG_FUNCTION(custseg_fit_values_transfn) {
                               "t.c::text)");
       }
     }
+    n_float8 = static_cast<int*>(pg::alloc(fcinfo->flinfo->fn_mcxt, sizeof(int)));
+    *n_float8 = n_num;
+    fcinfo->flinfo->fn_extra = n_float8;
+  }
+  const int n_num = *n_float8, n_cat = n_values - n_num;
+  if (!state) {
+    if (PG_ARGISNULL(2)) throw core::Error(core::ErrorCode::kInvalidArgument, "names must not be NULL");
     ArrayType* names = nullptr;
     Datum dnames = PG_GETARG_DATUM(2);
     pg::guard([&] { names = DatumGetArrayTypeP(dnames); });
@@ -250,6 +259,11 @@ CUSTSEG_FUNCTION(custseg_fit_values_transfn) {
                       "a row has " + std::to_string(n_values) + " values, expected " +
                           std::to_string(n_numeric + n_categorical),
                       "every row must give the same columns in the same order");
+  if (n_num != n_numeric)
+    throw core::Error(core::ErrorCode::kDatatypeMismatch,
+                      "a row has " + std::to_string(n_num) + " float8 values before its categories, the state " +
+                          std::to_string(n_numeric) + " numeric features",
+                      "pass float8 numbers first, then text categories, in the order of the state's features");
   RowValues row(state, n_numeric, n_categorical);
   core::StrRef* categorical = row.categorical;
   for (int i = 0; i < n_numeric; ++i)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <new>
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -421,6 +422,7 @@ FeatureBuffers* build_buffers(MemoryContext cxt, const std::vector<std::string>&
   b->name_lens = static_cast<int*>(alloc(cxt, sizeof(int) * size_t(n)));
   b->numeric = static_cast<double*>(alloc(cxt, sizeof(double) * size_t(n + 1)));
   b->categorical = static_cast<core::StrRef*>(alloc(cxt, sizeof(core::StrRef) * size_t(n + 1)));
+  for (int i = 0; i <= n; ++i) new (&b->categorical[i]) core::StrRef();  // NULL until a row sets one
   for (int i = 0; i < n; ++i) {
     b->names[i] = static_cast<char*>(alloc(cxt, names[size_t(i)].size() + 1));
     std::memcpy(b->names[i], names[size_t(i)].c_str(), names[size_t(i)].size() + 1);
