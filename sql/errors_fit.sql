@@ -306,3 +306,27 @@ BEGIN
 END $$;
 SELECT err($q$SELECT length(ef_vector(ARRAY[1.0, 2.0]::float8[], 1))$q$);
 DROP AGGREGATE ef_vector(float8[], integer);
+-- A real state as INITCOND, continued over the rest of a table: the same segments as one training
+-- over the whole table. The state is of 50 numbers and a category over 256 rows, so that its
+-- compact form holds 256 pending rows in room for 256 (its running room was larger): the next row
+-- folds them before it is written, not past them.
+DO $$
+BEGIN
+  EXECUTE 'CREATE TABLE ef_wide AS SELECT i, '
+    || (SELECT string_agg(format('((i * %s) %% 97)::float8 + (i %% 3) * 200 AS x%s', j, j), ', ') FROM generate_series(1, 50) j)
+    || ', (ARRAY[''a'', ''b'', ''c''])[1 + i % 3] AS c FROM generate_series(1, 300) i';
+END $$;
+CREATE TABLE ef_wide_state AS
+SELECT custseg_fit_state(t, '{"k": 3, "exclude": ["i"]}') AS s FROM (SELECT * FROM ef_wide WHERE i <= 256) t;
+SELECT get_byte(s, 32) + 256 * get_byte(s, 33) AS pending_rows FROM ef_wide_state;
+DO $$
+BEGIN
+  EXECUTE format('CREATE AGGREGATE ef_continue(record, jsonb) (SFUNC = custseg_fit_transfn, STYPE = bytea, '
+                 'FINALFUNC = custseg_fit_finalfn, INITCOND = %L)', (SELECT '\x' || encode(s, 'hex') FROM ef_wide_state));
+END $$;
+WITH continued AS (SELECT ef_continue(t, '{"k": 3, "exclude": ["i"]}') AS m FROM (SELECT * FROM ef_wide WHERE i > 256) t),
+     whole AS (SELECT custseg_fit(t, '{"k": 3, "exclude": ["i"]}') AS m FROM ef_wide t)
+SELECT count(*) AS rows, count(*) FILTER (WHERE custseg_predict(continued.m, w) IS DISTINCT FROM custseg_predict(whole.m, w)) AS other_segment
+FROM continued, whole, ef_wide w;
+DROP AGGREGATE ef_continue(record, jsonb);
+DROP TABLE ef_wide, ef_wide_state;

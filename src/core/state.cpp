@@ -474,7 +474,7 @@ FitParts decode_state(const uint8_t* b, size_t len, bool borrow) {
   for (uint64_t r = 0; r < h.sample_count; ++r) {
     const double* e = res + r * ew;
     const uint64_t c = entry_word(e, 1);
-    if (c == 0 || c > h.seen || counted + c > h.seen) bad_state("bad sample count");
+    if (c == 0 || c > h.seen - counted) bad_state("bad sample count");  // counted <= seen: no wrap
     counted += c;
     for (size_t col = h.n_numeric; col < w; ++col)
       if (!good_id(e[kExtra + col])) bad_state("bad category id");
@@ -694,6 +694,10 @@ bool FitStateView::add_row(const double* numeric, const StrRef* categorical, Lev
     ++h->sample_count;
   }
   if (dedupe) return true;  // the moments are those of the distinct rows, taken at the end
+  // A state may arrive with its pending block full (a compact form holds up to kPendingRows
+  // pending rows in room for as many, and is given back as an INITCOND): folded before this row
+  // is written past it.
+  if (h->pending_count >= h->pending_cap) fold_pending();
   double* pend = reinterpret_cast<double*>(base_ + h->off_pending) + size_t(h->pending_count) * size_t(w);
   std::memcpy(pend, numeric, sizeof(double) * size_t(nn));
   std::memcpy(pend + nn, ids, sizeof(double) * size_t(w - nn));

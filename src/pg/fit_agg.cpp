@@ -159,7 +159,8 @@ void read_input(FitCache* cache, MemoryContext cxt, Input input, Datum row, cons
     // A vector has numbers only: a state with categories (an INITCOND) would leave them unread.
     if (input == Input::kArray && n_numeric != int(names.size()))
       throw core::Error(core::ErrorCode::kInvalidBinary,
-                        "invalid custseg_fit state: a float8[] row's state has categorical features");
+                        "invalid custseg_fit state: it has " + std::to_string(names.size() - size_t(n_numeric)) +
+                            " categorical feature(s), and float8[] rows carry none");
     cache->buffers = pg::build_buffers(cxt, names, n_numeric);
   }
   pg::FeatureBuffers* b = cache->buffers;

@@ -261,8 +261,8 @@ CUSTSEG_FUNCTION(custseg_fit_values_transfn) {
                       "every row must give the same columns in the same order");
   if (n_num != n_numeric)
     throw core::Error(core::ErrorCode::kDatatypeMismatch,
-                      "a row has " + std::to_string(n_num) + " float8 values before its categories, the state " +
-                          std::to_string(n_numeric) + " numeric features",
+                      "a row has " + std::to_string(n_num) + " float8 value(s) before its categories; the state has " +
+                          std::to_string(n_numeric) + " numeric feature(s)",
                       "pass float8 numbers first, then text categories, in the order of the state's features");
   RowValues row(state, n_numeric, n_categorical);
   core::StrRef* categorical = row.categorical;
