@@ -267,8 +267,16 @@ def bench_size(rows, args):
         pick = f"\\set id random(1, {rows})\n"
         base = pick + f"SELECT num_nonnulls(c) FROM {name} c WHERE customer_id = :id;\n"
         ours = pick + f"SELECT custseg_predict(c, '{name}') FROM {name} c WHERE customer_id = :id;\n"
-        r["pgbench_builtin_tps"] = pgbench_tps(base, args.pgbench_seconds, 2)
-        r["pgbench_predict_tps"] = pgbench_tps(ours, args.pgbench_seconds, 2)
+        # Alternated in rounds (built-in, custseg, built-in, ...), so that a change in the machine's
+        # load falls on both scripts rather than on one; the median of each script's rounds.
+        rounds = max(1, min(4, args.pgbench_seconds))
+        seconds = max(1, args.pgbench_seconds // rounds)
+        builtin, predict = [], []
+        for _ in range(rounds):
+            builtin.append(pgbench_tps(base, seconds, 2))
+            predict.append(pgbench_tps(ours, seconds, 2))
+        r["pgbench_builtin_tps"] = statistics.median(builtin)
+        r["pgbench_predict_tps"] = statistics.median(predict)
 
     if not args.no_sklearn and rows <= args.sklearn_max_rows:
         sk_runs = 1 if rows >= 5000000 else max(1, min(runs, 3))  # an export of 10M rows takes minutes
