@@ -269,7 +269,7 @@ def bench_size(rows, args):
         ours = pick + f"SELECT custseg_predict(c, '{name}') FROM {name} c WHERE customer_id = :id;\n"
         # Alternated in rounds (built-in, custseg, built-in, ...), so that a change in the machine's
         # load falls on both scripts rather than on one; the median of each script's rounds.
-        rounds = max(1, min(4, args.pgbench_seconds))
+        rounds = max(1, min(5, args.pgbench_seconds))
         seconds = max(1, args.pgbench_seconds // rounds)
         builtin, predict = [], []
         for _ in range(rounds):
